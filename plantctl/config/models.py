@@ -1,0 +1,346 @@
+"""The plant file's schema: what a field engineer writes, checked strictly (unknown fields are errors)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TagName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$", max_length=64)]
+EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlantInfo(Strict):
+    name: str
+    site: str = ""
+    description: str = ""
+
+
+# --- sources -------------------------------------------------------------------------------
+
+
+class SecurityMode(StrEnum):
+    NONE = "None"
+    SIGN = "Sign"
+    SIGN_AND_ENCRYPT = "SignAndEncrypt"
+
+
+class SecurityPolicy(StrEnum):
+    NONE = "None"
+    BASIC256SHA256 = "Basic256Sha256"
+
+
+class OpcUaSecurity(Strict):
+    mode: SecurityMode = SecurityMode.NONE
+    policy: SecurityPolicy = SecurityPolicy.NONE
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OpcUaSecurity:
+        if (self.mode is SecurityMode.NONE) != (self.policy is SecurityPolicy.NONE):
+            raise ValueError(
+                f"security mode {self.mode.value} does not fit policy {self.policy.value}: "
+                "use mode None with policy None, or Sign/SignAndEncrypt with Basic256Sha256"
+            )
+        return self
+
+
+class OpcUaSourceConfig(Strict):
+    kind: Literal["opcua"]
+    name: TagName
+    endpoint: str
+    security: OpcUaSecurity = OpcUaSecurity()
+    username_env: EnvVarName | None = Field(
+        default=None, description="environment variable holding the user name")
+    password_env: EnvVarName | None = Field(
+        default=None, description="environment variable holding the password (never the password itself)")
+    pki_dir: str | None = Field(default=None, description="client certificate, key and trusted server certs")
+    trust_on_first_use: bool = False
+    sessions: int = Field(default=1, ge=1, le=16)
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    reconnect_max_delay_s: float = Field(default=10.0, gt=0, le=600)
+    heartbeat_tag: TagName | None = None
+    heartbeat_period_s: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme != "opc.tcp" or not parts.hostname:
+            raise ValueError(f"endpoint {v!r} is not an OPC UA URL like opc.tcp://host:4840/path")
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            raise ValueError(f"endpoint {v!r} has a bad port") from exc
+        return v
+
+
+class ByteOrder(StrEnum):
+    """Order of the bytes of a multi-register value, A being the most significant byte."""
+
+    ABCD = "ABCD"  # big-endian, high word first
+    DCBA = "DCBA"  # little-endian
+    BADC = "BADC"  # bytes swapped within each word
+    CDAB = "CDAB"  # words swapped (common on PLCs)
+
+
+class ModbusSourceConfig(Strict):
+    kind: Literal["modbus"]
+    name: TagName
+    host: str
+    port: int = Field(default=502, ge=1, le=65535)
+    unit_id: int = Field(default=1, ge=0, le=255)
+    byte_order: ByteOrder = ByteOrder.ABCD
+    timeout_s: float = Field(default=1.0, gt=0, le=60)
+    max_read_registers: int = Field(default=125, ge=1, le=125)
+    max_read_bits: int = Field(default=2000, ge=1, le=2000)
+    gap_fill_registers: int = Field(
+        default=10, ge=0, le=124, description="unused registers a read may span to save a request")
+    reconnect_max_delay_s: float = Field(default=10.0, gt=0, le=600)
+    heartbeat_tag: TagName | None = None
+    heartbeat_period_s: float = Field(default=1.0, gt=0, le=60)
+
+
+SourceConfig = Annotated[OpcUaSourceConfig | ModbusSourceConfig, Field(discriminator="kind")]
+
+
+# --- tags ----------------------------------------------------------------------------------
+
+
+class EngineeringRange(Strict):
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EngineeringRange:
+        if not self.low < self.high:
+            raise ValueError(f"range low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class OpcUaAcquisition(StrEnum):
+    SUBSCRIBE = "subscribe"
+    POLL = "poll"
+
+
+class OpcUaAddress(Strict):
+    node_id: str = Field(pattern=r"^(ns=\d+;)?[isgb]=.+$")
+    acquisition: OpcUaAcquisition = OpcUaAcquisition.SUBSCRIBE
+    queue_size: int = Field(default=1, ge=0, le=10000)
+
+
+class ModbusTable(StrEnum):
+    COIL = "coil"
+    DISCRETE_INPUT = "discrete_input"
+    INPUT_REGISTER = "input_register"
+    HOLDING_REGISTER = "holding_register"
+
+
+class ModbusType(StrEnum):
+    BOOL = "bool"
+    BIT = "bit"  # one bit of a 16-bit register
+    INT16 = "int16"
+    UINT16 = "uint16"
+    INT32 = "int32"
+    UINT32 = "uint32"
+    INT64 = "int64"
+    FLOAT32 = "float32"
+    FLOAT64 = "float64"
+
+    @property
+    def registers(self) -> int:
+        return _REGISTER_COUNT[self]
+
+
+_REGISTER_COUNT = {
+    ModbusType.BOOL: 1, ModbusType.BIT: 1, ModbusType.INT16: 1, ModbusType.UINT16: 1,
+    ModbusType.INT32: 2, ModbusType.UINT32: 2, ModbusType.INT64: 4,
+    ModbusType.FLOAT32: 2, ModbusType.FLOAT64: 4,
+}
+
+
+class ModbusAddress(Strict):
+    table: ModbusTable
+    address: int = Field(ge=0, le=65535, description="zero-based protocol address")
+    type: ModbusType = ModbusType.FLOAT32
+    bit: int | None = Field(default=None, ge=0, le=15)
+    byte_order: ByteOrder | None = Field(default=None, description="overrides the device's")
+    unit_id: int | None = Field(default=None, ge=0, le=255, description="overrides the device's")
+
+    @model_validator(mode="after")
+    def _shape(self) -> ModbusAddress:
+        bit_table = self.table in (ModbusTable.COIL, ModbusTable.DISCRETE_INPUT)
+        if bit_table and self.type is not ModbusType.BOOL:
+            raise ValueError(f"a {self.table.value} holds one bit: type must be bool, not {self.type.value}")
+        if not bit_table and self.type is ModbusType.BOOL:
+            raise ValueError("type bool is for coils and discrete inputs; use type bit with bit: N in a register")
+        if (self.type is ModbusType.BIT) != (self.bit is not None):
+            raise ValueError("type bit needs bit: 0..15, and bit: is only for type bit")
+        if self.address + self.type.registers - 1 > 65535:
+            raise ValueError(f"{self.type.value} at {self.address} runs past register 65535")
+        return self
+
+    @property
+    def span(self) -> range:
+        return range(self.address, self.address + self.type.registers)
+
+
+class LinearScaling(Strict):
+    """Raw device counts [raw_low, raw_high] map linearly onto the tag's engineering range."""
+
+    raw_low: float
+    raw_high: float
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> LinearScaling:
+        if self.raw_low == self.raw_high:
+            raise ValueError("scaling raw_low equals raw_high: the scale would divide by zero")
+        return self
+
+
+class TagConfig(Strict):
+    name: TagName
+    description: str = ""
+    unit: str = Field(min_length=1, description="engineering unit, e.g. pH, mS/cm, mg/L, m3/h, %")
+    range: EngineeringRange
+    source: TagName
+    opcua: OpcUaAddress | None = None
+    modbus: ModbusAddress | None = None
+    scan_period_s: float = Field(default=1.0, ge=0.01, le=3600)
+    deadband: float = Field(default=0.0, ge=0, description="absolute, in engineering units")
+    scaling: LinearScaling | None = None
+    writable: bool = False
+
+    @model_validator(mode="after")
+    def _one_address(self) -> TagConfig:
+        if (self.opcua is None) == (self.modbus is None):
+            raise ValueError("a tag needs exactly one address: opcua: {...} or modbus: {...}")
+        return self
+
+
+# --- historian -----------------------------------------------------------------------------
+
+
+class RetentionConfig(Strict):
+    raw_days: float = Field(default=90, gt=0)
+    rollup_1m_days: float = Field(default=730, gt=0)
+    rollup_1h_days: float = Field(default=3650, gt=0)
+
+
+class HistorianConfig(Strict):
+    batch_max_rows: int = Field(default=5000, ge=1, le=1_000_000)
+    batch_max_age_s: float = Field(default=1.0, gt=0, le=60)
+    spool_dir: str | None = Field(default=None, description="default: the state directory's spool/")
+    spool_max_bytes: int = Field(default=2 * 1024**3, ge=1024 * 1024)
+    retention: RetentionConfig = RetentionConfig()
+    rollup_period_s: float = Field(default=60, gt=0)
+    retention_period_s: float = Field(default=3600, gt=0)
+
+
+# --- control and alarms (schemas that later work extends) ----------------------------------
+
+
+class LoopMode(StrEnum):
+    MAN = "MAN"
+    AUTO = "AUTO"
+    CAS = "CAS"
+
+
+class FailSafeConfig(Strict):
+    hold_s: float = Field(default=10.0, ge=0)
+    substitute_output: float = 0.0
+    stale_after_s: float = Field(default=10.0, gt=0)
+
+
+class LoopConfig(Strict):
+    name: TagName
+    description: str = ""
+    pv: TagName
+    mv: list[TagName] = Field(min_length=1, max_length=2)
+    setpoint: float
+    setpoint_low: float
+    setpoint_high: float
+    kp: float
+    ki: float = 0.0
+    kd: float = 0.0
+    output_low: float = 0.0
+    output_high: float = 100.0
+    output_rate_per_s: float | None = Field(default=None, gt=0)
+    period_s: float = Field(default=1.0, ge=0.05, le=3600)
+    mode: LoopMode = LoopMode.MAN
+    fail_safe: FailSafeConfig = FailSafeConfig()
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _limits(self) -> LoopConfig:
+        if not self.setpoint_low < self.setpoint_high:
+            raise ValueError("setpoint_low must be below setpoint_high")
+        if not self.setpoint_low <= self.setpoint <= self.setpoint_high:
+            raise ValueError(f"setpoint {self.setpoint} is outside [{self.setpoint_low}, {self.setpoint_high}]")
+        if not self.output_low < self.output_high:
+            raise ValueError("output_low must be below output_high")
+        return self
+
+
+class AlarmType(StrEnum):
+    HH = "HH"
+    H = "H"
+    L = "L"
+    LL = "LL"
+    DEVIATION = "deviation"
+    RATE_OF_CHANGE = "rate_of_change"
+    BAD_QUALITY = "bad_quality"
+    DISCRETE = "discrete"
+
+
+class AlarmConfig(Strict):
+    name: TagName
+    tag: TagName
+    type: AlarmType
+    limit: float | None = None
+    priority: int = Field(default=3, ge=1, le=4, description="1 urgent … 4 low")
+    deadband: float = Field(default=0.0, ge=0)
+    on_delay_s: float = Field(default=0.0, ge=0)
+    off_delay_s: float = Field(default=0.0, ge=0)
+    message: str = ""
+    loop: TagName | None = None
+
+    @model_validator(mode="after")
+    def _needs_limit(self) -> AlarmConfig:
+        needs = self.type in (AlarmType.HH, AlarmType.H, AlarmType.L, AlarmType.LL,
+                              AlarmType.DEVIATION, AlarmType.RATE_OF_CHANGE)
+        if needs and self.limit is None:
+            raise ValueError(f"a {self.type.value} alarm needs limit:")
+        if self.type is AlarmType.DEVIATION and self.loop is None:
+            raise ValueError("a deviation alarm needs loop: (whose setpoint it deviates from)")
+        return self
+
+
+class PlantConfig(Strict):
+    plant: PlantInfo
+    historian: HistorianConfig = HistorianConfig()
+    sources: list[SourceConfig] = Field(default_factory=list)
+    tags: list[TagConfig] = Field(default_factory=list)
+    loops: list[LoopConfig] = Field(default_factory=list)
+    alarms: list[AlarmConfig] = Field(default_factory=list)
+    simulation: dict[str, Any] | None = None
+
+    def tag(self, name: str) -> TagConfig:
+        for t in self.tags:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    def source(self, name: str) -> SourceConfig:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def tags_of(self, source: str) -> list[TagConfig]:
+        return [t for t in self.tags if t.source == source]
