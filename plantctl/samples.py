@@ -16,6 +16,7 @@ class Sample:
     ts: datetime
     value: float
     quality: Quality = Quality.GOOD
+    reason: str = ""  # why the quality is not Good (e.g. the device's exception), "" when Good
 
     def __post_init__(self) -> None:
         if self.ts.tzinfo is None:
