@@ -1,10 +1,56 @@
-"""Shared fixtures: asyncio only (asyncua, pymodbus and psycopg are asyncio-only)."""
+"""Shared fixtures: a real local TimescaleDB for tests, and asyncio as the only async backend."""
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
 import pytest
+
+from plantctl.db import LocalDatabase
+
+TEST_DB_PORT = int(os.environ.get("PLANTCTL_TEST_DB_PORT", "55434"))
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def db_server() -> LocalDatabase:
+    """The shared test server (instance 'test'); never stop it from a test — use private_db_server."""
+    return LocalDatabase(instance="test", port=TEST_DB_PORT).up()
+
+
+@pytest.fixture(scope="session")
+def database_url(db_server: LocalDatabase) -> str:
+    """A database on the shared test server, kept for the session."""
+    return db_server.create_database("plantctl_test")
+
+
+@pytest.fixture
+def fresh_database(db_server: LocalDatabase) -> Iterator[str]:
+    """A new empty database (TimescaleDB enabled) for one test, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = db_server.create_database(name)
+    yield url
+    db_server.drop_database(name)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def private_db_server() -> Iterator[LocalDatabase]:
+    """A server of the test module's own, which it may stop, start and SIGKILL (outage tests)."""
+    instance = f"outage-{uuid.uuid4().hex[:8]}"
+    db = LocalDatabase(instance=instance, port=_free_port()).up()
+    yield db
+    db.down()
+    db.destroy()

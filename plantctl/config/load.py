@@ -21,7 +21,7 @@ from plantctl.config.models import (
     PlantInfo,
     TagConfig,
 )
-from plantctl.config.yamlsrc import ConfigError, ConfigIssue, LocatedDocument, Loc, load_located
+from plantctl.config.yamlsrc import ConfigError, ConfigIssue, Loc, LocatedDocument, load_located
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -87,7 +87,8 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
         kind = item.get("kind") if isinstance(item, dict) else None
         model = _SOURCE_KINDS.get(kind) if isinstance(kind, str) else None
         if model is None:
-            issues.append(doc.issue((*loc, "kind"), f"source kind must be one of {sorted(_SOURCE_KINDS)}, got {kind!r}"))
+            issues.append(doc.issue((*loc, "kind"),
+                                    f"source kind must be one of {sorted(_SOURCE_KINDS)}, got {kind!r}"))
             continue
         src = validate_section(doc, model, item, loc, issues)
         if src is not None:
@@ -104,7 +105,8 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
         if tag is None:
             continue
         if tag.name in tags:
-            issues.append(doc.issue((*loc, "name"), f"duplicate tag {tag.name!r} (first at line {doc.line_of(tag_loc[tag.name])})"))
+            first = doc.line_of(tag_loc[tag.name])
+            issues.append(doc.issue((*loc, "name"), f"duplicate tag {tag.name!r} (first at line {first})"))
             continue
         tags[tag.name] = tag
         tag_loc[tag.name] = loc
@@ -113,9 +115,11 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
             if tag.source not in {s.get("name") for _, s in _items(doc, "sources", []) if isinstance(s, dict)}:
                 issues.append(doc.issue((*loc, "source"), f"unknown source {tag.source!r}"))
         elif isinstance(src, OpcUaSourceConfig) and tag.opcua is None:
-            issues.append(doc.issue((*loc, "modbus"), f"source {tag.source!r} is OPC UA: give the tag an opcua: address"))
+            issues.append(doc.issue((*loc, "modbus"),
+                                    f"source {tag.source!r} is OPC UA: give the tag an opcua: address"))
         elif isinstance(src, ModbusSourceConfig) and tag.modbus is None:
-            issues.append(doc.issue((*loc, "opcua"), f"source {tag.source!r} is Modbus: give the tag a modbus: address"))
+            issues.append(doc.issue((*loc, "opcua"),
+                                    f"source {tag.source!r} is Modbus: give the tag a modbus: address"))
         if tag.writable and tag.modbus is not None and tag.modbus.table in (
                 ModbusTable.INPUT_REGISTER, ModbusTable.DISCRETE_INPUT):
             issues.append(doc.issue((*loc, "writable"), f"a {tag.modbus.table.value} is read-only in Modbus"))

@@ -59,7 +59,7 @@ def _construct(node: yaml.Node, loc: Loc, doc: LocatedDocument, issues: list[Con
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader.construct_scalar(_SCALAR_LOADER, key_node)  # type: ignore[arg-type]
+            key = yaml.SafeLoader.construct_scalar(_SCALAR_LOADER, key_node)
             if key in out:
                 issues.append(
                     ConfigIssue(doc.file, key_node.start_mark.line + 1, (*loc, key),
