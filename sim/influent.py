@@ -1,0 +1,122 @@
+"""The influent to T-101: a daily pattern, slow random wander, and scenario overrides (steps, ramps, shocks)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sim.chemistry import (
+    LI_G_MOL,
+    NA_G_MOL,
+    Invariants,
+    mg_l_to_mol_l,
+    sulfate_for_ph,
+)
+from sim.params import InfluentParams
+
+# Influent quantities a scenario may set: name -> unit (as in the scenario file).
+INFLUENT_QUANTITIES: tuple[str, ...] = ("flow_m3_h", "ph", "li_mg_l", "na_mg_l", "tic_mmol_l",
+                                        "chloride_mmol_l", "temp_c")
+
+
+@dataclass(frozen=True, slots=True)
+class InfluentState:
+    """The influent now: flow, the composition that defines it, and its invariants."""
+
+    flow_m3_h: float
+    ph: float
+    li_mg_l: float
+    na_mg_l: float
+    tic_mmol_l: float
+    chloride_mmol_l: float
+    temp_c: float
+    invariants: Invariants
+
+
+@dataclass(slots=True)
+class _Override:
+    """A scenario's hold on one quantity: ramp linearly from `start` to `target` (None = pattern)."""
+
+    t0_s: float
+    ramp_s: float
+    start: float
+    target: float | None
+
+
+@dataclass(slots=True)
+class _Shock:
+    until_s: float
+    values: dict[str, float]
+
+
+class Influent:
+    """Evaluates the influent at a simulated time; the random wander is an Ornstein–Uhlenbeck process."""
+
+    def __init__(self, params: InfluentParams, start_time_h: float) -> None:
+        self.p = params
+        self.start_time_h = start_time_h
+        self.wander = [0.0, 0.0, 0.0]  # flow, pH, Li: standard-normal OU states
+        self._overrides: dict[str, _Override] = {}
+        self._shocks: list[_Shock] = []
+        self.state = self._evaluate(0.0)
+
+    def _pattern(self, t_s: float) -> dict[str, float]:
+        p = self.p
+        hour = (self.start_time_h + t_s / 3600.0) % 24.0
+        c = math.cos(2.0 * math.pi * (hour - p.peak_hour_h) / 24.0)  # 1 at the peak hour
+        w = self.wander
+        return {
+            "flow_m3_h": max(p.flow_mean_m3_h + p.flow_amplitude_m3_h * c
+                             + p.flow_mean_m3_h * p.flow_wander_fraction * w[0], 0.1),
+            "ph": p.ph_mean - p.ph_amplitude * c + p.ph_wander * w[1],
+            "li_mg_l": max(p.li_mean_mg_l + p.li_amplitude_mg_l * c
+                           + p.li_mean_mg_l * p.li_wander_fraction * w[2], 0.0),
+            "na_mg_l": p.na_mg_l,
+            "tic_mmol_l": p.tic_mmol_l,
+            "chloride_mmol_l": p.chloride_mmol_l,
+            "temp_c": p.temp_mean_c + p.temp_amplitude_c * c,
+        }
+
+    def _evaluate(self, t_s: float) -> InfluentState:
+        values = self._pattern(t_s)
+        for name, ov in self._overrides.items():
+            target = values[name] if ov.target is None else ov.target
+            if ov.ramp_s > 0.0 and t_s < ov.t0_s + ov.ramp_s:
+                frac = max(t_s - ov.t0_s, 0.0) / ov.ramp_s
+                values[name] = ov.start + (target - ov.start) * frac
+            else:
+                values[name] = target
+        for shock in self._shocks:
+            values.update(shock.values)
+        na = mg_l_to_mol_l(values["na_mg_l"], NA_G_MOL)
+        li = mg_l_to_mol_l(values["li_mg_l"], LI_G_MOL)
+        tic = values["tic_mmol_l"] / 1000.0
+        cl = values["chloride_mmol_l"] / 1000.0
+        sulfate = sulfate_for_ph(values["ph"], na + li, tic, cl, values["temp_c"])
+        return InfluentState(
+            flow_m3_h=values["flow_m3_h"], ph=values["ph"], li_mg_l=values["li_mg_l"],
+            na_mg_l=values["na_mg_l"], tic_mmol_l=values["tic_mmol_l"],
+            chloride_mmol_l=values["chloride_mmol_l"], temp_c=values["temp_c"],
+            invariants=Invariants(na=na, li=li, sulfate=sulfate, carbonate=tic, chloride=cl),
+        )
+
+    def step(self, t_s: float, dt_s: float, noise: tuple[float, float, float]) -> InfluentState:
+        """Advance the wander by dt_s with standard-normal draws, then evaluate at t_s (end of step)."""
+        a = math.exp(-dt_s / self.p.wander_time_constant_s)
+        b = math.sqrt(1.0 - a * a)
+        self.wander = [a * w + b * n for w, n in zip(self.wander, noise, strict=True)]
+        self._shocks = [s for s in self._shocks if s.until_s > t_s]
+        self.state = self._evaluate(t_s)
+        return self.state
+
+    # --- scenario hooks ---------------------------------------------------------------------
+
+    def set_quantity(self, t_s: float, name: str, target: float | None, ramp_s: float) -> None:
+        """Hold `name` at `target` from t_s (ramping over ramp_s); target None returns to the pattern."""
+        current = getattr(self.state, name)
+        self._overrides[name] = _Override(t_s, ramp_s, float(current), target)
+
+    def shock(self, t_s: float, values: dict[str, float], duration_s: float) -> None:
+        """Replace some quantities for duration_s (a slug from the upstream plant)."""
+        self._shocks.append(_Shock(t_s + duration_s, dict(values)))
+        self.state = self._evaluate(t_s)

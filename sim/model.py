@@ -1,0 +1,347 @@
+"""PlantModel: the example plant (influent → T-101 → C-301) as a pure, steppable, seeded process model.
+
+It satisfies sim.interface.ProcessModel. No network, no wall clock: time advances only in step().
+Equations and assumptions: docs/simulator-model.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from sim.chemistry import (
+    INVARIANT_NAMES,
+    LI_G_MOL,
+    Invariants,
+    base_for_ph,
+    conductivity_ms_cm,
+    mol_l_to_mg_l,
+    solve_ph_raw,
+)
+from sim.column import SorbentColumn
+from sim.influent import Influent, InfluentState
+from sim.interface import COMMANDS, FEEDBACK, MEASUREMENTS, CommandRejected, Reading, SensorStatus
+from sim.params import SENSOR_TAGS, SimParams, load_sim_params
+from sim.pumps import DosingPump
+from sim.sensors import Sensor
+
+_WATER_HEAT_KJ_M3_K = 4180.0  # rho * cp of water, kJ/(m3 K)
+_MAX_SUBSTEP_S = 5.0  # physics substep: keeps the explicit Euler weir outflow well inside stability
+_NOISE_BLOCK = 2048
+_N_NOISE = len(SENSOR_TAGS) + 3  # one per sensor + three influent wander processes
+_PUMP_NAMES = ("P-201", "P-202")
+
+
+class ScenarioHook(Protocol):
+    """Applies timed events to a model as simulated time passes (sim.scenario.ScenarioPlayer)."""
+
+    def advance(self, model: PlantModel) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TrueState:
+    """The plant as it really is (unmeasured): for tests, tuning and the control engineer."""
+
+    t_s: float
+    ph: float
+    conductivity_ms_cm: float
+    temp_c: float
+    volume_m3: float
+    level_m: float
+    level_pct: float
+    tank: Invariants  # mol/L in T-101
+    influent: InfluentState
+    outflow_m3_h: float
+    naoh_pumped_l_h: float
+    naoh_delivered_l_h: float  # arriving in T-101 (after the dosing-line dead time)
+    acid_pumped_l_h: float
+    acid_delivered_l_h: float
+    column_outlet_li_mg_l: float
+    column_loading_fraction: float
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """One invariant over T-101 since t = 0 (mol): what came in, went out, and stayed."""
+
+    in_mol: float
+    out_mol: float
+    accumulated_mol: float
+
+    @property
+    def closure_error(self) -> float:
+        """Relative error of in − out = accumulated (0 when the books close)."""
+        scale = max(abs(self.in_mol), abs(self.out_mol), abs(self.accumulated_mol), 1e-30)
+        return abs(self.in_mol - self.out_mol - self.accumulated_mol) / scale
+
+
+class PlantModel:
+    """The example plant: influent, T-101 CSTR with split-range dosing, C-301 column, instruments."""
+
+    def __init__(self, params: SimParams | None = None, seed: int | None = None,
+                 scenario: ScenarioHook | None = None) -> None:
+        self.params = params if params is not None else SimParams()
+        p = self.params
+        self.seed = p.seed if seed is None else seed
+        self._rng = np.random.default_rng(self.seed)
+        self._noise = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE))
+        self._noise_i = 0
+        self._t_s = 0.0
+        self._scenario = scenario
+
+        self.influent = Influent(p.influent, p.start_time_h)
+        inf = self.influent.state
+        tank = p.tank
+        q0 = inf.flow_m3_h
+        self._volume_m3 = tank.area_m2 * (tank.weir_height_m + (q0 / tank.weir_coeff_m3_h) ** (2.0 / 3.0))
+        self._volume_m3 = min(self._volume_m3, tank.tank_volume_m3)
+        start = inf.invariants
+        extra_na = max(base_for_ph(p.initial_tank_ph, start, inf.temp_c), 0.0)
+        conc = (start.na + extra_na, start.li, start.sulfate, start.carbonate, start.chloride)
+        self._moles = [c * self._volume_m3 * 1000.0 for c in conc]
+        self._moles0 = list(self._moles)
+        self._in_mol = [0.0] * 5
+        self._out_mol = [0.0] * 5
+        self._temp_c = inf.temp_c
+        self._ph = solve_ph_raw(conc[0] + conc[1], conc[2], conc[3], conc[4], self._temp_c)
+        self._cond = conductivity_ms_cm(self.tank_invariants(), self._ph, self._temp_c)
+        self._outflow_m3_h = self._weir_outflow(self._volume_m3)
+
+        self.pumps = {"P-201": DosingPump("P-201", p.naoh_pump), "P-202": DosingPump("P-202", p.acid_pump)}
+        if p.initial_naoh_pct > 0:
+            self.pumps["P-201"].set_sp(p.initial_naoh_pct)
+            self.pumps["P-201"].set_run(1.0)
+        self.watchdog_tripped = False
+        self.safe_state_reason = ""
+        self.column = SorbentColumn(p.column, conc[1])
+        self.column_taken_mol = 0.0
+        self._column_in_mol = 0.0
+        self._column_out_mol = 0.0
+        self._column_outlet0 = self.column.outlet_mol_l
+
+        specs = p.sensors.by_tag()
+        truth = self._true_values()
+        self.sensors = {tag: Sensor(tag, specs[tag], truth[tag]) for tag in SENSOR_TAGS}
+        self._readings_cache: dict[str, Reading] | None = None
+
+    @classmethod
+    def from_plant_file(cls, path: str | Path, seed: int | None = None) -> PlantModel:
+        """Build the model from a plant file's `simulation:` section (ConfigError with lines if wrong)."""
+        return cls(load_sim_params(path), seed)
+
+    # --- ProcessModel ------------------------------------------------------------------------
+
+    @property
+    def t_s(self) -> float:
+        return self._t_s
+
+    def attach_scenario(self, scenario: ScenarioHook | None) -> None:
+        """Play a scenario's process events from now on (None detaches)."""
+        self._scenario = scenario
+
+    def step(self, dt_s: float) -> None:
+        """Advance the plant by dt_s simulated seconds."""
+        if not dt_s > 0.0 or math.isinf(dt_s):
+            raise ValueError(f"step needs a positive finite dt_s, got {dt_s}")
+        if self._scenario is not None:
+            self._scenario.advance(self)
+        n_sub = max(1, math.ceil(dt_s / _MAX_SUBSTEP_S - 1e-9))
+        h = dt_s / n_sub
+        for _ in range(n_sub):
+            self._physics(h)
+        self._t_s += dt_s
+        self._ph = solve_ph_raw(
+            (self._moles[0] + self._moles[1]) / (self._volume_m3 * 1000.0),
+            self._moles[2] / (self._volume_m3 * 1000.0), self._moles[3] / (self._volume_m3 * 1000.0),
+            self._moles[4] / (self._volume_m3 * 1000.0), self._temp_c, guess=self._ph)
+        self._cond = conductivity_ms_cm(self.tank_invariants(), self._ph, self._temp_c)
+
+        if self._noise_i >= _NOISE_BLOCK:
+            self._noise = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE))
+            self._noise_i = 0
+        noise = self._noise[self._noise_i]
+        self._noise_i += 1
+        self.influent.step(self._t_s, dt_s, (float(noise[-3]), float(noise[-2]), float(noise[-1])))
+        truth = self._true_values()
+        for i, tag in enumerate(SENSOR_TAGS):
+            self.sensors[tag].step(truth[tag], dt_s, float(noise[i]))
+        self._readings_cache = None
+
+    def _physics(self, h: float) -> None:
+        """One explicit-Euler substep of T-101 and C-301 from the state at its start."""
+        t = self._t_s
+        inf = self.influent.state
+        interlocked = self.watchdog_tripped
+        pumps = self.pumps
+        flows_l_h = []
+        for name in _PUMP_NAMES:
+            pump = pumps[name]
+            pump.line.push(t, pump.pumped_l_h(interlocked))
+            flows_l_h.append(pump.line.delivered_l_h(t))
+        naoh_l_h, acid_l_h = flows_l_h
+        v = self._volume_m3
+        q_out = self._weir_outflow(v)
+        self._outflow_m3_h = q_out
+        q_in = inf.flow_m3_h
+        qin_l = q_in * 1000.0 / 3600.0 * h  # litres in this substep
+        qout_l = q_out * 1000.0 / 3600.0 * h
+        inflow = [c * qin_l for c in inf.invariants.as_tuple()]
+        inflow[0] += pumps["P-201"].reagent_mol_l * naoh_l_h / 3600.0 * h
+        inflow[2] += pumps["P-202"].reagent_mol_l * acid_l_h / 3600.0 * h
+        v_l = v * 1000.0
+        outflow = [n / v_l * qout_l for n in self._moles]
+        v_new = v + (q_in + (naoh_l_h + acid_l_h) / 1000.0 - q_out) * h / 3600.0
+        moles = [n + i - o for n, i, o in zip(self._moles, inflow, outflow, strict=True)]
+        v_max = self.params.tank.tank_volume_m3
+        if v_new > v_max:  # brim-full: the excess spills at tank concentration
+            spill = (v_new - v_max) / v_new
+            extra = [m * spill for m in moles]
+            moles = [m - e for m, e in zip(moles, extra, strict=True)]
+            outflow = [o + e for o, e in zip(outflow, extra, strict=True)]
+            v_new = v_max
+        for k in range(5):
+            self._in_mol[k] += inflow[k]
+            self._out_mol[k] += outflow[k]
+        # Temperature: mixing with the influent, loss to ambient (reagent at ambient, small).
+        tank = self.params.tank
+        heat_cap = v * _WATER_HEAT_KJ_M3_K
+        d_temp = (q_in / 3600.0 * _WATER_HEAT_KJ_M3_K * (inf.temp_c - self._temp_c)
+                  - tank.heat_loss_kw_per_k * (self._temp_c - tank.ambient_temp_c)) / heat_cap
+        self._temp_c += d_temp * h
+        # C-301 sees the overflow at T-101's Li and pH.
+        li_tank = self._moles[1] / v_l
+        self._column_in_mol += qout_l * li_tank
+        self._column_out_mol += qout_l * self.column.outlet_mol_l
+        self.column_taken_mol += self.column.step(h, q_out, li_tank, self._ph)
+        self._moles = moles
+        self._volume_m3 = v_new
+
+    def _weir_outflow(self, volume_m3: float) -> float:
+        tank = self.params.tank
+        head = volume_m3 / tank.area_m2 - tank.weir_height_m
+        return tank.weir_coeff_m3_h * head**1.5 if head > 0.0 else 0.0
+
+    def _true_values(self) -> dict[str, float]:
+        tank = self.params.tank
+        return {
+            "FIT-100": self.influent.state.flow_m3_h,
+            "AIT-100": self.influent.state.ph,
+            "AIT-101": self._ph,
+            "CIT-101": self._cond,
+            "LIT-101": self._volume_m3 / tank.area_m2 / tank.height_m * 100.0,
+            "TIT-101": self._temp_c,
+            "AIT-301": mol_l_to_mg_l(self.column.outlet_mol_l, LI_G_MOL),
+        }
+
+    def readings(self) -> dict[str, Reading]:
+        if self._readings_cache is None:
+            out = {tag: self.sensors[tag].reading() for tag in SENSOR_TAGS}
+            lock = self.watchdog_tripped
+            for name in _PUMP_NAMES:
+                pump = self.pumps[name]
+                out[f"{name}.SPEED"] = Reading(pump.speed_pct(lock))
+                out[f"{name}.RUNNING"] = Reading(1.0 if pump.running(lock) else 0.0)
+                out[f"{name}.FAULT"] = Reading(1.0 if pump.tripped else 0.0)
+            out["WATCHDOG.TRIPPED"] = Reading(1.0 if self.watchdog_tripped else 0.0)
+            self._readings_cache = out
+        return dict(self._readings_cache)
+
+    def commanded(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name in _PUMP_NAMES:
+            pump = self.pumps[name]
+            out[f"{name}.SP"] = pump.sp_pct
+            out[f"{name}.RUN"] = 1.0 if pump.run_cmd else 0.0
+            out[f"{name}.RESET"] = 1.0 if pump.reset_cmd else 0.0
+        return out
+
+    def command(self, name: str, value: float) -> None:
+        if name not in COMMANDS:
+            raise CommandRejected(f"unknown command point {name!r}; known: {', '.join(COMMANDS)}")
+        try:
+            value = float(value)
+        except (TypeError, ValueError) as exc:
+            raise CommandRejected(f"{name} needs a number, got {value!r}") from exc
+        pump_name, point = name.split(".")
+        pump = self.pumps[pump_name]
+        if point == "SP":
+            pump.set_sp(value)
+        elif point == "RUN":
+            pump.set_run(value)
+        else:
+            pump.set_reset(value)
+            if pump.reset_cmd:  # a reset also acknowledges a latched watchdog trip
+                self.watchdog_tripped = False
+                self.safe_state_reason = ""
+        self._readings_cache = None
+
+    def safe_state(self, reason: str) -> None:
+        """Stop both pumps (RUN 0, SP 0 %) and latch WATCHDOG.TRIPPED until a RESET."""
+        for pump in self.pumps.values():
+            pump.stop()
+        self.watchdog_tripped = True
+        self.safe_state_reason = reason
+        self._readings_cache = None
+
+    # --- events (scenarios, tests) ------------------------------------------------------------
+
+    def trip_pump(self, name: str) -> None:
+        self.pumps[name].trip()
+        self._readings_cache = None
+
+    def reset_pump(self, name: str) -> None:
+        """Local reset at the pump (an operator at the MCC), without touching the remote RESET bit."""
+        self.pumps[name].tripped = False
+        self._readings_cache = None
+
+    # --- the truth ----------------------------------------------------------------------------
+
+    def tank_invariants(self) -> Invariants:
+        v_l = self._volume_m3 * 1000.0
+        m = self._moles
+        return Invariants(na=m[0] / v_l, li=m[1] / v_l, sulfate=m[2] / v_l, carbonate=m[3] / v_l,
+                          chloride=m[4] / v_l)
+
+    def true_state(self) -> TrueState:
+        tank = self.params.tank
+        level_m = self._volume_m3 / tank.area_m2
+        interlocked = self.watchdog_tripped
+        naoh, acid = self.pumps["P-201"], self.pumps["P-202"]
+        return TrueState(
+            t_s=self._t_s, ph=self._ph, conductivity_ms_cm=self._cond, temp_c=self._temp_c,
+            volume_m3=self._volume_m3, level_m=level_m, level_pct=level_m / tank.height_m * 100.0,
+            tank=self.tank_invariants(), influent=self.influent.state,
+            outflow_m3_h=self._weir_outflow(self._volume_m3),
+            naoh_pumped_l_h=naoh.pumped_l_h(interlocked),
+            naoh_delivered_l_h=naoh.line.delivered_l_h(self._t_s),
+            acid_pumped_l_h=acid.pumped_l_h(interlocked),
+            acid_delivered_l_h=acid.line.delivered_l_h(self._t_s),
+            column_outlet_li_mg_l=mol_l_to_mg_l(self.column.outlet_mol_l, LI_G_MOL),
+            column_loading_fraction=self.column.loading_fraction,
+        )
+
+    def mass_balance(self) -> dict[str, Balance]:
+        """T-101 books per invariant since t = 0, plus 'li_column' for C-301 (in / out / retained)."""
+        out = {
+            name: Balance(self._in_mol[k], self._out_mol[k], self._moles[k] - self._moles0[k])
+            for k, name in enumerate(INVARIANT_NAMES)
+        }
+        holdup_change = (self.column.outlet_mol_l - self._column_outlet0) * self.column.void_l
+        out["li_column"] = Balance(self._column_in_mol, self._column_out_mol,
+                                   self.column_taken_mol + holdup_change)
+        return out
+
+
+def _assert_protocol() -> None:
+    """Static check that PlantModel satisfies the facade's contract."""
+    from sim.interface import ProcessModel
+
+    _m: ProcessModel = PlantModel()
+    del _m
+
+
+__all__ = ["COMMANDS", "FEEDBACK", "MEASUREMENTS", "Balance", "PlantModel", "SensorStatus", "TrueState"]

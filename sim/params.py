@@ -1,0 +1,186 @@
+"""Parameters of the simulated plant: the `simulation:` section of a plant file, checked strictly.
+
+Every field carries its unit in its name. The defaults describe the example plant, so
+`simulation: {seed: 42}` is a complete section.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from plantctl.config.load import SECTION_CHECKS, validate_section
+from plantctl.config.yamlsrc import ConfigError, ConfigIssue, LocatedDocument, load_located
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class TankParams(Strict):
+    """T-101: a vertical cylinder that overflows to C-301 over a weir (Q = c·head^1.5)."""
+
+    area_m2: float = Field(default=2.4, gt=0)
+    height_m: float = Field(default=2.5, gt=0, description="wall height; level 100 % at this height")
+    weir_height_m: float = Field(default=2.0, gt=0)
+    weir_coeff_m3_h: float = Field(default=60.0, gt=0, description="outflow m3/h at 1 m head over the weir")
+    ambient_temp_c: float = Field(default=18.0, ge=-20, le=50)
+    heat_loss_kw_per_k: float = Field(default=0.15, ge=0, description="through wall and surface")
+
+    @model_validator(mode="after")
+    def _weir_below_top(self) -> TankParams:
+        if not self.weir_height_m < self.height_m:
+            raise ValueError(f"weir_height_m ({self.weir_height_m}) must be below height_m ({self.height_m})")
+        return self
+
+    @property
+    def tank_volume_m3(self) -> float:
+        return self.area_m2 * self.height_m
+
+
+class PumpParams(Strict):
+    """A dosing pump and its line: capacity at 100 % speed, reagent strength, transport dead time."""
+
+    capacity_l_h: float = Field(gt=0)
+    reagent_mol_l: float = Field(gt=0, description="NaOH or H2SO4 molarity of the reagent")
+    dead_time_s: float = Field(default=20.0, ge=0, le=3600)
+
+
+class SensorParams(Strict):
+    """An instrument: first-order lag, white noise, calibration tolerance and range (engineering unit)."""
+
+    lag_s: float = Field(ge=0, le=3600)
+    noise_sd_eu: float = Field(ge=0, description="standard deviation of noise, in the instrument's unit")
+    drift_tolerance_eu: float = Field(gt=0, description="|drift + offset| above this reads UNCERTAIN")
+    range_low_eu: float
+    range_high_eu: float
+
+    @model_validator(mode="after")
+    def _range(self) -> SensorParams:
+        if not self.range_low_eu < self.range_high_eu:
+            raise ValueError("range_low_eu must be below range_high_eu")
+        return self
+
+
+def _ph(lag_s: float) -> SensorParams:
+    return SensorParams(lag_s=lag_s, noise_sd_eu=0.01, drift_tolerance_eu=0.2, range_low_eu=0.0, range_high_eu=14.0)
+
+
+class SensorSet(Strict):
+    """One entry per instrument of the example plant, keyed by its tag."""
+
+    fit_100: SensorParams = Field(default=SensorParams(
+        lag_s=2.0, noise_sd_eu=0.05, drift_tolerance_eu=0.5, range_low_eu=0.0, range_high_eu=15.0), alias="FIT-100")
+    ait_100: SensorParams = Field(default=_ph(10.0), alias="AIT-100")
+    ait_101: SensorParams = Field(default=_ph(15.0), alias="AIT-101")
+    cit_101: SensorParams = Field(default=SensorParams(
+        lag_s=5.0, noise_sd_eu=0.05, drift_tolerance_eu=2.0, range_low_eu=0.0, range_high_eu=200.0), alias="CIT-101")
+    lit_101: SensorParams = Field(default=SensorParams(
+        lag_s=1.0, noise_sd_eu=0.1, drift_tolerance_eu=2.0, range_low_eu=0.0, range_high_eu=100.0), alias="LIT-101")
+    tit_101: SensorParams = Field(default=SensorParams(
+        lag_s=30.0, noise_sd_eu=0.02, drift_tolerance_eu=0.5, range_low_eu=0.0, range_high_eu=60.0), alias="TIT-101")
+    ait_301: SensorParams = Field(default=SensorParams(
+        lag_s=120.0, noise_sd_eu=2.0, drift_tolerance_eu=20.0, range_low_eu=0.0, range_high_eu=1500.0),
+        alias="AIT-301")
+
+    def by_tag(self) -> dict[str, SensorParams]:
+        return {
+            "FIT-100": self.fit_100, "AIT-100": self.ait_100, "AIT-101": self.ait_101,
+            "CIT-101": self.cit_101, "LIT-101": self.lit_101, "TIT-101": self.tit_101,
+            "AIT-301": self.ait_301,
+        }
+
+
+SENSOR_TAGS: tuple[str, ...] = ("FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301")
+
+
+class InfluentParams(Strict):
+    """The effluent arriving from the recycling plant: a daily pattern plus slow random wander."""
+
+    flow_mean_m3_h: float = Field(default=6.0, gt=0)
+    flow_amplitude_m3_h: float = Field(default=3.0, ge=0)
+    ph_mean: float = Field(default=2.5, ge=0, le=7)
+    ph_amplitude: float = Field(default=0.5, ge=0)
+    li_mean_mg_l: float = Field(default=450.0, ge=0)
+    li_amplitude_mg_l: float = Field(default=300.0, ge=0)
+    na_mg_l: float = Field(default=250.0, ge=0)
+    tic_mmol_l: float = Field(default=4.0, ge=0, description="total inorganic carbon (carbonate)")
+    chloride_mmol_l: float = Field(default=5.0, ge=0)
+    temp_mean_c: float = Field(default=22.0, ge=0, le=60)
+    temp_amplitude_c: float = Field(default=3.0, ge=0)
+    peak_hour_h: float = Field(default=14.0, ge=0, lt=24, description="hour of day of peak flow/load")
+    wander_time_constant_s: float = Field(default=900.0, gt=0)
+    flow_wander_fraction: float = Field(default=0.05, ge=0, description="sd of the random wander / mean")
+    ph_wander: float = Field(default=0.08, ge=0, description="sd of the random wander, pH units")
+    li_wander_fraction: float = Field(default=0.05, ge=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> InfluentParams:
+        if self.flow_amplitude_m3_h >= self.flow_mean_m3_h:
+            raise ValueError("flow_amplitude_m3_h must be below flow_mean_m3_h (flow stays positive)")
+        return self
+
+
+class ColumnParams(Strict):
+    """C-301 lithium sorbent column: pH-dependent uptake, finite capacity, breakthrough."""
+
+    bed_volume_m3: float = Field(default=1.2, gt=0, description="void volume; sets the outlet lag")
+    capacity_kg_li: float = Field(default=30.0, gt=0, description="Li the bed holds at full uptake pH")
+    initial_loading_fraction: float = Field(default=0.0, ge=0, le=1)
+    max_removal_fraction: float = Field(default=0.95, ge=0, le=1)
+    uptake_ph50: float = Field(default=5.5, ge=0, le=14, description="pH of half uptake (H+/Li+ exchange)")
+    uptake_ph_slope_per_ph: float = Field(default=2.0, gt=0)
+    breakthrough_exponent: float = Field(default=4.0, gt=0, description="sharpness of breakthrough")
+
+
+class SimParams(Strict):
+    """The whole simulated plant."""
+
+    seed: int = Field(default=42, ge=0)
+    start_time_h: float = Field(default=0.0, ge=0, lt=24, description="time of day at t = 0")
+    tank: TankParams = TankParams()
+    naoh_pump: PumpParams = Field(default=PumpParams(capacity_l_h=250.0, reagent_mol_l=6.1), alias="P-201")
+    acid_pump: PumpParams = Field(default=PumpParams(capacity_l_h=30.0, reagent_mol_l=1.0), alias="P-202")
+    sensors: SensorSet = SensorSet()
+    influent: InfluentParams = InfluentParams()
+    column: ColumnParams = ColumnParams()
+    initial_naoh_pct: float = Field(default=0.0, ge=0, le=100,
+                                    description="P-201 speed setpoint at t = 0 (the tank starts settled)")
+    initial_tank_ph: float = Field(default=7.5, ge=0, le=14, description="T-101 starts neutralised to this pH")
+
+
+def check_simulation_section(doc: LocatedDocument) -> list[ConfigIssue]:
+    """Check the `simulation:` section of a plant file; every issue carries file and line."""
+    issues: list[ConfigIssue] = []
+    data = doc.data
+    if not isinstance(data, dict) or data.get("simulation") is None:
+        return issues
+    if isinstance(data["simulation"], dict):
+        validate_section(doc, SimParams, data["simulation"], ("simulation",), issues)
+    return issues
+
+
+if check_simulation_section not in SECTION_CHECKS:
+    SECTION_CHECKS.append(check_simulation_section)
+
+
+def sim_params_from_doc(doc: LocatedDocument) -> SimParams:
+    """SimParams from a parsed plant file (defaults when it has no simulation: section)."""
+    data: Any = doc.data
+    section = data.get("simulation") if isinstance(data, dict) else None
+    if section is None:
+        return SimParams()
+    if not isinstance(section, dict):
+        raise ConfigError([doc.issue(("simulation",), "simulation must be a mapping")])
+    issues: list[ConfigIssue] = []
+    params = validate_section(doc, SimParams, section, ("simulation",), issues)
+    if params is None:
+        raise ConfigError(issues)
+    return params
+
+
+def load_sim_params(plant_file: str | Path) -> SimParams:
+    """Read only the `simulation:` section of a plant file; ConfigError (with lines) when it is wrong."""
+    return sim_params_from_doc(load_located(plant_file))

@@ -1,0 +1,99 @@
+"""Dosing pumps P-201 (NaOH) and P-202 (H2SO4) with their dosing lines' transport dead time."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from sim.interface import CommandRejected
+from sim.params import PumpParams
+
+
+class DosingLine:
+    """Plug flow from pump to tank: what enters T-101 now left the pump dead_time_s ago."""
+
+    __slots__ = ("_history", "_now_l_h", "dead_time_s")
+
+    def __init__(self, dead_time_s: float, initial_l_h: float = 0.0) -> None:
+        self.dead_time_s = dead_time_s
+        self._history: deque[tuple[float, float]] = deque([(float("-inf"), initial_l_h)])
+        self._now_l_h = initial_l_h
+
+    def push(self, t_s: float, pumped_l_h: float) -> None:
+        """Record the pump's flow from time t_s on (zero-order hold)."""
+        if self._history[-1][1] != pumped_l_h:
+            self._history.append((t_s, pumped_l_h))
+
+    def delivered_l_h(self, t_s: float) -> float:
+        """Flow arriving in the tank at t_s."""
+        cutoff = t_s - self.dead_time_s
+        hist = self._history
+        while len(hist) > 1 and hist[1][0] <= cutoff + 1e-9:
+            hist.popleft()
+        self._now_l_h = hist[0][1]
+        return self._now_l_h
+
+    def holdup_l(self, t_s: float) -> float:
+        """Reagent in the line (pumped, not yet delivered), litres."""
+        cutoff = t_s - self.dead_time_s
+        total = 0.0
+        items = list(self._history)
+        for i, (start, flow) in enumerate(items):
+            end = items[i + 1][0] if i + 1 < len(items) else t_s
+            lo = max(start, cutoff)
+            if end > lo:
+                total += flow * (end - lo) / 3600.0
+        return total
+
+
+class DosingPump:
+    """A metering pump as the PLC sees it: SP %, RUN, RESET; RUNNING, FAULT, speed feedback."""
+
+    __slots__ = ("capacity_l_h", "line", "name", "reagent_mol_l", "reset_cmd", "run_cmd", "sp_pct",
+                 "tripped")
+
+    def __init__(self, name: str, params: PumpParams) -> None:
+        self.name = name
+        self.capacity_l_h = params.capacity_l_h
+        self.reagent_mol_l = params.reagent_mol_l
+        self.line = DosingLine(params.dead_time_s)
+        self.sp_pct = 0.0
+        self.run_cmd = False
+        self.reset_cmd = False
+        self.tripped = False
+
+    def set_sp(self, value: float) -> None:
+        if not 0.0 <= value <= 100.0 or value != value:
+            raise CommandRejected(f"{self.name}.SP must be 0..100 %, got {value}")
+        self.sp_pct = float(value)
+
+    def set_run(self, value: float) -> None:
+        self.run_cmd = _bit(f"{self.name}.RUN", value)
+
+    def set_reset(self, value: float) -> None:
+        self.reset_cmd = _bit(f"{self.name}.RESET", value)
+        if self.reset_cmd:
+            self.tripped = False
+
+    def trip(self) -> None:
+        """Motor protection trip: stops and latches FAULT until a RESET."""
+        self.tripped = True
+
+    def stop(self) -> None:
+        """Local safe state: run command dropped and setpoint to 0 %."""
+        self.run_cmd = False
+        self.sp_pct = 0.0
+
+    def running(self, interlocked: bool) -> bool:
+        return self.run_cmd and not self.tripped and not interlocked
+
+    def speed_pct(self, interlocked: bool) -> float:
+        return self.sp_pct if self.running(interlocked) else 0.0
+
+    def pumped_l_h(self, interlocked: bool) -> float:
+        return self.capacity_l_h * self.speed_pct(interlocked) / 100.0
+
+
+def _bit(name: str, value: float) -> bool:
+    if value not in (0.0, 1.0):
+        raise CommandRejected(f"{name} takes 0 or 1, got {value}")
+    return value == 1.0
