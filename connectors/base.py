@@ -1,0 +1,81 @@
+"""The contract every protocol source fulfils, so the runtime treats Modbus and OPC UA alike.
+
+Lifecycle as in an OpenTelemetry Collector component: ``start()`` returns fast and the work runs
+in tasks the source owns; ``stop()`` cancels and awaits every one of them. Samples leave as
+batches through an ``emit`` callback the runtime passes at construction; ``emit`` must never
+block (the runtime puts the batch on its own bounded queues), so a slow consumer can never stall
+acquisition.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from plantctl.config.models import TagConfig
+from plantctl.samples import Sample
+
+Emit = Callable[[list[Sample]], None]
+"""Receives one batch of samples; called from the event loop, must return at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What became of a write: accepted by the device or not, what it reads back, and why."""
+
+    accepted: bool
+    value_read_back: float | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """Link state for the status page; times are aware UTC."""
+
+    connected: bool
+    last_good_read: datetime | None
+    error_count: int
+    reconnect_count: int
+    request_plan_size: int
+    last_error: str | None
+
+
+@runtime_checkable
+class Source(Protocol):
+    """One connection to one device (or gateway) that turns its tags into samples."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def start(self) -> None:
+        """Launch the acquisition tasks and return at once; connection happens in the background."""
+        ...
+
+    async def stop(self) -> None:
+        """Cancel and await every task, close the link."""
+        ...
+
+    async def write(self, tag: str, value: float) -> WriteResult:
+        """Write one engineering value through the device's single write path and read it back."""
+        ...
+
+    def health(self) -> SourceHealth: ...
+
+
+def refuse_locally(tag: TagConfig | None, tag_name: str, value: float) -> str | None:
+    """Why a write must not leave this process (unknown, read-only, out of range), or None."""
+    if tag is None:
+        return f"unknown tag {tag_name!r} on this source"
+    if not tag.writable:
+        return f"tag {tag_name!r} is not writable"
+    if not math.isfinite(value):
+        return f"value {value!r} for {tag_name} is not a finite number"
+    if not tag.range.low <= value <= tag.range.high:
+        return (
+            f"value {value:g} {tag.unit} for {tag_name} is outside its range "
+            f"[{tag.range.low:g}, {tag.range.high:g}] {tag.unit}; refused before sending"
+        )
+    return None

@@ -1,0 +1,1 @@
+"""Modbus TCP source: codec, request planner and the polling source."""
