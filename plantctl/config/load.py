@@ -101,15 +101,17 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
     tag_loc: dict[str, Loc] = {}
     for i, item in _items(doc, "tags", issues):
         loc = ("tags", i)
+        raw_name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(raw_name, str) and raw_name in tag_loc:
+            first = doc.line_of(tag_loc[raw_name])
+            issues.append(doc.issue((*loc, "name"), f"duplicate tag {raw_name!r} (first at line {first})"))
+            continue
+        if isinstance(raw_name, str):
+            tag_loc[raw_name] = loc
         tag = validate_section(doc, TagConfig, item, loc, issues)
         if tag is None:
             continue
-        if tag.name in tags:
-            first = doc.line_of(tag_loc[tag.name])
-            issues.append(doc.issue((*loc, "name"), f"duplicate tag {tag.name!r} (first at line {first})"))
-            continue
         tags[tag.name] = tag
-        tag_loc[tag.name] = loc
         src = sources.get(tag.source)
         if src is None:
             if tag.source not in {s.get("name") for _, s in _items(doc, "sources", []) if isinstance(s, dict)}:
@@ -163,6 +165,8 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
             issues.append(doc.issue((*loc, "name"), f"duplicate alarm {alarm.name!r}"))
         alarm_names.add(alarm.name)
         ref((*loc, "tag"), alarm.tag)
+        if alarm.suppress_when is not None:
+            ref((*loc, "suppress_when", "tag"), alarm.suppress_when.tag)
         if alarm.loop is not None and alarm.loop not in loops:
             issues.append(doc.issue((*loc, "loop"), f"unknown loop {alarm.loop!r}"))
 

@@ -298,17 +298,38 @@ class AlarmType(StrEnum):
     DISCRETE = "discrete"
 
 
+class SuppressionCondition(Strict):
+    """Designed suppression (ISA-18.2 state-based alarming): the alarm is suppressed while this holds."""
+
+    tag: TagName
+    below: float | None = Field(default=None, description="suppressed while the tag's value is below this")
+    above: float | None = Field(default=None, description="suppressed while the tag's value is above this")
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> SuppressionCondition:
+        if self.below is None and self.above is None:
+            raise ValueError("suppress_when needs below: or above: (or both)")
+        return self
+
+
 class AlarmConfig(Strict):
     name: TagName
     tag: TagName
     type: AlarmType
-    limit: float | None = None
+    limit: float | None = Field(
+        default=None, description="EU for HH/H/L/LL, EU off setpoint for deviation, EU/min for rate_of_change, "
+                                  "the alarm value for discrete (default 1)")
     priority: int = Field(default=3, ge=1, le=4, description="1 urgent … 4 low")
     deadband: float = Field(default=0.0, ge=0)
     on_delay_s: float = Field(default=0.0, ge=0)
     off_delay_s: float = Field(default=0.0, ge=0)
     message: str = ""
     loop: TagName | None = None
+    re_alarm_s: float | None = Field(
+        default=None, gt=0, description="an acknowledged alarm still active re-annunciates after this")
+    latching: bool = Field(default=False, description="stays active after return to normal until an operator reset")
+    suppress_when: SuppressionCondition | None = None
+    shelve_max_s: float = Field(default=8 * 3600, gt=0, le=7 * 86400, description="longest timed shelve allowed")
 
     @model_validator(mode="after")
     def _needs_limit(self) -> AlarmConfig:
@@ -318,6 +339,12 @@ class AlarmConfig(Strict):
             raise ValueError(f"a {self.type.value} alarm needs limit:")
         if self.type is AlarmType.DEVIATION and self.loop is None:
             raise ValueError("a deviation alarm needs loop: (whose setpoint it deviates from)")
+        if self.type in (AlarmType.DEVIATION, AlarmType.RATE_OF_CHANGE) and self.limit is not None \
+                and self.limit <= 0:
+            raise ValueError(f"a {self.type.value} alarm's limit must be above 0 (got {self.limit})")
+        if self.limit is not None and self.deadband > 0 and self.type in (
+                AlarmType.DEVIATION, AlarmType.RATE_OF_CHANGE) and self.deadband >= self.limit:
+            raise ValueError(f"deadband {self.deadband} must be below the limit {self.limit}, or it never clears")
         return self
 
 

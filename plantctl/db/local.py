@@ -232,7 +232,7 @@ class LocalDatabase:
         settings = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(port),
-            "unix_socket_directories": "'/tmp'",
+            "unix_socket_directories": "''",  # TCP on loopback only; no socket lock to go stale
             "shared_preload_libraries": "'timescaledb'",
             "timescaledb.telemetry_level": "off",
             "max_connections": "200",
@@ -249,11 +249,16 @@ class LocalDatabase:
         self._secrets_file.chmod(0o600)
 
     def _running(self, runner: _Runner) -> bool:
-        res = subprocess.run(runner.argv(f"{_BINDIR}/pg_ctl", "-D", self._inner_data, "status"),
-                             capture_output=True, text=True, check=False)
-        return res.returncode == 0
+        # Not `pg_ctl status`: it takes a crashed postmaster's zombie for a live server.
+        pid = self.postmaster_pid()
+        return pid is not None and _pid_alive(pid)
 
     def _start(self, runner: _Runner) -> None:
+        pid = self.postmaster_pid()
+        if pid is not None and not _pid_alive(pid):
+            # A crashed postmaster left its lock file; PostgreSQL would take a zombie pid for a live one.
+            (runner.host_path(self._inner_data) / "postmaster.pid").unlink(missing_ok=True)
+            runner.host_path(f"/tmp/.s.PGSQL.{self.port}.lock").unlink(missing_ok=True)
         if _port_busy(self.port):
             raise ProvisionError(f"port {self.port} on 127.0.0.1 is taken by another program; "
                                  f"stop it, or remove {self._secrets_file} and set PLANTCTL_DB_PORT")
@@ -310,9 +315,9 @@ class LocalDatabase:
         """Remove the instance's data and secrets (throwaway test instances only)."""
         with self._lock():
             runner = self.runner()
-            if self._running(runner):
-                _run(runner.argv(f"{_BINDIR}/pg_ctl", "-D", self._inner_data, "-m", "immediate", "-w", "stop"),
-                     "stopping PostgreSQL")
+            pid = self.postmaster_pid()
+            if pid is not None and _pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
             shutil.rmtree(runner.host_path(self._inner_base), ignore_errors=True)
             self._secrets_file.unlink(missing_ok=True)
 

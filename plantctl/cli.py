@@ -1,0 +1,110 @@
+"""The `plantctl` command: one entry point for operators, field engineers and process engineers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from plantctl.config import ConfigError, load_plant
+
+app = typer.Typer(
+    name="plantctl",
+    help="Monitoring and dosing control for industrial wastewater treatment.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The local TimescaleDB plantctl provisions when PLANTCTL_DATABASE_URL is not set.",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+ConfigPath = Annotated[Path, typer.Argument(help="plant file (YAML)", show_default=False)]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+@app.command("check-config")
+def check_config(path: ConfigPath) -> None:
+    """Check a plant file and report every problem at once, with file and line."""
+    _register_section_checks()
+    try:
+        config = load_plant(path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        n = len(exc.issues)
+        raise _fail(f"{path}: {n} problem{'s' if n != 1 else ''}", 1) from None
+    typer.echo(f"{path}: OK — {len(config.sources)} sources, {len(config.tags)} tags, "
+               f"{len(config.loops)} loops, {len(config.alarms)} alarms")
+
+
+def _register_section_checks() -> None:
+    """Sections owned by other packages (the simulator's) register their checks on import."""
+    try:
+        import sim.params  # noqa: F401
+    except ImportError:
+        pass
+
+
+@db_app.command("up")
+def db_up() -> None:
+    """Install (once), initialise and start the local database; idempotent."""
+    from plantctl.db import LocalDatabase, ProvisionError
+
+    try:
+        db = LocalDatabase().up()
+    except ProvisionError as exc:
+        raise _fail(f"plantctl db up: {exc}") from None
+    typer.echo(f"local TimescaleDB up on 127.0.0.1:{db.port} (plantctl db url prints the URL)")
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the local database (its data is kept)."""
+    from plantctl.db import LocalDatabase, ProvisionError
+
+    try:
+        LocalDatabase().down()
+    except ProvisionError as exc:
+        raise _fail(f"plantctl db down: {exc}") from None
+    typer.echo("local TimescaleDB stopped")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the local database runs, where, and which TimescaleDB edition it has."""
+    from plantctl.db import LocalDatabase, ProvisionError
+
+    try:
+        info = LocalDatabase().status()
+    except ProvisionError as exc:
+        raise _fail(f"plantctl db status: {exc}") from None
+    typer.echo(json.dumps(info, indent=2))
+    if not info["running"]:
+        raise typer.Exit(3)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL the service uses (PLANTCTL_DATABASE_URL wins)."""
+    import os
+
+    from plantctl.db import LocalDatabase, ProvisionError
+
+    explicit = os.environ.get("PLANTCTL_DATABASE_URL")
+    if explicit:
+        typer.echo(explicit)
+        return
+    try:
+        typer.echo(LocalDatabase().app_url)
+    except ProvisionError as exc:
+        raise _fail(f"plantctl db url: {exc}") from None
+
+
+if __name__ == "__main__":
+    app()
