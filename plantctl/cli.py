@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -45,10 +46,8 @@ def check_config(path: ConfigPath) -> None:
 
 def _register_section_checks() -> None:
     """Sections owned by other packages (the simulator's) register their checks on import."""
-    try:
+    with contextlib.suppress(ImportError):
         import sim.params  # noqa: F401
-    except ImportError:
-        pass
 
 
 @db_app.command("up")

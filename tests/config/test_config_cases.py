@@ -62,7 +62,8 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_credentials_only_by_environment_reference(tmp_path: Path) -> None:
     f = tmp_path / "p.yaml"
-    f.write_text("plant: {name: t}\nsources:\n  - {name: O, kind: opcua, endpoint: 'opc.tcp://h:1', password: secret}\n")
+    f.write_text("plant: {name: t}\nsources:\n"
+                 "  - {name: O, kind: opcua, endpoint: 'opc.tcp://h:1', password: secret}\n")
     with pytest.raises(ConfigError) as info:
         load_plant(f)
     assert [(i.line, i.message) for i in info.value.issues] == [(3, "unknown field 'password'")]
