@@ -1,0 +1,1 @@
+"""The service's runtime: sources fan their sample batches out to the historian, live cache, alarms and loops."""
