@@ -1,0 +1,378 @@
+"""Modbus TCP source: polls the precomputed plan on its periods; one serialised write path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
+
+from connectors.base import Emit, SourceHealth, WriteResult, refuse_locally
+from connectors.health import LinkHealth, backoff_delays
+from connectors.modbus.codec import CodecError, decode, encode, to_engineering, to_raw
+from connectors.modbus.planner import BIT_TABLES, Limits, PlannedTag, PollGroup, ReadRequest, plan
+from plantctl.config.models import ByteOrder, ModbusSourceConfig, ModbusTable, ModbusType, TagConfig
+from plantctl.quality import Quality
+from plantctl.samples import Sample, utcnow
+
+_log = logging.getLogger(__name__)
+
+# Modbus Application Protocol V1.1b3 §7: exception codes.
+EXCEPTION_NAMES = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "server device failure",
+    5: "acknowledge",
+    6: "server device busy",
+    8: "memory parity error",
+    10: "gateway path unavailable",
+    11: "gateway target device failed to respond",
+}
+_EXCEPTION_QUALITY = {
+    1: Quality.BAD_CONFIG_ERROR,
+    2: Quality.BAD_CONFIG_ERROR,
+    3: Quality.BAD_CONFIG_ERROR,
+    4: Quality.BAD_DEVICE_FAILURE,
+}
+TABLE_WORDS = {
+    ModbusTable.COIL: "coils",
+    ModbusTable.DISCRETE_INPUT: "discrete inputs",
+    ModbusTable.HOLDING_REGISTER: "holding registers",
+    ModbusTable.INPUT_REGISTER: "input registers",
+}
+
+
+class LinkLost(Exception):
+    """The TCP link to the device is gone; every tag turns Bad and the source reconnects."""
+
+
+def describe_exception(code: int) -> str:
+    return f"Modbus exception {code} ({EXCEPTION_NAMES.get(code, 'unknown')})"
+
+
+def span_text(table: ModbusTable, first: int, count: int, unit: int) -> str:
+    return f"{TABLE_WORDS[table]} {first}–{first + count - 1} of unit {unit}"
+
+
+class ModbusSource:
+    """One Modbus TCP connection (a PLC or a gateway with several unit ids) and its tags."""
+
+    def __init__(self, config: ModbusSourceConfig, tags: list[TagConfig], emit: Emit) -> None:
+        self._cfg = config
+        self._emit = emit
+        self._tags = {t.name: t for t in tags if t.modbus is not None}
+        self._planned = [self._footprint(t) for t in self._tags.values()]
+        self._groups: list[PollGroup] = plan(
+            self._planned,
+            Limits(
+                max_registers=config.max_read_registers,
+                max_bits=config.max_read_bits,
+                gap_fill_registers=config.gap_fill_registers,
+                gap_fill_bits=config.gap_fill_registers * 16,
+            ),
+        )
+        self._health = LinkHealth(config.name, _log)
+        self._health.request_plan_size = sum(len(g.requests) for g in self._groups)
+        self._client: AsyncModbusTcpClient | None = None
+        self._write_lock = asyncio.Lock()  # the single write path of this device
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last: dict[str, tuple[float, Quality, str]] = {}
+        self._down_reported = False
+        self._heartbeat_count = 0
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._cfg.name
+
+    @property
+    def groups(self) -> list[PollGroup]:
+        """The request plan computed at construction (Telegraf Init() style)."""
+        return self._groups
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._run(), name=f"modbus:{self.name}"))
+        if self._cfg.heartbeat_tag is not None:
+            self._tasks.append(asyncio.create_task(self._heartbeat(), name=f"modbus-hb:{self.name}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self._health.connected = False
+
+    def health(self) -> SourceHealth:
+        return self._health.snapshot()
+
+    # --- acquisition --------------------------------------------------------------------
+
+    def _footprint(self, tag: TagConfig) -> PlannedTag:
+        assert tag.modbus is not None
+        addr = tag.modbus
+        unit = addr.unit_id if addr.unit_id is not None else self._cfg.unit_id
+        count = 1 if addr.table in BIT_TABLES else addr.type.registers
+        return PlannedTag(tag.name, unit, addr.table, addr.address, count, tag.scan_period_s)
+
+    def _new_client(self) -> AsyncModbusTcpClient:
+        # reconnect_delay=0: pymodbus must not reconnect on its own; our loop owns the backoff.
+        return AsyncModbusTcpClient(
+            self._cfg.host,
+            port=self._cfg.port,
+            timeout=self._cfg.timeout_s,
+            retries=0,
+            reconnect_delay=0,
+        )
+
+    async def _run(self) -> None:
+        delays = backoff_delays(self._cfg.reconnect_max_delay_s)
+        attempt = 0
+        while True:
+            client = self._new_client()
+            try:
+                connected = await asyncio.wait_for(client.connect(), self._cfg.timeout_s + 1.0)
+            except (TimeoutError, OSError, ModbusException):
+                connected = False
+            if not connected:
+                client.close()
+                self._link_lost(f"cannot connect to {self._cfg.host}:{self._cfg.port}")
+                await asyncio.sleep(delays[min(attempt, len(delays) - 1)])
+                attempt += 1
+                continue
+            attempt = 0
+            self._client = client
+            self._down_reported = False
+            self._health.up()
+            reason = "link lost"
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for poll_group in self._groups:
+                        group.create_task(self._poll_forever(client, poll_group))
+                    group.create_task(self._watch_link(client))
+            except* LinkLost as lost:
+                reason = str(lost.exceptions[0])
+            self._client = None
+            client.close()
+            self._link_lost(reason)
+            await asyncio.sleep(delays[0])
+
+    async def _watch_link(self, client: AsyncModbusTcpClient) -> None:
+        """Notice a closed socket at once, even while a read is pending (pymodbus lets it time out)."""
+        while client.connected:  # noqa: ASYNC110 - pymodbus offers no disconnect event
+            await asyncio.sleep(0.1)
+        raise LinkLost(f"connection to {self._cfg.host}:{self._cfg.port} closed by the device")
+
+    def _link_lost(self, reason: str) -> None:
+        """Turn every tag Bad once at the moment of loss; nothing more is emitted while down."""
+        self._health.down(reason)
+        self._last.clear()
+        if self._down_reported:
+            return
+        self._down_reported = True
+        now = utcnow()
+        self._emit(
+            [Sample(name, now, math.nan, Quality.BAD_NOT_CONNECTED, f"{self.name}: {reason}") for name in self._tags]
+        )
+
+    async def _poll_forever(self, client: AsyncModbusTcpClient, group: PollGroup) -> None:
+        """Poll on a fixed grid (t0 + k·period) so periods never drift; overruns skip ticks."""
+        loop = asyncio.get_running_loop()
+        period = group.scan_period_s
+        due = loop.time()
+        while True:
+            batch: list[Sample] = []
+            for request in group.requests:
+                batch.extend(await self._read(client, request))
+            if batch:
+                self._emit(batch)
+            due += period
+            now = loop.time()
+            if due < now:
+                due += math.ceil((now - due) / period) * period
+            await asyncio.sleep(due - now)
+
+    async def _read(self, client: AsyncModbusTcpClient, req: ReadRequest) -> list[Sample]:
+        where = span_text(req.table, req.address, req.count, req.unit_id)
+        call = _READERS[req.table](client)
+        try:
+            reply = await asyncio.wait_for(
+                call(req.address, count=req.count, device_id=req.unit_id),
+                self._cfg.timeout_s * 2 + 1.0,
+            )
+        except (TimeoutError, ModbusException, OSError) as exc:
+            if not client.connected:
+                raise LinkLost(f"connection to {self._cfg.host}:{self._cfg.port} lost ({exc})") from exc
+            return self._bad(req, Quality.BAD_COMM_FAILURE, f"no answer reading {where}: {exc}")
+        if reply.isError():
+            code = int(getattr(reply, "exception_code", 0) or 0)
+            return self._bad(
+                req,
+                _EXCEPTION_QUALITY.get(code, Quality.BAD_COMM_FAILURE),
+                f"{describe_exception(code)} reading {where}",
+            )
+        try:
+            samples = self._decode(req, reply)
+        except (CodecError, IndexError, TypeError, ValueError) as exc:
+            return self._bad(req, Quality.BAD_COMM_FAILURE, f"malformed reply reading {where}: {exc}")
+        self._health.good_read()
+        return samples
+
+    def _decode(self, req: ReadRequest, reply: Any) -> list[Sample]:
+        now = utcnow()
+        out: list[Sample] = []
+        if req.table in BIT_TABLES:
+            bits = list(reply.bits)
+            if len(bits) < req.count:
+                raise ValueError(f"{len(bits)} bits for {req.count} asked")
+            for pt in req.tags:
+                self._report(out, pt.name, now, float(bool(bits[pt.address - req.address])), Quality.GOOD)
+            return out
+        regs = list(reply.registers)
+        if len(regs) != req.count:
+            raise ValueError(f"{len(regs)} registers for {req.count} asked")
+        for pt in req.tags:
+            tag = self._tags[pt.name]
+            assert tag.modbus is not None
+            order = tag.modbus.byte_order or self._cfg.byte_order
+            offset = pt.address - req.address
+            raw = decode(tag.modbus.type, regs[offset : offset + pt.count], order, tag.modbus.bit)
+            if tag.modbus.type is ModbusType.BIT:
+                value = raw
+            else:
+                value = to_engineering(raw, tag.scaling, tag.range.low, tag.range.high)
+            quality = Quality.GOOD if math.isfinite(value) else Quality.BAD_DEVICE_FAILURE
+            self._report(out, pt.name, now, value, quality)
+        return out
+
+    def _report(self, out: list[Sample], name: str, ts: Any, value: float, quality: Quality) -> None:
+        """Report by exception when the tag has a deadband; every scan when its deadband is 0."""
+        tag = self._tags[name]
+        last = self._last.get(name)
+        if last is not None and tag.deadband > 0 and last[1] == quality and abs(value - last[0]) <= tag.deadband:
+            return
+        reason = "" if quality.is_good else "device sent a value that is not a finite number"
+        self._last[name] = (value, quality, reason)
+        out.append(Sample(name, ts, value, quality, reason))
+
+    def _bad(self, req: ReadRequest, quality: Quality, reason: str) -> list[Sample]:
+        """Exactly the tags of the failed request turn Bad; said again only when the reason changes."""
+        self._health.error(reason)
+        now = utcnow()
+        out: list[Sample] = []
+        for pt in req.tags:
+            last = self._last.get(pt.name)
+            if last is not None and last[1] == quality and last[2] == reason:
+                continue
+            self._last[pt.name] = (math.nan, quality, reason)
+            out.append(Sample(pt.name, now, math.nan, quality, reason))
+        return out
+
+    # --- writes -------------------------------------------------------------------------
+
+    async def write(self, tag: str, value: float) -> WriteResult:
+        cfg = self._tags.get(tag)
+        refused = refuse_locally(cfg, tag, value)
+        if refused is not None:
+            return WriteResult(False, None, refused)
+        assert cfg is not None and cfg.modbus is not None
+        if (cfg.modbus.table is ModbusTable.COIL or cfg.modbus.type is ModbusType.BIT) and value not in (0, 1):
+            return WriteResult(False, None, f"{tag} is a bit: write 0 or 1, not {value:g}")
+        client = self._client
+        if client is None or not client.connected:
+            return WriteResult(False, None, f"source {self.name} is not connected")
+        async with self._write_lock:
+            try:
+                return await asyncio.wait_for(self._write_locked(client, cfg, value), self._cfg.timeout_s * 3 + 1.0)
+            except CodecError as exc:
+                return WriteResult(False, None, f"{tag}: {exc}")
+            except (TimeoutError, ModbusException, OSError) as exc:
+                self._health.error(f"write {tag}: {exc}")
+                return WriteResult(False, None, f"no answer writing {tag}: {exc or 'timeout'}")
+
+    async def _write_locked(self, client: AsyncModbusTcpClient, tag: TagConfig, value: float) -> WriteResult:
+        assert tag.modbus is not None
+        addr = tag.modbus
+        unit = addr.unit_id if addr.unit_id is not None else self._cfg.unit_id
+        order = addr.byte_order or self._cfg.byte_order
+        table = addr.table
+        count = 1 if table in BIT_TABLES else addr.type.registers
+        where = span_text(table, addr.address, count, unit)
+        if table is ModbusTable.COIL:
+            reply = await client.write_coil(addr.address, bool(value), device_id=unit)
+        elif addr.type is ModbusType.BIT:
+            assert addr.bit is not None
+            current = await client.read_holding_registers(addr.address, count=1, device_id=unit)
+            if current.isError():
+                return _refused(current, "reading before setting a bit in", where)
+            word = current.registers[0]
+            word = word | (1 << addr.bit) if value else word & ~(1 << addr.bit)
+            reply = await client.write_register(addr.address, word, device_id=unit)
+        else:
+            raw = to_raw(value, tag.scaling, tag.range.low, tag.range.high)
+            if addr.type not in (ModbusType.FLOAT32, ModbusType.FLOAT64):
+                raw = float(round(raw))
+            regs = encode(addr.type, raw, order)
+            if len(regs) == 1:
+                reply = await client.write_register(addr.address, regs[0], device_id=unit)
+            else:
+                reply = await client.write_registers(addr.address, regs, device_id=unit)
+        if reply.isError():
+            return _refused(reply, "writing", where)
+        back = await _READERS[table](client)(addr.address, count=count, device_id=unit)
+        if back.isError():
+            code = int(getattr(back, "exception_code", 0) or 0)
+            return WriteResult(True, None, f"written, but read-back failed: {describe_exception(code)}")
+        if table is ModbusTable.COIL:
+            read_back = float(bool(back.bits[0]))
+        else:
+            raw_back = decode(addr.type, list(back.registers[:count]), order, addr.bit)
+            read_back = (
+                raw_back
+                if addr.type is ModbusType.BIT
+                else to_engineering(raw_back, tag.scaling, tag.range.low, tag.range.high)
+            )
+        return WriteResult(True, read_back, "written and read back")
+
+    async def _heartbeat(self) -> None:
+        """Write a counter (mod 65536) so the PLC watchdog drops the pumps safe if we die."""
+        assert self._cfg.heartbeat_tag is not None
+        failing = False
+        while True:
+            await asyncio.sleep(self._cfg.heartbeat_period_s)
+            if self._client is None:
+                continue
+            self._heartbeat_count = (self._heartbeat_count + 1) % 65536
+            result = await self.write(self._cfg.heartbeat_tag, float(self._heartbeat_count))
+            if not result.accepted and not failing:
+                _log.warning("source %s: heartbeat write failed: %s", self.name, result.reason)
+            elif result.accepted and failing:
+                _log.info("source %s: heartbeat writes succeed again", self.name)
+            failing = not result.accepted
+
+
+def _refused(reply: Any, doing: str, where: str) -> WriteResult:
+    code = int(getattr(reply, "exception_code", 0) or 0)
+    return WriteResult(False, None, f"device refused: {describe_exception(code)} {doing} {where}")
+
+
+_Reader = Callable[..., Awaitable[Any]]
+_READERS: dict[ModbusTable, Callable[[AsyncModbusTcpClient], _Reader]] = {
+    ModbusTable.COIL: lambda c: c.read_coils,
+    ModbusTable.DISCRETE_INPUT: lambda c: c.read_discrete_inputs,
+    ModbusTable.HOLDING_REGISTER: lambda c: c.read_holding_registers,
+    ModbusTable.INPUT_REGISTER: lambda c: c.read_input_registers,
+}
+
+__all__ = ["ByteOrder", "ModbusSource"]
