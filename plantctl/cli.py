@@ -105,5 +105,35 @@ def db_url() -> None:
         raise _fail(f"plantctl db url: {exc}") from None
 
 
+@app.command("run")
+def run(
+    config: Annotated[Path, typer.Option(help="plant file (YAML)")] = Path("examples/plant.yaml"),
+    host: Annotated[str, typer.Option(help="address to serve the API and panel on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port of the API and panel")] = 8080,
+    simulate: Annotated[bool, typer.Option("--simulate", help="start the built-in simulated PLC")] = False,
+    speed: Annotated[float, typer.Option(help="simulation speed, × real time (with --simulate)")] = 1.0,
+    scenario: Annotated[Path | None, typer.Option(help="scenario file for the simulator")] = None,
+) -> None:
+    """Run the service: connectors, historian, alarms, control and the API on one process."""
+    import asyncio
+    import logging
+
+    from plantctl.db import ProvisionError
+    from plantctl.serve import ServeOptions, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _register_section_checks()
+    try:
+        asyncio.run(serve(ServeOptions(config, host, port, simulate, speed, scenario)))
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        raise _fail(f"{config}: not started ({len(exc.issues)} problems)", 1) from None
+    except ProvisionError as exc:
+        raise _fail(f"plantctl run: {exc}") from None
+    except KeyboardInterrupt:
+        pass
+
+
 if __name__ == "__main__":
     app()
