@@ -1,0 +1,78 @@
+"""Batches the database refuses for their content: kept on disk, counted, never retried automatically."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from plantctl.quality import quality_from_code
+from plantctl.samples import Sample, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedBatch:
+    """Samples set aside, when, and why (the database's message or the writer's rule)."""
+
+    at: datetime
+    reason: str
+    samples: tuple[Sample, ...]
+
+
+def _value_to_json(v: float) -> float | str:
+    return v if math.isfinite(v) else repr(v)  # "nan", "inf", "-inf": JSON has no such numbers
+
+
+class Quarantine:
+    """Append-only JSON-lines file (one batch a line, fsync'd) under <state>/quarantine/."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "quarantine.jsonl"
+        self.batches = 0
+        self.rows = 0
+        if self.path.exists():
+            for entry in self.entries():
+                self.batches += 1
+                self.rows += len(entry.samples)
+
+    def put(self, samples: Sequence[Sample], reason: str) -> None:
+        """Keep the samples with their reason; durable before returning."""
+        record = {
+            "at": utcnow().isoformat(),
+            "reason": reason,
+            "samples": [[s.tag, s.ts.isoformat(), _value_to_json(s.value), int(s.quality)] for s in samples],
+        }
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, allow_nan=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.batches += 1
+        self.rows += len(samples)
+        log.error("quarantined %d samples: %s", len(samples), reason)
+
+    def entries(self) -> list[QuarantinedBatch]:
+        """Every quarantined batch, oldest first (for an operator or a repair script)."""
+        out: list[QuarantinedBatch] = []
+        if not self.path.exists():
+            return out
+        with self.path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                    samples = tuple(
+                        Sample(tag, datetime.fromisoformat(ts), float(v), quality_from_code(q))
+                        for tag, ts, v, q in rec["samples"])
+                    out.append(QuarantinedBatch(datetime.fromisoformat(rec["at"]), rec["reason"], samples))
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.error("unreadable quarantine line skipped: %s", exc)
+        return out

@@ -1,0 +1,304 @@
+"""Disk spool for sample batches while the database is away: append-only, fsync'd, bounded, crash-safe.
+
+Layout of the spool directory:
+  seg-<20 digits>.spool  segments; records are framed [len u32][crc32 u32][rows u32][payload],
+                          little-endian, crc32 over rows+payload (zlib.crc32)
+  committed              "<segment number> <byte offset>": every record before it is in the database
+
+A record leaves the spool only when the caller commits it after its database transaction
+committed; a crash between the two replays that record, which the database's unique
+(tag_id, ts) index turns into a no-op, so nothing is lost or doubled. When full, whole oldest
+segments are dropped (logged and counted): recent plant data is the more valuable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+log = logging.getLogger(__name__)
+
+_FRAME = struct.Struct("<III")
+FRAME_OVERHEAD = _FRAME.size
+_SEGMENT_GLOB = "seg-*.spool"
+
+
+def _segment_name(number: int) -> str:
+    return f"seg-{number:020d}.spool"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(slots=True)
+class _Segment:
+    number: int
+    path: Path
+    size: int = 0  # bytes of valid frames
+    records: int = 0
+    rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolRecord:
+    """One spooled batch, and where it ends (the committed marker after it)."""
+
+    segment: int
+    offset: int
+    end: int
+    rows: int
+    payload: bytes
+
+
+@dataclass(slots=True)
+class SpoolCounters:
+    appended_batches: int = 0
+    appended_rows: int = 0
+    committed_batches: int = 0
+    committed_rows: int = 0
+    dropped_batches: int = 0
+    dropped_rows: int = 0
+    dropped_segments: int = 0
+    torn_bytes_truncated: int = 0
+    corrupt_segments: int = 0
+    drops: list[str] = field(default_factory=list)
+
+
+class Spool:
+    """FIFO of byte records on disk with a committed-offset marker; see the module docstring."""
+
+    def __init__(self, directory: Path, max_bytes: int, segment_max_bytes: int | None = None) -> None:
+        if max_bytes < 4096:
+            raise ValueError(f"spool max_bytes {max_bytes} is below 4096")
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.segment_max_bytes = segment_max_bytes or max(4096, min(64 * 1024**2, max_bytes // 8))
+        self.counters = SpoolCounters()
+        self._segments: list[_Segment] = []
+        self._cursor = 0  # byte offset of the next uncommitted record in _segments[0]
+        self._head_consumed_records = 0
+        self._head_consumed_rows = 0
+        self._writer: BinaryIO | None = None
+        self._reader: BinaryIO | None = None
+        self._reader_segment = -1
+        directory.mkdir(parents=True, exist_ok=True)
+        self._recover()
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def pending_batches(self) -> int:
+        return sum(s.records for s in self._segments) - self._head_consumed_records
+
+    @property
+    def pending_rows(self) -> int:
+        return sum(s.rows for s in self._segments) - self._head_consumed_rows
+
+    @property
+    def bytes_on_disk(self) -> int:
+        return sum(s.size for s in self._segments)
+
+    def __bool__(self) -> bool:
+        return self.pending_batches > 0
+
+    # -- recovery ----------------------------------------------------------------------------
+    def _read_marker(self) -> tuple[int, int]:
+        try:
+            number, offset = (self.directory / "committed").read_text().split()
+            return int(number), int(offset)
+        except (OSError, ValueError):
+            return 0, 0
+
+    def _write_marker(self, number: int, offset: int) -> None:
+        tmp = self.directory / "committed.tmp"
+        with tmp.open("w") as fh:
+            fh.write(f"{number} {offset}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.directory / "committed")
+        _fsync_dir(self.directory)
+
+    def _scan(self, seg: _Segment, is_last: bool) -> None:
+        """Count a segment's valid frames; cut a torn tail (crash mid-append) off the last one."""
+        data = seg.path.read_bytes()
+        pos = 0
+        while pos + FRAME_OVERHEAD <= len(data):
+            length, crc, rows = _FRAME.unpack_from(data, pos)
+            end = pos + FRAME_OVERHEAD + length
+            if end > len(data) or zlib.crc32(data[pos + 8:end]) != crc:
+                break
+            seg.records += 1
+            seg.rows += rows
+            pos = end
+        seg.size = pos
+        if pos < len(data):
+            if is_last:
+                log.warning("spool %s: cutting %d bytes of a torn last record", seg.path.name, len(data) - pos)
+                self.counters.torn_bytes_truncated += len(data) - pos
+                with seg.path.open("r+b") as fh:
+                    fh.truncate(pos)
+                    os.fsync(fh.fileno())
+            else:
+                log.error("spool %s: corrupt record at byte %d; the %d bytes after it are skipped",
+                          seg.path.name, pos, len(data) - pos)
+                self.counters.corrupt_segments += 1
+
+    def _recover(self) -> None:
+        marker_number, marker_offset = self._read_marker()
+        paths = sorted(self.directory.glob(_SEGMENT_GLOB))
+        for i, path in enumerate(paths):
+            number = int(path.stem.split("-")[1])
+            if number < marker_number:
+                path.unlink()  # fully committed before a crash, not yet deleted
+                continue
+            seg = _Segment(number, path)
+            self._scan(seg, is_last=i == len(paths) - 1)
+            self._segments.append(seg)
+        if self._segments and self._segments[0].number == marker_number:
+            self._skip_head_to(marker_offset)
+        _fsync_dir(self.directory)
+
+    def _skip_head_to(self, offset: int) -> None:
+        head = self._segments[0]
+        with head.path.open("rb") as fh:
+            pos = 0
+            while pos < min(offset, head.size):
+                length, _crc, rows = _FRAME.unpack(fh.read(FRAME_OVERHEAD))
+                fh.seek(length, os.SEEK_CUR)
+                pos += FRAME_OVERHEAD + length
+                self._head_consumed_records += 1
+                self._head_consumed_rows += rows
+        self._cursor = pos
+
+    # -- append ------------------------------------------------------------------------------
+    def append_many(self, items: list[tuple[bytes, int]]) -> None:
+        """Append (payload, rows) records in order and fsync once; drops oldest segments when full."""
+        if not items:
+            return
+        for payload, rows in items:
+            frame_len = FRAME_OVERHEAD + len(payload)
+            if frame_len > self.max_bytes:
+                self._drop(f"a batch of {rows} rows ({frame_len} B) is larger than the whole spool",
+                           batches=1, rows=rows)
+                continue
+            while self._segments and self.bytes_on_disk + frame_len > self.max_bytes:
+                self._drop_oldest_segment()
+            writer = self._active_writer(frame_len)
+            tail = struct.pack("<I", rows) + payload
+            writer.write(struct.pack("<II", len(payload), zlib.crc32(tail)) + tail)
+            seg = self._segments[-1]
+            seg.size += frame_len
+            seg.records += 1
+            seg.rows += rows
+            self.counters.appended_batches += 1
+            self.counters.appended_rows += rows
+        if self._writer is not None:
+            self._writer.flush()
+            os.fsync(self._writer.fileno())
+
+    def append(self, payload: bytes, rows: int) -> None:
+        self.append_many([(payload, rows)])
+
+    def _active_writer(self, frame_len: int) -> BinaryIO:
+        last = self._segments[-1] if self._segments else None
+        if last is None or (last.size > 0 and last.size + frame_len > self.segment_max_bytes):
+            if self._writer is not None:
+                self._writer.flush()
+                os.fsync(self._writer.fileno())
+                self._writer.close()
+                self._writer = None
+            number = last.number + 1 if last else max(1, self._read_marker()[0])
+            last = _Segment(number, self.directory / _segment_name(number))
+            self._segments.append(last)
+            if len(self._segments) == 1:
+                self._cursor = 0
+                self._head_consumed_records = self._head_consumed_rows = 0
+        if self._writer is None:
+            self._writer = last.path.open("ab")
+            if self._writer.tell() == 0:
+                _fsync_dir(self.directory)
+        return self._writer
+
+    def _drop(self, why: str, batches: int, rows: int) -> None:
+        self.counters.dropped_batches += batches
+        self.counters.dropped_rows += rows
+        msg = f"spool full ({self.bytes_on_disk} of {self.max_bytes} B): dropped {batches} batches, {rows} rows: {why}"
+        self.counters.drops.append(msg)
+        del self.counters.drops[:-20]
+        log.error(msg)
+
+    def _drop_oldest_segment(self) -> None:
+        head = self._segments[0]
+        self._drop(f"oldest segment {head.path.name}",
+                   batches=head.records - self._head_consumed_records,
+                   rows=head.rows - self._head_consumed_rows)
+        self.counters.dropped_segments += 1
+        self._remove_head()
+
+    def _remove_head(self) -> None:
+        head = self._segments.pop(0)
+        if self._reader_segment == head.number and self._reader is not None:
+            self._reader.close()
+            self._reader, self._reader_segment = None, -1
+        if not self._segments and self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        next_number = self._segments[0].number if self._segments else head.number + 1
+        self._write_marker(next_number, 0)
+        head.path.unlink(missing_ok=True)
+        self._cursor = 0
+        self._head_consumed_records = self._head_consumed_rows = 0
+
+    # -- replay ------------------------------------------------------------------------------
+    def peek(self) -> SpoolRecord | None:
+        """The oldest uncommitted record, or None when the spool is empty."""
+        while self._segments:
+            head = self._segments[0]
+            if self._cursor < head.size:
+                break
+            if len(self._segments) == 1:
+                return None
+            self._remove_head()  # fully committed, and a newer segment exists
+        else:
+            return None
+        head = self._segments[0]
+        if self._reader_segment != head.number or self._reader is None:
+            if self._reader is not None:
+                self._reader.close()
+            self._reader = head.path.open("rb")
+            self._reader_segment = head.number
+        self._reader.seek(self._cursor)
+        length, _crc, rows = _FRAME.unpack(self._reader.read(FRAME_OVERHEAD))
+        payload = self._reader.read(length)
+        return SpoolRecord(head.number, self._cursor, self._cursor + FRAME_OVERHEAD + length, rows, payload)
+
+    def commit(self, record: SpoolRecord) -> None:
+        """Mark a record as stored in the database; durable before returning."""
+        if not self._segments or self._segments[0].number != record.segment or self._cursor != record.offset:
+            return  # its segment was dropped while the record was in flight
+        self._cursor = record.end
+        self._head_consumed_records += 1
+        self._head_consumed_rows += record.rows
+        self.counters.committed_batches += 1
+        self.counters.committed_rows += record.rows
+        head = self._segments[0]
+        if self._cursor >= head.size and len(self._segments) > 1:
+            self._remove_head()
+        else:
+            self._write_marker(record.segment, record.end)
+
+    def close(self) -> None:
+        for fh in (self._writer, self._reader):
+            if fh is not None:
+                fh.close()
+        self._writer = self._reader = None
+        self._reader_segment = -1
