@@ -106,7 +106,7 @@ class InfluentParams(Strict):
     li_mean_mg_l: float = Field(default=450.0, ge=0)
     li_amplitude_mg_l: float = Field(default=300.0, ge=0)
     na_mg_l: float = Field(default=250.0, ge=0)
-    tic_mmol_l: float = Field(default=4.0, ge=0, description="total inorganic carbon (carbonate)")
+    tic_mmol_l: float = Field(default=2.0, ge=0, description="total inorganic carbon (carbonate)")
     chloride_mmol_l: float = Field(default=5.0, ge=0)
     temp_mean_c: float = Field(default=22.0, ge=0, le=60)
     temp_amplitude_c: float = Field(default=3.0, ge=0)
@@ -127,7 +127,7 @@ class ColumnParams(Strict):
     """C-301 lithium sorbent column: pH-dependent uptake, finite capacity, breakthrough."""
 
     bed_volume_m3: float = Field(default=1.2, gt=0, description="void volume; sets the outlet lag")
-    capacity_kg_li: float = Field(default=30.0, gt=0, description="Li the bed holds at full uptake pH")
+    capacity_kg_li: float = Field(default=50.0, gt=0, description="Li the bed holds at full uptake pH")
     initial_loading_fraction: float = Field(default=0.0, ge=0, le=1)
     max_removal_fraction: float = Field(default=0.95, ge=0, le=1)
     uptake_ph50: float = Field(default=5.5, ge=0, le=14, description="pH of half uptake (H+/Li+ exchange)")

@@ -1,0 +1,121 @@
+"""Run the plant model as fast as the CPU allows, with a controller hook per step, recording trajectories.
+
+This is what closed-loop control tests and `plantctl tune` use: no servers, no wall clock.
+
+    def controller(t_s: float, readings: dict[str, Reading]) -> dict[str, float]:
+        return {"P-201.SP": 40.0, "P-201.RUN": 1.0}
+
+    traj = run_scenario(load_scenario("examples/scenarios/upset-day.yaml"), controller=controller)
+    traj.measured["AIT-101"], traj.true["ph"], traj.time_in_band("ph", 6.0, 9.0)
+
+Each step: the controller sees the readings at t, its commands are applied (a refused command is
+recorded in `rejected`, as a PLC answers with an error and keeps running), then the model steps dt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from sim.interface import COMMANDS, FEEDBACK, MEASUREMENTS, CommandRejected, Reading
+from sim.model import PlantModel
+from sim.params import SimParams, load_sim_params
+from sim.scenario import Scenario
+
+Controller = Callable[[float, dict[str, Reading]], Mapping[str, float] | None]
+"""(t_s, readings) -> commands by COMMANDS name (None or {} = no change)."""
+
+TRUE_SIGNALS: tuple[str, ...] = (
+    "ph", "conductivity_ms_cm", "temp_c", "level_pct", "outflow_m3_h", "influent_flow_m3_h", "influent_ph",
+    "influent_li_mg_l", "naoh_delivered_l_h", "acid_delivered_l_h", "column_outlet_li_mg_l",
+    "column_loading_fraction",
+)
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass
+class Trajectory:
+    """Recorded run: one row per recorded step; measured values with their SensorStatus codes."""
+
+    t_s: FloatArray
+    measured: dict[str, FloatArray]
+    status: dict[str, FloatArray]
+    commanded: dict[str, FloatArray]
+    true: dict[str, FloatArray]
+    rejected: list[tuple[float, str, float, str]] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def time_in_band(self, signal: str, low: float, high: float) -> float:
+        """Fraction of recorded time the true signal stayed within [low, high]."""
+        x = self.true[signal]
+        return float(np.mean((x >= low) & (x <= high))) if x.size else float("nan")
+
+
+def run(model: PlantModel, duration_s: float, *, dt_s: float = 1.0, controller: Controller | None = None,
+        record_every_s: float | None = None) -> Trajectory:
+    """Step `model` for duration_s in steps of dt_s, calling `controller` before each step."""
+    import time
+
+    if not dt_s > 0 or not duration_s > 0:
+        raise ValueError(f"duration_s and dt_s must be positive (got {duration_s}, {dt_s})")
+    n_steps = round(duration_s / dt_s)
+    every = max(1, round((record_every_s or dt_s) / dt_s))
+    n_rec = (n_steps + every - 1) // every + 1
+    names = (*MEASUREMENTS, *FEEDBACK)
+    t_rec = np.empty(n_rec)
+    meas = {n: np.empty(n_rec) for n in names}
+    stat = {n: np.empty(n_rec) for n in names}
+    cmd = {n: np.empty(n_rec) for n in COMMANDS}
+    true = {n: np.empty(n_rec) for n in TRUE_SIGNALS}
+    rejected: list[tuple[float, str, float, str]] = []
+    row = 0
+    t0 = time.perf_counter()
+
+    def record(readings: dict[str, Reading]) -> None:
+        nonlocal row
+        t_rec[row] = model.t_s
+        for n in names:
+            r = readings[n]
+            meas[n][row] = r.value
+            stat[n][row] = int(r.status)
+        for n, v in model.commanded().items():
+            cmd[n][row] = v
+        ts = model.true_state()
+        values = (ts.ph, ts.conductivity_ms_cm, ts.temp_c, ts.level_pct, ts.outflow_m3_h, ts.influent.flow_m3_h,
+                  ts.influent.ph, ts.influent.li_mg_l, ts.naoh_delivered_l_h, ts.acid_delivered_l_h,
+                  ts.column_outlet_li_mg_l, ts.column_loading_fraction)
+        for n, v in zip(TRUE_SIGNALS, values, strict=True):
+            true[n][row] = v
+        row += 1
+
+    for k in range(n_steps):
+        readings = model.readings()
+        if controller is not None:
+            commands = controller(model.t_s, readings)
+            for name, value in (commands or {}).items():
+                try:
+                    model.command(name, value)
+                except CommandRejected as exc:
+                    rejected.append((model.t_s, name, value, str(exc)))
+        if k % every == 0:
+            record(readings)
+        model.step(dt_s)
+    record(model.readings())
+    wall = time.perf_counter() - t0
+    return Trajectory(t_rec[:row], {n: a[:row] for n, a in meas.items()}, {n: a[:row] for n, a in stat.items()},
+                      {n: a[:row] for n, a in cmd.items()}, {n: a[:row] for n, a in true.items()}, rejected, wall)
+
+
+def run_scenario(scenario: Scenario, *, params: SimParams | None = None, plant_file: str | Path | None = None,
+                 seed: int | None = None, controller: Controller | None = None, dt_s: float = 1.0,
+                 record_every_s: float | None = None) -> Trajectory:
+    """Build a model (plant file or params; seed: argument, else the scenario's, else the plant's) and run it."""
+    if params is None:
+        params = load_sim_params(plant_file) if plant_file is not None else SimParams()
+    model = PlantModel(params, seed if seed is not None else scenario.seed, scenario=scenario.player())
+    return run(model, scenario.duration_s, dt_s=dt_s, controller=controller, record_every_s=record_every_s)
