@@ -1,0 +1,162 @@
+"""The simulated PLC's point table: one source of truth for the OPC UA server, the Modbus server and the docs.
+
+Every point of sim/interface.py (MEASUREMENTS, FEEDBACK, COMMANDS) plus the supervisory heartbeat
+appears here once, with its engineering unit and range, its OPC UA node and its Modbus address.
+docs/sim-register-map.md is written from this table; tests check it against examples/plant.yaml.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntFlag, StrEnum
+
+from plantctl.config.models import ModbusTable, ModbusType
+from sim.interface import COMMANDS, FEEDBACK, MEASUREMENTS
+
+NAMESPACE_URI = "urn:plantctl:sim:plant"
+NAMESPACE_INDEX = 2  # the first namespace a fresh server registers (0 = OPC UA, 1 = the server's own)
+HEARTBEAT = "HEARTBEAT"  # not a model point: the PLC's own supervisory heartbeat register/node
+STATUS_WORD_BASE = 100  # input register of the first instrument status word
+
+
+class PointKind(StrEnum):
+    MEASUREMENT = "measurement"  # float32 input register / Float AnalogItem, read-only
+    FEEDBACK = "feedback"  # discrete input / Boolean, read-only
+    SETPOINT = "setpoint"  # float32 holding register / Float AnalogItem, writable
+    SWITCH = "switch"  # coil / Boolean, writable
+    HEARTBEAT = "heartbeat"  # uint16 holding register / UInt16, writable
+
+
+class StatusBit(IntFlag):
+    """Bits of an instrument status word (input registers 100…); 0 means healthy and in range."""
+
+    SENSOR_FAILED = 0x0001  # value not valid (served as NaN); OPC UA Bad_SensorFailure
+    UNCERTAIN = 0x0002  # sensor reports doubtful data (drift, calibration); OPC UA Uncertain
+    RANGE_EXCEEDED = 0x0004  # value outside the engineering range; OPC UA Uncertain_EngineeringUnitsExceeded
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """An engineering unit with its UNECE Rec. 20 common code (None when the unit has none, e.g. pH)."""
+
+    symbol: str
+    unece: str | None
+    description: str
+
+    @property
+    def unit_id(self) -> int:
+        """OPC UA EUInformation.UnitId: the common code's characters packed big-endian (Part 8 §5.6.3); -1 if none."""
+        if self.unece is None:
+            return -1
+        uid = 0
+        for ch in self.unece:
+            uid = (uid << 8) | ord(ch)
+        return uid
+
+
+UNITS: dict[str, Unit] = {
+    "m3/h": Unit("m³/h", "MQH", "cubic metre per hour"),
+    "pH": Unit("pH", None, "pH (no UNECE code)"),
+    "mS/cm": Unit("mS/cm", "H61", "millisiemens per centimetre"),
+    "%": Unit("%", "P1", "percent"),
+    "degC": Unit("°C", "CEL", "degree Celsius"),
+    "mg/L": Unit("mg/L", "M1", "milligram per litre"),
+    "bool": Unit("", None, "boolean"),
+    "count": Unit("", "C62", "one (counter)"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    name: str  # model point name (sim/interface.py) or HEARTBEAT
+    description: str
+    unit: str  # key of UNITS, as the plant file spells it
+    low: float
+    high: float
+    kind: PointKind
+    folder: str  # OPC UA object under Objects/Plant
+    browse_name: str
+    table: ModbusTable
+    address: int
+    type: ModbusType
+
+    @property
+    def node_id(self) -> str:
+        return f"ns={NAMESPACE_INDEX};s=Plant.{self.folder}.{self.browse_name}"
+
+    @property
+    def browse_path(self) -> str:
+        return f"Objects/Plant/{self.folder}/{self.browse_name}"
+
+    @property
+    def writable(self) -> bool:
+        return self.kind in (PointKind.SETPOINT, PointKind.SWITCH, PointKind.HEARTBEAT)
+
+    @property
+    def registers(self) -> range:
+        return range(self.address, self.address + self.type.registers)
+
+    def in_range(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+
+_IR, _HR, _CO, _DI = (ModbusTable.INPUT_REGISTER, ModbusTable.HOLDING_REGISTER,
+                      ModbusTable.COIL, ModbusTable.DISCRETE_INPUT)
+_F32, _U16, _BOOL = ModbusType.FLOAT32, ModbusType.UINT16, ModbusType.BOOL
+_M, _FB, _SP, _SW = PointKind.MEASUREMENT, PointKind.FEEDBACK, PointKind.SETPOINT, PointKind.SWITCH
+
+POINTS: tuple[Point, ...] = (
+    Point("FIT-100", "Influent flow", "m3/h", 0, 15, _M, "Influent", "FIT-100", _IR, 0, _F32),
+    Point("AIT-100", "Influent pH", "pH", 0, 14, _M, "Influent", "AIT-100", _IR, 2, _F32),
+    Point("AIT-101", "T-101 pH (discharge)", "pH", 0, 14, _M, "T101", "AIT-101", _IR, 4, _F32),
+    Point("CIT-101", "T-101 conductivity", "mS/cm", 0, 200, _M, "T101", "CIT-101", _IR, 6, _F32),
+    Point("LIT-101", "T-101 level", "%", 0, 100, _M, "T101", "LIT-101", _IR, 8, _F32),
+    Point("TIT-101", "T-101 temperature", "degC", 0, 60, _M, "T101", "TIT-101", _IR, 10, _F32),
+    Point("AIT-301", "C-301 outlet lithium", "mg/L", 0, 1500, _M, "C301", "AIT-301", _IR, 12, _F32),
+    Point("P-201.SPEED", "NaOH pump speed feedback", "%", 0, 100, _M, "P201", "SPEED", _IR, 14, _F32),
+    Point("P-202.SPEED", "H2SO4 pump speed feedback", "%", 0, 100, _M, "P202", "SPEED", _IR, 16, _F32),
+    Point("P-201.SP", "NaOH pump speed setpoint", "%", 0, 100, _SP, "P201", "SP", _HR, 0, _F32),
+    Point("P-202.SP", "H2SO4 pump speed setpoint", "%", 0, 100, _SP, "P202", "SP", _HR, 2, _F32),
+    Point(HEARTBEAT, "Supervisory heartbeat counter", "count", 0, 65535, PointKind.HEARTBEAT,
+          "Supervisor", "Heartbeat", _HR, 10, _U16),
+    Point("P-201.RUN", "NaOH pump run command", "bool", 0, 1, _SW, "P201", "RUN", _CO, 0, _BOOL),
+    Point("P-202.RUN", "H2SO4 pump run command", "bool", 0, 1, _SW, "P202", "RUN", _CO, 1, _BOOL),
+    Point("P-201.RESET", "NaOH pump fault reset", "bool", 0, 1, _SW, "P201", "RESET", _CO, 2, _BOOL),
+    Point("P-202.RESET", "H2SO4 pump fault reset", "bool", 0, 1, _SW, "P202", "RESET", _CO, 3, _BOOL),
+    Point("P-201.RUNNING", "NaOH pump running", "bool", 0, 1, _FB, "P201", "RUNNING", _DI, 0, _BOOL),
+    Point("P-201.FAULT", "NaOH pump fault", "bool", 0, 1, _FB, "P201", "FAULT", _DI, 1, _BOOL),
+    Point("P-202.RUNNING", "H2SO4 pump running", "bool", 0, 1, _FB, "P202", "RUNNING", _DI, 2, _BOOL),
+    Point("P-202.FAULT", "H2SO4 pump fault", "bool", 0, 1, _FB, "P202", "FAULT", _DI, 3, _BOOL),
+    Point("WATCHDOG.TRIPPED", "Heartbeat watchdog tripped (pumps in safe state)", "bool", 0, 1, _FB,
+          "Supervisor", "WatchdogTripped", _DI, 4, _BOOL),
+)
+
+BY_NAME: dict[str, Point] = {p.name: p for p in POINTS}
+BY_NODE_ID: dict[str, Point] = {p.node_id: p for p in POINTS}
+MEASURED: tuple[Point, ...] = tuple(BY_NAME[n] for n in MEASUREMENTS)
+
+
+def status_word_address(name: str) -> int:
+    """Input register of an instrument's status word: 100 + its index in MEASUREMENTS."""
+    return STATUS_WORD_BASE + MEASUREMENTS.index(name)
+
+
+def in_table(table: ModbusTable) -> tuple[Point, ...]:
+    return tuple(sorted((p for p in POINTS if p.table is table), key=lambda p: p.address))
+
+
+def _check_table() -> None:
+    """Fail at import if the table and the model contract drift apart (a typo here would be a silent wire bug)."""
+    names = {p.name for p in POINTS}
+    expected = set(MEASUREMENTS) | set(FEEDBACK) | set(COMMANDS) | {HEARTBEAT}
+    if names != expected or len(names) != len(POINTS):
+        raise RuntimeError(f"point table out of step with sim/interface.py: {sorted(names ^ expected)}")
+    for table in ModbusTable:
+        used: set[int] = set()
+        for p in in_table(table):
+            if used & set(p.registers):
+                raise RuntimeError(f"{p.name} overlaps another point in {table.value}")
+            used |= set(p.registers)
+
+
+_check_table()
