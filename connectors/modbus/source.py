@@ -14,8 +14,10 @@ from pymodbus.exceptions import ModbusException
 
 from connectors.base import Emit, SourceHealth, WriteResult, refuse_locally
 from connectors.health import LinkHealth, backoff_delays
+from connectors.heartbeat import heartbeat
 from connectors.modbus.codec import CodecError, decode, encode, to_engineering, to_raw
 from connectors.modbus.planner import BIT_TABLES, Limits, PlannedTag, PollGroup, ReadRequest, plan
+from connectors.timing import every
 from plantctl.config.models import ByteOrder, ModbusSourceConfig, ModbusTable, ModbusType, TagConfig
 from plantctl.quality import Quality
 from plantctl.samples import Sample, utcnow
@@ -84,7 +86,6 @@ class ModbusSource:
         self._tasks: list[asyncio.Task[None]] = []
         self._last: dict[str, tuple[float, Quality, str]] = {}
         self._down_reported = False
-        self._heartbeat_count = 0
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -100,7 +101,15 @@ class ModbusSource:
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._run(), name=f"modbus:{self.name}"))
         if self._cfg.heartbeat_tag is not None:
-            self._tasks.append(asyncio.create_task(self._heartbeat(), name=f"modbus-hb:{self.name}"))
+            beat = heartbeat(
+                self.name,
+                self._cfg.heartbeat_tag,
+                self._cfg.heartbeat_period_s,
+                self.write,
+                lambda: self._client is not None,
+                _log,
+            )
+            self._tasks.append(asyncio.create_task(beat, name=f"modbus-hb:{self.name}"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -187,21 +196,16 @@ class ModbusSource:
         )
 
     async def _poll_forever(self, client: AsyncModbusTcpClient, group: PollGroup) -> None:
-        """Poll on a fixed grid (t0 + k·period) so periods never drift; overruns skip ticks."""
-        loop = asyncio.get_running_loop()
-        period = group.scan_period_s
-        due = loop.time()
-        while True:
+        """Poll the group on its fixed grid; one batch per scan."""
+
+        async def scan() -> None:
             batch: list[Sample] = []
             for request in group.requests:
                 batch.extend(await self._read(client, request))
             if batch:
                 self._emit(batch)
-            due += period
-            now = loop.time()
-            if due < now:
-                due += math.ceil((now - due) / period) * period
-            await asyncio.sleep(due - now)
+
+        await every(group.scan_period_s, scan)
 
     async def _read(self, client: AsyncModbusTcpClient, req: ReadRequest) -> list[Sample]:
         where = span_text(req.table, req.address, req.count, req.unit_id)
@@ -344,22 +348,6 @@ class ModbusSource:
                 else to_engineering(raw_back, tag.scaling, tag.range.low, tag.range.high)
             )
         return WriteResult(True, read_back, "written and read back")
-
-    async def _heartbeat(self) -> None:
-        """Write a counter (mod 65536) so the PLC watchdog drops the pumps safe if we die."""
-        assert self._cfg.heartbeat_tag is not None
-        failing = False
-        while True:
-            await asyncio.sleep(self._cfg.heartbeat_period_s)
-            if self._client is None:
-                continue
-            self._heartbeat_count = (self._heartbeat_count + 1) % 65536
-            result = await self.write(self._cfg.heartbeat_tag, float(self._heartbeat_count))
-            if not result.accepted and not failing:
-                _log.warning("source %s: heartbeat write failed: %s", self.name, result.reason)
-            elif result.accepted and failing:
-                _log.info("source %s: heartbeat writes succeed again", self.name)
-            failing = not result.accepted
 
 
 def _refused(reply: Any, doing: str, where: str) -> WriteResult:
