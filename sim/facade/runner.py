@@ -102,6 +102,7 @@ class SimulatedPlc:
         require_security: bool = False,
         users: dict[str, str] | None = None,
         state_dir: str | Path | None = None,
+        shelf_file: str | Path | None = None,
         watchdog_timeout_s: float = 5.0,
         seed: int | None = None,
         scenario: str | Path | None = None,
@@ -142,7 +143,7 @@ class SimulatedPlc:
         self.opcua = OpcUaPlc(self.core, OpcUaSettings(
             host=host, port=_pick(opcua_port, ua_default, host), path=path, require_security=require_security,
             users={**users_from_env(), **(users or {})}, pki_dir=state / "pki",
-            shelf_file=state / "opcua-address-space"))
+            shelf_file=Path(shelf_file) if shelf_file is not None else default_shelf_file(state)))
         order = word_order if word_order is not None else (mb_src.byte_order if mb_src else ByteOrder.ABCD)
         self.modbus = ModbusPlc(
             self.core, host=mb_src.host if mb_src else "127.0.0.1",
@@ -326,6 +327,13 @@ def _word_order(order: ByteOrder | WordOrder | str) -> WordOrder:
         return WordOrder(str(order.value if isinstance(order, ByteOrder | WordOrder) else order))
     except ValueError:
         raise ValueError(f"word order {order} is not served by the simulated PLC: use ABCD or CDAB") from None
+
+
+def default_shelf_file(state_dir: Path) -> Path:
+    """The cached standard address space, per asyncua version (a shelf from another version may not load)."""
+    from importlib.metadata import version
+
+    return state_dir / f"opcua-address-space-asyncua-{version('asyncua')}"
 
 
 def _default_state_dir() -> Path:

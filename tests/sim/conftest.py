@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymodbus.client import AsyncModbusTcpClient
+
+from sim.facade import SimulatedPlc
+from sim.facade.runner import default_shelf_file
 from sim.interface import COMMANDS, FEEDBACK, MEASUREMENTS, CommandRejected, Reading, SensorStatus
 
 
@@ -48,3 +59,51 @@ class StandInModel:
         for pump in ("P-201", "P-202"):
             self.cmd[f"{pump}.RUN"] = 0.0
             self.cmd[f"{pump}.SP"] = 0.0
+
+
+# --- real servers over loopback ----------------------------------------------------------------
+
+PLANT_FILE = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    """Module-scoped so one simulated PLC can serve a whole test module (asyncua/pymodbus are asyncio-only)."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def sim_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sim-state")
+
+
+@pytest.fixture(scope="session")
+def shelf_file() -> Path:
+    """The standard address space cache, shared by every test run of this user (published atomically)."""
+    return default_shelf_file(Path(tempfile.gettempdir()) / f"plantctl-sim-tests-{os.getuid()}")
+
+
+@pytest.fixture(scope="session")
+def plc_factory(sim_state_dir: Path, shelf_file: Path) -> Callable[..., SimulatedPlc]:
+    """Build a SimulatedPlc of the example plant on free loopback ports (the real PlantModel)."""
+    def make(**kw: Any) -> SimulatedPlc:
+        kw.setdefault("opcua_port", 0)
+        kw.setdefault("modbus_port", 0)
+        return SimulatedPlc(PLANT_FILE, state_dir=sim_state_dir, shelf_file=shelf_file, **kw)
+    return make
+
+
+@pytest.fixture(scope="module")
+async def plc(plc_factory: Callable[..., SimulatedPlc]) -> AsyncIterator[SimulatedPlc]:
+    """One paused PLC for a module: tests move simulated time with `await plc.advance(dt)`."""
+    async with plc_factory(speed=1.0) as sim:
+        await sim.pause()
+        yield sim
+
+
+@pytest.fixture(scope="module")
+async def modbus(plc: SimulatedPlc) -> AsyncIterator[AsyncModbusTcpClient]:
+    client = AsyncModbusTcpClient(plc.modbus_host, port=plc.modbus_port, timeout=2, retries=0)
+    assert await client.connect(), "Modbus client could not connect to the simulated PLC"
+    yield client
+    client.close()
