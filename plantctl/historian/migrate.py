@@ -107,15 +107,16 @@ TARGET_CHUNK_BYTES = 256 * 1024**2
 """A chunk and its indexes should fit in ~25 % of a 1 GiB memory budget for recent data."""
 
 
+CHUNK_STEPS_H = (1, 2, 4, 6, 12, 24, 48, 96, 168)
+
+
 def chunk_interval_for(rows_per_day: float, target_chunk_bytes: int = TARGET_CHUNK_BYTES) -> timedelta:
-    """Chunk interval so one chunk holds ≈ target_chunk_bytes: a power-of-two number of hours, 1 h … 7 days."""
+    """Largest step of 1 h … 7 d whose chunk holds at most target_chunk_bytes (1 h if even that is more)."""
     if rows_per_day <= 0:
-        return timedelta(days=1)
+        return timedelta(days=7)
     ideal_hours = target_chunk_bytes / BYTES_PER_ROW_ON_DISK / rows_per_day * 24
-    hours = 1
-    while hours * 2 <= ideal_hours and hours * 2 <= 7 * 24:
-        hours *= 2
-    return timedelta(hours=min(hours, 7 * 24))
+    fitting = [h for h in CHUNK_STEPS_H if h <= ideal_hours]
+    return timedelta(hours=fitting[-1] if fitting else 1)
 
 
 def tune_chunk_interval(conn: psycopg.Connection[object], rows_per_day: float) -> timedelta:

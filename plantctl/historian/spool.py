@@ -78,8 +78,8 @@ class Spool:
     """FIFO of byte records on disk with a committed-offset marker; see the module docstring."""
 
     def __init__(self, directory: Path, max_bytes: int, segment_max_bytes: int | None = None) -> None:
-        if max_bytes < 4096:
-            raise ValueError(f"spool max_bytes {max_bytes} is below 4096")
+        if max_bytes < 1024:
+            raise ValueError(f"spool max_bytes {max_bytes} is below 1024")
         self.directory = directory
         self.max_bytes = max_bytes
         self.segment_max_bytes = segment_max_bytes or max(4096, min(64 * 1024**2, max_bytes // 8))
