@@ -141,6 +141,7 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
                 issues.append(doc.issue(("sources", i, "heartbeat_tag"), f"heartbeat tag {hb!r} must be writable"))
 
     loops: dict[str, LoopConfig] = {}
+    loop_loc: dict[str, Loc] = {}
     for i, item in _items(doc, "loops", issues):
         loc = ("loops", i)
         loop = validate_section(doc, LoopConfig, item, loc, issues)
@@ -154,6 +155,17 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
             ref((*loc, "mv", j), mv)
             if mv in tags and not tags[mv].writable:
                 issues.append(doc.issue((*loc, "mv", j), f"output tag {mv!r} is not writable"))
+        if loop.feedforward is not None:
+            ref((*loc, "feedforward", "flow_tag"), loop.feedforward.flow_tag)
+            ref((*loc, "feedforward", "influent_ph_tag"), loop.feedforward.influent_ph_tag)
+        for j, lock in enumerate(loop.interlocks):
+            ref((*loc, "interlocks", j, "tag"), lock.tag)
+        loop_loc[loop.name] = loc
+
+    for name, loop in loops.items():
+        cas = loop.cas_source
+        if cas is not None and cas not in tags and cas not in tag_loc and cas not in loops:
+            issues.append(doc.issue((*loop_loc[name], "cas_source"), f"unknown tag or loop {cas!r}"))
 
     alarm_names: set[str] = set()
     for i, item in _items(doc, "alarms", issues):

@@ -255,6 +255,82 @@ class FailSafeConfig(Strict):
     hold_s: float = Field(default=10.0, ge=0)
     substitute_output: float = 0.0
     stale_after_s: float = Field(default=10.0, gt=0)
+    feedforward_in_hold: bool = Field(
+        default=True, description="while the PV is held, feedforward (inputs good) keeps following the load")
+
+
+class SplitRangeConfig(Strict):
+    """One controller output drives the base pump above a dead band and the acid pump below it."""
+
+    dead_band_pct: float = Field(default=0.0, ge=0, le=50,
+                                 description="output band around 0 % in which neither pump doses")
+    low_side_gain: float = Field(
+        default=1.0, gt=0, le=1000,
+        description="acid pump % per % of output below the band (the pumps' capacity ratio in equivalents "
+                    "gives the same loop gain on both sides)")
+
+
+class CompensationKind(StrEnum):
+    NONE = "none"  # fixed-gain PID on pH: the baseline
+    TITRATION = "titration"  # PID on equivalent base demand: pH mapped through the titration curve
+    GAIN_SCHEDULE = "gain_schedule"  # PID on pH, gain scaled by the curve's local slope
+
+
+class TitrationCurveConfig(Strict):
+    """Base added (mmol per litre of effluent) that brings the effluent to each pH: lab titration or identified."""
+
+    points: list[tuple[float, float]] = Field(min_length=3, description="[pH, base mmol/L] pairs")
+    unit: Literal["mmol/L"] = "mmol/L"
+
+    @model_validator(mode="after")
+    def _monotone(self) -> TitrationCurveConfig:
+        for (ph0, b0), (ph1, b1) in zip(self.points, self.points[1:], strict=False):
+            if not ph1 > ph0:
+                raise ValueError(f"titration curve pH must rise point by point ({ph0} then {ph1})")
+            if not b1 > b0:
+                raise ValueError(f"titration curve base must rise with pH ({b0} then {b1} mmol/L at pH {ph1})")
+        if not (self.points[0][0] >= 0.0 and self.points[-1][0] <= 14.0):
+            raise ValueError("titration curve pH points must lie within 0..14")
+        return self
+
+
+class FeedforwardConfig(Strict):
+    """Dose in proportion to influent flow × base demand, so the PID only trims."""
+
+    flow_tag: TagName
+    pct_per_mol_h: float = Field(gt=0, description="base pump % per mol/h of base (100 / pump capacity in mol/h)")
+    influent_ph_tag: TagName | None = Field(
+        default=None, description="demand from the influent pH through the titration curve")
+    demand_mmol_l: float | None = Field(default=None, gt=0, description="fixed demand when no influent pH")
+
+    @model_validator(mode="after")
+    def _one_demand(self) -> FeedforwardConfig:
+        if (self.influent_ph_tag is None) == (self.demand_mmol_l is None):
+            raise ValueError("feedforward needs exactly one of influent_ph_tag: or demand_mmol_l:")
+        return self
+
+
+class InterlockAction(StrEnum):
+    STOP_OUTPUTS = "stop_outputs"  # force the listed outputs to 0 % while tripped; mode unchanged
+    FORCE_MANUAL = "force_manual"  # output 0 and mode MAN; return to AUTO needs an operator
+
+
+class InterlockConfig(Strict):
+    name: TagName
+    tag: TagName
+    above: float | None = None
+    below: float | None = None
+    deadband: float = Field(default=0.0, ge=0, description="clears this far back inside the limit")
+    action: InterlockAction = InterlockAction.STOP_OUTPUTS
+    outputs: list[TagName] = Field(default_factory=list, description="MVs it stops; empty = all of the loop's")
+    on_bad_quality: Literal["trip", "ignore"] = "trip"
+    message: str = ""
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> InterlockConfig:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("an interlock needs exactly one of above: or below:")
+        return self
 
 
 class LoopConfig(Strict):
@@ -275,6 +351,36 @@ class LoopConfig(Strict):
     mode: LoopMode = LoopMode.MAN
     fail_safe: FailSafeConfig = FailSafeConfig()
     options: dict[str, Any] = Field(default_factory=dict)
+    split_range: SplitRangeConfig | None = None
+    compensation: CompensationKind = CompensationKind.NONE
+    titration_curve: TitrationCurveConfig | None = None
+    feedforward: FeedforwardConfig | None = None
+    interlocks: list[InterlockConfig] = Field(default_factory=list)
+    cas_source: TagName | None = Field(default=None, description="tag or loop giving the remote setpoint in CAS")
+    sp_tracking_in_man: bool = True
+
+    @model_validator(mode="after")
+    def _control_parts(self) -> LoopConfig:
+        if self.compensation is not CompensationKind.NONE and self.titration_curve is None:
+            raise ValueError(f"compensation {self.compensation.value} needs titration_curve: {{points: ...}}")
+        ff = self.feedforward
+        if ff is not None and ff.influent_ph_tag is not None and self.titration_curve is None:
+            raise ValueError("feedforward from influent_ph_tag needs titration_curve:")
+        if len(self.mv) == 2 and not self.output_low < 0.0 < self.output_high:
+            raise ValueError("two outputs are a split range: output_low must be below 0 and output_high above 0")
+        if self.split_range is not None and len(self.mv) != 2:
+            raise ValueError("split_range needs two outputs: mv: [base pump, acid pump]")
+        names: set[str] = set()
+        for lock in self.interlocks:
+            if lock.name in names:
+                raise ValueError(f"duplicate interlock {lock.name!r}")
+            names.add(lock.name)
+            for out in lock.outputs:
+                if out not in self.mv:
+                    raise ValueError(f"interlock {lock.name!r} stops {out!r}, which is not an output (mv) of this loop")
+        if self.cas_source == self.name:
+            raise ValueError("a loop cannot be its own cascade source")
+        return self
 
     @model_validator(mode="after")
     def _limits(self) -> LoopConfig:

@@ -1,0 +1,52 @@
+"""Events a loop raises (mode change, interlock, fail-safe) so the lead can journal and audit them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class LoopEventKind(StrEnum):
+    MODE_CHANGE = "mode_change"
+    MODE_REFUSED = "mode_refused"
+    SETPOINT_CHANGE = "setpoint_change"
+    OUTPUT_CHANGE = "output_change"  # operator output in MAN
+    INTERLOCK_TRIP = "interlock_trip"
+    INTERLOCK_CLEAR = "interlock_clear"
+    FAIL_SAFE_HOLD = "fail_safe_hold"  # PV bad/stale: last output held
+    FAIL_SAFE_SUBSTITUTE = "fail_safe_substitute"  # hold expired: substitute output, mode MAN
+    PV_RECOVERED = "pv_recovered"
+    FEEDFORWARD_BAD = "feedforward_bad"
+    FEEDFORWARD_RECOVERED = "feedforward_recovered"
+    RESTORED = "restored"  # state resumed after a restart
+
+
+@dataclass(frozen=True, slots=True)
+class LoopEvent:
+    """One thing that happened to a loop, with who or what caused it and why; `ts` is aware UTC."""
+
+    ts: datetime
+    loop: str
+    kind: LoopEventKind
+    reason: str
+    actor: str = "loop"  # "loop" for automatic actions, else the operator / API caller
+    data: dict[str, float | str] = field(default_factory=dict)
+
+
+EventSink = Callable[[LoopEvent], None]
+"""Receives every loop event; must return at once (the lead's journal queues it)."""
+
+
+class EventLog:
+    """An event sink that keeps events in memory: for tests, the bench and the tuning tool."""
+
+    def __init__(self) -> None:
+        self.events: list[LoopEvent] = []
+
+    def __call__(self, event: LoopEvent) -> None:
+        self.events.append(event)
+
+    def of(self, kind: LoopEventKind) -> list[LoopEvent]:
+        return [e for e in self.events if e.kind is kind]
