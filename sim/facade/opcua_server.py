@@ -133,7 +133,7 @@ class OpcUaPlc:
         if s.require_security and not s.users:
             raise ValueError("OPC UA security is required but no users are configured "
                              "(set PLANTCTL_SIM_USERS=name:password)")
-        server = Server(user_manager=PlcUserManager(s.users, allow_anonymous=not s.require_security))
+        server = Server(user_manager=PlcUserManager(s.users, require_security=s.require_security))
         await _init_from_shelf(server, s.shelf_file)
         server.set_endpoint(s.endpoint)
         server.set_server_name("plantctl simulated PLC-1")

@@ -44,16 +44,25 @@ def users_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 class PlcUserManager(UserManager):
-    """Username/password from the façade's settings; anonymous only when security is not required."""
+    """Username/password from the façade's settings; anonymous only when security is not required.
 
-    def __init__(self, users: Mapping[str, str], *, allow_anonymous: bool) -> None:
+    When security is required, a session must also come over a secured channel: asyncua opens a
+    None-policy channel for discovery (Part 4 §5.4) and would let a session be activated on it even
+    when no None endpoint is offered. `certificate` is the channel's peer (client application)
+    certificate, which an unsecured channel does not have.
+    """
+
+    def __init__(self, users: Mapping[str, str], *, require_security: bool) -> None:
         self._users = dict(users)
-        self._allow_anonymous = allow_anonymous
+        self._require_security = require_security
 
     def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
                  certificate: Any = None) -> User | None:
+        if self._require_security and not certificate:  # None channel: b"" (no client certificate)
+            log.warning("OPC UA session refused: not on a secured channel (user %r)", username)
+            return None
         if username is None:
-            return User(role=UserRole.User, name="anonymous") if self._allow_anonymous else None
+            return None if self._require_security else User(role=UserRole.User, name="anonymous")
         expected = self._users.get(username)
         if expected is None or password is None or not hmac.compare_digest(
                 expected.encode(), password.encode()):

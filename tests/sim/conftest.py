@@ -96,7 +96,7 @@ def plc_factory(sim_state_dir: Path, shelf_file: Path) -> Callable[..., Simulate
 @pytest.fixture(scope="module")
 async def plc(plc_factory: Callable[..., SimulatedPlc]) -> AsyncIterator[SimulatedPlc]:
     """One paused PLC for a module: tests move simulated time with `await plc.advance(dt)`."""
-    async with plc_factory(speed=1.0) as sim:
+    async with plc_factory(speed=1.0, watchdog_timeout_s=0) as sim:  # watchdog tests run their own PLC
         await sim.pause()
         yield sim
 

@@ -1,0 +1,175 @@
+"""The simulated PLC's OPC UA address space, read and written by a real asyncua client over loopback."""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import AsyncIterator
+
+import pytest
+from asyncua import Client, ua
+
+from plantctl.config import load_plant
+from sim.facade import SimulatedPlc
+from sim.interface import SensorStatus
+from tests.sim.conftest import PLANT_FILE
+
+pytestmark = pytest.mark.anyio
+
+# The documented address space (docs/sim-register-map.md), independent of sim/facade/points.py.
+ANALOG = {
+    "FIT-100": ("Influent", "FIT-100"), "AIT-100": ("Influent", "AIT-100"), "AIT-101": ("T101", "AIT-101"),
+    "CIT-101": ("T101", "CIT-101"), "LIT-101": ("T101", "LIT-101"), "TIT-101": ("T101", "TIT-101"),
+    "AIT-301": ("C301", "AIT-301"), "P-201.SPEED": ("P201", "SPEED"), "P-202.SPEED": ("P202", "SPEED"),
+}
+SETPOINTS = {"P-201.SP": ("P201", "SP"), "P-202.SP": ("P202", "SP")}
+SWITCHES = {"P-201.RUN": ("P201", "RUN"), "P-202.RUN": ("P202", "RUN"),
+            "P-201.RESET": ("P201", "RESET"), "P-202.RESET": ("P202", "RESET")}
+FEEDBACK = {"P-201.RUNNING": ("P201", "RUNNING"), "P-201.FAULT": ("P201", "FAULT"),
+            "P-202.RUNNING": ("P202", "RUNNING"), "P-202.FAULT": ("P202", "FAULT"),
+            "WATCHDOG.TRIPPED": ("Supervisor", "WatchdogTripped")}
+# UNECE Rec. 20 common codes, packed as OPC UA Part 8 §5.6.3 says; pH has none (-1).
+UNIT_IDS = {"m3/h": int.from_bytes(b"MQH", "big"), "pH": -1, "mS/cm": int.from_bytes(b"H61", "big"),
+            "%": int.from_bytes(b"P1", "big"), "degC": int.from_bytes(b"CEL", "big"),
+            "mg/L": int.from_bytes(b"M1", "big")}
+
+
+def node_id(folder: str, name: str) -> str:
+    return f"ns=2;s=Plant.{folder}.{name}"
+
+
+def f32(value: float) -> float:
+    rounded: float = struct.unpack(">f", struct.pack(">f", value))[0]
+    return rounded
+
+
+@pytest.fixture(scope="module")
+async def client(plc: SimulatedPlc) -> AsyncIterator[Client]:
+    async with Client(plc.opcua_endpoint, timeout=5) as c:
+        yield c
+
+
+async def test_plant_file_node_ids_exist_with_the_browse_path_a_field_engineer_expects(client: Client) -> None:
+    plant = load_plant(PLANT_FILE)
+    for tag in plant.tags:
+        if tag.opcua is None:
+            continue
+        node = client.get_node(tag.opcua.node_id)
+        folder, name = tag.opcua.node_id.split(";s=")[1].split(".", 2)[1:]
+        by_path = await client.nodes.objects.get_child(["2:Plant", f"2:{folder}", f"2:{name}"])
+        assert by_path.nodeid == node.nodeid, tag.name
+    every = {**ANALOG, **SETPOINTS, **SWITCHES, **FEEDBACK, "HEARTBEAT": ("Supervisor", "Heartbeat")}
+    for folder, name in every.values():
+        child = await client.nodes.objects.get_child(["2:Plant", f"2:{folder}", f"2:{name}"])
+        assert child.nodeid.to_string() == node_id(folder, name)
+
+
+async def test_every_measurement_matches_the_model_with_good_status(plc: SimulatedPlc, client: Client) -> None:
+    await plc.advance(2.0)
+    readings = plc.model.readings()
+    for name, (folder, browse) in ANALOG.items():
+        dv = await client.get_node(node_id(folder, browse)).read_data_value(raise_on_bad_status=False)
+        assert readings[name].status is SensorStatus.GOOD, name
+        assert dv.StatusCode.is_good(), name
+        assert dv.Value.VariantType == ua.VariantType.Float
+        assert dv.Value.Value == f32(readings[name].value), name
+    for name, (folder, browse) in FEEDBACK.items():
+        value = await client.get_node(node_id(folder, browse)).read_value()
+        assert value is (readings[name].value == 1.0), name
+
+
+async def test_analog_items_carry_eurange_and_engineering_units_of_the_plant_file(client: Client) -> None:
+    plant = load_plant(PLANT_FILE)
+    for name, (folder, browse) in {**ANALOG, **SETPOINTS}.items():
+        node = client.get_node(node_id(folder, browse))
+        assert (await node.read_type_definition()) == ua.NodeId(ua.ObjectIds.AnalogItemType), name
+        tag = plant.tag(name)
+        eu_range = await (await node.get_child("0:EURange")).read_value()
+        assert (eu_range.Low, eu_range.High) == (tag.range.low, tag.range.high), name
+        units = await (await node.get_child("0:EngineeringUnits")).read_value()
+        assert units.UnitId == UNIT_IDS[tag.unit], name
+        assert units.NamespaceUri == "http://www.opcfoundation.org/UA/units/un/cefact"
+
+
+async def test_setpoint_and_run_written_over_opcua_drive_the_pump(plc: SimulatedPlc, client: Client) -> None:
+    sp = client.get_node(node_id("P202", "SP"))
+    await sp.write_value(ua.DataValue(ua.Variant(17.5, ua.VariantType.Float)))
+    await client.get_node(node_id("P202", "RUN")).write_value(ua.DataValue(ua.Variant(True, ua.VariantType.Boolean)))
+    assert plc.model.commanded()["P-202.SP"] == 17.5
+    assert plc.model.commanded()["P-202.RUN"] == 1.0
+    await plc.advance(2.0)
+    assert await client.get_node(node_id("P202", "SPEED")).read_value() == pytest.approx(17.5)
+    assert await client.get_node(node_id("P202", "RUNNING")).read_value() is True
+    await client.get_node(node_id("P202", "RUN")).write_value(ua.DataValue(ua.Variant(False, ua.VariantType.Boolean)))
+    await plc.advance(1.0)
+    assert await client.get_node(node_id("P202", "SPEED")).read_value() == 0.0
+
+
+@pytest.mark.parametrize("value", [100.01, -0.5, math.nan])
+async def test_out_of_range_setpoint_is_refused_with_bad_out_of_range(
+        plc: SimulatedPlc, client: Client, value: float) -> None:
+    before = plc.model.commanded()["P-201.SP"]
+    with pytest.raises(ua.uaerrors.BadOutOfRange):
+        await client.get_node(node_id("P201", "SP")).write_value(ua.DataValue(ua.Variant(value, ua.VariantType.Float)))
+    assert plc.model.commanded()["P-201.SP"] == before
+
+
+async def test_write_results_are_per_node(plc: SimulatedPlc, client: Client) -> None:
+    nodes = [client.get_node(node_id("P201", "SP")), client.get_node(node_id("P202", "SP"))]
+    values = [ua.DataValue(ua.Variant(33.0, ua.VariantType.Float)), ua.DataValue(ua.Variant(250.0, ua.VariantType.Float))]
+    results = await client.write_values(nodes, values, raise_on_partial_error=False)
+    assert results[0].is_good()
+    assert results[1].value == ua.StatusCodes.BadOutOfRange
+    assert plc.model.commanded()["P-201.SP"] == 33.0
+
+
+async def test_wrong_type_and_read_only_writes_are_refused(client: Client) -> None:
+    with pytest.raises(ua.uaerrors.BadTypeMismatch):  # a Double to a Float setpoint
+        await client.get_node(node_id("P201", "SP")).write_value(ua.DataValue(ua.Variant(10.0, ua.VariantType.Double)))
+    with pytest.raises(ua.uaerrors.BadNotWritable):
+        await client.get_node(node_id("T101", "AIT-101")).write_value(
+            ua.DataValue(ua.Variant(7.0, ua.VariantType.Float)))
+
+
+async def test_failed_sensor_reads_bad_sensor_failure(plc: SimulatedPlc, client: Client) -> None:
+    plc.model.sensors["LIT-101"].fail()  # type: ignore[attr-defined]
+    try:
+        await plc.advance(1.0)
+        dv = await client.get_node(node_id("T101", "LIT-101")).read_data_value(raise_on_bad_status=False)
+        assert dv.StatusCode.value == ua.StatusCodes.BadSensorFailure
+        assert dv.Value is None or dv.Value.Value is None  # a Bad status carries no value (Part 4 §7.7.1)
+        other = await client.get_node(node_id("T101", "TIT-101")).read_data_value(raise_on_bad_status=False)
+        assert other.StatusCode.is_good()
+    finally:
+        plc.model.sensors["LIT-101"].recover()  # type: ignore[attr-defined]
+    await plc.advance(1.0)
+    dv = await client.get_node(node_id("T101", "LIT-101")).read_data_value(raise_on_bad_status=False)
+    assert dv.StatusCode.is_good()
+
+
+async def test_uncertain_sensor_reads_uncertain(plc: SimulatedPlc, client: Client) -> None:
+    plc.model.sensors["AIT-301"].set_offset(400.0)  # type: ignore[attr-defined]  # far out of calibration
+    try:
+        await plc.advance(1.0)
+        assert plc.model.readings()["AIT-301"].status is SensorStatus.UNCERTAIN
+        dv = await client.get_node(node_id("C301", "AIT-301")).read_data_value(raise_on_bad_status=False)
+        assert dv.StatusCode.is_uncertain()
+        assert dv.Value.Value == f32(plc.model.readings()["AIT-301"].value)
+    finally:
+        plc.model.sensors["AIT-301"].recover()  # type: ignore[attr-defined]
+        await plc.advance(1.0)
+
+
+async def test_heartbeat_written_over_opcua_is_the_modbus_heartbeat_register(plc: SimulatedPlc, client: Client) -> None:
+    node = client.get_node("ns=2;s=Plant.Supervisor.Heartbeat")
+    assert (await node.read_data_type_as_variant_type()) == ua.VariantType.UInt16
+    await node.write_value(ua.DataValue(ua.Variant(4711, ua.VariantType.UInt16)))
+    assert plc.watchdog.value == 4711 and plc.watchdog.armed
+    from pymodbus.client import AsyncModbusTcpClient
+
+    mb = AsyncModbusTcpClient(plc.modbus_host, port=plc.modbus_port, timeout=2, retries=0)
+    assert await mb.connect()
+    try:
+        assert (await mb.read_holding_registers(10, count=1, device_id=1)).registers == [4711]
+    finally:
+        mb.close()
