@@ -116,7 +116,7 @@ async def test_out_of_range_setpoint_is_refused_with_bad_out_of_range(
 
 async def test_write_results_are_per_node(plc: SimulatedPlc, client: Client) -> None:
     nodes = [client.get_node(node_id("P201", "SP")), client.get_node(node_id("P202", "SP"))]
-    values = [ua.DataValue(ua.Variant(33.0, ua.VariantType.Float)), ua.DataValue(ua.Variant(250.0, ua.VariantType.Float))]
+    values = [ua.DataValue(ua.Variant(v, ua.VariantType.Float)) for v in (33.0, 250.0)]
     results = await client.write_values(nodes, values, raise_on_partial_error=False)
     assert results[0].is_good()
     assert results[1].value == ua.StatusCodes.BadOutOfRange
