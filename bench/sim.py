@@ -1,0 +1,100 @@
+"""Simulator benchmark: how fast the process model runs (and, later, how fast the facade serves it).
+
+Prints figures as it goes; the last line of stdout is one JSON object. `--quick` runs a shorter span.
+Each measurement is a function returning a dict; main merges them (the facade adds its own).
+
+    .venv/bin/python bench/sim.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sim.chemistry import solve_ph_raw
+from sim.headless import run_scenario
+from sim.interface import Reading
+from sim.model import PlantModel
+from sim.params import SimParams
+from sim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY_S = 86400.0
+
+
+def model_speed(quick: bool) -> dict[str, float]:
+    """Full model (influent, T-101, pumps, C-301, seven instruments) at 1 s steps, no controller."""
+    span_s = 2 * 3600.0 if quick else DAY_S
+    model = PlantModel(SimParams(), seed=42)
+    model.command("P-201.RUN", 1.0)
+    model.command("P-201.SP", 6.0)
+    steps = int(span_s)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        model.step(1.0)
+        model.readings()
+    wall = time.perf_counter() - t0
+    rate = span_s / wall
+    print(f"model: {span_s / 3600:.1f} simulated h at 1 s steps in {wall:.2f} s wall "
+          f"= {rate:,.0f} simulated s per wall s (target >= 4,320)")
+    return {"sim_seconds_per_wall_second": round(rate, 1), "sim_day_wall_s": round(DAY_S / rate, 2),
+            "model_step_us": round(wall / steps * 1e6, 2)}
+
+
+def closed_loop_speed(quick: bool) -> dict[str, float]:
+    """The upset-day scenario with a proportional controller through the headless runner."""
+    scenario = load_scenario(ROOT / "examples" / "scenarios" / "upset-day.yaml")
+
+    def controller(t_s: float, readings: dict[str, Reading]) -> dict[str, float]:
+        pv = readings["AIT-101"]
+        return {"P-201.RUN": 1.0, "P-201.SP": min(max((7.5 - pv.value) * 8.0, 0.0), 100.0)}
+
+    if quick:
+        from dataclasses import replace
+
+        scenario = replace(scenario, duration_s=2 * 3600.0)
+    traj = run_scenario(scenario, controller=controller)
+    rate = scenario.duration_s / traj.wall_s
+    print(f"headless closed loop ({scenario.name}, {scenario.duration_s / 3600:.1f} h): "
+          f"{traj.wall_s:.2f} s wall = {rate:,.0f} simulated s per wall s; "
+          f"true pH in 6-9 for {traj.time_in_band('ph', 6.0, 9.0):.1%} of the time")
+    return {"headless_sim_seconds_per_wall_second": round(rate, 1)}
+
+
+def ph_solver_speed(quick: bool) -> dict[str, float]:
+    """The charge-balance solve alone: warm-started Newton and cold Brent."""
+    n = 20000 if quick else 100000
+    t0 = time.perf_counter()
+    ph = 7.0
+    for i in range(n):
+        ph = solve_ph_raw(0.0757 + 0.0757 * (i % 100) / 5000.0, 0.0448, 0.002, 0.005, 25.0, guess=ph)
+    warm = (time.perf_counter() - t0) / n
+    t0 = time.perf_counter()
+    for i in range(n // 10):
+        solve_ph_raw(0.0757 + 0.0757 * (i % 100) / 5000.0, 0.0448, 0.002, 0.005, 25.0)
+    cold = (time.perf_counter() - t0) / (n // 10)
+    print(f"pH solve: warm Newton {warm * 1e6:.1f} us, cold Brent {cold * 1e6:.1f} us")
+    return {"ph_solve_warm_us": round(warm * 1e6, 2), "ph_solve_cold_us": round(cold * 1e6, 2)}
+
+
+MEASUREMENTS: list[Callable[[bool], dict[str, float]]] = [ph_solver_speed, model_speed, closed_loop_speed]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="shorter spans (about 10 s in all)")
+    args = parser.parse_args(argv)
+    result: dict[str, float | bool] = {"quick": args.quick}
+    for measure in MEASUREMENTS:
+        result.update(measure(args.quick))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
