@@ -215,6 +215,10 @@ class AlarmEngine:
         shown = [s for s in self.statuses() if s.state in (AlarmState.UNACK, AlarmState.ACKED, AlarmState.RTNUN)]
         return sorted(shown, key=lambda s: (s.priority, s.active_since.timestamp() if s.active_since else float("inf")))
 
+    def snapshots(self) -> dict[str, AlarmSnapshot]:
+        """The state of every alarm as the journal keeps it (for restore, and for tests)."""
+        return {name: a.record.snapshot() for name, a in self._alarms.items()}
+
     def restore(self, snapshots: Mapping[str, AlarmSnapshot]) -> list[str]:
         """Take the states saved in the journal at start; returns saved names no longer configured."""
         unknown: list[str] = []

@@ -193,6 +193,7 @@ def test_transition(start: str, action: str, expected: tuple[AlarmState, AlarmEv
         assert r.state is before_state
         return
     assert t is not None
+    assert not isinstance(expected, str)
     new_state, event = expected
     assert (t.new_state, t.event) == (new_state, event)
     assert t.old_state is before_state
