@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import shutil
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from plantctl.config.models import TagConfig
+from plantctl.config.models import HistorianConfig, TagConfig
+from plantctl.historian.writer import HistorianWriter, WriterSettings
 from plantctl.historian.migrate import MIGRATIONS_DIR, apply_migrations
 from plantctl.quality import Quality
 from plantctl.samples import Sample
@@ -46,3 +50,67 @@ def historian_db(fresh_database: str, core_migrations: Path) -> str:
     """A fresh database with the historian's schema."""
     apply_migrations(fresh_database, core_migrations)
     return fresh_database
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def unreachable_url() -> str:
+    """A URL nothing listens on: connection refused at once, as when the database is down."""
+    return f"postgresql://plantctl:none@127.0.0.1:{free_port()}/plantctl"
+
+
+def fast_config(**overrides: object) -> HistorianConfig:
+    base: dict[str, object] = {"batch_max_rows": 500, "batch_max_age_s": 0.05}
+    base.update(overrides)
+    return HistorianConfig.model_validate(base)
+
+
+FAST_RECONNECT = WriterSettings(connect_timeout_s=2, reconnect_min_delay_s=0.05, reconnect_max_delay_s=0.3)
+
+
+def stored_rows(url: str) -> list[tuple[str, datetime, float, int]]:
+    """Every stored sample as (tag, ts, value, quality), in (tag, ts) order — read by plain SQL."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT t.name, s.ts, s.value, s.quality FROM samples s JOIN tags t ON t.id = s.tag_id "
+                            "ORDER BY t.name, s.ts").fetchall()
+    return [(str(a), b, float(c), int(d)) for a, b, c, d in rows]
+
+
+def as_rows(samples: list[Sample]) -> list[tuple[str, datetime, float, int]]:
+    return sorted((s.tag, s.ts, s.value, int(s.quality)) for s in samples)
+
+
+TIME_BUCKET_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # TimescaleDB's documented default origin
+
+
+def expected_buckets(samples: list[Sample], width: timedelta, start: datetime, end: datetime
+                     ) -> list[tuple[datetime, float | None, float | None, float | None, float | None,
+                                     float | None, int, int]]:
+    """Aggregates computed here in Python: (bucket, min, max, avg, first, last, count, good_count), Good only."""
+    groups: dict[datetime, list[Sample]] = {}
+    for s in samples:
+        if start <= s.ts < end:
+            b = s.ts - (s.ts - TIME_BUCKET_ORIGIN) % width
+            groups.setdefault(b, []).append(s)
+    out = []
+    for b in sorted(groups):
+        members = sorted(groups[b], key=lambda s: s.ts)
+        good = [s.value for s in members if (int(s.quality) & 0xC0) == 0xC0]
+        out.append((b, min(good) if good else None, max(good) if good else None,
+                    math.fsum(good) / len(good) if good else None,
+                    good[0] if good else None, good[-1] if good else None, len(members), len(good)))
+    return out
+
+
+async def store(url: str, state: Path, samples: list[Sample], n_tags: int) -> None:
+    """Store samples through the real writer and wait until committed."""
+    w = HistorianWriter(url, fast_config(batch_max_rows=5000), state_dir=state, tags=tag_configs(n_tags))
+    await w.start()
+    w.submit(samples)
+    await w.flush(60)
+    await w.stop()
+    assert w.stats().rows_quarantined == 0

@@ -1,0 +1,147 @@
+"""The writer against the real TimescaleDB: COPY ingest, duplicates, quarantine, spool on overflow and outage."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from plantctl.historian.writer import HistorianWriter, WriterSettings
+from plantctl.quality import Quality
+from plantctl.samples import Sample
+from tests.historian.conftest import (
+    FAST_RECONNECT,
+    T0,
+    as_rows,
+    fast_config,
+    series,
+    stored_rows,
+    tag_configs,
+    unreachable_url,
+)
+
+pytestmark = [pytest.mark.anyio, pytest.mark.db]
+MS = timedelta(milliseconds=1)
+
+
+def _plant(n_tags: int, n: int) -> list[Sample]:
+    out: list[Sample] = []
+    for i in range(n_tags):
+        out += series(f"AIT-{100 + i}", T0, 250 * MS, n, value0=i, quality_every=7)
+    return out
+
+
+async def test_copy_ingest_stores_every_sample_exactly(historian_db: str, tmp_path: Path) -> None:
+    samples = _plant(3, 3000)
+    w = HistorianWriter(historian_db, fast_config(), state_dir=tmp_path, tags=tag_configs(3))
+    await w.start()
+    for k in range(0, len(samples), 100):
+        w.submit(samples[k:k + 100])
+    await w.flush(30)
+    await w.stop()
+    assert stored_rows(historian_db) == as_rows(samples)
+    st = w.stats()
+    assert st.rows_written == 9000 and st.batches_written == 18  # 500-row batches
+    assert st.durable_seq == st.submitted_seq == 90
+    assert st.rows_spooled == 0 and st.rows_quarantined == 0 and st.last_commit_at is not None
+
+
+async def test_resubmitted_samples_are_absorbed_not_doubled(historian_db: str, tmp_path: Path) -> None:
+    first = _plant(2, 1000)
+    later = series("AIT-100", T0 + 1000 * 250 * MS, 250 * MS, 300)
+    w = HistorianWriter(historian_db, fast_config(), state_dir=tmp_path, tags=tag_configs(2))
+    await w.start()
+    w.submit(first)
+    await w.flush(30)
+    w.submit(first[500:1500] + later)  # a source re-sending after a reconnect, then new data
+    await w.flush(30)
+    await w.stop()
+    assert stored_rows(historian_db) == as_rows(first + later)
+    assert w.stats().rows_duplicate == 1000 and w.stats().rows_written == 2300
+
+
+async def test_samples_the_writer_refuses_are_quarantined_and_the_rest_stored(
+        historian_db: str, tmp_path: Path) -> None:
+    good = series("AIT-100", T0, 250 * MS, 10)
+    nan_good = Sample("AIT-100", T0 + timedelta(hours=1), math.nan, Quality.GOOD)
+    nan_bad = Sample("AIT-100", T0 + timedelta(hours=2), math.nan, Quality.BAD_SENSOR_FAILURE)
+    stranger = Sample("XYZ-999", T0, 1.0)
+    w = HistorianWriter(historian_db, fast_config(), state_dir=tmp_path, tags=tag_configs(1))
+    await w.start()
+    w.submit([*good, nan_good, nan_bad, stranger])
+    await w.flush(30)
+    await w.stop()
+    stored = stored_rows(historian_db)
+    assert [r[1] for r in stored] == [s.ts for s in good] + [nan_bad.ts]
+    assert math.isnan(stored[-1][2]) and stored[-1][3] == Quality.BAD_SENSOR_FAILURE
+    entries = {e.reason: e.samples for e in w.quarantine.entries()}
+    assert set(entries) == {"non-finite value with a quality other than Bad",
+                            "unknown tag 'XYZ-999' (not among the registered tags)"}
+    assert entries["unknown tag 'XYZ-999' (not among the registered tags)"] == (stranger,)
+    assert w.stats().rows_quarantined == 2
+
+
+async def test_a_batch_the_database_refuses_is_quarantined_once_and_ingest_goes_on(
+        historian_db: str, tmp_path: Path) -> None:
+    with psycopg.connect(historian_db, autocommit=True) as conn:  # a site rule the database enforces
+        conn.execute("ALTER TABLE samples ADD CONSTRAINT value_below_1000 CHECK (value < 1000)")
+    bad = [Sample("AIT-100", T0 + k * MS, 5000.0 + k) for k in range(3)]
+    after = series("AIT-100", T0 + timedelta(minutes=1), 250 * MS, 20)
+    w = HistorianWriter(historian_db, fast_config(), state_dir=tmp_path, tags=tag_configs(1))
+    await w.start()
+    w.submit(bad)
+    await w.flush(10)
+    w.submit(after)
+    await w.flush(10)
+    await w.stop()
+    assert stored_rows(historian_db) == as_rows(after)
+    [entry] = w.quarantine.entries()
+    assert entry.samples == tuple(bad) and "23514" in entry.reason and "value_below_1000" in entry.reason
+    assert w.stats().batches_quarantined == 1 and w.stats().batches_written == 1
+
+
+async def test_database_away_everything_is_spooled_then_replayed_in_order(
+        historian_db: str, tmp_path: Path) -> None:
+    samples = _plant(2, 2000)
+    acked: list[int] = []
+    cfg = fast_config(batch_max_rows=100)
+    away = HistorianWriter(unreachable_url(), cfg, state_dir=tmp_path, tags=tag_configs(2),
+                           settings=WriterSettings(queue_max_batches=3), on_durable=acked.append)
+    await away.start()
+    for k in range(0, len(samples), 50):
+        away.submit(samples[k:k + 50])  # never blocks: the full queue spills to the spool
+    await away.stop(drain_timeout_s=0.5)
+    st = away.stats()
+    assert st.rows_spooled == 4000 and st.spool_pending_rows == 4000 and st.rows_written == 0
+    assert acked[-1] == st.submitted_seq and acked == sorted(acked)
+    assert st.outages == 1 and "cannot reach the database" in st.last_error
+
+    back = HistorianWriter(historian_db, cfg, state_dir=tmp_path, tags=tag_configs(2), settings=FAST_RECONNECT)
+    await back.start()
+    await back.flush(30)
+    await back.stop()
+    assert stored_rows(historian_db) == as_rows(samples)
+    assert back.stats().batches_replayed == 40 and back.stats().spool_pending_batches == 0
+
+
+async def test_a_full_spool_drops_the_oldest_and_counts_it(historian_db: str, tmp_path: Path) -> None:
+    samples = series("AIT-100", T0, MS, 120_000)  # 19 B a row: ≈ 2.2 MiB for a 1 MiB spool
+    cfg = fast_config(batch_max_rows=2000, spool_max_bytes=1024 * 1024)
+    away = HistorianWriter(unreachable_url(), cfg, state_dir=tmp_path, tags=tag_configs(1),
+                           settings=WriterSettings(queue_max_batches=1))
+    await away.start()
+    for k in range(0, len(samples), 2000):
+        away.submit(samples[k:k + 2000])
+    await away.stop(drain_timeout_s=0.2)
+    st = away.stats()
+    assert st.rows_dropped > 0 and st.spool_bytes <= 1024 * 1024
+    assert st.rows_dropped + st.spool_pending_rows == 120_000
+    back = HistorianWriter(historian_db, cfg, state_dir=tmp_path, tags=tag_configs(1), settings=FAST_RECONNECT)
+    await back.start()
+    await back.flush(30)
+    await back.stop()
+    kept = stored_rows(historian_db)
+    assert as_rows(samples[st.rows_dropped:]) == kept  # the oldest went, the newest stayed
