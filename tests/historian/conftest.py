@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from plantctl.config.models import HistorianConfig, TagConfig
-from plantctl.historian.writer import HistorianWriter, WriterSettings
 from plantctl.historian.migrate import MIGRATIONS_DIR, apply_migrations
+from plantctl.historian.writer import HistorianWriter, WriterSettings
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 

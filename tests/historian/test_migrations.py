@@ -35,7 +35,7 @@ def test_concurrent_starters_apply_each_file_once(fresh_database: str) -> None:
     def start() -> None:
         try:
             results.append(apply_migrations(fresh_database))
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=start) for _ in range(4)]

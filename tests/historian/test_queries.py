@@ -121,6 +121,6 @@ async def test_bad_requests_get_clear_errors(historian_db: str) -> None:
         with pytest.raises(QueryError, match="unknown tag 'NOPE'"):
             await raw_samples(conn, "NOPE", T0, T0 + S)
         with pytest.raises(QueryError, match="timezone-aware"):
-            await bucketed(conn, "NOPE", datetime(2026, 1, 1), datetime(2026, 1, 2, tzinfo=UTC))  # noqa: DTZ001
+            await bucketed(conn, "NOPE", datetime(2026, 1, 1), datetime(2026, 1, 2, tzinfo=UTC))
         with pytest.raises(QueryError, match="is not before"):
             await raw_samples(conn, "NOPE", T0 + S, T0)

@@ -21,9 +21,9 @@ Table = list[tuple[str, datetime, float | None, float | None, float | None, floa
 def table(url: str, name: str) -> Table:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            f"SELECT t.name, r.bucket, r.min, r.max, r.sum / NULLIF(r.good_count, 0), r.first, r.last, "  # noqa: S608
+            f"SELECT t.name, r.bucket, r.min, r.max, r.sum / NULLIF(r.good_count, 0), r.first, r.last, "
             f"r.count, r.good_count FROM {name} r JOIN tags t ON t.id = r.tag_id ORDER BY 1, 2").fetchall()
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 def python_table(data: list[Sample], width: timedelta, end: datetime) -> Table:
@@ -87,6 +87,7 @@ async def test_late_rows_mark_the_rollup_dirty_and_are_refolded(historian_db: st
         states = await rollup_states(conn)
         fresh = await bucketed(conn, "AIT-100", T0, T0 + timedelta(hours=2), points=2)
     assert states["1m"].dirty_from is None and states["1h"].dirty_from is None
+    assert states["1m"].watermark is not None and states["1h"].watermark is not None
     assert fresh.source == "1h"
     all_data = data + late
     assert_tables_equal(table(historian_db, "samples_1m"), python_table(all_data, 60 * S, states["1m"].watermark))
