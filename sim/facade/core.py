@@ -99,7 +99,7 @@ class PlcCore:
         except CommandRejected as exc:
             log.info("model refused %s = %s: %s", name, value, exc)
             return CommandOutcome.OUT_OF_RANGE
-        self.commanded = dict(self.model.commanded())
+        self.refresh()  # feedback such as RUNNING follows the command at once, as in the next PLC scan
         return CommandOutcome.ACCEPTED
 
     def heartbeat(self, value: int) -> None:
