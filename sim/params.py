@@ -19,6 +19,21 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _merge_defaults(cls: type[BaseModel], data: Any, only: tuple[str, ...] | None = None) -> Any:
+    """Let a plant file give only some fields of an entry whose defaults differ per entry (e.g. one sensor's lag)."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for name, field in cls.model_fields.items():
+        key = field.alias or name
+        if (only is not None and key not in only) or not isinstance(out.get(key), dict):
+            continue
+        default = field.default
+        if isinstance(default, BaseModel):
+            out[key] = {**default.model_dump(), **out[key]}
+    return out
+
+
 class TankParams(Strict):
     """T-101: a vertical cylinder that overflows to C-301 over a weir (Q = c·head^1.5)."""
 
@@ -85,6 +100,11 @@ class SensorSet(Strict):
         lag_s=120.0, noise_sd_eu=2.0, drift_tolerance_eu=20.0, range_low_eu=0.0, range_high_eu=1500.0),
         alias="AIT-301")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _partial(cls, data: Any) -> Any:
+        return _merge_defaults(cls, data)
+
     def by_tag(self) -> dict[str, SensorParams]:
         return {
             "FIT-100": self.fit_100, "AIT-100": self.ait_100, "AIT-101": self.ait_101,
@@ -149,6 +169,12 @@ class SimParams(Strict):
     initial_naoh_pct: float = Field(default=0.0, ge=0, le=100,
                                     description="P-201 speed setpoint at t = 0 (the tank starts settled)")
     initial_tank_ph: float = Field(default=7.5, ge=0, le=14, description="T-101 starts neutralised to this pH")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _partial(cls, data: Any) -> Any:
+        return _merge_defaults(cls, data, only=("P-201", "P-202"))
+
 
 
 def check_simulation_section(doc: LocatedDocument) -> list[ConfigIssue]:

@@ -56,3 +56,14 @@ def test_registered_with_the_plant_file_check(tmp_path: Path) -> None:
         load_plant(plant)
     assert any(i.line == 4 and "tank_volume" in i.message for i in info.value.issues)
     load_plant(EXAMPLE)  # and the example passes
+
+
+def test_one_field_of_a_sensor_or_pump_keeps_the_other_defaults(tmp_path: Path) -> None:
+    plant = tmp_path / "plant.yaml"
+    plant.write_text("plant: {name: x}\nsimulation:\n  P-201: {dead_time_s: 45}\n"
+                     "  sensors: {AIT-101: {lag_s: 25}}\n")
+    params = load_sim_params(plant)
+    assert params.naoh_pump.dead_time_s == 45 and params.naoh_pump.capacity_l_h == SimParams().naoh_pump.capacity_l_h
+    assert params.sensors.ait_101.lag_s == 25
+    assert params.sensors.ait_101.range_high_eu == 14.0
+    assert params.sensors.cit_101 == SimParams().sensors.cit_101
