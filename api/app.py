@@ -2,29 +2,113 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from psycopg_pool import AsyncConnectionPool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.audit import ApiAudit
+from api.auth.bootstrap import AuthSetupError, check_production_admin
+from api.auth.ratelimit import LoginThrottle
+from api.auth.store import AuthStore
+from api.context import ApiContext
+from api.errors import install_problem_handlers
+from api.metrics import AcquisitionMeter
+from api.routers import alarms as alarms_router
+from api.routers import audit, auth, health, live, metrics, tags, trends
+from api.routers import loops as loops_router
+from api.settings import ApiSettings
+from control.loop import Loop
 from plantctl import __version__
+from plantctl.alarms.engine import AlarmEngine
+from plantctl.historian.migrate import apply_migrations
 from plantctl.runtime.service import PlantRuntime
 
+log = logging.getLogger(__name__)
 
-def create_app(runtime: PlantRuntime) -> FastAPI:
-    """The runtime's lifecycle belongs to the caller (plantctl run); the app only reads and routes."""
-    app = FastAPI(title="plantctl", version=__version__)
+DESCRIPTION = """Monitoring and dosing control of a wastewater neutralisation plant.
+
+Authenticate with `POST /api/v1/auth/login` (a bearer token, plus an HttpOnly SameSite=Strict session cookie
+whose writes need the `X-CSRF-Token` header) or an API token issued by an admin. Roles: viewer < operator <
+engineer < admin. Every error is an RFC 9457 problem document (`application/problem+json`).
+"""
+
+_SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                     (b"referrer-policy", b"no-referrer")]
+
+
+class SecurityHeaders:
+    """Adds headers that keep browsers from sniffing, framing or caching API answers (pure ASGI: SSE-safe)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers.extend(h for h in _SECURITY_HEADERS if h[0] not in names)
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
+               loops: Mapping[str, Loop] | None = None, alarms: AlarmEngine | None = None) -> FastAPI:
+    """The runtime's lifecycle belongs to the caller (plantctl run); the app owns its database pool.
+
+    loops and alarms default to the runtime's `loops` and `alarms` attributes when it has them.
+    """
+    settings = settings or ApiSettings()
+    meter = AcquisitionMeter({t.name: t.source for t in runtime.config.tags})
+    runtime.bus.add_tap("api-metrics", meter.tap)
+    loops = loops if loops is not None else getattr(runtime, "loops", None)
+    alarms = alarms if alarms is not None else getattr(runtime, "alarms", None)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.database_url
+        if not url:
+            raise AuthSetupError("no database: set PLANTCTL_DATABASE_URL (or run plantctl db up)")
+        await asyncio.to_thread(apply_migrations, url)
+        if settings.mode == "production":
+            await asyncio.to_thread(check_production_admin, url)
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            url, min_size=1, max_size=settings.db_pool_max, open=False, check=AsyncConnectionPool.check_connection,
+            kwargs={"autocommit": True, "connect_timeout": 5}, timeout=10)
+        await pool.open(wait=True, timeout=15)
+        app.state.ctx = ApiContext(
+            runtime=runtime, settings=settings, pool=pool, store=AuthStore(pool), audit=ApiAudit(pool),
+            throttle=LoginThrottle(settings.login_max_failures_per_user, settings.login_max_attempts_per_ip,
+                                   settings.login_window_s),
+            meter=meter, loops=loops, alarms=alarms)
+        try:
+            yield
+        finally:
+            app.state.ctx = None
+            await pool.close()
+
+    app = FastAPI(title="plantctl", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  openapi_tags=[{"name": n} for n in ("auth", "users", "tags", "live", "trends", "alarms", "loops",
+                                                      "audit", "health", "metrics")])
     app.state.runtime = runtime
-
-    @app.get("/healthz", summary="Liveness: the process answers")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", summary="Readiness: runtime started and every source connected")
-    async def readyz() -> JSONResponse:
-        health = {name: h.connected for name, h in runtime.source_health().items()}
-        ready = runtime.ready()
-        body: dict[str, Any] = {"ready": ready, "sources": health}
-        return JSONResponse(body, status_code=200 if ready else 503)
-
+    app.state.ctx = None
+    install_problem_handlers(app)
+    for r in (health.router, auth.router, tags.router, live.router, trends.router, alarms_router.router,
+              loops_router.router, audit.router, metrics.router):
+        app.include_router(r)
+    app.add_middleware(SecurityHeaders)
     return app

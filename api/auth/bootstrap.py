@@ -1,0 +1,90 @@
+"""Start-up rules for accounts: no default password anywhere; demo users only in demo mode, printed once."""
+
+from __future__ import annotations
+
+import getpass
+import json
+
+import psycopg
+
+from api.auth.roles import Role
+from api.auth.secrets import hash_password, random_password
+from api.auth.store import UserError, check_username
+from api.settings import MIN_PASSWORD_LENGTH, ApiSettings
+from plantctl.historian.migrate import apply_migrations
+
+DEMO_USERS = ("viewer", "operator", "engineer", "admin")
+
+
+class AuthSetupError(RuntimeError):
+    """The service must not start: the message says what the operator must do."""
+
+
+def _audit(conn: psycopg.Connection[object], action: str, target: str, new: object) -> None:
+    conn.execute("INSERT INTO audit_log (actor, action, target, new_value, source_address) "
+                 "VALUES (%s, %s, %s, %s::jsonb, 'local')",
+                 (f"cli:{getpass.getuser()}", action, target, json.dumps(new)))
+
+
+def add_user(database_url: str, username: str, role: Role | str, password: str) -> None:
+    """`plantctl users add NAME --role ROLE` (password prompted by the CLI); refuses an existing name."""
+    role = role if isinstance(role, Role) else Role.parse(role)
+    check_username(username)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    apply_migrations(database_url)
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn, conn.transaction():
+        row = conn.execute("INSERT INTO api_users (username, password_hash, role) VALUES (%s, %s, %s) "
+                           "ON CONFLICT (username) DO NOTHING RETURNING id",
+                           (username, hash_password(password), role.label)).fetchone()
+        if row is None:
+            raise UserError(f"user {username!r} already exists")
+        _audit(conn, "user.create", username, {"role": role.label})
+
+
+def prepare_auth(settings: ApiSettings) -> str:
+    """Call before serving: migrates, then creates the env admin (production) or fresh demo users (demo).
+
+    Returns text to print at start-up (the demo passwords; empty in production). Raises
+    AuthSetupError in production when no enabled admin exists.
+    """
+    if not settings.database_url:
+        raise AuthSetupError("no database: set PLANTCTL_DATABASE_URL (or run plantctl db up)")
+    apply_migrations(settings.database_url)
+    with psycopg.connect(settings.database_url, autocommit=True, connect_timeout=10) as conn:
+        if settings.admin_user and settings.admin_password:
+            with conn.transaction():
+                row = conn.execute(
+                    "INSERT INTO api_users (username, password_hash, role) VALUES (%s, %s, 'admin') "
+                    "ON CONFLICT (username) DO NOTHING RETURNING id",
+                    (check_username(settings.admin_user),
+                     hash_password(settings.admin_password.get_secret_value()))).fetchone()
+                if row is not None:
+                    _audit(conn, "user.create", settings.admin_user, {"role": "admin", "from": "environment"})
+        if settings.mode == "demo":
+            lines = ["DEMO MODE — demo users with fresh random passwords (valid until the next start):"]
+            with conn.transaction():
+                for name in DEMO_USERS:
+                    password = random_password()
+                    conn.execute(
+                        "INSERT INTO api_users (username, password_hash, role) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, "
+                        "role = EXCLUDED.role, disabled = false, updated = now()",
+                        (name, hash_password(password), name))
+                    conn.execute("DELETE FROM api_sessions s USING api_users u WHERE s.user_id = u.id "
+                                 "AND u.username = %s", (name,))
+                    lines.append(f"  {name:<9} {password}")
+                _audit(conn, "user.demo_reset", ",".join(DEMO_USERS), {"mode": "demo"})
+            return "\n".join(lines)
+    check_production_admin(settings.database_url)
+    return ""
+
+
+def check_production_admin(database_url: str) -> None:
+    """Production refuses to start without an enabled admin (IEC 62443-3-3 SR 1.5: no default credentials)."""
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
+        row = conn.execute("SELECT count(*) FROM api_users WHERE role = 'admin' AND NOT disabled").fetchone()
+    if not row or int(row[0]) == 0:
+        raise AuthSetupError(
+            "production mode needs an administrator: run `plantctl users add NAME --role admin`, or set "
+            "PLANTCTL_ADMIN_USER and PLANTCTL_ADMIN_PASSWORD; or start with PLANTCTL_MODE=demo for a demo")

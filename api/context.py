@@ -1,0 +1,51 @@
+"""Everything a request handler may need, built once per app and found on app.state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from psycopg_pool import AsyncConnectionPool
+
+from api.audit import ApiAudit
+from api.auth.ratelimit import LoginThrottle
+from api.auth.store import AuthStore
+from api.metrics import AcquisitionMeter
+from api.settings import ApiSettings
+from control.loop import Loop
+from plantctl.alarms.engine import AlarmEngine
+from plantctl.runtime.service import PlantRuntime
+
+
+@dataclass
+class ApiContext:
+    runtime: PlantRuntime
+    settings: ApiSettings
+    pool: AsyncConnectionPool[Any]
+    store: AuthStore
+    audit: ApiAudit
+    throttle: LoginThrottle
+    meter: AcquisitionMeter
+    loops: Mapping[str, Loop] | None = None
+    alarms: AlarmEngine | None = None
+    live_clients: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+
+def get_context(request: Request) -> ApiContext:
+    ctx = getattr(request.app.state, "ctx", None)
+    if ctx is None:  # the lifespan has not run (or failed): nothing can be served safely
+        from api.errors import ApiProblem
+        raise ApiProblem(503, "not-ready", "Service starting", "the API is not started yet")
+    assert isinstance(ctx, ApiContext)
+    return ctx
+
+
+def client_ip(request: Request) -> str:
+    """The peer address; no proxy headers are trusted (the service binds loopback by default)."""
+    return request.client.host if request.client else ""

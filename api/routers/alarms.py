@@ -1,0 +1,198 @@
+"""Alarms (ISA-18.2): the annunciated list, the journal, and the operator actions ack, shelve and unshelve."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from api.auth.deps import Ctx, Operator, Viewer
+from api.context import ApiContext, client_ip
+from api.errors import ApiProblem, problem_responses
+from api.schemas import QualityOut, quality_out
+from plantctl.alarms.engine import AlarmEngine, AlarmStatus
+from plantctl.alarms.journal import read_journal
+from plantctl.alarms.states import AlarmRefused, AlarmState, Transition
+from plantctl.audit.audit import AuditAction
+from plantctl.samples import utcnow
+
+router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"], responses=problem_responses(401, 403, 422, 503))
+WRITE_RESPONSES = problem_responses(404, 409)
+
+
+class AlarmOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "AIT-101.HH", "tag": "AIT-101", "type": "HH", "priority": 1, "state": "UNACK", "active": True,
+        "acked": False, "latched": False, "value": 9.3, "unit": "pH",
+        "quality": {"code": 192, "name": "GOOD", "reason": "good", "good": True},
+        "active_since": "2026-11-27T23:01:05Z", "shelved_until": None, "shelve_reason": "",
+        "message": "Discharge pH above permit"}]})
+
+    name: str
+    tag: str
+    type: str
+    priority: int = Field(ge=1, le=4, description="1 urgent … 4 low")
+    state: AlarmState
+    active: bool
+    acked: bool
+    latched: bool
+    value: float | None
+    unit: str
+    quality: QualityOut | None
+    active_since: datetime | None
+    shelved_until: datetime | None
+    shelve_reason: str
+    message: str
+
+
+class JournalOut(BaseModel):
+    ts: datetime
+    id: int
+    alarm: str
+    event: str
+    old_state: str
+    new_state: str
+    priority: int
+    value: float | None
+    unit: str
+    quality: int | None
+    user: str
+    comment: str
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"comment": "dosing pump restarted"}]})
+    comment: str = Field(default="", max_length=500)
+
+
+class ShelveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "reason": "AIT-101 electrode being recalibrated", "duration_s": 1800}]})
+    reason: str = Field(min_length=1, max_length=500, description="why (ISA-18.2 requires one)")
+    duration_s: float | None = Field(default=None, gt=0, le=7 * 86400,
+                                     description="timed shelve; absent: one-shot (until return to normal)")
+
+
+class UnshelveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str = Field(default="", max_length=500)
+
+
+class TransitionOut(BaseModel):
+    alarm: str
+    event: str
+    old_state: AlarmState
+    new_state: AlarmState
+    ts: datetime
+    user: str
+
+
+def _engine(ctx: ApiContext) -> AlarmEngine:
+    if ctx.alarms is None:
+        raise ApiProblem(503, "no-alarm-engine", "Alarm engine not running",
+                         "this service runs without an alarm engine")
+    return ctx.alarms
+
+
+def _out(s: AlarmStatus, units: dict[str, str]) -> AlarmOut:
+    return AlarmOut(name=s.name, tag=s.tag, type=s.type.value, priority=s.priority, state=s.state, active=s.active,
+                    acked=s.acked, latched=s.latched, value=s.value, unit=units.get(s.tag, ""),
+                    quality=None if s.quality is None else quality_out(s.quality), active_since=s.active_since,
+                    shelved_until=s.shelved_until, shelve_reason=s.shelve_reason, message=s.message)
+
+
+def _units(ctx: ApiContext) -> dict[str, str]:
+    return {t.name: t.unit for t in ctx.runtime.config.tags}
+
+
+def _status(engine: AlarmEngine, name: str) -> AlarmStatus:
+    try:
+        return engine.status(name)
+    except KeyError:
+        raise ApiProblem(404, "unknown-alarm", "Unknown alarm", f"no alarm {name!r} in the plant file") from None
+
+
+def _refused(exc: AlarmRefused) -> ApiProblem:
+    return ApiProblem(409, "alarm-refused", "Alarm action refused", f"{exc.action} {exc.alarm}: {exc.reason} "
+                      f"({exc.code})")
+
+
+def _t_out(t: Transition) -> TransitionOut:
+    return TransitionOut(alarm=t.alarm, event=t.event.value, old_state=t.old_state, new_state=t.new_state, ts=t.ts,
+                         user=t.user)
+
+
+@router.get("", summary="Alarms an operator must see now (unacknowledged, acknowledged, returned unacknowledged)")
+async def active_alarms(ctx: Ctx, _user: Viewer,
+                        all: Annotated[bool, Query(description="every configured alarm, in any state")] = False,
+                        ) -> list[AlarmOut]:
+    engine = _engine(ctx)
+    units = _units(ctx)
+    return [_out(s, units) for s in (engine.statuses() if all else engine.annunciated())]
+
+
+@router.get("/history", summary="The alarm journal: every transition and operator action, oldest first")
+async def history(ctx: Ctx, _user: Viewer,
+                  start: Annotated[AwareDatetime | None, Query(description="default: 24 h before end")] = None,
+                  end: Annotated[AwareDatetime | None, Query(description="default: now")] = None,
+                  alarm: Annotated[str | None, Query(max_length=64)] = None,
+                  limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[JournalOut]:
+    end = end or utcnow()
+    start = start or end - timedelta(days=1)
+    if not start < end:
+        raise ApiProblem(422, "validation", "Empty range", "start must be before end")
+    assert ctx.settings.database_url is not None
+    rows = await read_journal(ctx.settings.database_url, start, end, alarm, limit)
+    return [JournalOut(ts=r.ts, id=r.id, alarm=r.alarm, event=r.event, old_state=r.old_state, new_state=r.new_state,
+                       priority=r.priority, value=r.value, unit=r.unit, quality=r.quality, user=r.user,
+                       comment=r.comment) for r in rows]
+
+
+@router.get("/{name}", summary="One alarm's state", responses=problem_responses(404))
+async def get_alarm(name: str, ctx: Ctx, _user: Viewer) -> AlarmOut:
+    return _out(_status(_engine(ctx), name), _units(ctx))
+
+
+@router.post("/{name}/ack", summary="Acknowledge (operator)", responses=WRITE_RESPONSES)
+async def ack(name: str, body: AckIn, request: Request, ctx: Ctx, user: Operator) -> TransitionOut:
+    engine = _engine(ctx)
+    old = _status(engine, name)
+    result = engine.acknowledge([name], user.username, body.comment, utcnow())
+    if name in result.refused:
+        raise _refused(result.refused[name])
+    t = result.done[0]
+    await ctx.audit.record(user.username, AuditAction.ACK, name, old={"state": old.state.value},
+                           new={"state": t.new_state.value}, source_address=client_ip(request),
+                           detail={"comment": body.comment, "via": user.via})
+    return _t_out(t)
+
+
+@router.post("/{name}/shelve", summary="Shelve with a reason, one-shot or timed (operator)", responses=WRITE_RESPONSES)
+async def shelve(name: str, body: ShelveIn, request: Request, ctx: Ctx, user: Operator) -> TransitionOut:
+    engine = _engine(ctx)
+    old = _status(engine, name)
+    try:
+        t = engine.shelve(name, user.username, body.reason, utcnow(), body.duration_s)
+    except AlarmRefused as exc:
+        raise _refused(exc) from None
+    await ctx.audit.record(user.username, AuditAction.SHELVE, name, old={"state": old.state.value},
+                           new={"state": t.new_state.value, "duration_s": body.duration_s},
+                           source_address=client_ip(request), detail={"reason": body.reason, "via": user.via})
+    return _t_out(t)
+
+
+@router.post("/{name}/unshelve", summary="Return a shelved alarm to annunciation (operator)",
+             responses=WRITE_RESPONSES)
+async def unshelve(name: str, body: UnshelveIn, request: Request, ctx: Ctx, user: Operator) -> TransitionOut:
+    engine = _engine(ctx)
+    old = _status(engine, name)
+    try:
+        t = engine.unshelve(name, user.username, body.comment, utcnow())
+    except AlarmRefused as exc:
+        raise _refused(exc) from None
+    await ctx.audit.record(user.username, AuditAction.UNSHELVE, name, old={"state": old.state.value},
+                           new={"state": t.new_state.value}, source_address=client_ip(request),
+                           detail={"comment": body.comment, "via": user.via})
+    return _t_out(t)

@@ -1,0 +1,77 @@
+"""Live values: a snapshot of the newest sample per tag, and a push stream (SSE) of every new sample."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel
+
+from api.auth.deps import Ctx, StreamViewer, Viewer
+from api.context import ApiContext
+from api.errors import ApiProblem, problem_responses
+from api.schemas import SampleOut, sample_out
+
+router = APIRouter(prefix="/api/v1/live", tags=["live"], responses=problem_responses(401, 403, 404, 422))
+
+TagFilter = Annotated[list[str] | None, Query(
+    description="tags to include (repeat, or comma-separate); all tags when absent", examples=["AIT-101,FIT-100"])]
+_stream_ids = itertools.count(1)
+
+
+class LiveSnapshot(BaseModel):
+    values: list[SampleOut]
+
+
+def wanted_tags(ctx: ApiContext, tag: list[str] | None) -> set[str] | None:
+    """The filter as a set (None: every tag); an unknown name is a 404, not a silently empty stream."""
+    if not tag:
+        return None
+    names = {n.strip() for item in tag for n in item.split(",") if n.strip()}
+    known = {t.name for t in ctx.runtime.config.tags}
+    unknown = sorted(names - known)
+    if unknown:
+        raise ApiProblem(404, "unknown-tag", "Unknown tag", f"no tag {', '.join(map(repr, unknown))} in the plant file")
+    return names or None
+
+
+def _units(ctx: ApiContext) -> dict[str, str]:
+    return {t.name: t.unit for t in ctx.runtime.config.tags}
+
+
+@router.get("", summary="The newest value, quality and time of each tag")
+async def snapshot(ctx: Ctx, _user: Viewer, tag: TagFilter = None) -> LiveSnapshot:
+    wanted = wanted_tags(ctx, tag)
+    units = _units(ctx)
+    values = ctx.runtime.live.snapshot(wanted)
+    return LiveSnapshot(values=[sample_out(s, units.get(name, "")) for name, s in sorted(values.items())])
+
+
+@router.get(
+    "/stream", response_class=EventSourceResponse,
+    summary="Server-Sent Events: 'subscribed', then one 'sample' event per new sample (JSON as in the snapshot)",
+    description="Authenticate with the session cookie, a bearer token, or ?access_token= (EventSource cannot set "
+                "headers). A browser Origin other than the API's own (or PLANTCTL_ALLOWED_ORIGINS) is refused. "
+                "The current values come first, then every new sample; a client too slow to keep up loses its "
+                "oldest batches (counted in /metrics).")
+async def stream(ctx: Ctx, user: StreamViewer, tag: TagFilter = None) -> AsyncIterator[ServerSentEvent]:
+    wanted = wanted_tags(ctx, tag)
+    units = _units(ctx)
+    bus = ctx.runtime.bus
+    sub = bus.subscribe(f"api-live-{next(_stream_ids)}-{user.username}", ctx.settings.live_queue_batches)
+    ctx.live_clients += 1
+    try:
+        yield ServerSentEvent(event="subscribed", data={"tags": sorted(wanted) if wanted else "all"})
+        for name, s in sorted(ctx.runtime.live.snapshot(wanted).items()):
+            yield ServerSentEvent(event="sample", raw_data=sample_out(s, units.get(name, "")).model_dump_json())
+        async for batch in sub:
+            for s in batch:
+                if wanted is None or s.tag in wanted:
+                    out = sample_out(s, units.get(s.tag, ""))
+                    yield ServerSentEvent(event="sample", raw_data=out.model_dump_json())
+    finally:
+        bus.unsubscribe(sub)
+        ctx.live_clients -= 1

@@ -1,0 +1,144 @@
+"""Control loops: state, and the operator's mode, setpoint and manual output, each range-checked and audited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth.deps import Ctx, Operator, Viewer
+from api.context import ApiContext, client_ip
+from api.errors import ApiProblem, problem_responses
+from api.schemas import SampleOut, sample_out
+from control.loop import Loop, ModeRefused
+from plantctl.audit.audit import AuditAction
+from plantctl.config.models import LoopMode
+from plantctl.samples import utcnow
+
+router = APIRouter(prefix="/api/v1/loops", tags=["loops"], responses=problem_responses(401, 403, 422, 503))
+WRITE_RESPONSES = problem_responses(404, 409)
+
+
+class LimitsOut(BaseModel):
+    low: float
+    high: float
+
+
+class LoopOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "PHC-101", "description": "T-101 pH", "pv_tag": "AIT-101", "pv": None, "pv_unit": "pH",
+        "mode": "AUTO", "setpoint": 7.5, "setpoint_limits": {"low": 6.5, "high": 8.5}, "remote_setpoint": None,
+        "output": 12.5, "output_unit": "%", "output_limits": {"low": -100, "high": 100},
+        "outputs": ["P-201.SP", "P-202.SP"], "period_s": 1.0, "fail_safe": "normal", "interlocks": [],
+        "at": "2026-11-27T23:10:00Z"}]})
+
+    name: str
+    description: str
+    pv_tag: str
+    pv: SampleOut | None = Field(description="the newest PV sample")
+    pv_unit: str
+    mode: LoopMode
+    setpoint: float
+    setpoint_limits: LimitsOut
+    remote_setpoint: float | None
+    output: float = Field(description="controller output, % (split-range signal for two outputs)")
+    output_unit: str
+    output_limits: LimitsOut
+    outputs: list[str]
+    period_s: float
+    fail_safe: str
+    interlocks: list[str] = Field(description="interlocks holding the outputs now")
+    at: datetime
+
+
+class ModeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"examples": [{"mode": "MAN", "reason": "sensor check"}]})
+    mode: LoopMode
+    reason: str = Field(default="", max_length=500)
+
+
+class ValueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"value": 7.2}]})
+    value: float = Field(allow_inf_nan=False, description="in the loop's unit (setpoint: the PV's; output: %)")
+
+
+def _loop(ctx: ApiContext, name: str) -> Loop:
+    if ctx.loops is None:
+        raise ApiProblem(503, "no-loops", "Control not running", "this service runs without control loops")
+    loop = ctx.loops.get(name)
+    if loop is None:
+        raise ApiProblem(404, "unknown-loop", "Unknown loop", f"no loop {name!r} in the plant file")
+    return loop
+
+
+def loop_out(ctx: ApiContext, loop: Loop) -> LoopOut:
+    cfg = loop.cfg
+    pv = ctx.runtime.live.get(cfg.pv)
+    return LoopOut(name=loop.name, description=cfg.description, pv_tag=cfg.pv,
+                   pv=None if pv is None else sample_out(pv, loop.pv_unit), pv_unit=loop.pv_unit, mode=loop.mode,
+                   setpoint=loop.setpoint, setpoint_limits=LimitsOut(low=cfg.setpoint_low, high=cfg.setpoint_high),
+                   remote_setpoint=loop.remote_setpoint, output=loop.output, output_unit="%",
+                   output_limits=LimitsOut(low=cfg.output_low, high=cfg.output_high), outputs=list(cfg.mv),
+                   period_s=cfg.period_s, fail_safe=loop.fail_safe.value, interlocks=loop.active_interlocks,
+                   at=utcnow())
+
+
+@router.get("", summary="Every control loop's state")
+async def list_loops(ctx: Ctx, _user: Viewer) -> list[LoopOut]:
+    if ctx.loops is None:
+        raise ApiProblem(503, "no-loops", "Control not running", "this service runs without control loops")
+    return [loop_out(ctx, lp) for lp in ctx.loops.values()]
+
+
+@router.get("/{name}", summary="One loop's state", responses=problem_responses(404))
+async def get_loop(name: str, ctx: Ctx, _user: Viewer) -> LoopOut:
+    return loop_out(ctx, _loop(ctx, name))
+
+
+@router.put("/{name}/mode", summary="Change mode MAN / AUTO / CAS (operator); 409 with the reason if refused",
+            responses=WRITE_RESPONSES)
+async def set_mode(name: str, body: ModeIn, request: Request, ctx: Ctx, user: Operator) -> LoopOut:
+    loop = _loop(ctx, name)
+    old = loop.mode
+    try:
+        loop.set_mode(body.mode, user.username, utcnow(), body.reason)
+    except ModeRefused as exc:
+        raise ApiProblem(409, "mode-refused", "Mode change refused", str(exc)) from None
+    await ctx.audit.record(user.username, AuditAction.MODE, name, old={"mode": old.value},
+                           new={"mode": loop.mode.value}, source_address=client_ip(request),
+                           detail={"reason": body.reason, "via": user.via})
+    return loop_out(ctx, loop)
+
+
+@router.put("/{name}/setpoint", summary="Change the setpoint within its limits (operator); 422 outside them",
+            responses=WRITE_RESPONSES)
+async def set_setpoint(name: str, body: ValueIn, request: Request, ctx: Ctx, user: Operator) -> LoopOut:
+    loop = _loop(ctx, name)
+    old = loop.setpoint
+    try:
+        loop.set_setpoint(body.value, user.username, utcnow())
+    except ValueError as exc:
+        raise ApiProblem(422, "out-of-range", "Setpoint out of range", str(exc)) from None
+    await ctx.audit.record(user.username, AuditAction.SETPOINT, name, old={"value": old, "unit": loop.pv_unit},
+                           new={"value": loop.setpoint, "unit": loop.pv_unit}, source_address=client_ip(request),
+                           detail={"via": user.via})
+    return loop_out(ctx, loop)
+
+
+@router.put("/{name}/output", summary="Set the manual output in MAN (operator); 409 in AUTO/CAS, 422 outside limits",
+            responses=WRITE_RESPONSES)
+async def set_output(name: str, body: ValueIn, request: Request, ctx: Ctx, user: Operator) -> LoopOut:
+    loop = _loop(ctx, name)
+    old = loop.output
+    try:
+        loop.set_output(body.value, user.username, utcnow())
+    except ModeRefused as exc:
+        raise ApiProblem(409, "not-in-manual", "Output refused", str(exc)) from None
+    except ValueError as exc:
+        raise ApiProblem(422, "out-of-range", "Output out of range", str(exc)) from None
+    await ctx.audit.record(user.username, AuditAction.MANUAL_OUTPUT, name, old={"value": old, "unit": "%"},
+                           new={"value": body.value, "unit": "%"}, source_address=client_ip(request),
+                           detail={"via": user.via})
+    return loop_out(ctx, loop)

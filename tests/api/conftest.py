@@ -1,0 +1,182 @@
+"""A real plant service for API tests: PlantRuntime + historian on TimescaleDB + uvicorn on a free loopback port.
+
+The service runs in its own thread with its own event loop, exactly as `plantctl run` would run it;
+tests talk to it over HTTP and publish samples into its bus through `PlantServer.call`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from api.app import create_app
+from api.auth.bootstrap import add_user, prepare_auth
+from api.settings import ApiSettings
+from control.loop import Loop
+from plantctl.alarms.engine import AlarmEngine
+from plantctl.config import load_plant
+from plantctl.config.models import PlantConfig
+from plantctl.historian.service import Historian
+from plantctl.runtime.service import PlantRuntime
+from plantctl.samples import Sample, utcnow
+
+EXAMPLE_PLANT = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
+ROLES = ("viewer", "operator", "engineer", "admin")
+T = TypeVar("T")
+
+
+@dataclass
+class PlantServer:
+    """Owns the service thread; every coroutine on the service runs through run(), every callable through call()."""
+
+    config: PlantConfig
+    database_url: str
+    state_dir: Path
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    runtime: PlantRuntime | None = None
+    historian: Historian | None = None
+    loops: dict[str, Loop] = field(default_factory=dict)
+    alarms: AlarmEngine | None = None
+    loop_events: list[Any] = field(default_factory=list)
+    _servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = field(default_factory=list)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.loop.run_forever, name="plant-service", daemon=True)
+        self._thread.start()
+        self.run(self._start())
+
+    async def _start(self) -> None:
+        self.historian = Historian(self.database_url, self.config.historian, self.config.tags,
+                                   state_dir=self.state_dir)
+        self.runtime = PlantRuntime(self.config, state_dir=self.state_dir, historian=self.historian, sources={})
+        self.loops = {lp.name: Loop.from_plant(self.config, lp.name, self.loop_events.append)
+                      for lp in self.config.loops}
+        self.alarms = AlarmEngine.for_plant(self.config)
+        engine = self.alarms
+        self.runtime.bus.add_tap("alarms", lambda batch: engine.process(batch, utcnow()) and None)
+        await self.runtime.start()
+        await self.historian.prepare()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout_s: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        async def _call() -> T:
+            return fn(*args)
+        return self.run(_call())
+
+    def publish(self, batch: list[Sample]) -> None:
+        assert self.runtime is not None
+        self.call(self.runtime.bus.publish, batch)
+
+    def app(self, **settings: Any) -> FastAPI:
+        assert self.runtime is not None
+        s = ApiSettings(mode="production", database_url=self.database_url, **settings)
+        return create_app(self.runtime, settings=s, loops=self.loops, alarms=self.alarms)
+
+    def serve(self, app: FastAPI) -> str:
+        """Serve the app on 127.0.0.1:<free port>; returns its base URL."""
+        async def _serve() -> str:
+            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                                   lifespan="on", ws="none"))
+            task = asyncio.create_task(server.serve())
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("uvicorn stopped before it started")
+                await asyncio.sleep(0.02)
+            self._servers.append((server, task))
+            port = server.servers[0].sockets[0].getsockname()[1]
+            return f"http://127.0.0.1:{port}"
+        return self.run(_serve())
+
+    def stop(self) -> None:
+        async def _stop() -> None:
+            for server, task in self._servers:
+                server.should_exit = True
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 10)
+            if self.runtime is not None:
+                await self.runtime.stop()
+        with contextlib.suppress(Exception):
+            self.run(_stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        self.loop.close()
+
+
+@dataclass
+class Session:
+    """A logged-in user: bearer headers, and the cookie + CSRF pair for browser-style requests."""
+
+    username: str
+    password: str
+    token: str
+    csrf: str
+    session_cookie: str
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def cookie_headers(self, csrf: bool = True) -> dict[str, str]:
+        h = {"Cookie": f"plantctl_session={self.session_cookie}; plantctl_csrf={self.csrf}"}
+        if csrf:
+            h["X-CSRF-Token"] = self.csrf
+        return h
+
+
+@dataclass
+class Service:
+    server: PlantServer
+    base_url: str
+    passwords: dict[str, str]
+    sessions: dict[str, Session]
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10)
+
+
+def login(base_url: str, username: str, password: str) -> Session:
+    r = httpx.post(f"{base_url}/api/v1/auth/login", json={"username": username, "password": password}, timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    # The cookie is Secure, so a cookie jar would not send it back over http://; tests send it explicitly.
+    cookie = r.cookies.get("plantctl_session")
+    assert cookie == body["access_token"]
+    return Session(username, password, body["access_token"], body["csrf_token"], cookie)
+
+
+@pytest.fixture(scope="package")
+def service(db_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """One plant service for the API test package, with a user of every role logged in."""
+    name = f"api_{secrets.token_hex(5)}"
+    url = db_server.create_database(name)
+    passwords = {role: secrets.token_urlsafe(16) for role in ROLES}
+    prepare_auth(ApiSettings(mode="production", database_url=url, admin_user="admin",
+                             admin_password=passwords["admin"]))
+    for role in ROLES[:-1]:
+        add_user(url, role, role, passwords[role])
+    server = PlantServer(load_plant(EXAMPLE_PLANT), url, tmp_path_factory.mktemp("plant-state"))
+    server.start()
+    try:
+        base = server.serve(server.app(login_max_attempts_per_ip=10_000))
+        sessions = {role: login(base, role, passwords[role]) for role in ROLES}
+        yield Service(server, base, passwords, sessions)
+    finally:
+        server.stop()
+        with contextlib.suppress(Exception):
+            db_server.drop_database(name)
