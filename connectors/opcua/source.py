@@ -1,0 +1,403 @@
+"""OPC UA source: subscriptions (iterator mode) or polling per tag, over one or several sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from asyncua import ua
+from asyncua.client.client import Client
+from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusChangeEvent
+from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.uaerrors import UaError, UaStatusCodeError
+
+from connectors.base import Emit, SourceHealth, WriteResult, refuse_locally
+from connectors.health import LinkHealth, backoff_delays
+from connectors.heartbeat import heartbeat
+from connectors.opcua.quality import map_status, status_name
+from connectors.opcua.security import SecuritySetupError, secure_client
+from connectors.timing import every
+from plantctl.config.models import OpcUaAcquisition, OpcUaSourceConfig, TagConfig
+from plantctl.quality import Quality
+from plantctl.samples import Sample, utcnow
+
+_log = logging.getLogger(__name__)
+
+CHUNK = 1000  # items per CreateMonitoredItems / Read request, well under common server limits
+_INTEGER_TYPES = {
+    ua.VariantType.SByte,
+    ua.VariantType.Byte,
+    ua.VariantType.Int16,
+    ua.VariantType.UInt16,
+    ua.VariantType.Int32,
+    ua.VariantType.UInt32,
+    ua.VariantType.Int64,
+    ua.VariantType.UInt64,
+}
+
+
+class LinkLost(Exception):
+    """The session's connection is gone; its tags turn Bad and the session reconnects."""
+
+
+@dataclass
+class _Session:
+    index: int
+    subscribed: list[TagConfig] = field(default_factory=list)
+    polled: list[TagConfig] = field(default_factory=list)
+    client: Client | None = None
+    down_reported: bool = False
+
+    @property
+    def tags(self) -> list[TagConfig]:
+        return self.subscribed + self.polled
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    if ts is None:
+        return None
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)  # UA DateTime is UTC
+
+
+def sample_from(tag: str, dv: ua.DataValue) -> Sample:
+    """One sample from a DataValue: our quality from its status, its source timestamp, a float."""
+    code = dv.StatusCode.value if dv.StatusCode is not None else 0
+    quality, reason = map_status(code)
+    ts = _aware(dv.SourceTimestamp) or _aware(dv.ServerTimestamp) or utcnow()
+    raw: Any = dv.Value.Value if dv.Value is not None else None
+    if isinstance(raw, bool | int | float):
+        value = float(raw)
+    else:
+        value = math.nan
+        if not quality.is_bad:
+            quality = Quality.BAD_CONFIG_ERROR
+            kind = "no value" if raw is None else f"a {type(raw).__name__}"
+            reason = f"the node holds {kind}, not a number"
+    return Sample(tag, ts, value, quality, reason)
+
+
+def _deadband_filter(deadband: float) -> ua.DataChangeFilter | None:
+    """OPC UA Part 4 §7.22.2: absolute deadband on the value, notify on status or value change."""
+    if deadband <= 0:
+        return None
+    f = ua.DataChangeFilter()
+    f.Trigger = ua.DataChangeTrigger.StatusValue
+    f.DeadbandType = ua.DeadbandType.Absolute
+    f.DeadbandValue = deadband
+    return f
+
+
+def _coerce(value: float, vtype: ua.VariantType) -> Any:
+    """The engineering value as the node's own type (UA writes are type-strict, Part 4 §5.10.4)."""
+    if vtype is ua.VariantType.Boolean:
+        return bool(value)
+    if vtype in _INTEGER_TYPES:
+        return round(value)
+    return float(value)
+
+
+class OpcUaSource:
+    """Tags of one OPC UA server, spread round-robin over `sessions` client connections."""
+
+    def __init__(self, config: OpcUaSourceConfig, tags: list[TagConfig], emit: Emit) -> None:
+        self._cfg = config
+        self._emit = emit
+        self._tags = {t.name: t for t in tags if t.opcua is not None}
+        self._sessions = [_Session(i) for i in range(config.sessions)]
+        self._session_of: dict[str, _Session] = {}
+        for i, tag in enumerate(self._tags.values()):
+            session = self._sessions[i % config.sessions]
+            assert tag.opcua is not None
+            if tag.opcua.acquisition is OpcUaAcquisition.SUBSCRIBE:
+                session.subscribed.append(tag)
+            else:
+                session.polled.append(tag)
+            self._session_of[tag.name] = session
+        self._health = LinkHealth(config.name, _log)
+        self._health.request_plan_size = sum(
+            len(_by_period(s.subscribed)) + len(_by_period(s.polled)) for s in self._sessions
+        )
+        self._write_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._variant_types: dict[str, ua.VariantType] = {}
+        self._pending: list[Sample] = []
+        self._flush_scheduled = False
+        self._last_polled: dict[str, tuple[float, Quality]] = {}
+
+    @property
+    def name(self) -> str:
+        return self._cfg.name
+
+    async def start(self) -> None:
+        for session in self._sessions:
+            self._tasks.append(asyncio.create_task(self._run(session), name=f"opcua:{self.name}:{session.index}"))
+        if self._cfg.heartbeat_tag is not None:
+            beat = heartbeat(
+                self.name,
+                self._cfg.heartbeat_tag,
+                self._cfg.heartbeat_period_s,
+                self.write,
+                lambda: self._health.connected,
+                _log,
+            )
+            self._tasks.append(asyncio.create_task(beat, name=f"opcua-hb:{self.name}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        self._flush()
+        self._health.connected = False
+
+    def health(self) -> SourceHealth:
+        return self._health.snapshot()
+
+    # --- connection -------------------------------------------------------------------------
+
+    async def _connect(self, client: Client) -> None:
+        await secure_client(client, self._cfg)
+        await client.connect()
+
+    def _describe_failure(self, exc: BaseException) -> str:
+        where = self._cfg.endpoint
+        if isinstance(exc, SecuritySetupError):
+            return str(exc)
+        if isinstance(exc, TimeoutError):
+            return f"no session with {where} within {self._cfg.connect_timeout_s:g} s"
+        if isinstance(exc, UaStatusCodeError):
+            name = status_name(exc.code)
+            if name in ("BadUserAccessDenied", "BadIdentityTokenRejected", "BadIdentityTokenInvalid"):
+                return f"server {where} rejected the user name or password ({name})"
+            if name.startswith("BadCertificate") or name.startswith("BadSecurity"):
+                return f"server {where} refused our certificate or security settings ({name})"
+            return f"server {where} answered {name}"
+        return f"cannot connect to {where}: {exc or type(exc).__name__}"
+
+    async def _run(self, session: _Session) -> None:
+        delays = backoff_delays(self._cfg.reconnect_max_delay_s)
+        attempt = 0
+        while True:
+            client = Client(self._cfg.endpoint, timeout=self._cfg.connect_timeout_s, watchdog_intervall=1.0)
+            lost = asyncio.Event()
+
+            async def on_lost(_exc: Exception, lost: asyncio.Event = lost) -> None:
+                lost.set()
+
+            client.connection_lost_callback = on_lost
+            try:
+                await asyncio.wait_for(self._connect(client), self._cfg.connect_timeout_s)
+            except (TimeoutError, OSError, ConnectionError, UaError, SecuritySetupError) as exc:
+                await self._discard(client)
+                self._session_down(session, self._describe_failure(exc))
+                await asyncio.sleep(delays[min(attempt, len(delays) - 1)])
+                attempt += 1
+                continue
+            attempt = 0
+            session.client = client
+            session.down_reported = False
+            if all(s.client is not None for s in self._sessions):
+                self._health.up()
+            try:
+                reason = await self._acquire(session, client, lost)
+            finally:
+                session.client = None
+                await self._discard(client)
+            self._session_down(session, reason)
+            await asyncio.sleep(delays[0])
+
+    async def _acquire(self, session: _Session, client: Client, lost: asyncio.Event) -> str:
+        """Run the session's subscriptions and polls until the link fails; say why it failed."""
+        reason = "acquisition ended"
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._watch(lost))
+                for period, tags in _by_period(session.subscribed).items():
+                    group.create_task(self._subscribe(client, period, tags))
+                for period, tags in _by_period(session.polled).items():
+                    group.create_task(every(period, functools.partial(self._poll, client, tags)))
+        except* LinkLost as eg:
+            reason = str(eg.exceptions[0])
+        except* (OSError, ConnectionError, TimeoutError, UaError) as eg:
+            reason = f"connection to {self._cfg.endpoint} failed: {eg.exceptions[0]!r}"
+        return reason
+
+    async def _watch(self, lost: asyncio.Event) -> None:
+        await lost.wait()
+        raise LinkLost(f"connection to {self._cfg.endpoint} lost")
+
+    async def _discard(self, client: Client) -> None:
+        """Close what is left of a session without ever waiting long on a dead peer."""
+        try:
+            await asyncio.wait_for(client.disconnect(), 1.0)
+        except Exception:  # teardown of a broken link; the socket goes regardless
+            client.disconnect_socket()
+
+    def _session_down(self, session: _Session, reason: str) -> None:
+        """Every tag of the session turns Bad once; nothing Good is repeated while down."""
+        self._health.down(reason)
+        for tag in session.tags:
+            self._last_polled.pop(tag.name, None)
+        if session.down_reported:
+            return
+        session.down_reported = True
+        now = utcnow()
+        for tag in session.tags:
+            self._queue(Sample(tag.name, now, math.nan, Quality.BAD_NOT_CONNECTED, f"{self.name}: {reason}"))
+
+    # --- acquisition ------------------------------------------------------------------------
+
+    def _queue(self, sample: Sample) -> None:
+        """Collect samples and hand them over as one batch once the current burst is drained."""
+        self._pending.append(sample)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._emit(batch)
+
+    async def _subscribe(self, client: Client, period_s: float, tags: list[TagConfig]) -> None:
+        """One subscription per publishing interval, consumed in iterator mode (ordered, bounded)."""
+        sub = await client.create_subscription(
+            period_s * 1000.0,
+            handler=None,
+            queue_maxsize=max(1000, 4 * len(tags)),
+            overflow=OverflowPolicy.DROP_OLDEST,
+        )
+        by_handle: dict[int, str] = {}
+        try:
+            for start in range(0, len(tags), CHUNK):
+                chunk = tags[start : start + CHUNK]
+                requests = []
+                for offset, tag in enumerate(chunk):
+                    assert tag.opcua is not None
+                    handle = start + offset + 1
+                    by_handle[handle] = tag.name
+                    requests.append(_item_request(client, tag, handle, period_s))
+                results = await sub.create_monitored_items(requests)
+                for tag, result in zip(chunk, results, strict=True):
+                    if isinstance(result, ua.StatusCode):
+                        _, reason = map_status(result.value)
+                        self._queue(
+                            Sample(
+                                tag.name,
+                                utcnow(),
+                                math.nan,
+                                Quality.BAD_CONFIG_ERROR,
+                                f"server refused to monitor {tag.opcua.node_id if tag.opcua else ''}: {reason}",
+                            )
+                        )
+            self._health.good_read()
+            async for event in sub:
+                if isinstance(event, DataChangeEvent):
+                    ch = event.data.subscription_data.client_handle
+                    name = by_handle.get(ch) if ch is not None else None
+                    if name is not None:
+                        self._queue(sample_from(name, event.data.monitored_item.Value))
+                        self._health.last_good_read = utcnow()
+                elif isinstance(event, StatusChangeEvent):
+                    code = event.notification.Status.value
+                    if code & 0x80000000:
+                        raise LinkLost(f"subscription ended: {status_name(code)}")
+        finally:
+            if client.uaclient.state.value == "connected":
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(sub.delete(), 1.0)
+
+    async def _poll(self, client: Client, tags: list[TagConfig]) -> None:
+        """Batch Read of the tags due on this period; report by exception when a deadband is set."""
+        for start in range(0, len(tags), CHUNK):
+            chunk = tags[start : start + CHUNK]
+            nodes = [client.get_node(t.opcua.node_id) for t in chunk if t.opcua is not None]
+            values = await asyncio.wait_for(client.read_attributes(nodes), self._cfg.connect_timeout_s)
+            for tag, dv in zip(chunk, values, strict=True):
+                sample = sample_from(tag.name, dv)
+                last = self._last_polled.get(tag.name)
+                if (
+                    last is not None
+                    and tag.deadband > 0
+                    and last[1] == sample.quality
+                    and abs(sample.value - last[0]) <= tag.deadband
+                ):
+                    continue
+                self._last_polled[tag.name] = (sample.value, sample.quality)
+                self._queue(sample)
+        self._health.good_read()
+
+    # --- writes -----------------------------------------------------------------------------
+
+    async def write(self, tag: str, value: float) -> WriteResult:
+        cfg = self._tags.get(tag)
+        refused = refuse_locally(cfg, tag, value)
+        if refused is not None:
+            return WriteResult(False, None, refused)
+        assert cfg is not None and cfg.opcua is not None
+        client = self._session_of[tag].client
+        if client is None:
+            return WriteResult(False, None, f"source {self.name} is not connected")
+        async with self._write_lock:
+            # asyncua may hold a request up to 60 s while reconnecting: bound it ourselves.
+            try:
+                return await asyncio.wait_for(self._write_locked(client, cfg, value), self._cfg.connect_timeout_s)
+            except TimeoutError:
+                reason = f"no answer writing {tag} within {self._cfg.connect_timeout_s:g} s"
+            except UaStatusCodeError as exc:
+                _, text = map_status(exc.code)
+                reason = f"device refused: {text}"
+            except (OSError, ConnectionError, UaError) as exc:
+                reason = f"writing {tag} failed: {exc!r}"
+        self._health.error(reason)
+        return WriteResult(False, None, reason)
+
+    async def _write_locked(self, client: Client, tag: TagConfig, value: float) -> WriteResult:
+        assert tag.opcua is not None
+        node = client.get_node(tag.opcua.node_id)
+        vtype = self._variant_types.get(tag.name)
+        if vtype is None:
+            vtype = await node.read_data_type_as_variant_type()
+            self._variant_types[tag.name] = vtype
+        # a bare DataValue: some PLC servers refuse writes that carry a SourceTimestamp
+        await node.write_attribute(AttributeIds.Value, ua.DataValue(ua.Variant(_coerce(value, vtype), vtype)))
+        back = sample_from(tag.name, await node.read_data_value(raise_on_bad_status=False))
+        if back.quality.is_bad:
+            return WriteResult(True, None, f"written, but read-back is bad: {back.reason}")
+        return WriteResult(True, back.value, "written and read back")
+
+
+def _item_request(client: Client, tag: TagConfig, handle: int, period_s: float) -> ua.MonitoredItemCreateRequest:
+    """MonitoredItemCreateRequest (Part 4 §5.12.2) with sampling interval, queue and deadband."""
+    assert tag.opcua is not None
+    item = ua.ReadValueId()
+    item.NodeId = ua.NodeId.from_string(tag.opcua.node_id)
+    item.AttributeId = AttributeIds.Value
+    params = ua.MonitoringParameters()
+    params.ClientHandle = handle
+    params.SamplingInterval = period_s * 1000.0
+    params.QueueSize = tag.opcua.queue_size
+    params.DiscardOldest = True
+    params.Filter = _deadband_filter(tag.deadband)
+    request = ua.MonitoredItemCreateRequest()
+    request.ItemToMonitor = item
+    request.MonitoringMode = ua.MonitoringMode.Reporting
+    request.RequestedParameters = params
+    return request
+
+
+def _by_period(tags: list[TagConfig]) -> dict[float, list[TagConfig]]:
+    groups: dict[float, list[TagConfig]] = defaultdict(list)
+    for tag in tags:
+        groups[tag.scan_period_s].append(tag)
+    return dict(sorted(groups.items()))
