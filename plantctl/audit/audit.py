@@ -1,0 +1,162 @@
+"""Record and query operator and engineer actions; the table refuses UPDATE, DELETE and TRUNCATE (0101_audit.sql)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+
+class AuditAction(StrEnum):
+    """Actions that change the plant or who may change it; each is recorded."""
+
+    SETPOINT = "setpoint"
+    MODE = "mode"
+    MANUAL_OUTPUT = "manual_output"
+    ACK = "ack"
+    SHELVE = "shelve"
+    UNSHELVE = "unshelve"
+    OUT_OF_SERVICE = "out_of_service"
+    IN_SERVICE = "in_service"
+    ALARM_RESET = "alarm_reset"
+    CONFIG_RELOAD = "config_reload"
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGOUT = "logout"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One recorded action; `ts` is the database server's clock at insert."""
+
+    id: int
+    ts: datetime
+    actor: str
+    action: str
+    target: str
+    old: Any
+    new: Any
+    source_address: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    """Newest first; pass `next_cursor` back to get the following (older) page, None at the end."""
+
+    entries: list[AuditEntry]
+    next_cursor: str | None
+
+
+_COLUMNS = "id, ts, actor, action, target, old_value, new_value, source_address, detail"
+MAX_PAGE = 1000
+
+
+def _json(value: Any, what: str) -> Jsonb | None:
+    if value is None:
+        return None
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"audit {what} value must be JSON-serialisable ({exc})") from None
+    return Jsonb(value)
+
+
+def _entry(row: tuple[Any, ...]) -> AuditEntry:
+    id_, ts, actor, action, target, old, new, src, detail = row
+    return AuditEntry(int(id_), ts, str(actor), str(action), str(target), old, new, str(src), dict(detail or {}))
+
+
+def _encode_cursor(e: AuditEntry) -> str:
+    return base64.urlsafe_b64encode(f"{e.ts.isoformat()}|{e.id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        ts, id_ = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        when = datetime.fromisoformat(ts)
+        if when.tzinfo is None:
+            raise ValueError
+        return when, int(id_)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"bad audit page cursor {cursor!r}: pass back next_cursor unchanged") from None
+
+
+class AuditTrail:
+    """The audit trail in the database at database_url (or through a shared connection pool)."""
+
+    def __init__(self, database_url: str | None = None, *, pool: AsyncConnectionPool[Any] | None = None,
+                 connect_timeout_s: float = 5.0) -> None:
+        if (database_url is None) == (pool is None):
+            raise ValueError("give the audit trail a database_url or a pool, not both")
+        self._url = database_url
+        self._pool = pool
+        self._timeout = int(connect_timeout_s)
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        if self._pool is not None:
+            async with self._pool.connection() as conn:
+                yield conn
+        else:
+            assert self._url is not None
+            async with await psycopg.AsyncConnection.connect(self._url, connect_timeout=self._timeout) as conn:
+                yield conn
+
+    async def record(self, actor: str, action: AuditAction | str, target: str = "", old: Any = None,
+                     new: Any = None, source_address: str = "", detail: dict[str, Any] | None = None) -> AuditEntry:
+        """Append one action (e.g. a setpoint change: old/new as {"value": 7.0, "unit": "pH"}); returns it as stored."""
+        if not actor.strip():
+            raise ValueError("an audit entry needs an actor (the user, or 'system' for the service itself)")
+        try:
+            act = AuditAction(action)
+        except ValueError:
+            known = ", ".join(a.value for a in AuditAction)
+            raise ValueError(f"unknown audit action {action!r}; known: {known}") from None
+        params = (actor, act.value, target, _json(old, "old"), _json(new, "new"), source_address,
+                  _json(detail or {}, "detail"))
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                "INSERT INTO audit_log (actor, action, target, old_value, new_value, source_address, detail) "
+                f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}", params)
+            row = await cur.fetchone()
+        assert row is not None
+        return _entry(row)
+
+    async def query(self, *, start: datetime | None = None, end: datetime | None = None, actor: str | None = None,
+                    action: AuditAction | str | None = None, target: str | None = None, limit: int = 100,
+                    cursor: str | None = None) -> AuditPage:
+        """Entries in [start, end) matching every given filter, newest first, `limit` per page."""
+        for name, t in (("start", start), ("end", end)):
+            if t is not None and t.tzinfo is None:
+                raise ValueError(f"audit query {name} must be timezone-aware (UTC)")
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"audit page size must be 1..{MAX_PAGE} (got {limit})")
+        where: list[str] = []
+        params: list[Any] = []
+        for clause, value in (("ts >= %s", start), ("ts < %s", end), ("actor = %s", actor),
+                              ("action = %s", None if action is None else str(action)), ("target = %s", target)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        if cursor is not None:
+            where.append("(ts, id) < (%s, %s)")
+            params.extend(_decode_cursor(cursor))
+        sql = (f"SELECT {_COLUMNS} FROM audit_log {'WHERE ' + ' AND '.join(where) if where else ''} "
+               "ORDER BY ts DESC, id DESC LIMIT %s")
+        params.append(limit + 1)
+        async with self._conn() as conn:
+            cur = await conn.execute(sql.encode(), params)
+            rows = await cur.fetchall()
+        entries = [_entry(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return AuditPage(entries, _encode_cursor(entries[-1]) if more and entries else None)
