@@ -1,0 +1,54 @@
+"""The registry builds every kind in the example plant; OPC UA status codes map onto our quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from asyncua.ua.status_codes import StatusCodes
+
+from connectors.base import Source
+from connectors.modbus.source import ModbusSource
+from connectors.opcua.quality import map_status
+from connectors.opcua.source import OpcUaSource
+from connectors.registry import create_sources
+from plantctl.config import load_plant
+from plantctl.quality import Quality
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
+
+
+def test_example_plant_builds_one_source_per_entry_with_its_own_tags() -> None:
+    plant = load_plant(EXAMPLE)
+    sources = create_sources(plant, lambda batch: None)
+    assert [type(s) for s in sources] == [OpcUaSource, ModbusSource]
+    assert all(isinstance(s, Source) for s in sources)
+    modbus = sources[1]
+    assert isinstance(modbus, ModbusSource)
+    planned = {t.name for g in modbus.groups for r in g.requests for t in r.tags}
+    assert planned == {t.name for t in plant.tags_of("PLC-1-MODBUS")}
+    # 1 s: input registers 0..17 (holes of 6 ≤ gap fill 10), holding 0..3, coils 0..1,
+    # discrete inputs 0..3; 5 s: the watchdog register 10 → five reads in all
+    assert modbus.health().request_plan_size == 5
+
+
+@pytest.mark.parametrize(
+    ("code", "quality", "reason_start"),
+    [
+        (StatusCodes.Good, Quality.GOOD, ""),
+        (StatusCodes.GoodLocalOverride, Quality.GOOD_LOCAL_OVERRIDE, "GoodLocalOverride"),
+        (StatusCodes.UncertainLastUsableValue, Quality.UNCERTAIN_LAST_USABLE, "UncertainLastUsableValue"),
+        (StatusCodes.UncertainEngineeringUnitsExceeded, Quality.UNCERTAIN_EU_EXCEEDED, "Uncertain"),
+        (StatusCodes.UncertainInitialValue, Quality.UNCERTAIN, "UncertainInitialValue"),
+        (StatusCodes.BadSensorFailure, Quality.BAD_SENSOR_FAILURE, "BadSensorFailure"),
+        (StatusCodes.BadCommunicationError, Quality.BAD_COMM_FAILURE, "BadCommunicationError"),
+        (StatusCodes.BadNotConnected, Quality.BAD_COMM_FAILURE, "BadNotConnected"),
+        (StatusCodes.BadOutOfService, Quality.BAD_OUT_OF_SERVICE, "BadOutOfService"),
+        (StatusCodes.BadOutOfRange, Quality.BAD, "BadOutOfRange"),
+        (StatusCodes.BadSensorFailure | 0x0400, Quality.BAD_SENSOR_FAILURE, "BadSensorFailure"),  # info bits
+    ],
+)
+def test_status_codes_map_to_quality_keeping_the_reason(code: int, quality: Quality, reason_start: str) -> None:
+    got, reason = map_status(code)
+    assert got is quality
+    assert reason.startswith(reason_start)
