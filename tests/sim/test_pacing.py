@@ -1,0 +1,139 @@
+"""Pacing of the simulated PLC: wall clock × speed, simulated timestamps, falling behind, comms drops, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from asyncua import Client
+from pymodbus.client import AsyncModbusTcpClient
+
+from sim.facade import SimulatedPlc
+from sim.facade.runner import Pacing
+from sim.interface import Reading
+from sim.model import PlantModel
+from tests.sim.conftest import PLANT_FILE
+
+pytestmark = pytest.mark.anyio
+
+
+class SlowPlant:
+    """The real PlantModel behind a CPU that needs 3 ms per step (a stand-in for an overloaded host)."""
+
+    def __init__(self) -> None:
+        self.inner = PlantModel.from_plant_file(PLANT_FILE)
+
+    @property
+    def t_s(self) -> float:
+        return self.inner.t_s
+
+    def step(self, dt_s: float) -> None:
+        time.sleep(0.003)
+        self.inner.step(dt_s)
+
+    def readings(self) -> dict[str, Reading]:
+        return self.inner.readings()
+
+    def commanded(self) -> dict[str, float]:
+        return self.inner.commanded()
+
+    def command(self, name: str, value: float) -> None:
+        self.inner.command(name, value)
+
+    def safe_state(self, reason: str) -> None:
+        self.inner.safe_state(reason)
+
+
+async def test_speed_runs_simulated_time_faster_and_stamps_values_in_simulated_time(
+        plc_factory: Callable[..., SimulatedPlc]) -> None:
+    async with plc_factory(speed=100) as sim:
+        t0 = sim.model.t_s
+        wall0 = time.monotonic()
+        await asyncio.sleep(1.0)
+        elapsed_sim = sim.model.t_s - t0
+        elapsed_wall = time.monotonic() - wall0
+        assert 0.7 * 100 * elapsed_wall < elapsed_sim < 1.1 * 100 * elapsed_wall
+        async with Client(sim.opcua_endpoint, timeout=5) as client:
+            dv = await client.get_node("ns=2;s=Plant.T101.AIT-101").read_data_value()
+            now = datetime.now(UTC)
+        assert dv.SourceTimestamp.tzinfo is not None
+        ahead_s = (dv.SourceTimestamp - now).total_seconds()
+        assert ahead_s > 50.0, f"source timestamp only {ahead_s:.1f} s ahead of wall clock at ×100"
+        assert dv.ServerTimestamp == dv.SourceTimestamp
+        assert sim.behind_ticks == 0
+
+
+async def test_falling_behind_real_time_is_counted_and_logged(
+        plc_factory: Callable[..., SimulatedPlc], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="sim.facade.runner")
+    async with plc_factory(speed=1000, model=SlowPlant()) as sim:  # needs 1000 steps/s, manages ~300
+        await asyncio.sleep(1.0)
+        assert sim.behind_ticks > 0
+        assert sim.lag_s > 0
+    assert any("falls behind real time" in r.message for r in caplog.records)
+
+
+async def test_scenario_comms_drop_takes_modbus_off_the_network_then_back(
+        plc_factory: Callable[..., SimulatedPlc], tmp_path: Path) -> None:
+    scenario = tmp_path / "drop.yaml"
+    scenario.write_text('scenario: drop\nduration_h: 1\nevents:\n'
+                        '  - {at: "0:00:01", comms_drop: {server: modbus, duration_s: 2}}\n')
+    async with plc_factory(scenario=scenario) as sim:
+        client = AsyncModbusTcpClient(sim.modbus_host, port=sim.modbus_port, timeout=1, retries=0,
+                                      reconnect_delay=0)
+        assert await client.connect()
+        assert not (await client.read_input_registers(0, count=2, device_id=1)).isError()
+        while sim.model.t_s < 1.3:
+            await asyncio.sleep(0.05)
+        assert not sim.modbus.listening
+        assert not client.connected  # the drop closed the open connection
+        with pytest.raises(OSError):
+            _, writer = await asyncio.open_connection(sim.modbus_host, sim.modbus_port)
+            writer.close()
+        async with Client(sim.opcua_endpoint, timeout=5) as ua_client:  # OPC UA unaffected
+            assert await ua_client.get_node("ns=2;s=Plant.T101.AIT-101").read_value() > 0
+        while sim.model.t_s < 3.3:
+            await asyncio.sleep(0.05)
+        assert sim.modbus.listening
+        client.close()
+        client = AsyncModbusTcpClient(sim.modbus_host, port=sim.modbus_port, timeout=1, retries=0)
+        assert await client.connect()
+        assert not (await client.read_input_registers(0, count=2, device_id=1)).isError()
+        client.close()
+
+
+async def test_manual_opcua_outage_refuses_connections_and_comes_back_on_the_same_port(
+        plc_factory: Callable[..., SimulatedPlc]) -> None:
+    async with plc_factory() as sim:
+        await sim.stop_server("opcua")
+        with pytest.raises(OSError):
+            _, writer = await asyncio.open_connection(*sim.opcua_endpoint[len("opc.tcp://"):].split("/")[0].split(":"))
+            writer.close()
+        await sim.start_server("opcua")
+        async with Client(sim.opcua_endpoint, timeout=5) as client:
+            assert await client.get_node("ns=2;s=Plant.Influent.FIT-100").read_value() > 0
+
+
+async def test_stop_cancels_the_pacing_task_and_closes_both_ports(plc_factory: Callable[..., SimulatedPlc]) -> None:
+    sim = plc_factory(speed=10)
+    await sim.start()
+    port = sim.modbus_port
+    await sim.stop()
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "sim-pacing"]
+    with pytest.raises(OSError):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+    t = sim.model.t_s
+    await asyncio.sleep(0.3)
+    assert sim.model.t_s == t  # nothing steps the model any more
+
+
+@pytest.mark.parametrize("speed", [0.5, 1001, float("nan")])
+def test_speed_outside_1_to_1000_is_a_clear_error(speed: float) -> None:
+    with pytest.raises(ValueError, match="speed must be 1"):
+        Pacing(speed=speed)
