@@ -32,18 +32,6 @@ class DosingLine:
         self._now_l_h = hist[0][1]
         return self._now_l_h
 
-    def holdup_l(self, t_s: float) -> float:
-        """Reagent in the line (pumped, not yet delivered), litres."""
-        cutoff = t_s - self.dead_time_s
-        total = 0.0
-        items = list(self._history)
-        for i, (start, flow) in enumerate(items):
-            end = items[i + 1][0] if i + 1 < len(items) else t_s
-            lo = max(start, cutoff)
-            if end > lo:
-                total += flow * (end - lo) / 3600.0
-        return total
-
 
 class DosingPump:
     """A metering pump as the PLC sees it: SP %, RUN, RESET; RUNNING, FAULT, speed feedback."""

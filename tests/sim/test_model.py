@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.interface import COMMANDS, FEEDBACK, MEASUREMENTS, CommandRejected, SensorStatus
 from sim.model import PlantModel
@@ -178,3 +180,24 @@ def test_rejects_a_non_positive_step() -> None:
     model = PlantModel(SimParams(), seed=1)
     with pytest.raises(ValueError, match="positive"):
         model.step(0.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(COMMANDS), st.sampled_from([0.0, 1.0, 7.5, 50.0, 100.0, 130.0]),
+                          st.floats(0.1, 120.0)), min_size=1, max_size=25))
+def test_any_command_sequence_keeps_the_plant_physical(
+        script: list[tuple[str, float, float]]) -> None:
+    model = PlantModel(SimParams(), seed=9)
+    for name, value, dt_s in script:
+        try:
+            model.command(name, value)
+        except CommandRejected:
+            assert value not in (0.0, 1.0) and (value > 100.0 or not name.endswith(".SP"))
+        model.step(dt_s)
+        ts = model.true_state()
+        assert 0.0 <= ts.ph <= 15.0
+        assert all(c >= 0.0 for c in ts.tank.as_tuple())
+        for tag, r in model.readings().items():
+            assert math.isfinite(r.value), tag
+    for books in model.mass_balance().values():
+        assert books.closure_error < 1e-9

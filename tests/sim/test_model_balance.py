@@ -50,3 +50,16 @@ def test_books_close_over_a_simulated_day_with_dosing() -> None:
     assert column.in_mol == pytest.approx(flowed_out[1], rel=1e-3), "C-301 receives T-101's overflow"
     assert column.closure_error < 1e-3
     assert 0.0 < model.true_state().column_loading_fraction < 1.0
+
+
+def test_books_close_when_t101_spills_over_its_brim() -> None:
+    model = PlantModel(SimParams(), seed=4)
+    model.influent.set_quantity(0.0, "flow_m3_h", 45.0, 0.0)  # far beyond the weir's capacity at the brim
+    for _ in range(1800):
+        model.step(2.0)
+    ts = model.true_state()
+    assert ts.volume_m3 == pytest.approx(model.params.tank.tank_volume_m3)
+    level = model.readings()["LIT-101"]
+    assert level.value == 100.0 and level.status.name == "UNCERTAIN"  # pinned at the top of its range
+    for name, books in model.mass_balance().items():
+        assert books.closure_error < 1e-9, name
