@@ -49,6 +49,14 @@ class SlowPlant:
         self.inner.safe_state(reason)
 
 
+async def until_simulated(sim: SimulatedPlc, t_s: float, within_s: float = 10.0) -> None:
+    for _ in range(int(within_s / 0.05)):
+        if sim.model.t_s >= t_s:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"simulated time did not reach {t_s} s within {within_s} s")
+
+
 async def test_speed_runs_simulated_time_faster_and_stamps_values_in_simulated_time(
         plc_factory: Callable[..., SimulatedPlc]) -> None:
     async with plc_factory(speed=100) as sim:
@@ -88,8 +96,7 @@ async def test_scenario_comms_drop_takes_modbus_off_the_network_then_back(
                                       reconnect_delay=0)
         assert await client.connect()
         assert not (await client.read_input_registers(0, count=2, device_id=1)).isError()
-        while sim.model.t_s < 1.3:
-            await asyncio.sleep(0.05)
+        await until_simulated(sim, 1.3)
         assert not sim.modbus.listening
         assert not client.connected  # the drop closed the open connection
         with pytest.raises(OSError):
@@ -97,8 +104,7 @@ async def test_scenario_comms_drop_takes_modbus_off_the_network_then_back(
             writer.close()
         async with Client(sim.opcua_endpoint, timeout=5) as ua_client:  # OPC UA unaffected
             assert await ua_client.get_node("ns=2;s=Plant.T101.AIT-101").read_value() > 0
-        while sim.model.t_s < 3.3:
-            await asyncio.sleep(0.05)
+        await until_simulated(sim, 3.3)
         assert sim.modbus.listening
         client.close()
         client = AsyncModbusTcpClient(sim.modbus_host, port=sim.modbus_port, timeout=1, retries=0)
