@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import psycopg
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -25,6 +26,7 @@ from api.auth.bootstrap import add_user, prepare_auth
 from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl.alarms.engine import AlarmEngine
+from plantctl.alarms.journal import AlarmJournal
 from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
 from plantctl.historian.service import Historian
@@ -48,6 +50,7 @@ class PlantServer:
     historian: Historian | None = None
     loops: dict[str, Loop] = field(default_factory=dict)
     alarms: AlarmEngine | None = None
+    journal: AlarmJournal | None = None
     loop_events: list[Any] = field(default_factory=list)
     _servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = field(default_factory=list)
     _thread: threading.Thread | None = None
@@ -63,10 +66,19 @@ class PlantServer:
         self.runtime = PlantRuntime(self.config, state_dir=self.state_dir, historian=self.historian, sources={})
         self.loops = {lp.name: Loop.from_plant(self.config, lp.name, self.loop_events.append)
                       for lp in self.config.loops}
-        self.alarms = AlarmEngine.for_plant(self.config)
-        engine = self.alarms
-        self.runtime.bus.add_tap("alarms", lambda batch: engine.process(batch, utcnow()) and None)
+        self.journal = AlarmJournal(self.database_url)
+        self.alarms = AlarmEngine.for_plant(self.config, sink=self.journal.submit)
+        engine, loops = self.alarms, list(self.loops.values())
+
+        def feed(batch: list[Sample]) -> None:
+            engine.process(batch, utcnow())
+            for s in batch:
+                for lp in loops:
+                    lp.on_sample(s)
+
+        self.runtime.bus.add_tap("alarms+loops", feed)
         await self.runtime.start()
+        await self.journal.start()
         await self.historian.prepare()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout_s: float = 60) -> T:
@@ -110,6 +122,8 @@ class PlantServer:
                     await asyncio.wait_for(task, 10)
             if self.runtime is not None:
                 await self.runtime.stop()
+            if self.journal is not None:
+                await self.journal.stop()
         with contextlib.suppress(Exception):
             self.run(_stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -148,6 +162,19 @@ class Service:
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10)
+
+    def audit_rows(self, action: str, target: str) -> list[dict[str, Any]]:
+        """audit_log rows read straight from the database (not through the API under test), newest first."""
+        with psycopg.connect(self.server.database_url, autocommit=True) as conn:
+            cur = conn.execute("SELECT actor, action, target, old_value, new_value, source_address, detail, ts "
+                               "FROM audit_log WHERE action = %s AND target = %s ORDER BY id DESC", (action, target))
+            cols = [d.name for d in cur.description or ()]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def audit_count(self) -> int:
+        with psycopg.connect(self.server.database_url, autocommit=True) as conn:
+            row = conn.execute("SELECT count(*) FROM audit_log").fetchone()
+        return int(row[0]) if row else 0
 
 
 def login(base_url: str, username: str, password: str) -> Session:

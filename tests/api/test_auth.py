@@ -1,0 +1,159 @@
+"""Identification and authentication: login, cookies, logout, API tokens, throttling, start-up account rules."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from api.auth.bootstrap import DEMO_USERS, AuthSetupError, prepare_auth
+from api.settings import ApiSettings
+from tests.api.conftest import Service, login
+
+
+def test_login_gives_bearer_token_and_strict_httponly_secure_cookie(service: Service) -> None:
+    r = httpx.post(f"{service.base_url}/api/v1/auth/login",
+                   json={"username": "viewer", "password": service.passwords["viewer"]})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["token_type"] == "bearer" and body["user"] == {"username": "viewer", "role": "viewer",
+                                                               "disabled": False}
+    cookies = {c.split("=", 1)[0]: c.lower() for c in r.headers.get_list("set-cookie")}
+    session = cookies["plantctl_session"]
+    assert "httponly" in session and "secure" in session and "samesite=strict" in session
+    csrf = cookies["plantctl_csrf"]
+    assert "httponly" not in csrf and "samesite=strict" in csrf  # script must read it to send the header
+    me = httpx.get(f"{service.base_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.json() == {"username": "viewer", "role": "viewer", "via": "session"}
+
+
+@pytest.mark.parametrize("username,password", [("viewer", "wrong-password"), ("ghost", "whatever-it-is")])
+def test_bad_login_is_401_problem_and_audited(service: Service, username: str, password: str) -> None:
+    r = httpx.post(f"{service.base_url}/api/v1/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 401
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "unknown user, wrong password or disabled account"  # the same for both cases
+    assert service.audit_rows("login_failed", username)[0]["source_address"] == "127.0.0.1"
+
+
+def test_logout_ends_the_session(service: Service) -> None:
+    s = login(service.base_url, "viewer", service.passwords["viewer"])
+    with service.client() as c:
+        assert c.post("/api/v1/auth/logout", headers=s.cookie_headers(csrf=False)).status_code == 403  # CSRF
+        assert c.post("/api/v1/auth/logout", headers=s.bearer).status_code == 204
+        assert c.get("/api/v1/tags", headers=s.bearer).status_code == 401
+        assert c.get("/api/v1/tags", headers=s.cookie_headers()).status_code == 401
+
+
+def _db(service: Service) -> psycopg.Connection[Any]:
+    return psycopg.connect(service.server.database_url, autocommit=True)
+
+
+def test_passwords_are_argon2id_hashes_at_rest(service: Service) -> None:
+    with _db(service) as conn:
+        rows = conn.execute("SELECT username, password_hash FROM api_users").fetchall()
+    for username, stored in rows:
+        assert stored.startswith("$argon2id$")
+        if username in service.passwords:
+            assert service.passwords[username] not in stored
+
+
+def test_api_token_acts_with_its_role_is_hashed_at_rest_and_dies_when_revoked(service: Service) -> None:
+    admin = service.sessions["admin"]
+    with service.client() as c:
+        r = c.post("/api/v1/tokens", json={"name": "scada-bridge", "role": "operator"}, headers=admin.bearer)
+        assert r.status_code == 201
+        issued = r.json()
+        token = issued["token"]
+        assert token.startswith("pct_") and issued["role"] == "operator"
+        auth = {"Authorization": f"Bearer {token}"}
+        assert c.get("/api/v1/auth/me", headers=auth).json() == {"username": "admin", "role": "operator",
+                                                                  "via": "api-token"}
+        assert c.get("/api/v1/users", headers=auth).status_code == 403  # operator, not admin
+        assert c.get("/api/v1/tokens", headers=admin.bearer).json()[-1]["last_used"] is not None
+        assert "token" not in c.get("/api/v1/tokens", headers=admin.bearer).json()[-1]
+        with _db(service) as conn:
+            row = conn.execute("SELECT token_sha256 FROM api_tokens WHERE id = %s", (issued["id"],)).fetchone()
+        assert row is not None and bytes(row[0]) == hashlib.sha256(token.encode()).digest()
+        assert c.delete(f"/api/v1/tokens/{issued['id']}", headers=admin.bearer).status_code == 204
+        assert c.get("/api/v1/auth/me", headers=auth).status_code == 401
+        # an API token is never accepted from a cookie (cookies are for browser sessions only)
+        assert c.get("/api/v1/auth/me", headers={"Cookie": f"plantctl_session={token}"}).status_code == 401
+
+
+def test_token_with_unknown_role_is_422(service: Service) -> None:
+    with service.client() as c:
+        r = c.post("/api/v1/tokens", json={"name": "x", "role": "root"}, headers=service.sessions["admin"].bearer)
+    assert r.status_code == 422
+
+
+def test_disabled_user_loses_sessions_and_cannot_log_in(service: Service) -> None:
+    admin = service.sessions["admin"]
+    password = secrets.token_urlsafe(16)
+    with service.client() as c:
+        assert c.post("/api/v1/users", json={"username": "temp.op", "role": "operator", "password": password},
+                      headers=admin.bearer).status_code == 201
+        s = login(service.base_url, "temp.op", password)
+        assert c.patch("/api/v1/users/temp.op", json={"disabled": True}, headers=admin.bearer).status_code == 200
+        assert c.get("/api/v1/tags", headers=s.bearer).status_code == 401
+        r = c.post("/api/v1/auth/login", json={"username": "temp.op", "password": password})
+        assert r.status_code == 401
+        assert c.patch("/api/v1/users/admin", json={"disabled": True}, headers=admin.bearer).status_code == 409
+
+
+def test_login_throttled_per_user_then_per_ip_with_retry_after(service: Service) -> None:
+    base = service.server.serve(service.server.app(login_max_failures_per_user=3, login_max_attempts_per_ip=8,
+                                                   login_window_s=120))
+    with httpx.Client(base_url=base, timeout=10) as c:
+        for _ in range(3):
+            assert c.post("/api/v1/auth/login", json={"username": "operator", "password": "nope"}).status_code == 401
+        r = c.post("/api/v1/auth/login", json={"username": "operator", "password": service.passwords["operator"]})
+        assert r.status_code == 429  # even the right password: the user is locked for the window
+        assert 1 <= int(r.headers["retry-after"]) <= 120
+        assert r.headers["content-type"] == "application/problem+json"
+        # another user from the same address still gets in, until the address's budget is spent
+        assert c.post("/api/v1/auth/login", json={"username": "viewer",
+                                                  "password": service.passwords["viewer"]}).status_code == 200
+        codes = [c.post("/api/v1/auth/login", json={"username": f"u{i}", "password": "x"}).status_code
+                 for i in range(6)]
+        assert codes[:4] == [401] * 4 and codes[4:] == [429, 429]
+
+
+def test_production_refuses_to_start_without_an_admin(db_server: Any) -> None:
+    name = f"api_noadmin_{secrets.token_hex(4)}"
+    url = db_server.create_database(name)
+    try:
+        with pytest.raises(AuthSetupError, match="plantctl users add"):
+            prepare_auth(ApiSettings(mode="production", database_url=url))
+        with pytest.raises(AuthSetupError, match="PLANTCTL_DATABASE_URL"):
+            prepare_auth(ApiSettings(mode="production", database_url=None))
+    finally:
+        db_server.drop_database(name)
+
+
+def test_settings_refuse_a_short_env_admin_password() -> None:
+    with pytest.raises(ValueError, match="at least 12"):
+        ApiSettings(admin_user="admin", admin_password="short")
+    with pytest.raises(ValueError, match="together"):
+        ApiSettings(admin_user="admin")
+
+
+def test_demo_mode_creates_demo_users_with_fresh_random_passwords(db_server: Any) -> None:
+    name = f"api_demo_{secrets.token_hex(4)}"
+    url = db_server.create_database(name)
+    try:
+        first = prepare_auth(ApiSettings(mode="demo", database_url=url))
+        second = prepare_auth(ApiSettings(mode="demo", database_url=url))
+        pw1 = dict(line.split() for line in first.splitlines()[1:])
+        pw2 = dict(line.split() for line in second.splitlines()[1:])
+        assert set(pw1) == set(DEMO_USERS) == set(pw2)
+        assert all(len(p) >= 16 and pw1[u] != pw2[u] for u, p in pw2.items())
+        with psycopg.connect(url, autocommit=True) as conn:
+            roles = dict(conn.execute("SELECT username, role FROM api_users").fetchall())
+        assert roles == {u: u for u in DEMO_USERS}
+    finally:
+        db_server.drop_database(name)
