@@ -126,7 +126,7 @@ class InfluentParams(Strict):
     li_mean_mg_l: float = Field(default=450.0, ge=0)
     li_amplitude_mg_l: float = Field(default=300.0, ge=0)
     na_mg_l: float = Field(default=250.0, ge=0)
-    tic_mmol_l: float = Field(default=2.0, ge=0, description="total inorganic carbon (carbonate)")
+    tic_mmol_l: float = Field(default=4.0, ge=0, description="total inorganic carbon (carbonate)")
     chloride_mmol_l: float = Field(default=5.0, ge=0)
     temp_mean_c: float = Field(default=22.0, ge=0, le=60)
     temp_amplitude_c: float = Field(default=3.0, ge=0)

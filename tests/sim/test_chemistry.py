@@ -69,11 +69,11 @@ def test_solution_closes_the_charge_balance_from_any_start(
 
 
 def _example_influent(ph: float) -> Invariants:
-    """The example plant's influent (Li 450 mg/L, Na 250 mg/L, TIC 2 mM, Cl 5 mM) at a given pH."""
+    """The example plant's influent (Li 450 mg/L, Na 250 mg/L, TIC 4 mM, Cl 5 mM) at a given pH."""
     na = mg_l_to_mol_l(250, NA_G_MOL)
     li = mg_l_to_mol_l(450, LI_G_MOL)
-    s = sulfate_for_ph(ph, na + li, 0.002, 0.005)
-    return Invariants(na=na, li=li, sulfate=s, carbonate=0.002, chloride=0.005)
+    s = sulfate_for_ph(ph, na + li, 0.004, 0.005)
+    return Invariants(na=na, li=li, sulfate=s, carbonate=0.004, chloride=0.005)
 
 
 def test_influent_specified_by_ph_reads_that_ph() -> None:
