@@ -1,0 +1,119 @@
+"""The alarm part of the running service: engine + journal + restore at start + timers, and audited operator actions.
+
+Lifecycle as every component: `start()` restores the saved alarm states from the database and
+returns; the journal writer and the timer task run in the background; `stop()` cancels and awaits
+them and flushes the journal. `submit(batch)` is a bus tap: it evaluates in memory and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from plantctl.alarms.conditions import SetpointProvider
+from plantctl.alarms.engine import AckResult, AlarmEngine
+from plantctl.alarms.journal import AlarmJournal, load_snapshots
+from plantctl.alarms.states import Transition
+from plantctl.audit import AuditAction, AuditTrail
+from plantctl.config.models import PlantConfig
+from plantctl.samples import Sample, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class AlarmService:
+    """One plant's alarms, persisted; operator actions go through here so each is journaled and audited."""
+
+    def __init__(self, plant: PlantConfig, database_url: str, setpoint: SetpointProvider | None = None, *,
+                 audit: AuditTrail | None = None, tick_period_s: float = 0.5,
+                 clock: Callable[[], datetime] = utcnow, journal: AlarmJournal | None = None) -> None:
+        self.journal = journal or AlarmJournal(database_url)
+        self.engine = AlarmEngine.for_plant(plant, setpoint, sink=self.journal.submit)
+        self.audit = audit
+        self._url = database_url
+        self._clock = clock
+        self._tick_period_s = tick_period_s
+        self._task: asyncio.Task[None] | None = None
+        self.unknown_restored: list[str] = []
+
+    async def start(self) -> None:
+        """Restore saved states (active, acknowledged, shelved, out of service), then run the journal and timers."""
+        self.unknown_restored = self.engine.restore(await load_snapshots(self._url))
+        if self.unknown_restored:
+            log.warning("saved state of alarms no longer configured ignored: %s", ", ".join(self.unknown_restored))
+        await self.journal.start()
+        self.engine.tick(self._clock())  # shelves that expired while the service was down
+        self._task = asyncio.create_task(self._timers(), name="alarm-timers")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.journal.stop()
+
+    def submit(self, batch: list[Sample]) -> None:
+        """Bus tap: evaluate a batch now (pure, in memory); transitions go to the journal's queue."""
+        self.engine.process(batch, self._clock())
+
+    async def _timers(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick_period_s)
+            try:
+                self.engine.tick(self._clock())
+            except Exception:  # a bug in one timer must not stop alarm timing for the service's life
+                log.exception("alarm timer tick failed")
+
+    # -- operator actions, each journaled (by the engine's sink) and audited ----------------------------
+    async def _audited(self, t: Transition, action: AuditAction, source_address: str,
+                       detail: dict[str, Any] | None = None) -> None:
+        if self.audit is not None:
+            await self.audit.record(t.user, action, t.alarm, t.old_state.value, t.new_state.value, source_address,
+                                    {"comment": t.comment, **(detail or {})})
+
+    async def acknowledge(self, names: Iterable[str], user: str, comment: str = "",
+                          source_address: str = "") -> AckResult:
+        result = self.engine.acknowledge(names, user, comment, self._clock())
+        for t in result.done:
+            await self._audited(t, AuditAction.ACK, source_address)
+        return result
+
+    async def shelve(self, name: str, user: str, reason: str, duration_s: float | None = None,
+                     source_address: str = "") -> Transition:
+        t = self.engine.shelve(name, user, reason, self._clock(), duration_s)
+        until = t.snapshot.shelved_until
+        await self._audited(t, AuditAction.SHELVE, source_address,
+                            {"kind": t.snapshot.shelve.value if t.snapshot.shelve else None,
+                             "until": until.isoformat() if until else None})
+        return t
+
+    async def unshelve(self, name: str, user: str, comment: str = "", source_address: str = "") -> Transition:
+        t = self.engine.unshelve(name, user, comment, self._clock())
+        await self._audited(t, AuditAction.UNSHELVE, source_address)
+        return t
+
+    async def remove_from_service(self, name: str, user: str, comment: str, source_address: str = "") -> Transition:
+        t = self.engine.remove_from_service(name, user, comment, self._clock())
+        await self._audited(t, AuditAction.OUT_OF_SERVICE, source_address)
+        return t
+
+    async def return_to_service(self, name: str, user: str, comment: str = "", source_address: str = "") -> Transition:
+        t = self.engine.return_to_service(name, user, comment, self._clock())
+        await self._audited(t, AuditAction.IN_SERVICE, source_address)
+        return t
+
+    async def reset(self, name: str, user: str, comment: str = "", source_address: str = "") -> Transition:
+        t = self.engine.reset(name, user, comment, self._clock())
+        await self._audited(t, AuditAction.ALARM_RESET, source_address)
+        return t
+
+    def stats(self) -> dict[str, Any]:
+        e, j = self.engine.stats, self.journal.stats
+        return {"samples": e.samples, "evaluations": e.evaluations, "transitions": e.transitions,
+                "stale_samples": e.stale_samples, "journal_written": j.written, "journal_queued": self.journal.queued,
+                "journal_dropped": j.dropped, "journal_failures": j.failures}
