@@ -16,7 +16,15 @@ from connectors.base import Emit, SourceHealth, WriteResult, refuse_locally
 from connectors.health import LinkHealth, backoff_delays
 from connectors.heartbeat import heartbeat
 from connectors.modbus.codec import CodecError, decode, encode, to_engineering, to_raw
-from connectors.modbus.planner import BIT_TABLES, Limits, PlannedTag, PollGroup, ReadRequest, plan
+from connectors.modbus.planner import (
+    BIT_TABLES,
+    Limits,
+    PlannedTag,
+    PollGroup,
+    ReadRequest,
+    coalesce,
+    plan,
+)
 from connectors.timing import every
 from plantctl.config.models import ByteOrder, ModbusSourceConfig, ModbusTable, ModbusType, TagConfig
 from plantctl.quality import Quality
@@ -48,6 +56,19 @@ TABLE_WORDS = {
     ModbusTable.HOLDING_REGISTER: "holding registers",
     ModbusTable.INPUT_REGISTER: "input registers",
 }
+
+
+class _SplitNeeded(Exception):
+    """A coalesced read met an address the device lacks (exception 2): read it in pieces."""
+
+
+def _split(req: ReadRequest, cfg: ModbusSourceConfig) -> list[ReadRequest]:
+    """Contiguous runs without gap fill first; a run that still fails goes tag by tag."""
+    limit = cfg.max_read_bits if req.table in BIT_TABLES else cfg.max_read_registers
+    runs = coalesce(list(req.tags), limit, 0)
+    if len(runs) > 1:
+        return runs
+    return [ReadRequest(t.unit_id, t.table, t.address, t.count, (t,)) for t in req.tags]
 
 
 class LinkLost(Exception):
@@ -167,8 +188,8 @@ class ModbusSource:
             reason = "link lost"
             try:
                 async with asyncio.TaskGroup() as group:
-                    for poll_group in self._groups:
-                        group.create_task(self._poll_forever(client, poll_group))
+                    for index in range(len(self._groups)):
+                        group.create_task(self._poll_forever(client, index))
                     group.create_task(self._watch_link(client))
             except* LinkLost as lost:
                 reason = str(lost.exceptions[0])
@@ -195,19 +216,47 @@ class ModbusSource:
             [Sample(name, now, math.nan, Quality.BAD_NOT_CONNECTED, f"{self.name}: {reason}") for name in self._tags]
         )
 
-    async def _poll_forever(self, client: AsyncModbusTcpClient, group: PollGroup) -> None:
-        """Poll the group on its fixed grid; one batch per scan."""
+    async def _poll_forever(self, client: AsyncModbusTcpClient, index: int) -> None:
+        """Poll one group on its fixed grid; one batch per scan."""
 
         async def scan() -> None:
             batch: list[Sample] = []
-            for request in group.requests:
-                batch.extend(await self._read(client, request))
+            kept: list[ReadRequest] = []
+            for request in self._groups[index].requests:
+                batch.extend(await self._read_adapting(client, request, kept))
+            group = self._groups[index]
+            if len(kept) != len(group.requests):
+                self._groups[index] = PollGroup(group.scan_period_s, tuple(kept))
+                self._health.request_plan_size = sum(len(g.requests) for g in self._groups)
             if batch:
                 self._emit(batch)
 
-        await every(group.scan_period_s, scan)
+        await every(self._groups[index].scan_period_s, scan)
 
-    async def _read(self, client: AsyncModbusTcpClient, req: ReadRequest) -> list[Sample]:
+    async def _read_adapting(
+        self, client: AsyncModbusTcpClient, req: ReadRequest, kept: list[ReadRequest]
+    ) -> list[Sample]:
+        """Read; if a coalesced read hits an address the device lacks, split it for good.
+
+        Gap fill and coalescing assume the device answers for every address in the span; many
+        PLCs answer exception 2 for holes in their map. Then the read is split (first into
+        contiguous runs, then into single tags) so that only truly missing tags turn Bad.
+        """
+        try:
+            samples = await self._read(client, req, split_on_illegal_address=len(req.tags) > 1)
+        except _SplitNeeded as split:
+            parts = _split(req, self._cfg)
+            _log.warning("source %s: %s; reading it as %d smaller requests from now on", self.name, split, len(parts))
+            samples = []
+            for part in parts:
+                samples.extend(await self._read_adapting(client, part, kept))
+            return samples
+        kept.append(req)
+        return samples
+
+    async def _read(
+        self, client: AsyncModbusTcpClient, req: ReadRequest, split_on_illegal_address: bool = False
+    ) -> list[Sample]:
         where = span_text(req.table, req.address, req.count, req.unit_id)
         call = _READERS[req.table](client)
         try:
@@ -221,6 +270,8 @@ class ModbusSource:
             return self._bad(req, Quality.BAD_COMM_FAILURE, f"no answer reading {where}: {exc}")
         if reply.isError():
             code = int(getattr(reply, "exception_code", 0) or 0)
+            if code == 2 and split_on_illegal_address:
+                raise _SplitNeeded(f"{describe_exception(code)} reading {where}")
             return self._bad(
                 req,
                 _EXCEPTION_QUALITY.get(code, Quality.BAD_COMM_FAILURE),

@@ -16,15 +16,25 @@ Action = Callable[[int, int, int, int, list[int], Any], Awaitable[Any]]
 FC_COILS, FC_DISCRETE, FC_HOLDING, FC_INPUT = 1, 2, 3, 4
 
 
-def device(unit: int, registers: int = 200, bits: int = 64, action: Action | None = None) -> SimDevice:
-    """Four separate tables: coils, discrete inputs, holding and input registers from address 0."""
+def device(
+    unit: int,
+    registers: int = 200,
+    bits: int = 64,
+    action: Action | None = None,
+    input_blocks: list[tuple[int, int]] | None = None,
+) -> SimDevice:
+    """Four separate tables: coils, discrete inputs, holding and input registers from address 0.
+
+    input_blocks=[(address, count), …] defines the input registers as islands with holes between.
+    """
+    inputs = [SimData(a, count=c, values=0, datatype=DataType.REGISTERS) for a, c in input_blocks or []]
     return SimDevice(
         id=unit,
         simdata=(
             [SimData(0, count=bits, values=False, datatype=DataType.BITS)],
             [SimData(0, count=bits, values=False, datatype=DataType.BITS)],
             [SimData(0, count=registers, values=0, datatype=DataType.REGISTERS)],
-            [SimData(0, count=registers, values=0, datatype=DataType.REGISTERS)],
+            inputs or [SimData(0, count=registers, values=0, datatype=DataType.REGISTERS)],
         ),
         action=action,
     )

@@ -28,18 +28,43 @@ pytestmark = pytest.mark.anyio
 
 def source_config(port: int, **kw: Any) -> ModbusSourceConfig:
     return ModbusSourceConfig.model_validate(
-        {"kind": "modbus", "name": "PLC-T", "host": "127.0.0.1", "port": port,
-         "timeout_s": 0.5, "reconnect_max_delay_s": 0.5, **kw})
+        {
+            "kind": "modbus",
+            "name": "PLC-T",
+            "host": "127.0.0.1",
+            "port": port,
+            "timeout_s": 0.5,
+            "reconnect_max_delay_s": 0.5,
+            **kw,
+        }
+    )
 
 
-def mtag(name: str, table: str, address: int, type_: str = "float32", *, low: float = 0,
-         high: float = 100, period: float = 0.1, **extra: Any) -> TagConfig:
+def mtag(
+    name: str,
+    table: str,
+    address: int,
+    type_: str = "float32",
+    *,
+    low: float = 0,
+    high: float = 100,
+    period: float = 0.1,
+    **extra: Any,
+) -> TagConfig:
     modbus = {"table": table, "address": address, "type": type_}
     modbus.update({k: v for k, v in extra.items() if k in ("bit", "byte_order", "unit_id")})
     rest = {k: v for k, v in extra.items() if k not in modbus}
     return TagConfig.model_validate(
-        {"name": name, "unit": "%", "range": {"low": low, "high": high}, "source": "PLC-T",
-         "modbus": modbus, "scan_period_s": period, **rest})
+        {
+            "name": name,
+            "unit": "%",
+            "range": {"low": low, "high": high},
+            "source": "PLC-T",
+            "modbus": modbus,
+            "scan_period_s": period,
+            **rest,
+        }
+    )
 
 
 class Collector:
@@ -66,13 +91,21 @@ class Collector:
 PERMUTATIONS = {
     2: {"ABCD": [0, 1], "CDAB": [0, 1], "BADC": [1, 0], "DCBA": [1, 0]},
     4: {"ABCD": [0, 1, 2, 3], "CDAB": [2, 3, 0, 1], "BADC": [1, 0, 3, 2], "DCBA": [3, 2, 1, 0]},
-    8: {"ABCD": list(range(8)), "CDAB": [6, 7, 4, 5, 2, 3, 0, 1],
-        "BADC": [1, 0, 3, 2, 5, 4, 7, 6], "DCBA": list(range(7, -1, -1))},
+    8: {
+        "ABCD": list(range(8)),
+        "CDAB": [6, 7, 4, 5, 2, 3, 0, 1],
+        "BADC": [1, 0, 3, 2, 5, 4, 7, 6],
+        "DCBA": list(range(7, -1, -1)),
+    },
 }
 CASES: dict[str, tuple[str, float]] = {
-    "int16": ("h", -12345), "uint16": ("H", 54321), "int32": ("i", -123456789),
-    "uint32": ("I", 3_000_000_000), "int64": ("q", -1_234_567_890_123),
-    "float32": ("f", 123.456), "float64": ("d", -98765.4321),
+    "int16": ("h", -12345),
+    "uint16": ("H", 54321),
+    "int32": ("i", -123456789),
+    "uint32": ("I", 3_000_000_000),
+    "int64": ("q", -1_234_567_890_123),
+    "float32": ("f", 123.456),
+    "float64": ("d", -98765.4321),
 }
 
 
@@ -90,8 +123,7 @@ async def test_every_type_and_byte_order_decodes_end_to_end() -> None:
     for order in ByteOrder:
         for type_, (fmt, value) in CASES.items():
             name = f"{type_}.{order.value}"
-            tags.append(mtag(name, "input_register", address, type_, low=-1e13, high=1e13,
-                             byte_order=order.value))
+            tags.append(mtag(name, "input_register", address, type_, low=-1e13, high=1e13, byte_order=order.value))
             regs = words(fmt, value, order.value)
             layout.append((address, regs))
             # float32 is compared at float32 precision: the device can only hold that
@@ -141,32 +173,56 @@ async def test_exception_turns_exactly_the_affected_tags_bad_behind_a_gateway() 
     assert got.last("U3.A").value == 42.5 and got.last("U3.A").quality is Quality.GOOD  # type: ignore[union-attr]
     bad = [s for s in got.samples if s.tag == "U3.PAST-END"]
     assert bad and all(s.quality.is_bad for s in bad)
-    assert bad[0].reason == ("Modbus exception 2 (illegal data address) reading input registers "
-                             "100–101 of unit 3")
+    assert bad[0].reason == ("Modbus exception 2 (illegal data address) reading input registers 100–101 of unit 3")
     assert len(bad) == 1, "a persisting fault is reported once, not every scan"
     assert not any(s.quality.is_bad for s in got.samples if s.tag != "U3.PAST-END")
     assert source.health().error_count >= 1
 
 
+async def test_regression_gap_fill_over_a_hole_in_the_device_map_is_split_not_bad() -> None:
+    # the device answers exception 2 for registers 4..9; gap fill 10 first plans one read 0..11
+    tags = [mtag("A", "input_register", 0), mtag("B", "input_register", 2), mtag("C", "input_register", 10)]
+    async with modbus_server(device(1, input_blocks=[(0, 4), (10, 4)])) as server:
+        await server.set(1, FC_INPUT, 0, words("f", 1.5, "ABCD") + words("f", 2.5, "ABCD"))
+        await server.set(1, FC_INPUT, 10, words("f", 3.5, "ABCD"))
+        got = Collector()
+        source = ModbusSource(source_config(server.port, gap_fill_registers=10), tags, got)
+        assert source.health().request_plan_size == 1
+        await source.start()
+        try:
+            await wait_until(lambda: all(got.last(t.name) for t in tags), 5, "every tag read")
+            await asyncio.sleep(0.3)
+        finally:
+            await source.stop()
+    assert [got.last(n).value for n in "ABC"] == [1.5, 2.5, 3.5]  # type: ignore[union-attr]
+    assert not any(s.quality.is_bad for s in got.samples)
+    assert source.health().request_plan_size == 2  # 0..3 and 10..11
+
+
 async def test_lost_link_turns_every_tag_bad_once_and_recovers_by_itself() -> None:
     period = 0.2
-    tags = [mtag("FIT", "input_register", 0, period=period), mtag("RUN", "coil", 0, "bool",
-                                                                   low=0, high=1, period=period)]
+    tags = [
+        mtag("FIT", "input_register", 0, period=period),
+        mtag("RUN", "coil", 0, "bool", low=0, high=1, period=period),
+    ]
     async with modbus_server(device(1)) as server:
         await server.set(1, FC_INPUT, 0, words("f", 5.5, "ABCD"))
         got = Collector()
         source = ModbusSource(source_config(server.port), tags, got)
         await source.start()
         try:
-            await wait_until(lambda: got.has("FIT", Quality.GOOD) and got.has("RUN", Quality.GOOD),
-                             5, "first good reads")
+            await wait_until(
+                lambda: got.has("FIT", Quality.GOOD) and got.has("RUN", Quality.GOOD), 5, "first good reads"
+            )
             loop = asyncio.get_running_loop()
             await server.stop()
             killed_at = loop.time()
             mark = len(got.samples)
-            await wait_until(lambda: got.has("FIT", Quality.BAD_NOT_CONNECTED)
-                             and got.has("RUN", Quality.BAD_NOT_CONNECTED), 2 * period + 0.1,
-                             "every tag Bad within two scan periods")
+            await wait_until(
+                lambda: got.has("FIT", Quality.BAD_NOT_CONNECTED) and got.has("RUN", Quality.BAD_NOT_CONNECTED),
+                2 * period + 0.1,
+                "every tag Bad within two scan periods",
+            )
             assert loop.time() - killed_at <= 2 * period + 0.1
             await asyncio.sleep(1.0)  # outage
             outage = got.samples[mark:]
@@ -207,8 +263,7 @@ async def test_polls_on_a_fixed_grid_without_drift() -> None:
 async def test_writes_are_range_checked_read_back_and_device_refusals_reach_the_caller() -> None:
     written: list[tuple[int, int, Any]] = []
 
-    async def plc(fc: int, _start: int, address: int, _count: int, _regs: list[int],
-                  values: Any) -> ExcCodes | None:
+    async def plc(fc: int, _start: int, address: int, _count: int, _regs: list[int], values: Any) -> ExcCodes | None:
         if fc in (5, 6, 15, 16) and values is not None:
             written.append((fc, address, list(values)))
             if fc in (6, 16) and address == 20:  # this setpoint is locked in the PLC
@@ -218,8 +273,7 @@ async def test_writes_are_range_checked_read_back_and_device_refusals_reach_the_
     tags = [
         mtag("P-201.SP", "holding_register", 0, writable=True),
         mtag("P-201.RUN", "coil", 0, "bool", low=0, high=1, writable=True),
-        mtag("P-202.SP", "holding_register", 10, "int16", writable=True,
-             scaling={"raw_low": 0, "raw_high": 27648}),
+        mtag("P-202.SP", "holding_register", 10, "int16", writable=True, scaling={"raw_low": 0, "raw_high": 27648}),
         mtag("LOCKED.SP", "holding_register", 20, writable=True),
         mtag("FIT-100", "input_register", 0),
     ]
@@ -249,8 +303,9 @@ async def test_writes_are_range_checked_read_back_and_device_refusals_reach_the_
 
             refused = await source.write("LOCKED.SP", 10)
             assert not refused.accepted
-            assert refused.reason == ("device refused: Modbus exception 3 (illegal data value) "
-                                      "writing holding registers 20–21 of unit 1")
+            assert refused.reason == (
+                "device refused: Modbus exception 3 (illegal data value) writing holding registers 20–21 of unit 1"
+            )
         finally:
             await source.stop()
 
@@ -271,8 +326,7 @@ async def test_concurrent_writes_are_serialised_in_one_write_path() -> None:
 
 async def test_heartbeat_counts_up_in_the_plc() -> None:
     async with modbus_server(device(1)) as server:
-        hb = mtag("WATCHDOG", "holding_register", 30, "uint16", high=65535, period=5,
-                  writable=True)
+        hb = mtag("WATCHDOG", "holding_register", 30, "uint16", high=65535, period=5, writable=True)
         cfg = source_config(server.port, heartbeat_tag="WATCHDOG", heartbeat_period_s=0.1)
         source = ModbusSource(cfg, [hb], Collector())
         await source.start()
@@ -323,5 +377,4 @@ async def test_garbage_replies_never_crash_the_source() -> None:
         await server.wait_closed()
         loop.set_exception_handler(previous)
     assert math.isnan(got.samples[0].value)
-    assert all("pymodbus" in repr(c.get("exception")) or "Modbus" in str(c.get("exception"))
-               for c in loop_errors)
+    assert all("pymodbus" in repr(c.get("exception")) or "Modbus" in str(c.get("exception")) for c in loop_errors)
