@@ -6,7 +6,7 @@ import itertools
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 
@@ -38,13 +38,20 @@ def wanted_tags(ctx: ApiContext, tag: list[str] | None) -> set[str] | None:
     return names or None
 
 
+def tag_filter(ctx: Ctx, tag: TagFilter = None) -> set[str] | None:
+    """As a dependency, so a bad filter is refused before a stream starts (a stream's status is already sent)."""
+    return wanted_tags(ctx, tag)
+
+
+Wanted = Annotated[set[str] | None, Depends(tag_filter)]
+
+
 def _units(ctx: ApiContext) -> dict[str, str]:
     return {t.name: t.unit for t in ctx.runtime.config.tags}
 
 
 @router.get("", summary="The newest value, quality and time of each tag")
-async def snapshot(ctx: Ctx, _user: Viewer, tag: TagFilter = None) -> LiveSnapshot:
-    wanted = wanted_tags(ctx, tag)
+async def snapshot(ctx: Ctx, _user: Viewer, wanted: Wanted) -> LiveSnapshot:
     units = _units(ctx)
     values = ctx.runtime.live.snapshot(wanted)
     return LiveSnapshot(values=[sample_out(s, units.get(name, "")) for name, s in sorted(values.items())])
@@ -57,8 +64,7 @@ async def snapshot(ctx: Ctx, _user: Viewer, tag: TagFilter = None) -> LiveSnapsh
                 "headers). A browser Origin other than the API's own (or PLANTCTL_ALLOWED_ORIGINS) is refused. "
                 "The current values come first, then every new sample; a client too slow to keep up loses its "
                 "oldest batches (counted in /metrics).")
-async def stream(ctx: Ctx, user: StreamViewer, tag: TagFilter = None) -> AsyncIterator[ServerSentEvent]:
-    wanted = wanted_tags(ctx, tag)
+async def stream(ctx: Ctx, user: StreamViewer, wanted: Wanted) -> AsyncIterator[ServerSentEvent]:
     units = _units(ctx)
     bus = ctx.runtime.bus
     sub = bus.subscribe(f"api-live-{next(_stream_ids)}-{user.username}", ctx.settings.live_queue_batches)
