@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
+from scipy.optimize import brentq
 
 from plantctl.config.models import CompensationKind, TitrationCurveConfig
 
@@ -28,7 +29,6 @@ class TitrationCurve:
             raise ValueError("a titration curve needs ≥ 3 points with pH and base both strictly rising")
         self._f = PchipInterpolator(ph, base, extrapolate=False)
         self._df = self._f.derivative()
-        self._inv = PchipInterpolator(base, ph, extrapolate=False)
         self.ph_range = (float(ph[0]), float(ph[-1]))
         self.base_range = (float(base[0]), float(base[-1]))
         self._end_slopes = (float(self._df(ph[0])), float(self._df(ph[-1])))
@@ -55,7 +55,8 @@ class TitrationCurve:
             return self.ph_range[0] + (base - lo) / max(self._end_slopes[0], self._min_slope)
         if base > hi:
             return self.ph_range[1] + (base - hi) / max(self._end_slopes[1], self._min_slope)
-        return float(self._inv(base))
+        lo_ph, hi_ph = self.ph_range
+        return float(brentq(lambda p: float(self._f(p)) - base, lo_ph, hi_ph, xtol=1e-10))
 
     def slope(self, ph: float) -> float:
         """Local buffer capacity d(base)/d(pH), mmol/L per pH, floored above zero."""

@@ -1,0 +1,173 @@
+"""Engineer's tuning tool: an open-loop step test, a FOPDT fit, and PI gains by SIMC or lambda tuning.
+
+The step is made in the loop's controlled variable (pH, or base demand in mmol/L when the loop is
+titration-compensated), so the gains proposed are in the units the plant file's kp/ki use.
+SIMC: Skogestad, J. Process Control 13 (2003) 291–309; lambda tuning: Dahlin / IMC for FOPDT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import least_squares
+
+from control.closed_loop import EPOCH, loop_config, sample_of
+from control.events import EventLog
+from control.loop import Loop
+from plantctl.config import load_plant
+from plantctl.config.models import LoopMode
+from sim.headless import run
+from sim.interface import COMMANDS, Reading
+from sim.model import PlantModel
+from sim.params import load_sim_params
+
+Rule = Literal["simc", "lambda"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fopdt:
+    """First order plus dead time: gain K (CV unit per output %), time constant τ and dead time θ (s)."""
+
+    gain: float
+    tau_s: float
+    dead_time_s: float
+    rms_residual: float
+
+    def response(self, t_s: npt.NDArray[np.float64], step: float) -> npt.NDArray[np.float64]:
+        shifted = np.clip(t_s - self.dead_time_s, 0.0, None)
+        return np.asarray(self.gain * step * (1.0 - np.exp(-shifted / self.tau_s)))
+
+
+def fit_fopdt(t_s: npt.ArrayLike, y: npt.ArrayLike, step: float) -> Fopdt:
+    """Least-squares FOPDT through a step response; t from the step, y as deviation from before it."""
+    t = np.asarray(t_s, dtype=float)
+    yy = np.asarray(y, dtype=float)
+    if t.size < 10 or t.size != yy.size or step == 0:
+        raise ValueError("a FOPDT fit needs ≥ 10 points of a non-zero step response")
+    span = float(t[-1] - t[0])
+    final = float(np.mean(yy[-max(3, yy.size // 20):]))
+    k0 = final / step if final != 0 else 1e-3
+    x0 = np.array([k0, max(span / 3, 1.0), span / 20])
+
+    def resid(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return Fopdt(p[0], p[1], p[2], 0.0).response(t, step) - yy
+
+    k_bound = max(abs(k0) * 1000, 1e-6)
+    sol = least_squares(resid, x0, bounds=([-k_bound, 1e-3, 0.0], [k_bound, 100 * max(span, 1.0), span / 2]))
+    k, tau, theta = (float(v) for v in sol.x)
+    return Fopdt(k, tau, theta, float(np.sqrt(np.mean(sol.fun**2))))
+
+
+@dataclass(frozen=True, slots=True)
+class PiProposal:
+    rule: Rule
+    closed_loop_time_s: float
+    kc: float  # output % per CV unit
+    ti_s: float
+
+    @property
+    def ki(self) -> float:
+        """simple-pid Ki (output % per CV unit·s)."""
+        return self.kc / self.ti_s
+
+
+def propose_pi(model: Fopdt, rule: Rule = "simc", closed_loop_time_s: float | None = None) -> PiProposal:
+    """SIMC (τc defaults to θ: tight but robust) or lambda tuning (λ defaults to 3θ, τI = τ)."""
+    k, tau, theta = model.gain, model.tau_s, max(model.dead_time_s, 1e-3)
+    if rule == "simc":
+        tc = theta if closed_loop_time_s is None else closed_loop_time_s
+        return PiProposal(rule, tc, tau / (k * (tc + theta)), min(tau, 4.0 * (tc + theta)))
+    lam = 3.0 * theta if closed_loop_time_s is None else closed_loop_time_s
+    return PiProposal(rule, lam, tau / (k * (lam + theta)), tau)
+
+
+@dataclass(frozen=True)
+class TuningReport:
+    """What the step test saw, the model fitted and the gains proposed; print() it for the engineer."""
+
+    loop: str
+    compensation: str
+    cv_unit: str
+    operating_point: float
+    step_pct: float
+    model: Fopdt
+    proposal: PiProposal
+    current_kp: float
+    current_ki: float
+
+    def __str__(self) -> str:
+        m, p = self.model, self.proposal
+        u = self.cv_unit
+        return "\n".join([
+            f"Loop {self.loop} (compensation {self.compensation}), controlled variable in {u}",
+            f"  step test: output step {self.step_pct:+g} % at CV {self.operating_point:.3f} {u}",
+            f"  FOPDT: K = {m.gain:.4g} {u}/%, tau = {m.tau_s:.0f} s, theta = {m.dead_time_s:.1f} s "
+            f"(rms residual {m.rms_residual:.3g} {u})",
+            f"  {p.rule.upper()} (closed-loop time {p.closed_loop_time_s:.0f} s): "
+            f"kp = {p.kc:.4g} %/{u}, Ti = {p.ti_s:.0f} s, ki = {p.ki:.4g} %/({u}·s), kd = 0",
+            f"  plant file now: kp = {self.current_kp:g}, ki = {self.current_ki:g}",
+        ])
+
+
+def tune(plant_file: str | Path, loop_name: str, *, step_pct: float = 1.0, settle_s: float = 1800.0,
+         observe_s: float = 1200.0, rule: Rule = "simc", closed_loop_time_s: float | None = None,
+         seed: int | None = None, compensation: str | None = None) -> TuningReport:
+    """Step test on the headless simulator: settle in AUTO, go MAN (bumpless), step the output, fit, propose."""
+    plant = load_plant(plant_file)
+    over: dict[str, object] = {"mode": LoopMode.AUTO, "interlocks": []}  # the test may leave the band
+    if compensation is not None:
+        over["compensation"] = compensation
+    cfg = loop_config(plant, loop_name, **over)
+    loop = Loop(cfg, EventLog())
+    model = PlantModel(load_sim_params(plant_file), seed)
+    cv: list[tuple[float, float]] = []
+    state = {"stepped_at": None}
+
+    def controller(t_s: float, readings: dict[str, Reading]) -> dict[str, float]:
+        commands: dict[str, float] = {}
+        if t_s == 0.0:
+            commands = {mv.replace(".SP", ".RUN"): 1.0 for mv in cfg.mv if mv.endswith(".SP")}
+        for tag in loop.inputs:
+            if tag in readings:
+                loop.on_sample(sample_of(tag, readings[tag], t_s))
+        now = EPOCH + timedelta(seconds=t_s)
+        if t_s >= settle_s and loop.mode is not LoopMode.MAN:
+            loop.set_mode(LoopMode.MAN, "tuning", now, "step test")
+        if t_s >= settle_s + 60.0 and state["stepped_at"] is None:
+            state["stepped_at"] = t_s  # type: ignore[assignment]
+            loop.set_output(loop.output + step_pct, "tuning", now)
+        for req in loop.execute(now, cfg.period_s):
+            if req.tag in COMMANDS:
+                commands[req.tag] = min(max(req.value, 0.0), 100.0)
+        pv = readings[cfg.pv].value
+        cv.append((t_s, loop.compensator.to_control(pv)))
+        return commands
+
+    if cfg.period_s != 1.0:
+        raise ValueError("the simulator step test runs the loop at 1 s; set period_s: 1.0 to tune")
+    run(model, settle_s + 60.0 + observe_s, dt_s=1.0, controller=controller, record_every_s=60.0)
+    t0 = state["stepped_at"]
+    assert t0 is not None
+    arr = np.array(cv)
+    before = arr[(arr[:, 0] >= t0 - 60.0) & (arr[:, 0] < t0)]
+    after = arr[arr[:, 0] >= t0]
+    base = float(np.mean(before[:, 1]))
+    fit = fit_fopdt(after[:, 0] - t0, after[:, 1] - base, step_pct)
+    unit = loop.compensator.unit or (plant.tag(cfg.pv).unit if any(t.name == cfg.pv for t in plant.tags) else "")
+    return TuningReport(loop_name, cfg.compensation.value, unit, base, step_pct, fit,
+                        propose_pi(fit, rule, closed_loop_time_s), cfg.kp, cfg.ki)
+
+
+def tune_command(plant_file: Path, loop: str, step_pct: float = 1.0, rule: str = "simc",
+                 closed_loop_time_s: float | None = None, compensation: str | None = None) -> None:
+    """`plantctl tune LOOP`: step test on the simulator and a PI proposal (typer-ready signature)."""
+    if rule not in ("simc", "lambda"):
+        raise ValueError(f"rule must be simc or lambda, got {rule!r}")
+    report = tune(plant_file, loop, step_pct=step_pct, rule=rule,  # type: ignore[arg-type]
+                  closed_loop_time_s=closed_loop_time_s, compensation=compensation)
+    print(report)
