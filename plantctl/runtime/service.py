@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -10,7 +11,7 @@ from connectors.base import Source, SourceHealth, WriteResult
 from plantctl.config.models import PlantConfig
 from plantctl.runtime.bus import SampleBus
 from plantctl.runtime.live import LiveCache
-from plantctl.runtime.sources import build_source
+from plantctl.runtime.sources import build_sources
 from plantctl.samples import Sample
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ class HistorianSink(Protocol):
 
     async def start(self) -> None: ...
 
-    def submit(self, batch: list[Sample]) -> None: ...
+    def submit(self, batch: Sequence[Sample]) -> object: ...
 
     async def stop(self) -> None: ...
 
@@ -41,10 +42,7 @@ class PlantRuntime:
         self.historian = historian
         if historian is not None:
             self.bus.add_tap("historian", historian.submit)
-        self.sources: dict[str, Source] = sources if sources is not None else {
-            cfg.name: build_source(cfg, config.tags_of(cfg.name), self.bus.publish, state_dir=state_dir)
-            for cfg in config.sources
-        }
+        self.sources: dict[str, Source] = sources if sources is not None else build_sources(config, self.bus.publish)
         self._owner = {t.name: t.source for t in config.tags}
         self.started = False
 
