@@ -209,7 +209,9 @@ class PlantModel:
         # Temperature: mixing with the influent, loss to ambient (reagent at ambient, small).
         tank = self.params.tank
         heat_cap = v * _WATER_HEAT_KJ_M3_K
+        naoh_mol_s = pumps["P-201"].reagent_mol_l * naoh_l_h / 3600.0
         d_temp = (q_in / 3600.0 * _WATER_HEAT_KJ_M3_K * (inf.temp_c - self._temp_c)
+                  + naoh_mol_s * tank.neutralisation_heat_kj_mol
                   - tank.heat_loss_kw_per_k * (self._temp_c - tank.ambient_temp_c)) / heat_cap
         self._temp_c += d_temp * h
         # C-301 sees the overflow at T-101's Li and pH.

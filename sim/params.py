@@ -43,6 +43,8 @@ class TankParams(Strict):
     weir_coeff_m3_h: float = Field(default=60.0, gt=0, description="outflow m3/h at 1 m head over the weir")
     ambient_temp_c: float = Field(default=18.0, ge=-20, le=50)
     heat_loss_kw_per_k: float = Field(default=0.15, ge=0, description="through wall and surface")
+    neutralisation_heat_kj_mol: float = Field(
+        default=55.8, ge=0, description="released per mol of NaOH dosed (H+ + OH- -> H2O at 25 degC)")
 
     @model_validator(mode="after")
     def _weir_below_top(self) -> TankParams:
@@ -69,6 +71,7 @@ class SensorParams(Strict):
     lag_s: float = Field(ge=0, le=3600)
     noise_sd_eu: float = Field(ge=0, description="standard deviation of noise, in the instrument's unit")
     drift_tolerance_eu: float = Field(gt=0, description="|drift + offset| above this reads UNCERTAIN")
+    drift_per_h_eu: float = Field(default=0.0, description="slow drift from t = 0 (an ageing electrode)")
     range_low_eu: float
     range_high_eu: float
 

@@ -27,7 +27,7 @@ class Sensor:
         self.lagged = initial
         self.offset_eu = 0.0  # calibration offset (a step, e.g. after a bad calibration)
         self.drift_eu = 0.0  # accumulated drift
-        self.drift_per_h = 0.0
+        self.drift_per_h = params.drift_per_h_eu
         self.fault = SensorFault.NONE
         self._noise = 0.0
         self._shown = self._compose()

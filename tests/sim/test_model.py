@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from sim.interface import COMMANDS, FEEDBACK, MEASUREMENTS, CommandRejected, SensorStatus
 from sim.model import PlantModel
-from sim.params import SensorParams, SensorSet, SimParams
+from sim.params import InfluentParams, SensorParams, SensorSet, SimParams, TankParams
 
 
 def _run(model: PlantModel, seconds: int, dt_s: float = 1.0) -> None:
@@ -201,3 +201,26 @@ def test_any_command_sequence_keeps_the_plant_physical(
             assert math.isfinite(r.value), tag
     for books in model.mass_balance().values():
         assert books.closure_error < 1e-9
+
+
+def test_neutralisation_heat_warms_t101_by_the_energy_balance() -> None:
+    steady = InfluentParams(flow_amplitude_m3_h=0.0, temp_amplitude_c=0.0, flow_wander_fraction=0.0,
+                            ph_amplitude=0.0, ph_wander=0.0, temp_mean_c=20.0)
+    tank = TankParams(ambient_temp_c=20.0, heat_loss_kw_per_k=0.0)
+    model = PlantModel(SimParams(influent=steady, tank=tank), seed=1)
+    model.command("P-201.SP", 40.0)  # 100 L/h of 6.1 mol/L NaOH
+    model.command("P-201.RUN", 1.0)
+    _run(model, 6 * 3600, dt_s=5.0)
+    released_kw = 100.0 * 6.1 / 3600.0 * 55.8
+    carried_kw_per_k = 6.0 / 3600.0 * 4180.0  # influent m3/s x rho*cp
+    assert model.true_state().temp_c - 20.0 == pytest.approx(released_kw / carried_kw_per_k, rel=0.03)
+
+
+def test_configured_drift_starts_at_once() -> None:
+    ph = SensorParams(lag_s=15, noise_sd_eu=0.0, drift_tolerance_eu=0.2, range_low_eu=0, range_high_eu=14,
+                      drift_per_h_eu=-0.1)
+    model = PlantModel(SimParams(sensors=SensorSet(**{"AIT-100": ph})), seed=1)
+    _run(model, 3600, dt_s=5.0)
+    r = model.readings()["AIT-100"]
+    assert r.value - model.true_state().influent.ph == pytest.approx(-0.1, abs=0.02)
+    assert r.status is SensorStatus.GOOD

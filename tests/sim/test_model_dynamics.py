@@ -16,10 +16,10 @@ SP_BEFORE, SP_AFTER = 4.0, 9.0
 
 
 def _quiet_plant() -> SimParams:
-    """Constant influent, no noise on AIT-101, no heat loss: only the dynamics under test remain."""
+    """Constant influent and temperature, no noise on AIT-101: only the dynamics under test remain."""
     return SimParams(
         tank=TankParams(area_m2=0.6, height_m=2.5, weir_height_m=2.0, weir_coeff_m3_h=60.0,
-                        ambient_temp_c=22.0, heat_loss_kw_per_k=0.0),
+                        ambient_temp_c=22.0, heat_loss_kw_per_k=0.0, neutralisation_heat_kj_mol=0.0),
         influent=InfluentParams(flow_amplitude_m3_h=0.0, ph_amplitude=0.0, li_amplitude_mg_l=0.0,
                                 temp_amplitude_c=0.0, flow_wander_fraction=0.0, ph_wander=0.0,
                                 li_wander_fraction=0.0, temp_mean_c=22.0),
