@@ -86,6 +86,73 @@ def ph_solver_speed(quick: bool) -> dict[str, float]:
 MEASUREMENTS: list[Callable[[bool], dict[str, float]]] = [ph_solver_speed, model_speed, closed_loop_speed]
 
 
+def facade_read_rates(quick: bool) -> dict[str, float]:
+    """The PLC façade: whole-map reads per second by one Modbus and one OPC UA client over loopback,
+    with the model running at ×60 behind them (one read of the whole map counts as one)."""
+    import asyncio
+    import tempfile
+
+    from asyncua import Client
+    from pymodbus.client import AsyncModbusTcpClient
+
+    from sim.facade import SimulatedPlc
+    from sim.facade.points import POINTS
+
+    span_s = 3.0 if quick else 10.0
+
+    async def modbus_loop(plc: SimulatedPlc) -> tuple[int, int]:
+        client = AsyncModbusTcpClient(plc.modbus_host, port=plc.modbus_port, timeout=5, retries=0)
+        await client.connect()
+        reads = values = 0
+        end = time.perf_counter() + span_s
+        while time.perf_counter() < end:
+            rs = [await client.read_input_registers(0, count=18, device_id=1),
+                  await client.read_input_registers(100, count=9, device_id=1),
+                  await client.read_holding_registers(0, count=4, device_id=1),
+                  await client.read_holding_registers(10, count=1, device_id=1),
+                  await client.read_coils(0, count=4, device_id=1),
+                  await client.read_discrete_inputs(0, count=5, device_id=1)]
+            if any(r.isError() for r in rs):
+                raise RuntimeError(f"Modbus read failed: {rs}")
+            reads += 1
+            values += 9 + 9 + 2 + 1 + 4 + 5
+        client.close()
+        return reads, values
+
+    async def opcua_loop(plc: SimulatedPlc) -> tuple[int, int]:
+        async with Client(plc.opcua_endpoint, timeout=5) as client:
+            nodes = [client.get_node(p.node_id) for p in POINTS]
+            reads = 0
+            end = time.perf_counter() + span_s
+            while time.perf_counter() < end:
+                await client.read_values(nodes)
+                reads += 1
+        return reads, reads * len(nodes)
+
+    async def run() -> dict[str, float]:
+        with tempfile.TemporaryDirectory() as state:
+            async with SimulatedPlc(ROOT / "examples" / "plant.yaml", speed=60, opcua_port=0, modbus_port=0,
+                                    state_dir=state) as plc:
+                mb_reads, mb_values = await modbus_loop(plc)
+                ua_reads, ua_values = await opcua_loop(plc)
+                behind = plc.behind_ticks
+        return {"modbus_reads_per_s": round(mb_reads / span_s, 1),
+                "modbus_values_per_s": round(mb_values / span_s, 1),
+                "opcua_reads_per_s": round(ua_reads / span_s, 1),
+                "opcua_values_per_s": round(ua_values / span_s, 1),
+                "facade_behind_ticks": behind}
+
+    result = asyncio.run(run())
+    print(f"façade: whole map over Modbus TCP {result['modbus_reads_per_s']:,.0f}/s "
+          f"({result['modbus_values_per_s']:,.0f} values/s, 6 requests a map), over OPC UA "
+          f"{result['opcua_reads_per_s']:,.0f}/s ({result['opcua_values_per_s']:,.0f} values/s, one Read a map); "
+          f"model at ×60 behind them, {result['facade_behind_ticks']} ticks behind real time")
+    return result
+
+
+MEASUREMENTS.append(facade_read_rates)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="shorter spans (about 10 s in all)")
