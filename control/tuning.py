@@ -55,7 +55,8 @@ def fit_fopdt(t_s: npt.ArrayLike, y: npt.ArrayLike, step: float) -> Fopdt:
     x0 = np.array([k0, max(span / 3, 1.0), span / 20])
 
     def resid(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return Fopdt(p[0], p[1], p[2], 0.0).response(t, step) - yy
+        r: npt.NDArray[np.float64] = Fopdt(p[0], p[1], p[2], 0.0).response(t, step) - yy
+        return r
 
     k_bound = max(abs(k0) * 1000, 1e-6)
     sol = least_squares(resid, x0, bounds=([-k_bound, 1e-3, 0.0], [k_bound, 100 * max(span, 1.0), span / 2]))
