@@ -18,11 +18,11 @@ class SorbentColumn:
 
     __slots__ = ("capacity_mol", "loaded_mol", "outlet_mol_l", "params")
 
-    def __init__(self, params: ColumnParams, inlet_li_mol_l: float) -> None:
+    def __init__(self, params: ColumnParams, inlet_li_mol_l: float, ph: float) -> None:
         self.params = params
         self.capacity_mol = params.capacity_kg_li * 1000.0 / LI_G_MOL
         self.loaded_mol = params.initial_loading_fraction * self.capacity_mol
-        self.outlet_mol_l = inlet_li_mol_l * (1.0 - self.removal(7.0))
+        self.outlet_mol_l = inlet_li_mol_l * (1.0 - self.removal(ph))  # settled at start
 
     def removal(self, ph: float) -> float:
         """Fraction of the inlet Li the bed takes up now (breakthrough as loading nears capacity)."""

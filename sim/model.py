@@ -91,7 +91,7 @@ class PlantModel:
         self._noise = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE))
         self._noise_i = 0
         self._t_s = 0.0
-        self._scenario = scenario
+        self._scenario: ScenarioHook | None = None
 
         self.influent = Influent(p.influent, p.start_time_h)
         inf = self.influent.state
@@ -117,7 +117,7 @@ class PlantModel:
             self.pumps["P-201"].set_run(1.0)
         self.watchdog_tripped = False
         self.safe_state_reason = ""
-        self.column = SorbentColumn(p.column, conc[1])
+        self.column = SorbentColumn(p.column, conc[1], self._ph)
         self.column_taken_mol = 0.0
         self._column_in_mol = 0.0
         self._column_out_mol = 0.0
@@ -127,6 +127,7 @@ class PlantModel:
         truth = self._true_values()
         self.sensors = {tag: Sensor(tag, specs[tag], truth[tag]) for tag in SENSOR_TAGS}
         self._readings_cache: dict[str, Reading] | None = None
+        self.attach_scenario(scenario)
 
     @classmethod
     def from_plant_file(cls, path: str | Path, seed: int | None = None) -> PlantModel:
@@ -140,8 +141,11 @@ class PlantModel:
         return self._t_s
 
     def attach_scenario(self, scenario: ScenarioHook | None) -> None:
-        """Play a scenario's process events from now on (None detaches)."""
+        """Play a scenario's process events from now on (None detaches); events due now apply at once."""
         self._scenario = scenario
+        if scenario is not None:
+            scenario.advance(self)
+            self._readings_cache = None
 
     def step(self, dt_s: float) -> None:
         """Advance the plant by dt_s simulated seconds."""

@@ -124,3 +124,10 @@ def test_events_act_at_their_simulated_time() -> None:
     assert len({seen[t][5] for t in range(7201, 10800)}) == 1  # AIT-100 stuck
     assert len({seen[t][5] for t in range(6000, 7199)}) > 100
     assert scenario.comms_drops() == [CommsDrop(9000.0, 30.0, "opcua")]
+
+
+def test_events_at_zero_apply_before_the_first_step() -> None:
+    scenario = load_scenario("zero.yaml", "scenario: z\nduration_h: 1\nevents:\n"
+                                          "  - {at: 0, sensor: AIT-101, fail: true}\n")
+    model = PlantModel(SimParams(), seed=1, scenario=scenario.player())
+    assert model.readings()["AIT-101"].status is SensorStatus.FAILED
