@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from psycopg_pool import AsyncConnectionPool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,7 +18,7 @@ from api.auth.bootstrap import AuthSetupError, check_production_admin
 from api.auth.ratelimit import LoginThrottle
 from api.auth.store import AuthStore
 from api.context import ApiContext
-from api.errors import install_problem_handlers
+from api.errors import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from api.metrics import AcquisitionMeter
 from api.routers import alarms as alarms_router
 from api.routers import audit, auth, health, live, metrics, tags, trends
@@ -111,4 +112,34 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
               loops_router.router, audit.router, metrics.router):
         app.include_router(r)
     app.add_middleware(SecurityHeaders)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_openapi(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes,
+                tags=app.openapi_tags))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def problem_openapi(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every error answer documented as application/problem+json (FastAPI's default 422 shape is not ours)."""
+    for ops in spec.get("paths", {}).values():
+        for op in ops.values():
+            responses = op.setdefault("responses", {})
+            for status, resp in list(responses.items()):
+                content = resp.get("content", {})
+                refs = str(content)
+                if status.startswith(("4", "5")) and ("HTTPValidationError" in refs or "Problem" in refs):
+                    resp["content"] = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}
+            responses.setdefault("500", {"description": "Internal Server Error",
+                                         "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}})
+    schemas = spec.get("components", {}).get("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    return spec

@@ -54,11 +54,13 @@ class ApiProblem(Exception):
 
 def problem_response(request: Request, status: int, *, title: str | None = None, detail: str = "",
                      type_: str = "about:blank", headers: dict[str, str] | None = None,
-                     errors: list[ValidationIssue] | None = None, request_id: str | None = None) -> JSONResponse:
+                     errors: list[ValidationIssue] | None = None, request_id: str | None = None,
+                     extensions: dict[str, Any] | None = None) -> JSONResponse:
+    """extensions: RFC 9457 §3.2 extension members, added beside the standard ones."""
     body = Problem(type=type_, title=title or _phrase(status), status=status, detail=detail,
                    instance=request.url.path, errors=errors, request_id=request_id)
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers,
-                        media_type=PROBLEM_MEDIA_TYPE)
+    content = {**(extensions or {}), **body.model_dump(exclude_none=True)}
+    return JSONResponse(content, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
 def _phrase(status: int) -> str:

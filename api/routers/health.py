@@ -6,13 +6,12 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from api.auth.deps import Ctx, Viewer
 from api.context import ApiContext
-from api.errors import problem_responses
+from api.errors import TYPE_PREFIX, problem_response, problem_responses
 from plantctl.samples import utcnow
 
 router = APIRouter(tags=["health"])
@@ -83,10 +82,16 @@ async def healthz() -> Liveness:
 
 
 @router.get("/readyz", summary="Readiness: runtime started and every source connected (no authentication)",
-            responses={503: {"model": Readiness, "description": "not ready"}})
-async def readyz(ctx: Ctx) -> JSONResponse:
+            description="503 is a problem document carrying the readiness fields as extension members.",
+            response_model=Readiness, responses=problem_responses(503))
+async def readyz(request: Request, ctx: Ctx) -> Any:
     r = readiness(ctx)
-    return JSONResponse(r.model_dump(), status_code=200 if r.ready else 503)
+    if r.ready:
+        return r
+    down = sorted(n for n, h in ctx.runtime.source_health().items() if not h.connected)
+    detail = "the runtime has not started" if not r.runtime_started else f"sources not connected: {', '.join(down)}"
+    return problem_response(request, 503, title="Not ready", detail=detail, type_=TYPE_PREFIX + "not-ready",
+                            extensions=r.model_dump())
 
 
 @router.get("/api/v1/health", summary="Sources, historian, queues, alarms and loops at a glance",
