@@ -160,3 +160,34 @@ def _check_table() -> None:
 
 
 _check_table()
+
+
+def markdown_tables() -> str:
+    """The register map and address space as Markdown (docs/sim-register-map.md embeds this verbatim)."""
+    def rng(p: Point) -> str:
+        return "0 / 1" if p.unit == "bool" else f"{p.low:g} … {p.high:g}"
+
+    def unit(p: Point) -> str:
+        u = UNITS[p.unit]
+        return "—" if p.unit == "bool" else f"{p.unit}" + (f" ({u.unece})" if u.unece else " (no code)")
+
+    lines = ["| Point | Description | Unit (UNECE) | Range | Modbus table | Address | Type | Access |",
+             "|---|---|---|---|---|---|---|---|"]
+    for table in (ModbusTable.INPUT_REGISTER, ModbusTable.HOLDING_REGISTER, ModbusTable.COIL,
+                  ModbusTable.DISCRETE_INPUT):
+        for p in in_table(table):
+            lines.append(f"| {p.name} | {p.description} | {unit(p)} | {rng(p)} | {table.value} | {p.address}"
+                         f"{'–' + str(p.address + 1) if p.type.registers == 2 else ''} | {p.type.value} | "
+                         f"{'read/write' if p.writable else 'read'} |")
+    for p in MEASURED:
+        a = status_word_address(p.name)
+        lines.append(f"| {p.name}.STATUS | Status word of {p.name} (bits below) | — | 0 … 7 | input_register | {a} | "
+                     "uint16 | read |")
+    lines += ["", "| Browse path (Objects/…) | Node id | Type | DataType | Access |", "|---|---|---|---|---|"]
+    for p in POINTS:
+        analog = p.kind in (PointKind.MEASUREMENT, PointKind.SETPOINT)
+        dtype = {ModbusType.FLOAT32: "Float", ModbusType.BOOL: "Boolean", ModbusType.UINT16: "UInt16"}[p.type]
+        lines.append(f"| {p.browse_path.removeprefix('Objects/')} | `{p.node_id}` | "
+                     f"{'AnalogItemType' if analog else 'BaseDataVariableType'} | {dtype} | "
+                     f"{'read/write' if p.writable else 'read'} |")
+    return "\n".join(lines) + "\n"
