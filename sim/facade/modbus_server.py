@@ -66,6 +66,12 @@ def _outcome_code(outcome: CommandOutcome) -> ExcCodes | None:
     return ExcCodes.ILLEGAL_VALUE  # out of range, or a run refused while the watchdog is tripped
 
 
+async def _no_such_unit(fc: int, start: int, address: int, count: int, registers: list[int],
+                        set_values: list[int] | list[bool] | None) -> ExcCodes:
+    """Another unit id behind this address: answered as a gateway whose target does not respond (0x0B)."""
+    return ExcCodes.GATEWAY_NO_RESPONSE
+
+
 class ModbusPlc:
     """One Modbus TCP device (unit id from the plant file) whose memory is the PLC snapshot."""
 
@@ -86,24 +92,27 @@ class ModbusPlc:
     def listening(self) -> bool:
         return self._server is not None
 
-    def _device(self) -> SimDevice:
-        """Four separate tables; addresses outside the map are INVALID, so pymodbus answers exception 2."""
+    def _device(self) -> list[SimDevice]:
+        """Four separate tables; addresses outside the map are INVALID, so pymodbus answers exception 2.
+
+        SimDevice id 0 catches every other unit id (pymodbus would otherwise fail with a traceback).
+        """
         def regs(points: tuple[Point, ...]) -> list[SimData]:
             return [SimData(p.address, count=p.type.registers, values=0, datatype=DataType.REGISTERS)
                     for p in points]
 
         status = SimData(status_word_address(MEASURED[0].name), count=len(MEASURED), values=0,
                          datatype=DataType.REGISTERS)
-        return SimDevice(
-            id=self.unit_id,
-            simdata=(
-                [SimData(0, values=[False] * len(self._coils), datatype=DataType.BITS)],
-                [SimData(0, values=[False] * len(self._inputs), datatype=DataType.BITS)],
-                regs(self._holding),
-                [*regs(self._input_regs), status],
-            ),
-            action=self._action,
-        )
+        def tables() -> tuple[list[SimData], list[SimData], list[SimData], list[SimData]]:
+            return ([SimData(0, values=[False] * len(self._coils), datatype=DataType.BITS)],
+                    [SimData(0, values=[False] * len(self._inputs), datatype=DataType.BITS)],
+                    regs(self._holding),
+                    [*regs(self._input_regs), status])
+
+        plc = SimDevice(id=self.unit_id, simdata=tables(), action=self._action)
+        if self.unit_id == 0:
+            return [plc]  # unit 0 answers every unit id
+        return [plc, SimDevice(id=0, simdata=tables(), action=_no_such_unit)]
 
     async def start(self) -> None:
         """Listen (again); a port of 0 picks a free one and keeps it for later restarts."""

@@ -127,6 +127,20 @@ async def test_unmapped_addresses_are_answered_with_illegal_data_address(
     assert rr.isError() and rr.exception_code == 2, what
 
 
+@pytest.mark.parametrize("unit", [0, 2, 247])
+async def test_other_unit_ids_are_answered_gateway_target_failed(modbus: AsyncModbusTcpClient, unit: int) -> None:
+    rr = await modbus.read_input_registers(0, count=2, device_id=unit)
+    assert rr.isError() and rr.exception_code == 0x0B
+
+
+async def test_a_coil_write_running_past_the_map_changes_nothing(
+        plc: SimulatedPlc, modbus: AsyncModbusTcpClient) -> None:
+    before = plc.model.commanded()
+    rr = await modbus.write_coils(COILS["P-202.RESET"], [True, True], device_id=UNIT)
+    assert rr.isError() and rr.exception_code == 2
+    assert plc.model.commanded() == before
+
+
 async def test_failed_sensor_reads_nan_with_failed_bit_and_recovers(
         plc: SimulatedPlc, modbus: AsyncModbusTcpClient) -> None:
     plc.model.sensors["AIT-101"].fail()  # type: ignore[attr-defined]
