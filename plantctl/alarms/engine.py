@@ -136,17 +136,23 @@ class AlarmEngine:
         self._last_tick = now
         out: list[Transition] = []
         for alarm in self._alarms.values():
-            rec = alarm.record
-            flip = alarm.debouncer.due(now)
+            rec, deb = alarm.record, alarm.debouncer
+            # apply this alarm's due events in the order they fell due: a shelve that expired before
+            # a delay ran out expires first, so the journal's last row of the alarm is its real state
+            expiry = rec.shelved_until if rec.shelve is not None and rec.shelve_expired_at(now) else None
+            pending = deb.pending_until
+            if expiry is not None and (pending is None or expiry <= pending):
+                out.append(rec.expire_shelve(now))
+                expiry = None
+            flip = deb.due(now)
             if flip is not None:
-                t = rec.set_condition(alarm.debouncer.on, flip, rec.value, rec.quality)
+                t = rec.set_condition(deb.on, flip, rec.value, rec.quality)
                 if t is not None:
                     out.append(t)
-            if rec.shelve is not None and rec.shelve_expired_at(now):
+            if expiry is not None and rec.shelve_expired_at(now):
                 out.append(rec.expire_shelve(now))
             if rec.re_alarm_s is not None and rec.re_alarm_due(now):
                 out.append(rec.re_alarm(now))
-        out.sort(key=lambda t: t.ts)
         return out
 
     def _emit(self, out: list[Transition]) -> list[Transition]:

@@ -5,8 +5,9 @@ returns at once. The writer takes up to `batch_max_rows` at a time (or whatever 
 `batch_max_age_s`) and writes them in one transaction — binary COPY into the alarm_journal
 hypertable plus an upsert of each alarm's last snapshot into alarm_state. On a database error
 the batch is kept and retried with backoff. When the queue is full the newest transitions are
-dropped and counted (`stats.dropped`); the last snapshot of each alarm is still kept, so the
-restart state stays right even then. Sizing: queue_max ≥ outage seconds × transitions per second.
+dropped and counted (`stats.dropped`); alarm_state is always written from the newest
+transition submitted per alarm, so the restart state stays right even then.
+Sizing: queue_max ≥ outage seconds × transitions per second.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ _UPSERT_STATE_SQL = (
     f"INSERT INTO alarm_state ({', '.join(_STATE_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_STATE_COLUMNS))}) "
     "ON CONFLICT (alarm) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _STATE_COLUMNS[1:])
-    + " WHERE alarm_state.ts <= EXCLUDED.ts"
+
 )
 
 
@@ -62,24 +63,24 @@ def _state_row(t: Transition) -> tuple[Any, ...]:
 
 
 def _last_per_alarm(batch: Iterable[Transition]) -> list[Transition]:
+    """The last transition of each alarm in engine order (not by timestamp: a late sample may be stamped earlier)."""
     last: dict[str, Transition] = {}
     for t in batch:
-        prev = last.get(t.alarm)
-        if prev is None or t.ts >= prev.ts:
-            last[t.alarm] = t
+        last[t.alarm] = t
     return list(last.values())
 
 
 async def write_batch(conn: psycopg.AsyncConnection[Any], batch: Sequence[Transition],
-                      latest: Sequence[Transition] = ()) -> None:
-    """Write transitions by binary COPY and upsert each alarm's last snapshot, in one transaction."""
+                      states: Sequence[Transition] | None = None) -> None:
+    """Write transitions by binary COPY and upsert alarm snapshots (default: each alarm's last in the batch)."""
     async with conn.transaction():
         if batch:
             async with conn.cursor() as cur, cur.copy(_COPY_SQL) as cp:
                 cp.set_types(list(_JOURNAL_TYPES))
                 for t in batch:
                     await cp.write_row(journal_row(t))
-        states = _last_per_alarm([*latest, *batch])
+        if states is None:
+            states = _last_per_alarm(batch)
         if states:
             async with conn.cursor() as cur:
                 await cur.executemany(_UPSERT_STATE_SQL, [_state_row(t) for t in states])
@@ -119,7 +120,8 @@ class AlarmJournal:
         self.retry_max_delay_s = retry_max_delay_s
         self.connect_timeout_s = connect_timeout_s
         self._queue: deque[Transition] = deque()
-        self._latest_dropped: dict[str, Transition] = {}
+        self._latest: dict[str, Transition] = {}  # the newest transition submitted per alarm, written or not
+        self._dropped_alarms: set[str] = set()  # alarms whose newest state was dropped and is not yet saved
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -136,9 +138,10 @@ class AlarmJournal:
         queue, stats = self._queue, self.stats
         for t in transitions:
             stats.submitted += 1
+            self._latest[t.alarm] = t
             if len(queue) >= self.queue_max:
                 stats.dropped += 1
-                self._latest_dropped[t.alarm] = t
+                self._dropped_alarms.add(t.alarm)
                 if not self._overflowing:
                     self._overflowing = True
                     log.error("alarm journal queue full (%d): dropping transitions until it drains", self.queue_max)
@@ -197,7 +200,7 @@ class AlarmJournal:
         deadline = asyncio.get_running_loop().time() + timeout_s
         self._flushing = True
         try:
-            while self._queue or self._latest_dropped or self._busy:
+            while self._queue or self._dropped_alarms or self._busy:
                 self._wake.set()
                 if asyncio.get_running_loop().time() > deadline:
                     raise TimeoutError(
@@ -219,7 +222,7 @@ class AlarmJournal:
     async def _run(self) -> None:
         delay = 0.1
         while True:
-            if not self._queue and not self._latest_dropped:
+            if not self._queue and not self._dropped_alarms:
                 if self._stopping:
                     return
                 await self._wait(self.batch_max_age_s)
@@ -228,13 +231,18 @@ class AlarmJournal:
                 await self._wait(self.batch_max_age_s)  # let a partial batch fill, at most batch_max_age_s
             n = min(len(self._queue), self.batch_max_rows)
             batch = [self._queue[i] for i in range(n)]
-            latest = list(self._latest_dropped.values())
+            touched = self._dropped_alarms | {t.alarm for t in batch}
+            self._dropped_alarms = set()
+            # alarm_state gets the newest state the engine has submitted, even if its journal rows are
+            # still queued (or were dropped): a restart resumes from the engine's latest state.
+            states = [self._latest[a] for a in touched]
             self._busy = True
             try:
                 conn = await self._connection()
-                await write_batch(conn, batch, latest)
+                await write_batch(conn, batch, states)
             except (psycopg.Error, OSError) as exc:
                 self._busy = False
+                self._dropped_alarms |= touched - {t.alarm for t in batch}
                 self.stats.failures += 1
                 log.warning("alarm journal write of %d rows failed (%s); retrying in %.1f s", n, exc, delay)
                 if self._conn is not None and (self._conn.broken or self._conn.closed):
@@ -244,9 +252,6 @@ class AlarmJournal:
                 continue
             for _ in range(n):
                 self._queue.popleft()
-            for t in latest:
-                if self._latest_dropped.get(t.alarm) is t:
-                    del self._latest_dropped[t.alarm]
             self._busy = False
             self.stats.written += n
             self.stats.batches += 1

@@ -93,3 +93,12 @@ def test_restore_brings_back_active_and_shelved_alarms_without_new_activations()
     assert fresh.status("AIT-101.H").state is AlarmState.SHLVD
     assert fresh.process([Sample("LIT-101", at(3), 96.5)], at(3)) == []  # still high: nothing new
     assert [t.event for t in fresh.tick(at(602))] == [AlarmEvent.SHELVE_EXPIRED]
+
+
+def test_a_shelve_that_expired_before_an_on_delay_ran_out_is_journaled_first() -> None:
+    engine = AlarmEngine([alarm(name="T.H", tag="T", type="H", limit=10.0, on_delay_s=30)])
+    engine.shelve("T.H", "bob", "maintenance", at(0), duration_s=10)
+    engine.process([Sample("T", at(5), 20.0)], at(5))
+    out = engine.tick(at(60))  # both fell due while nobody looked: expiry at 10, activation at 35
+    assert [(t.event, t.ts, t.new_state) for t in out] == [(AlarmEvent.SHELVE_EXPIRED, at(10), AlarmState.NORM),
+                                                           (AlarmEvent.ACTIVATE, at(35), AlarmState.UNACK)]

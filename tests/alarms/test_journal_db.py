@@ -118,3 +118,20 @@ async def test_overflow_is_counted_and_the_restart_state_still_right(alarm_db: s
     assert _count(alarm_db) == 10
     snaps = await load_snapshots(alarm_db)
     assert snaps["T.H"].active is True  # k = 24 raised it: the dropped last transition still reached alarm_state
+
+
+async def test_restart_state_follows_engine_order_even_when_a_late_sample_is_stamped_earlier(alarm_db: str) -> None:
+    journal = AlarmJournal(alarm_db, batch_max_age_s=0.05)
+    await journal.start()
+    engine = AlarmEngine([alarm(name="T.H", tag="T", type="H", limit=10.0)], sink=journal.submit)
+    engine.process([Sample("T", at(10), 20.0)], at(10))
+    engine.acknowledge(["T.H"], "alice", "", at(20))
+    engine.process([Sample("T", at(15), 0.0)], at(21))  # arrives after the ack, measured before it
+    assert engine.status("T.H").state is AlarmState.NORM
+    await journal.flush()
+    await journal.stop()
+    snaps = await load_snapshots(alarm_db)
+    restarted = AlarmEngine([alarm(name="T.H", tag="T", type="H", limit=10.0)])
+    restarted.restore(snaps)
+    assert restarted.status("T.H").state is AlarmState.NORM
+
