@@ -84,6 +84,10 @@ class AlarmEngine:
                 test = suppression_test(cfg.suppress_when.below, cfg.suppress_when.above)
                 suppressors.setdefault(cfg.suppress_when.tag, []).append((test, alarm.record))
         self._by_tag = {tag: tuple(a) for tag, a in by_tag.items()}
+        self._by_loop: dict[str, tuple[_Alarm, ...]] = {}
+        for a in self._alarms.values():
+            if a.cfg.type is AlarmType.DEVIATION and a.cfg.loop is not None:
+                self._by_loop[a.cfg.loop] = (*self._by_loop.get(a.cfg.loop, ()), a)
         self._suppressors = {tag: tuple(s) for tag, s in suppressors.items()}
         self._last_ts: dict[str, datetime] = {}
         self._sink = sink
@@ -126,6 +130,20 @@ class AlarmEngine:
                     rec.value, rec.quality = s.value, s.quality
         if self._last_tick is None or now - self._last_tick >= self._tick_period:
             out.extend(self._timers(now))
+        return self._emit(out)
+
+    def setpoint_changed(self, loop: str, now: datetime) -> list[Transition]:
+        """Re-evaluate the loop's deviation alarms on the last PV at once (not only at the next PV sample)."""
+        out: list[Transition] = []
+        for alarm in self._by_loop.get(loop, ()):
+            rec = alarm.record
+            if rec.value is None or rec.quality is None:
+                continue
+            flip = alarm.debouncer.observe(alarm.detector.evaluate(rec.value, rec.quality, now), now)
+            if flip is not None:
+                t = rec.set_condition(alarm.debouncer.on, flip, rec.value, rec.quality)
+                if t is not None:
+                    out.append(t)
         return self._emit(out)
 
     def tick(self, now: datetime) -> list[Transition]:

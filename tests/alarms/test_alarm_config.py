@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from plantctl.config import ConfigError, load_plant
+from plantctl.config.models import PlantConfig
 
 HEAD = """\
 plant: {name: test}
@@ -21,7 +22,7 @@ alarms:
 """
 
 
-def _load(tmp_path: Path, alarms: str) -> object:
+def _load(tmp_path: Path, alarms: str) -> PlantConfig:
     path = tmp_path / "plant.yaml"
     path.write_text(HEAD + alarms)
     return load_plant(path)
@@ -44,7 +45,8 @@ def test_the_new_fields_load(tmp_path: Path) -> None:
     shelve_max_s: 3600
     suppress_when: {tag: LIT-101, below: 15}
 """)
-    [a] = plant.alarms  # type: ignore[attr-defined]
+    [a] = plant.alarms
+    assert a.suppress_when is not None
     assert (a.re_alarm_s, a.latching, a.shelve_max_s) == (1800, True, 3600)
     assert (a.suppress_when.tag, a.suppress_when.below, a.suppress_when.above) == ("LIT-101", 15, None)
 

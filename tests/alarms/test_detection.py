@@ -114,3 +114,17 @@ def test_samples_older_than_the_last_are_ignored_and_counted() -> None:
     engine.process([Sample("AIT-101", at(5), 8.0)], at(5))
     assert engine.process([Sample("AIT-101", at(4), 9.5)], at(5)) == []
     assert engine.stats.stale_samples == 1
+
+
+def test_a_setpoint_change_reevaluates_deviation_at_once() -> None:
+    setpoints = {"AIC-101": 7.0}
+    engine = AlarmEngine([alarm(name="AIC-101.DEV", tag="AIT-101", type="deviation", limit=0.5, loop="AIC-101"),
+                          alarm(name="AIT-101.H", tag="AIT-101", type="H", limit=8.5)], setpoint=setpoints.get)
+    engine.process([Sample("AIT-101", at(0), 7.2)], at(0))
+    setpoints["AIC-101"] = 8.0  # 7.2 is now 0.8 below the new setpoint
+    assert _run_setpoint(engine, "AIC-101", 3) == [("AIC-101.DEV", AlarmEvent.ACTIVATE, 3)]
+    assert _run_setpoint(engine, "OTHER-LOOP", 4) == []
+
+
+def _run_setpoint(engine: AlarmEngine, loop: str, seconds: float) -> list[tuple[str, AlarmEvent, float]]:
+    return [(t.alarm, t.event, (t.ts - at(0)).total_seconds()) for t in engine.setpoint_changed(loop, at(seconds))]
