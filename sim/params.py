@@ -16,7 +16,7 @@ from plantctl.config.yamlsrc import ConfigError, ConfigIssue, LocatedDocument, l
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 def _merge_defaults(cls: type[BaseModel], data: Any, only: tuple[str, ...] | None = None) -> Any:

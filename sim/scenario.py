@@ -7,6 +7,7 @@ ScenarioPlayer; comms drops are for the PLC facade (Scenario.comms_drops()).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +35,8 @@ def parse_at(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError(f"at: give a time like '06:30' or '06:30:15' or seconds, got {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"at: must not be negative, got {value}")
+        if not 0 <= value < math.inf:
+            raise ValueError(f"at: seconds must be a finite number >= 0, got {value}")
         return float(value)
     if isinstance(value, str):
         m = _AT.match(value.strip())
@@ -45,7 +46,7 @@ def parse_at(value: Any) -> float:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _Timed(Strict):

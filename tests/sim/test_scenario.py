@@ -131,3 +131,10 @@ def test_events_at_zero_apply_before_the_first_step() -> None:
                                           "  - {at: 0, sensor: AIT-101, fail: true}\n")
     model = PlantModel(SimParams(), seed=1, scenario=scenario.player())
     assert model.readings()["AIT-101"].status is SensorStatus.FAILED
+
+
+def test_non_finite_numbers_are_refused() -> None:
+    errors = _errors("scenario: n\nduration_h: 1\nevents:\n"
+                     "  - {at: .nan, pump: P-201, trip: true}\n"
+                     "  - {at: 10, sensor: AIT-101, drift_per_h: .inf}\n")
+    assert [line for line, _ in errors] == [4, 5]
