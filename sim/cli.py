@@ -36,6 +36,8 @@ def sim_command(
     require_security: Annotated[bool, typer.Option(
         help="offer only Basic256Sha256 Sign/SignAndEncrypt with user/password (users from PLANTCTL_SIM_USERS)")]
     = False,
+    trusted_clients: Annotated[Path | None, typer.Option(
+        help="directory of client application certificates to accept (default: any)")] = None,
     watchdog_timeout_s: Annotated[float, typer.Option(
         min=0.0, help="heartbeat watchdog timeout, wall-clock seconds (0 = off)")] = 5.0,
     seed: Annotated[int | None, typer.Option(help="random seed (default: scenario's, then plant file's)")] = None,
@@ -52,7 +54,8 @@ def sim_command(
     try:
         plc = SimulatedPlc(config, speed=speed, opcua_port=opcua_port, modbus_port=modbus_port,
                            word_order=word_order, require_security=require_security, state_dir=state_dir,
-                           watchdog_timeout_s=watchdog_timeout_s, seed=seed, scenario=scenario)
+                           watchdog_timeout_s=watchdog_timeout_s, seed=seed, scenario=scenario,
+                           trusted_clients_dir=trusted_clients)
     except ConfigError as exc:
         for issue in exc.issues:
             typer.echo(str(issue), err=True)

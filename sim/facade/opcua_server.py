@@ -19,6 +19,8 @@ from typing import Any
 
 from asyncua import ua as _ua
 from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from asyncua.server.address_space import AttributeService
 from asyncua.server.binary_server_asyncio import BinaryServer
 from asyncua.server.server import Server
@@ -71,6 +73,7 @@ class OpcUaSettings:
     users: dict[str, str] = field(default_factory=dict)
     pki_dir: Path = Path("pki")
     shelf_file: Path | None = None  # cache of the standard address space: start-up in ~0.1 s instead of ~2 s
+    trusted_clients_dir: Path | None = None  # client application certificates (DER/PEM) to accept; None = any
 
     @property
     def endpoint(self) -> str:
@@ -150,6 +153,8 @@ class OpcUaPlc:
             tokens.insert(0, ua.AnonymousIdentityToken)
         server.set_security_policy(policies)
         server.set_identity_tokens(tokens)
+        if s.trusted_clients_dir is not None:
+            server.set_certificate_validator(await _trust_list(s.trusted_clients_dir))
 
         idx = await server.register_namespace(NAMESPACE_URI)
         if idx != NAMESPACE_INDEX:
@@ -291,6 +296,16 @@ class OpcUaPlc:
 
 def _initial(vtype: Any) -> Any:
     return {ua.VariantType.Float: 0.0, ua.VariantType.Boolean: False, ua.VariantType.UInt16: 0}[vtype]
+
+
+async def _trust_list(directory: Path) -> CertificateValidator:
+    """Accept only client certificates found in `directory` (Part 4 §6.1.3 application instance certificates)."""
+    if not directory.is_dir() or not any(directory.iterdir()):  # noqa: ASYNC240 - once at start-up
+        raise ValueError(f"trusted client certificate directory {directory} is missing or empty")
+    store = TrustStore([directory], [])
+    await store.load()
+    options = CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT
+    return CertificateValidator(options, store)
 
 
 async def _init_from_shelf(server: Server, shelf: Path | None) -> None:

@@ -103,6 +103,7 @@ class SimulatedPlc:
         users: dict[str, str] | None = None,
         state_dir: str | Path | None = None,
         shelf_file: str | Path | None = None,
+        trusted_clients_dir: str | Path | None = None,
         watchdog_timeout_s: float = 5.0,
         seed: int | None = None,
         scenario: str | Path | None = None,
@@ -142,8 +143,9 @@ class SimulatedPlc:
         state = Path(state_dir) if state_dir is not None else _default_state_dir()
         self.opcua = OpcUaPlc(self.core, OpcUaSettings(
             host=host, port=_pick(opcua_port, ua_default, host), path=path, require_security=require_security,
-            users={**users_from_env(), **(users or {})}, pki_dir=state / "pki",
-            shelf_file=Path(shelf_file) if shelf_file is not None else default_shelf_file(state)))
+            users={**_plant_file_user(ua_src), **users_from_env(), **(users or {})}, pki_dir=state / "pki",
+            shelf_file=Path(shelf_file) if shelf_file is not None else default_shelf_file(state),
+            trusted_clients_dir=Path(trusted_clients_dir) if trusted_clients_dir is not None else None))
         order = word_order if word_order is not None else (mb_src.byte_order if mb_src else ByteOrder.ABCD)
         self.modbus = ModbusPlc(
             self.core, host=mb_src.host if mb_src else "127.0.0.1",
@@ -157,6 +159,7 @@ class SimulatedPlc:
         self._down_manual: set[str] = set()
         self._down_drop: set[str] = set()
         self._last_warn = -math.inf
+        self.failure: BaseException | None = None  # why the pacing task ended, if it did
 
     # --- what clients need ---------------------------------------------------------------------
 
@@ -199,7 +202,7 @@ class SimulatedPlc:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure was logged and kept
                 await task
         await self.modbus.stop()
         await self.opcua.close()
@@ -247,6 +250,16 @@ class SimulatedPlc:
     # --- pacing --------------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._pace()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.failure = exc
+            log.exception("simulation stopped: the model or a server failed; the servers keep the last values")
+            raise
+
+    async def _pace(self) -> None:
         p = self.pacing
         loop = asyncio.get_running_loop()
         wall0, sim0 = loop.time(), self.model.t_s
@@ -305,6 +318,14 @@ class SimulatedPlc:
 
 def _source(plant: PlantConfig, kind: type[_S]) -> _S | None:
     return next((s for s in plant.sources if isinstance(s, kind)), None)
+
+
+def _plant_file_user(source: OpcUaSourceConfig | None) -> dict[str, str]:
+    """The user the plant file's OPC UA source logs in as (username_env/password_env), when both are set."""
+    if source is None or source.username_env is None or source.password_env is None:
+        return {}
+    name, password = os.environ.get(source.username_env), os.environ.get(source.password_env)
+    return {name: password} if name and password else {}
 
 
 def _split_endpoint(endpoint: str | None) -> tuple[str, int, str]:

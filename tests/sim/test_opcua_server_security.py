@@ -12,6 +12,7 @@ from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from sim.facade import SimulatedPlc
+from tests.sim.conftest import PLANT_FILE
 
 pytestmark = pytest.mark.anyio
 CLIENT_URI = "urn:plantctl:tests:sim-client"
@@ -127,3 +128,43 @@ async def test_security_required_without_users_is_a_clear_error(plc_factory: Cal
     with pytest.raises(ValueError, match="no users are configured"):
         await sim.start()
     await sim.stop()
+
+
+async def test_with_a_trust_list_only_listed_client_certificates_get_in(
+        plc_factory: Callable[..., SimulatedPlc], client_cert: tuple[Path, Path],
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    trusted = tmp_path_factory.mktemp("trusted-clients")
+    other = tmp_path_factory.mktemp("other-client")
+    await setup_self_signed_certificate(other / "key.pem", trusted / "someone-else.der", "urn:someone:else",
+                                        socket.gethostname(), [ExtendedKeyUsageOID.CLIENT_AUTH],
+                                        {"commonName": "someone else"})
+    async with plc_factory(require_security=True, users={USER: PASSWORD}, trusted_clients_dir=trusted,
+                           watchdog_timeout_s=0) as sim:
+        client = await secure_client(sim, client_cert, "SignAndEncrypt", USER, PASSWORD)
+        with pytest.raises(ua.uaerrors.BadCertificateUntrusted):
+            async with client:
+                await client.get_node(AIT_101).read_value()
+    (trusted / "client.der").write_bytes(client_cert[0].read_bytes())
+    async with plc_factory(require_security=True, users={USER: PASSWORD}, trusted_clients_dir=trusted,
+                           watchdog_timeout_s=0) as sim:
+        client = await secure_client(sim, client_cert, "SignAndEncrypt", USER, PASSWORD)
+        async with client:
+            assert 0 < await client.get_node(AIT_101).read_value() < 14
+
+
+async def test_the_plant_files_connector_user_can_log_in(
+        tmp_path: Path, client_cert: tuple[Path, Path], shelf_file: Path, sim_state_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    plant = tmp_path / "plant.yaml"
+    plant.write_text(PLANT_FILE.read_text(encoding="utf-8").replace(
+        "    heartbeat_tag: PLC-1.WATCHDOG.OPCUA\n",
+        "    heartbeat_tag: PLC-1.WATCHDOG.OPCUA\n    username_env: SIM_TEST_OPCUA_USER\n"
+        "    password_env: SIM_TEST_OPCUA_PASSWORD\n", 1), encoding="utf-8")
+    monkeypatch.setenv("SIM_TEST_OPCUA_USER", "historian")
+    monkeypatch.setenv("SIM_TEST_OPCUA_PASSWORD", "from the environment")
+    monkeypatch.delenv("PLANTCTL_SIM_USERS", raising=False)
+    async with SimulatedPlc(plant, opcua_port=0, modbus_port=0, require_security=True, state_dir=sim_state_dir,
+                            shelf_file=shelf_file, watchdog_timeout_s=0) as sim:
+        client = await secure_client(sim, client_cert, "SignAndEncrypt", "historian", "from the environment")
+        async with client:
+            assert 0 < await client.get_node(AIT_101).read_value() < 14
