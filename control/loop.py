@@ -86,9 +86,13 @@ class Loop:
         cfg = next((lp for lp in plant.loops if lp.name == name), None)
         if cfg is None:
             raise KeyError(f"no loop {name!r} in the plant file; loops: {', '.join(lp.name for lp in plant.loops)}")
-        pv = next((t for t in plant.tags if t.name == cfg.pv), None)
-        mv = next((t for t in plant.tags if t.name == cfg.mv[0]), None)
-        return cls(cfg, events, pv.unit if pv else "", mv.unit if mv else "%")
+        units = {t.name: t.unit for t in plant.tags}
+        if cfg.mv:
+            out_unit = units.get(cfg.mv[0], "%")
+        else:  # a cascade primary's output is in its secondary's PV unit
+            secondary = next((lp for lp in plant.loops if lp.cas_source == name), None)
+            out_unit = units.get(secondary.pv, "") if secondary is not None else ""
+        return cls(cfg, events, units.get(cfg.pv, ""), out_unit)
 
     # --- inputs ----------------------------------------------------------------------------
 
@@ -206,6 +210,13 @@ class Loop:
         elif self.pid.active:
             self.pid.track(u_applied - self._ff_u)
         return requests
+
+    def track_output(self, value: float) -> None:
+        """Follow an output set from outside (a cascade primary while its secondary is not in CAS)."""
+        self.output = min(max(value, self.cfg.output_low), self.cfg.output_high)
+        self._manual_target = self.output
+        if self.pid.active:
+            self.pid.track(self.output - self._ff_u)
 
     # --- persistence -----------------------------------------------------------------------
 
@@ -363,6 +374,8 @@ class Loop:
         """Requests for every MV after split range and stop interlocks; and the output actually applied."""
         stopped = {tag for lock in self.interlocks if lock.tripped for tag in lock.outputs}
         unit = self.output_unit
+        if not self.cfg.mv:  # cascade primary: its output is the secondary's remote setpoint
+            return [], u
         if self.split is None:
             tag = self.cfg.mv[0]
             value = 0.0 if tag in stopped else u

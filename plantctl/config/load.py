@@ -162,7 +162,11 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
             ref((*loc, "interlocks", j, "tag"), lock.tag)
         loop_loc[loop.name] = loc
 
+    primaries = {lp.cas_source for lp in loops.values()}
     for name, loop in loops.items():
+        if not loop.mv and name not in primaries:
+            issues.append(doc.issue((*loop_loc[name], "mv"),
+                                    "a loop needs output tags (mv:) unless it is another loop's cas_source"))
         cas = loop.cas_source
         if cas is not None and cas not in tags and cas not in tag_loc and cas not in loops:
             issues.append(doc.issue((*loop_loc[name], "cas_source"), f"unknown tag or loop {cas!r}"))

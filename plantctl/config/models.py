@@ -337,7 +337,9 @@ class LoopConfig(Strict):
     name: TagName
     description: str = ""
     pv: TagName
-    mv: list[TagName] = Field(min_length=1, max_length=2)
+    mv: list[TagName] = Field(
+        min_length=0, max_length=2, description="output tags; empty only for a cascade primary (its output is "
+                                                "another loop's remote setpoint)")
     setpoint: float
     setpoint_low: float
     setpoint_high: float

@@ -28,6 +28,8 @@ def cfg(**over: Any) -> LoopConfig:
         interlocks=[
             {"name": "IL-PH-HH", "tag": "AIT-1", "above": 9.0, "deadband": 0.2, "outputs": ["P-1.SP"],
              "on_bad_quality": "ignore"},
+            {"name": "IL-PH-LL", "tag": "AIT-1", "below": 5.0, "deadband": 0.2, "outputs": ["P-2.SP"],
+             "on_bad_quality": "ignore"},
             {"name": "IL-LEVEL-LL", "tag": "LIT-1", "below": 10.0, "deadband": 2.0},
             {"name": "IL-P1-FAULT", "tag": "P-1.FAULT", "above": 0.5, "action": "force_manual"},
         ],
@@ -292,3 +294,34 @@ def test_titration_compensation_makes_the_same_base_error_give_the_same_action()
     # 4→6 pH is 3 mmol/L of base; 8→~10 pH is 1.5 mmol/L: the P action follows base, not pH
     assert p_action(6.0, 4.0) == pytest.approx(3.0, abs=1e-6)
     assert p_action(10.0, 8.0) == pytest.approx(1.5, abs=1e-6)
+
+
+def test_ph_ll_interlock_stops_acid_pump_within_one_period() -> None:
+    rig = auto_rig()
+    rig.loop.set_setpoint(6.0, "op", rig.now)
+    for _ in range(40):
+        rig.step(7.5)
+    assert rig.out["P-2.SP"] > 0
+    rig.step(4.8)
+    assert rig.out["P-2.SP"] == 0.0
+    assert "IL-PH-LL" in rig.log.of(LoopEventKind.INTERLOCK_TRIP)[-1].reason
+
+
+def test_gain_schedule_scales_the_gain_by_the_local_slope_of_the_curve() -> None:
+    def p_action(pv: float) -> float:
+        rig = Rig(cfg(compensation="gain_schedule", titration_curve={"points": CURVE}, kp=1.0, ki=0.0,
+                      output_rate_per_s=None, setpoint_low=2.0, setpoint_high=12.0, interlocks=[]))
+        rig.step(pv)
+        rig.loop.set_mode(LoopMode.AUTO, "op", rig.now)
+        rig.loop.set_setpoint(pv + 0.01, "op", rig.now)
+        rig.step(pv)
+        return rig.loop.output
+    # the same pH error on the buffered part (pH 3) acts far harder than on the flat part (pH 8.5)
+    assert p_action(3.0) / p_action(8.5) == pytest.approx(_curve_slope(3.0) / _curve_slope(8.5), rel=0.02)
+
+
+def _curve_slope(ph: float) -> float:
+    from control.compensation import TitrationCurve
+
+    c = TitrationCurve([(a, b) for a, b in CURVE])
+    return (c.base(ph + 0.005) - c.base(ph - 0.005)) / 0.01
