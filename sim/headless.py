@@ -14,6 +14,7 @@ recorded in `rejected`, as a PLC answers with an error and keeps running), then 
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from sim.scenario import Scenario
 Controller = Callable[[float, dict[str, Reading]], Mapping[str, float] | None]
 """(t_s, readings) -> commands by COMMANDS name (None or {} = no change)."""
 
+# true-state columns; units in the names where the name does not say it (ph: pH, level_pct: %)
 TRUE_SIGNALS: tuple[str, ...] = (
     "ph", "conductivity_ms_cm", "temp_c", "level_pct", "outflow_m3_h", "influent_flow_m3_h", "influent_ph",
     "influent_li_mg_l", "naoh_delivered_l_h", "acid_delivered_l_h", "column_outlet_li_mg_l",
@@ -36,11 +38,14 @@ TRUE_SIGNALS: tuple[str, ...] = (
 )
 
 FloatArray = npt.NDArray[np.float64]
+_UNITS = {"FIT-100": "m3/h", "AIT-100": "pH", "AIT-101": "pH", "CIT-101": "mS/cm", "LIT-101": "%",
+          "TIT-101": "degC", "AIT-301": "mg/L", "P-201.SPEED": "%", "P-202.SPEED": "%"}
 
 
 @dataclass
 class Trajectory:
-    """Recorded run: one row per recorded step; measured values with their SensorStatus codes."""
+    """Recorded run, one row per recorded step: at t_s, the readings the controller saw (values and
+    SensorStatus codes), the commands in force once it had acted, and the true (unmeasured) state."""
 
     t_s: FloatArray
     measured: dict[str, FloatArray]
@@ -49,6 +54,18 @@ class Trajectory:
     true: dict[str, FloatArray]
     rejected: list[tuple[float, str, float, str]] = field(default_factory=list)
     wall_s: float = 0.0
+
+    def to_csv(self, path: str | Path) -> None:
+        """Write every recorded column to CSV for a spreadsheet or a plot (header names carry units)."""
+        columns: dict[str, FloatArray] = {"t_s": self.t_s}
+        columns.update({f"{n} [{_UNITS.get(n, '')}]".replace(" []", ""): a for n, a in self.measured.items()})
+        columns.update({f"{n}.STATUS": a for n, a in self.status.items() if n in MEASUREMENTS})
+        columns.update({f"{n} (command)": a for n, a in self.commanded.items()})
+        columns.update({f"true.{n}": a for n, a in self.true.items()})
+        with Path(path).open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(columns)
+            writer.writerows(zip(*(a.tolist() for a in columns.values()), strict=True))
 
     def time_in_band(self, signal: str, low: float, high: float) -> float:
         """Fraction of recorded time the true signal stayed within [low, high]."""
