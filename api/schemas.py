@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 
+NO_NUL = r"^[^\x00]*$"
+"""Text that reaches PostgreSQL must not hold NUL characters (text columns refuse them)."""
+
 
 class QualityOut(BaseModel):
     code: int = Field(ge=0, le=255, description="OPC DA quality byte (192 = good)")

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from api.auth.deps import Ctx, Operator, Viewer
 from api.context import ApiContext, client_ip
 from api.errors import ApiProblem, problem_responses
-from api.schemas import QualityOut, quality_out
+from api.schemas import NO_NUL, QualityOut, quality_out
 from plantctl.alarms.engine import AlarmEngine, AlarmStatus
 from plantctl.alarms.journal import read_journal
 from plantctl.alarms.states import AlarmRefused, AlarmState, Transition
@@ -64,20 +64,20 @@ class JournalOut(BaseModel):
 
 class AckIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"comment": "dosing pump restarted"}]})
-    comment: str = Field(default="", max_length=500)
+    comment: str = Field(default="", max_length=500, pattern=NO_NUL)
 
 
 class ShelveIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "reason": "AIT-101 electrode being recalibrated", "duration_s": 1800}]})
-    reason: str = Field(min_length=1, max_length=500, description="why (ISA-18.2 requires one)")
+    reason: str = Field(min_length=1, max_length=500, pattern=NO_NUL, description="why (ISA-18.2 requires one)")
     duration_s: float | None = Field(default=None, gt=0, le=7 * 86400,
                                      description="timed shelve; absent: one-shot (until return to normal)")
 
 
 class UnshelveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    comment: str = Field(default="", max_length=500)
+    comment: str = Field(default="", max_length=500, pattern=NO_NUL)
 
 
 class TransitionOut(BaseModel):
@@ -137,7 +137,7 @@ async def active_alarms(ctx: Ctx, _user: Viewer,
 async def history(ctx: Ctx, _user: Viewer,
                   start: Annotated[AwareDatetime | None, Query(description="default: 24 h before end")] = None,
                   end: Annotated[AwareDatetime | None, Query(description="default: now")] = None,
-                  alarm: Annotated[str | None, Query(max_length=64)] = None,
+                  alarm: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
                   limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[JournalOut]:
     end = end or utcnow()
     start = start or end - timedelta(days=1)

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from api.auth.deps import Ctx, Engineer
 from api.errors import ApiProblem, problem_responses
+from api.schemas import NO_NUL
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=problem_responses(401, 403, 422))
 
@@ -40,11 +41,11 @@ class AuditPageOut(BaseModel):
 async def query_audit(ctx: Ctx, _user: Engineer,
                       start: Annotated[AwareDatetime | None, Query()] = None,
                       end: Annotated[AwareDatetime | None, Query()] = None,
-                      actor: Annotated[str | None, Query(max_length=64)] = None,
-                      action: Annotated[str | None, Query(max_length=64, examples=["setpoint"])] = None,
-                      target: Annotated[str | None, Query(max_length=128)] = None,
+                      actor: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+                      action: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, examples=["setpoint"])] = None,
+                      target: Annotated[str | None, Query(max_length=128, pattern=NO_NUL)] = None,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                      cursor: Annotated[str | None, Query(max_length=200,
+                      cursor: Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
                                                           description="next_cursor of the previous page")] = None,
                       ) -> AuditPageOut:
     try:

@@ -13,6 +13,7 @@ from api.auth.roles import Role
 from api.auth.store import ApiTokenInfo, User, UserError
 from api.context import client_ip
 from api.errors import ApiProblem, problem_responses
+from api.schemas import NO_NUL
 from api.settings import MIN_PASSWORD_LENGTH
 from plantctl.audit.audit import AuditAction
 from plantctl.samples import utcnow
@@ -26,7 +27,7 @@ UserName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.\-]{1,63}$", examples=[
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "username": "operator", "password": "correct horse battery staple"}]})
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -71,7 +72,8 @@ class UserPatch(BaseModel):
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "name": "prometheus", "role": "viewer", "expires_in_days": 365}]})
-    name: str = Field(min_length=1, max_length=100, description="what uses it, e.g. prometheus, historian-export")
+    name: str = Field(min_length=1, max_length=100, pattern=NO_NUL,
+                      description="what uses it, e.g. prometheus, historian-export")
     role: RoleName = "viewer"
     expires_in_days: float | None = Field(default=None, gt=0, le=3650)
 
@@ -172,8 +174,8 @@ async def create_user(body: UserIn, request: Request, ctx: Ctx, admin: Admin) ->
 
 @router.patch("/users/{username}", summary="Change a user's role, password or disabled flag (admin)", tags=["users"],
               responses=problem_responses(401, 403, 404, 409))
-async def update_user(username: Annotated[str, Path(max_length=64)], body: UserPatch, request: Request, ctx: Ctx,
-                      admin: Admin) -> UserOut:
+async def update_user(username: Annotated[str, Path(max_length=64, pattern=NO_NUL)], body: UserPatch,
+                      request: Request, ctx: Ctx, admin: Admin) -> UserOut:
     role = Role.parse(body.role) if body.role else None
     if username == admin.username and ((role is not None and role < Role.ADMIN) or body.disabled):
         raise ApiProblem(409, "self-lockout", "Change refused", "an admin cannot demote or disable themselves")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth.deps import Ctx, Operator, Viewer
 from api.context import ApiContext, client_ip
 from api.errors import ApiProblem, problem_responses
-from api.schemas import SampleOut, sample_out
+from api.schemas import NO_NUL, SampleOut, sample_out
 from control.loop import Loop, ModeRefused
 from plantctl.audit.audit import AuditAction
 from plantctl.config.models import LoopMode
@@ -56,7 +56,7 @@ class ModeIn(BaseModel):
     model_config = ConfigDict(extra="forbid",
                               json_schema_extra={"examples": [{"mode": "MAN", "reason": "sensor check"}]})
     mode: LoopMode
-    reason: str = Field(default="", max_length=500)
+    reason: str = Field(default="", max_length=500, pattern=NO_NUL)
 
 
 class ValueIn(BaseModel):
