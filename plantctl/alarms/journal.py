@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ JOURNAL_COLUMNS = ("ts", "alarm", "event", "old_state", "new_state", "priority",
 _JOURNAL_TYPES = ("timestamptz", "text", "text", "text", "text", "int2", "float8", "text", "int2",
                   "text", "text", "bool", "bool", "bool", "text", "timestamptz",
                   "text", "bool", "bool", "timestamptz", "timestamptz")
+_PRUNE_EVERY_BATCHES = 1000
 _COPY_SQL = f"COPY alarm_journal ({', '.join(JOURNAL_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 _INSERT_SQL = (f"INSERT INTO alarm_journal ({', '.join(JOURNAL_COLUMNS)}) "
                f"VALUES ({', '.join(['%s'] * len(JOURNAL_COLUMNS))})")
@@ -71,9 +73,18 @@ def _last_per_alarm(batch: Iterable[Transition]) -> list[Transition]:
 
 
 async def write_batch(conn: psycopg.AsyncConnection[Any], batch: Sequence[Transition],
-                      states: Sequence[Transition] | None = None) -> None:
-    """Write transitions by binary COPY and upsert alarm snapshots (default: each alarm's last in the batch)."""
+                      states: Sequence[Transition] | None = None, batch_id: uuid.UUID | None = None) -> bool:
+    """Write transitions by binary COPY and upsert alarm snapshots (default: each alarm's last in the batch).
+
+    With a batch_id the write is exactly-once: False means that batch was already committed (a retry).
+    """
     async with conn.transaction():
+        if batch_id is not None:
+            cur = await conn.execute(
+                "INSERT INTO alarm_journal_batches (batch_id, rows) VALUES (%s, %s) "
+                "ON CONFLICT (batch_id) DO NOTHING RETURNING 1", (batch_id, len(batch)))
+            if await cur.fetchone() is None:
+                return False
         if batch:
             async with conn.cursor() as cur, cur.copy(_COPY_SQL) as cp:
                 cp.set_types(list(_JOURNAL_TYPES))
@@ -84,6 +95,7 @@ async def write_batch(conn: psycopg.AsyncConnection[Any], batch: Sequence[Transi
         if states:
             async with conn.cursor() as cur:
                 await cur.executemany(_UPSERT_STATE_SQL, [_state_row(t) for t in states])
+    return True
 
 
 async def write_batch_executemany(conn: psycopg.AsyncConnection[Any], batch: Sequence[Transition]) -> None:
@@ -100,6 +112,7 @@ class JournalStats:
     dropped: int = 0  # queue full: never written (counted, logged once per episode)
     batches: int = 0
     failures: int = 0  # failed write attempts (each retried)
+    duplicates_skipped: int = 0  # rows of a retried batch the database had already committed
 
     @property
     def lost(self) -> int:
@@ -130,6 +143,7 @@ class AlarmJournal:
         self._overflowing = False
         self._flushing = False
         self._busy = False
+        self._inflight: tuple[uuid.UUID, int] | None = None  # a batch being retried keeps its id and size
         self.stats = JournalStats()
 
     # -- the engine's side ---------------------------------------------------------------------
@@ -214,6 +228,15 @@ class AlarmJournal:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout_s)
 
+    async def _prune(self) -> None:
+        """Forget batch ids older than a day (a retry never comes that late)."""
+        try:
+            conn = await self._connection()
+            async with conn.transaction():
+                await conn.execute("DELETE FROM alarm_journal_batches WHERE written < now() - interval '1 day'")
+        except (psycopg.Error, OSError) as exc:
+            log.warning("alarm journal: pruning batch ids failed (%s); will retry later", exc)
+
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = await psycopg.AsyncConnection.connect(self._url, connect_timeout=int(self.connect_timeout_s))
@@ -229,7 +252,9 @@ class AlarmJournal:
                 continue
             if len(self._queue) < self.batch_max_rows and not (self._stopping or self._flushing):
                 await self._wait(self.batch_max_age_s)  # let a partial batch fill, at most batch_max_age_s
-            n = min(len(self._queue), self.batch_max_rows)
+            if self._inflight is None:
+                self._inflight = (uuid.uuid4(), min(len(self._queue), self.batch_max_rows))
+            batch_id, n = self._inflight
             batch = [self._queue[i] for i in range(n)]
             touched = self._dropped_alarms | {t.alarm for t in batch}
             self._dropped_alarms = set()
@@ -239,7 +264,7 @@ class AlarmJournal:
             self._busy = True
             try:
                 conn = await self._connection()
-                await write_batch(conn, batch, states)
+                fresh = await write_batch(conn, batch, states, batch_id)
             except (psycopg.Error, OSError) as exc:
                 self._busy = False
                 self._dropped_alarms |= touched - {t.alarm for t in batch}
@@ -252,9 +277,17 @@ class AlarmJournal:
                 continue
             for _ in range(n):
                 self._queue.popleft()
+            self._inflight = None
             self._busy = False
-            self.stats.written += n
-            self.stats.batches += 1
+            if fresh:
+                self.stats.written += n
+                self.stats.batches += 1
+            else:  # committed by an attempt whose acknowledgement was lost: not written twice
+                self.stats.written += n
+                self.stats.duplicates_skipped += n
+                self._dropped_alarms |= touched  # their newest states still need saving
+            if self.stats.batches % _PRUNE_EVERY_BATCHES == 0:
+                await self._prune()
             if self._overflowing and len(self._queue) < self.queue_max // 2:
                 self._overflowing = False
                 log.warning("alarm journal queue drained; %d transitions were dropped in total", self.stats.dropped)

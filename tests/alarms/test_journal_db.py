@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 import psycopg
 import pytest
 
 from plantctl.alarms.engine import AlarmEngine
-from plantctl.alarms.journal import AlarmJournal, load_snapshots, read_journal
+from plantctl.alarms.journal import AlarmJournal, load_snapshots, read_journal, write_batch
 from plantctl.alarms.states import AlarmState
 from plantctl.config.models import AlarmConfig
 from plantctl.samples import Sample
@@ -135,3 +136,15 @@ async def test_restart_state_follows_engine_order_even_when_a_late_sample_is_sta
     restarted.restore(snaps)
     assert restarted.status("T.H").state is AlarmState.NORM
 
+
+
+async def test_a_retried_batch_that_was_already_committed_is_not_written_twice(alarm_db: str) -> None:
+    engine = AlarmEngine([alarm(name="T.H", tag="T", type="H", limit=10.0)])
+    batch = engine.process([Sample("T", at(0), 20.0)], at(0)) + engine.process([Sample("T", at(1), 0.0)], at(1))
+    batch_id = uuid.uuid4()
+    async with await psycopg.AsyncConnection.connect(alarm_db) as conn:
+        assert await write_batch(conn, batch, batch_id=batch_id) is True
+        # the commit's acknowledgement was lost: the writer retries the same batch under the same id
+        assert await write_batch(conn, batch, batch_id=batch_id) is False
+        assert await write_batch(conn, batch, batch_id=uuid.uuid4()) is True  # a different batch is written
+    assert _count(alarm_db) == 4
