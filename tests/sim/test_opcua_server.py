@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import struct
 from collections.abc import AsyncIterator
@@ -173,3 +174,37 @@ async def test_heartbeat_written_over_opcua_is_the_modbus_heartbeat_register(plc
         assert (await mb.read_holding_registers(10, count=1, device_id=1)).registers == [4711]
     finally:
         mb.close()
+
+
+class _Changes:
+    def __init__(self) -> None:
+        self.values: list[ua.DataValue] = []
+
+    def datachange_notification(self, node: object, val: object, data: ua.DataChangeNotification) -> None:
+        self.values.append(data.monitored_item.Value)
+
+
+async def test_subscription_sees_changes_with_simulated_source_timestamps(plc: SimulatedPlc, client: Client) -> None:
+    changes = _Changes()
+    sub = await client.create_subscription(50, changes)
+    try:
+        await sub.subscribe_data_change(client.get_node(node_id("T101", "TIT-101")), sampling_interval=0)
+        for _ in range(100):
+            if changes.values:
+                break
+            await asyncio.sleep(0.02)
+        first = len(changes.values)
+        assert first >= 1
+        await plc.advance(30.0)
+        expected = f32(plc.model.readings()["TIT-101"].value)
+        for _ in range(100):
+            if changes.values[-1].Value.Value == expected:
+                break
+            await asyncio.sleep(0.02)
+        last = changes.values[-1]
+        assert last.Value.Value == expected
+        assert last.SourceTimestamp == plc.core.sim_time_utc()
+        assert (last.SourceTimestamp - changes.values[0].SourceTimestamp).total_seconds() == pytest.approx(
+            30.0, abs=0.01)
+    finally:
+        await sub.delete()
