@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from plantctl.config.models import HistorianConfig, TagConfig
 from plantctl.historian import queries
-from plantctl.historian.migrate import apply_migrations, tune_chunk_interval
+from plantctl.historian.migrate import MIGRATIONS_DIR, apply_migrations, tune_chunk_interval
 from plantctl.historian.retention import RetentionReport, apply_retention, ensure_retention_policies
 from plantctl.historian.rollups import (
     RollupReport,
@@ -35,8 +35,8 @@ def rows_per_day(tags: Sequence[TagConfig]) -> float:
     return sum(86400 / t.scan_period_s for t in tags)
 
 
-def _prepare_database(url: str, tags: Sequence[TagConfig]) -> timedelta:
-    apply_migrations(url)
+def _prepare_database(url: str, tags: Sequence[TagConfig], migrations_dir: Path) -> timedelta:
+    apply_migrations(url, migrations_dir)
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         return tune_chunk_interval(conn, rows_per_day(tags))
 
@@ -46,10 +46,12 @@ class Historian:
 
     def __init__(self, database_url: str, config: HistorianConfig, tags: Sequence[TagConfig], *,
                  state_dir: Path | None = None, writer_settings: WriterSettings | None = None,
-                 rollup_settings: RollupSettings | None = None, connect_timeout_s: float = 5.0) -> None:
+                 rollup_settings: RollupSettings | None = None, connect_timeout_s: float = 5.0,
+                 migrations_dir: Path = MIGRATIONS_DIR) -> None:
         self._url = database_url
         self.config = config
         self._tags = list(tags)
+        self._migrations_dir = migrations_dir
         self._rollup_settings = rollup_settings or RollupSettings()
         self.writer = HistorianWriter(database_url, config, state_dir=state_dir, tags=tags,
                                       settings=writer_settings)
@@ -58,6 +60,7 @@ class Historian:
             kwargs={"autocommit": True, "connect_timeout": max(2, int(connect_timeout_s))}, timeout=connect_timeout_s)
         self._jobs: asyncio.Task[None] | None = None
         self._prepared = False
+        self.ready = asyncio.Event()  # set once migrations are applied and chunks sized
         self.licensed = False
 
     async def start(self) -> None:
@@ -82,13 +85,14 @@ class Historian:
 
     async def prepare(self) -> None:
         """Apply migrations, size chunks, and set up licensed features; retried by the schedule until done."""
-        interval = await asyncio.to_thread(_prepare_database, self._url, self._tags)
+        interval = await asyncio.to_thread(_prepare_database, self._url, self._tags, self._migrations_dir)
         async with self.pool.connection() as conn:
             self.licensed = await license_of(conn) == "timescale"
             if self.licensed:
                 await ensure_continuous_aggregates(conn)
                 await ensure_retention_policies(conn, self.config.retention)
         self._prepared = True
+        self.ready.set()
         log.info("historian ready: chunk interval %s, %s edition", interval,
                  "timescale" if self.licensed else "apache (own rollup and retention jobs)")
 

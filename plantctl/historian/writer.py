@@ -169,10 +169,11 @@ class HistorianWriter:
                        asyncio.create_task(self._age_loop(), name="historian-batch-age")]
 
     async def stop(self, drain_timeout_s: float = 5.0) -> None:
-        """Store what is buffered (for up to drain_timeout_s), spool the rest, then stop every task."""
+        """Store what is buffered (for up to drain_timeout_s, if connected), spool the rest, stop every task."""
         self._seal_open()
-        with contextlib.suppress(TimeoutError):
-            await self.flush(drain_timeout_s)
+        if not self._down_logged:
+            with contextlib.suppress(TimeoutError):
+                await self.flush(drain_timeout_s)
         self._stopping = True
         for task in self._tasks:
             task.cancel()

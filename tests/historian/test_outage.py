@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -69,7 +69,7 @@ async def test_database_stopped_mid_ingest_loses_and_doubles_nothing(
                             "ORDER BY s.commit_order").fetchall()
     assert len(rows) == len(sent) and len(sent) > down_at + 1000
     assert sorted(rows) == sorted((s.tag, s.ts, s.value) for s in sent)  # every sample, exactly once
-    per_tag: dict[str, list[object]] = {}
+    per_tag: dict[str, list[datetime]] = {}
     for tag, ts, _ in rows:
         per_tag.setdefault(tag, []).append(ts)
     for tag, stamps in per_tag.items():
