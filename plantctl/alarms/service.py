@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+import psycopg
+
 from plantctl.alarms.conditions import SetpointProvider
 from plantctl.alarms.engine import AckResult, AlarmEngine
 from plantctl.alarms.journal import AlarmJournal, load_snapshots
@@ -39,23 +41,31 @@ class AlarmService:
         self._tick_period_s = tick_period_s
         self._task: asyncio.Task[None] | None = None
         self.unknown_restored: list[str] = []
+        self.restore_error: str | None = None
 
     async def start(self) -> None:
         """Restore saved states (active, acknowledged, shelved, out of service), then run the journal and timers."""
-        self.unknown_restored = self.engine.restore(await load_snapshots(self._url))
+        try:
+            snapshots = await load_snapshots(self._url)
+        except (psycopg.Error, OSError) as exc:
+            # Alarms must run without the database; the journal retries until it is back.
+            self.restore_error = str(exc)
+            log.error("alarm states not restored (database unreachable: %s); starting with every alarm normal", exc)
+            snapshots = {}
+        self.unknown_restored = self.engine.restore(snapshots)
         if self.unknown_restored:
             log.warning("saved state of alarms no longer configured ignored: %s", ", ".join(self.unknown_restored))
         await self.journal.start()
         self.engine.tick(self._clock())  # shelves that expired while the service was down
         self._task = asyncio.create_task(self._timers(), name="alarm-timers")
 
-    async def stop(self) -> None:
+    async def stop(self, flush_timeout_s: float = 10.0) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self.journal.stop()
+        await self.journal.stop(flush_timeout_s)
 
     def submit(self, batch: list[Sample]) -> None:
         """Bus tap: evaluate a batch now (pure, in memory); transitions go to the journal's queue."""

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from plantctl.alarms.journal import read_journal
+from plantctl.alarms.journal import AlarmJournal, read_journal
 from plantctl.alarms.service import AlarmService
 from plantctl.alarms.states import AlarmState
 from plantctl.audit import AuditTrail
@@ -73,3 +73,18 @@ async def test_actions_are_journaled_and_audited_and_survive_a_restart(alarm_db:
         ("AIT-101.H", "shelve", at(6)),
         ("AIT-101.H", "shelve_expired", at(606)),
     ]
+
+
+async def test_alarms_run_when_the_database_is_down_at_start(alarm_db: str) -> None:
+    down = alarm_db.rsplit("/", 1)[0] + "/no_such_database"
+    clock = Clock(at(0))
+    svc = AlarmService(PLANT, down, clock=clock, tick_period_s=3600,
+                       journal=AlarmJournal(down, retry_max_delay_s=0.1, connect_timeout_s=1))
+    await svc.start()
+    assert svc.restore_error is not None and "no_such_database" in svc.restore_error
+    svc.submit([Sample("AIT-101", at(0), 9.5)])
+    clock.now = at(6)
+    svc.engine.tick(clock.now)
+    assert svc.engine.status("AIT-101.HH").state is AlarmState.UNACK
+    await svc.stop(flush_timeout_s=0.5)
+    assert svc.journal.queued == 1  # not written, and said so (logged at stop)
