@@ -79,8 +79,8 @@ def test_badly_named_or_duplicate_files_are_refused(tmp_path: Path) -> None:
 
 
 def test_chunk_interval_rule() -> None:
-    # 256 MiB / 90 B a row ≈ 2.98 M rows a chunk.
-    assert chunk_interval_for(20 * 86400) == timedelta(days=1)        # 1.73 M rows/day: 1.7 d fits → 1 d
-    assert chunk_interval_for(400 * 86400) == timedelta(hours=2)      # 34.6 M/day: 2.07 h → 2 h
-    assert chunk_interval_for(5000 * 86400) == timedelta(hours=1)     # 432 M/day: 0.17 h → floor 1 h
-    assert chunk_interval_for(10 * 86400 / 10) == timedelta(days=7)   # 86 k/day: 34 d → cap 7 d
+    # 256 MiB / 130 B a row ≈ 2.06 M rows a chunk.
+    assert chunk_interval_for(20 * 86400) == timedelta(days=1)        # 1.73 M rows/day: 1.19 d → 1 d
+    assert chunk_interval_for(250 * 86400) == timedelta(hours=2)      # 21.6 M/day: 2.29 h → 2 h
+    assert chunk_interval_for(5000 * 86400) == timedelta(hours=1)     # 432 M/day: 0.11 h → floor 1 h
+    assert chunk_interval_for(10 * 86400 / 10) == timedelta(days=7)   # 86 k/day: 23.9 d → cap 7 d

@@ -35,7 +35,7 @@ async def test_start_ingest_read_stop(fresh_database: str, core_migrations: Path
     assert hourly.source == "1h" and [b.count for b in hourly.buckets] == [360, 360]
     assert raw.samples == data[:6] and raw.unit == "pH"
     assert last["AIT-100"].sample == data[-1]
-    # 5 tags at 1 s: 432 k rows/day → the largest step holding ≤ 256 MiB at 90 B/row
+    # 5 tags at 1 s: 432 k rows/day → 4.78 days fit in 256 MiB at 130 B/row → the 4-day step
     assert rows_per_day(tags) == 432_000 and chunk_interval_for(432_000) == timedelta(days=4)
     with psycopg.connect(fresh_database) as conn:
         interval = conn.execute("SELECT time_interval FROM timescaledb_information.dimensions "
