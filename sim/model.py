@@ -24,7 +24,7 @@ from sim.chemistry import (
 )
 from sim.column import SorbentColumn
 from sim.influent import Influent, InfluentState
-from sim.interface import COMMANDS, FEEDBACK, MEASUREMENTS, CommandRejected, Reading, SensorStatus
+from sim.interface import COMMANDS, CommandRejected, Reading
 from sim.params import SENSOR_TAGS, SimParams, load_sim_params
 from sim.pumps import DosingPump
 from sim.sensors import Sensor
@@ -109,7 +109,6 @@ class PlantModel:
         self._temp_c = inf.temp_c
         self._ph = solve_ph_raw(conc[0] + conc[1], conc[2], conc[3], conc[4], self._temp_c)
         self._cond = conductivity_ms_cm(self.tank_invariants(), self._ph, self._temp_c)
-        self._outflow_m3_h = self._weir_outflow(self._volume_m3)
 
         self.pumps = {"P-201": DosingPump("P-201", p.naoh_pump), "P-202": DosingPump("P-202", p.acid_pump)}
         if p.initial_naoh_pct > 0:
@@ -189,7 +188,6 @@ class PlantModel:
         naoh_l_h, acid_l_h = flows_l_h
         v = self._volume_m3
         q_out = self._weir_outflow(v)
-        self._outflow_m3_h = q_out
         q_in = inf.flow_m3_h
         qin_l = q_in * 1000.0 / 3600.0 * h  # litres in this substep
         qout_l = q_out * 1000.0 / 3600.0 * h
@@ -350,4 +348,4 @@ def _assert_protocol() -> None:
     del _m
 
 
-__all__ = ["COMMANDS", "FEEDBACK", "MEASUREMENTS", "Balance", "PlantModel", "SensorStatus", "TrueState"]
+__all__ = ["Balance", "PlantModel", "ScenarioHook", "TrueState"]
