@@ -66,6 +66,12 @@ class StandInModel:
 PLANT_FILE = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
 
 
+@pytest.fixture
+def standin_model() -> StandInModel:
+    """A fresh stand-in plant for unit tests of pure façade logic."""
+    return StandInModel()
+
+
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     """Module-scoped so one simulated PLC can serve a whole test module (asyncua/pymodbus are asyncio-only)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+from pathlib import Path
 
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
@@ -11,7 +12,8 @@ from pymodbus.client import AsyncModbusTcpClient
 from plantctl.config import load_plant
 from sim.facade import SimulatedPlc
 from sim.interface import SensorStatus
-from tests.sim.conftest import PLANT_FILE
+
+PLANT_FILE = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
 
 pytestmark = pytest.mark.anyio
 UNIT = 1

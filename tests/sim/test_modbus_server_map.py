@@ -8,9 +8,9 @@ from plantctl.config import load_plant
 from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig
 from sim.facade.points import BY_NAME, BY_NODE_ID, HEARTBEAT, POINTS, markdown_tables
 from sim.facade.runner import SimulatedPlc
-from tests.sim.conftest import PLANT_FILE
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sim-register-map.md"
+PLANT_FILE = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
 HEARTBEAT_TAGS = {"PLC-1.WATCHDOG", "PLC-1.WATCHDOG.OPCUA"}
 
 

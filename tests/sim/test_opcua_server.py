@@ -6,6 +6,7 @@ import asyncio
 import math
 import struct
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from asyncua import Client, ua
@@ -13,7 +14,8 @@ from asyncua import Client, ua
 from plantctl.config import load_plant
 from sim.facade import SimulatedPlc
 from sim.interface import SensorStatus
-from tests.sim.conftest import PLANT_FILE
+
+PLANT_FILE = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
 
 pytestmark = pytest.mark.anyio
 

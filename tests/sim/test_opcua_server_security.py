@@ -12,7 +12,8 @@ from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from sim.facade import SimulatedPlc
-from tests.sim.conftest import PLANT_FILE
+
+PLANT_FILE = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
 
 pytestmark = pytest.mark.anyio
 CLIENT_URI = "urn:plantctl:tests:sim-client"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 from asyncua import ua
 
@@ -10,7 +12,9 @@ from sim.facade.opcua_server import status_code
 from sim.facade.pki import UsersError, parse_users
 from sim.facade.points import BY_NAME, StatusBit
 from sim.interface import SensorStatus
-from tests.sim.conftest import StandInModel
+
+if TYPE_CHECKING:
+    from conftest import StandInModel
 
 
 @pytest.mark.parametrize(("value", "status", "bits", "code"), [
@@ -22,8 +26,9 @@ from tests.sim.conftest import StandInModel
     (99.0, SensorStatus.FAILED, 0x1, ua.StatusCodes.BadSensorFailure),
     (float("nan"), SensorStatus.GOOD, 0x1, ua.StatusCodes.BadSensorFailure),
 ])
-def test_status_word_and_status_code(value: float, status: SensorStatus, bits: int, code: int) -> None:
-    model = StandInModel()
+def test_status_word_and_status_code(standin_model: StandInModel, value: float, status: SensorStatus, bits: int,
+                                     code: int) -> None:
+    model = standin_model
     model.values["AIT-101"], model.status["AIT-101"] = value, status
     core = PlcCore(model)
     got = core.status_bits(BY_NAME["AIT-101"])
@@ -39,8 +44,8 @@ def test_status_word_and_status_code(value: float, status: SensorStatus, bits: i
     ("NO-SUCH", 1.0, CommandOutcome.NOT_WRITABLE),
     ("HEARTBEAT", 65536.0, CommandOutcome.OUT_OF_RANGE),
 ])
-def test_command_verdicts(name: str, value: float, outcome: CommandOutcome) -> None:
-    assert PlcCore(StandInModel()).command(name, value) is outcome
+def test_command_verdicts(standin_model: StandInModel, name: str, value: float, outcome: CommandOutcome) -> None:
+    assert PlcCore(standin_model).command(name, value) is outcome
 
 
 def test_users_parse_and_bad_entries_name_the_entry() -> None:

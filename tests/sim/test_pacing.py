@@ -17,7 +17,8 @@ from sim.facade import SimulatedPlc
 from sim.facade.runner import Pacing
 from sim.interface import Reading
 from sim.model import PlantModel
-from tests.sim.conftest import PLANT_FILE
+
+PLANT_FILE = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
-from tests.sim.conftest import PLANT_FILE
+PLANT_FILE = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
 
 pytestmark = pytest.mark.anyio
 SCENARIO = PLANT_FILE.parent / "scenarios" / "upset-day.yaml"

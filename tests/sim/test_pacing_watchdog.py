@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.facade.core import CommandOutcome, PlcCore
 from sim.facade.watchdog import HeartbeatWatchdog
-from tests.sim.conftest import StandInModel
+
+if TYPE_CHECKING:
+    from conftest import StandInModel
 
 
 def test_does_not_trip_before_the_first_heartbeat_change() -> None:
@@ -53,8 +57,9 @@ def test_trip_count_matches_the_silent_gaps(events: list[tuple[float, int]], tim
         assert (wd.tripped, wd.trips, wd.armed) == (tripped, trips, armed)
 
 
-def test_a_trip_puts_the_model_in_safe_state_and_refuses_run_until_the_heartbeat_moves() -> None:
-    model = StandInModel()
+def test_a_trip_puts_the_model_in_safe_state_and_refuses_run_until_the_heartbeat_moves(
+        standin_model: StandInModel) -> None:
+    model = standin_model
     clock = [0.0]
     core = PlcCore(model, watchdog=HeartbeatWatchdog(timeout_s=1.0), clock=lambda: clock[0])
     assert core.command("P-201.SP", 50.0) is CommandOutcome.ACCEPTED
