@@ -23,12 +23,15 @@ from api.metrics import AcquisitionMeter
 from api.routers import alarms as alarms_router
 from api.routers import audit, auth, health, live, metrics, tags, trends
 from api.routers import loops as loops_router
+from api.routers import panel as panel_router
+from api.routers import simulator as simulator_router
 from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl import __version__
 from plantctl.alarms.engine import AlarmEngine
 from plantctl.historian.migrate import apply_migrations
 from plantctl.runtime.service import PlantRuntime
+from sim.facade.runner import SimulatedPlc
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +71,14 @@ class SecurityHeaders:
 
 
 def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
-               loops: Mapping[str, Loop] | None = None, alarms: AlarmEngine | None = None) -> FastAPI:
+               loops: Mapping[str, Loop] | None = None, alarms: AlarmEngine | None = None,
+               simulator: SimulatedPlc | None = None) -> FastAPI:
     """The runtime's lifecycle belongs to the caller (plantctl run); the app owns its database pool.
 
-    loops and alarms default to the runtime's `loops` and `alarms` attributes when it has them.
+    loops and alarms default to the runtime's `loops` and `alarms` attributes when it has them; the simulator
+    bench (/api/v1/simulator) is mounted only with a simulator (argument or the runtime's `simulator`).
     """
-    settings = settings or ApiSettings()
+    configured = settings or ApiSettings()
     meter = AcquisitionMeter({t.name: t.source for t in runtime.config.tags})
     runtime.bus.add_tap("api-metrics", meter.tap)
     loops = loops if loops is not None else getattr(runtime, "loops", None)
@@ -81,6 +86,10 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings = configured
+        if not settings.database_url:  # the same URL as every component: env, else the local database
+            from plantctl.db import database_url
+            settings = settings.model_copy(update={"database_url": await asyncio.to_thread(database_url)})
         url = settings.database_url
         if not url:
             raise AuthSetupError("no database: set PLANTCTL_DATABASE_URL (or run plantctl db up)")
@@ -111,6 +120,8 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
     for r in (health.router, auth.router, tags.router, live.router, trends.router, alarms_router.router,
               loops_router.router, audit.router, metrics.router):
         app.include_router(r)
+    simulator_router.install(app, simulator if simulator is not None else getattr(runtime, "simulator", None))
+    app.include_router(panel_router.panel_router())  # the operator panel, after (and below) every API route
     app.add_middleware(SecurityHeaders)
 
     def openapi() -> dict[str, Any]:

@@ -22,21 +22,22 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 import psycopg
 import uvicorn
+from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.app import create_app  # noqa: E402
-from api.auth.bootstrap import prepare_auth  # noqa: E402
-from api.settings import ApiSettings  # noqa: E402
-from plantctl.config import load_plant  # noqa: E402
-from plantctl.historian.service import Historian  # noqa: E402
-from plantctl.runtime.service import PlantRuntime  # noqa: E402
-from plantctl.samples import Sample  # noqa: E402
+from api.app import create_app
+from api.auth.bootstrap import prepare_auth
+from api.settings import ApiSettings
+from plantctl.config import load_plant
+from plantctl.historian.service import Historian
+from plantctl.runtime.service import HistorianSink, PlantRuntime
+from plantctl.samples import Sample
 
 T = TypeVar("T")
 PLANT = Path(__file__).resolve().parents[1] / "examples" / "plant.yaml"
@@ -73,14 +74,15 @@ class Service:
 
     async def _start(self) -> str:
         self.historian = Historian(self.url, self.config.historian, self.config.tags, state_dir=self.state_dir)
-        self.runtime = PlantRuntime(self.config, state_dir=self.state_dir, historian=self.historian, sources={})
+        sink = cast("HistorianSink", self.historian)
+        self.runtime = PlantRuntime(self.config, state_dir=self.state_dir, historian=sink, sources={})
         await self.runtime.start()
         await self.historian.prepare()
         app = create_app(self.runtime, settings=ApiSettings(mode="production", database_url=self.url,
                                                             live_queue_batches=1024))
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="none"))
         self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
+        while not self.server.started:  # noqa: ASYNC110 - uvicorn offers no "started" event to await
             await asyncio.sleep(0.02)
         return f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
 
@@ -117,7 +119,7 @@ def load_history(url: str, days: float, end: datetime) -> int:
 
 def time_trends(base: str, token: str, start: datetime, end: datetime, queries: int) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
-    params = {"tag": TAG, "start": start.isoformat(), "end": end.isoformat(), "points": 1000}
+    params: dict[str, str | int] = {"tag": TAG, "start": start.isoformat(), "end": end.isoformat(), "points": 1000}
     timings: dict[str, list[float]] = {"auto": [], "raw": []}
     sources: set[str] = set()
     buckets = 0
@@ -200,7 +202,8 @@ def main() -> None:
         url = db.create_database(name)
         created = (db, name)
     password = secrets.token_urlsafe(16)
-    prepare_auth(ApiSettings(mode="production", database_url=url, admin_user="bench", admin_password=password))
+    prepare_auth(ApiSettings(mode="production", database_url=url, admin_user="bench",
+                             admin_password=SecretStr(password)))
     with TemporaryDirectory() as tmp:
         service = Service(url, Path(tmp))
         try:

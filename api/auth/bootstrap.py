@@ -48,10 +48,12 @@ def prepare_auth(settings: ApiSettings) -> str:
     Returns text to print at start-up (the demo passwords; empty in production). Raises
     AuthSetupError in production when no enabled admin exists.
     """
-    if not settings.database_url:
-        raise AuthSetupError("no database: set PLANTCTL_DATABASE_URL (or run plantctl db up)")
-    apply_migrations(settings.database_url)
-    with psycopg.connect(settings.database_url, autocommit=True, connect_timeout=10) as conn:
+    url = settings.database_url
+    if not url:
+        from plantctl.db import database_url
+        url = database_url()
+    apply_migrations(url)
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         if settings.admin_user and settings.admin_password:
             with conn.transaction():
                 row = conn.execute(
@@ -76,14 +78,17 @@ def prepare_auth(settings: ApiSettings) -> str:
                     lines.append(f"  {name:<9} {password}")
                 _audit(conn, "user.demo_reset", ",".join(DEMO_USERS), {"mode": "demo"})
             return "\n".join(lines)
-    check_production_admin(settings.database_url)
+    check_production_admin(url)
     return ""
 
 
 def check_production_admin(database_url: str) -> None:
     """Production refuses to start without an enabled admin (IEC 62443-3-3 SR 1.5: no default credentials)."""
     with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
-        row = conn.execute("SELECT count(*) FROM api_users WHERE role = 'admin' AND NOT disabled").fetchone()
+        try:
+            row = conn.execute("SELECT count(*) FROM api_users WHERE role = 'admin' AND NOT disabled").fetchone()
+        except psycopg.errors.UndefinedTable:  # never migrated: certainly no admin yet
+            row = None
     if not row or int(row[0]) == 0:
         raise AuthSetupError(
             "production mode needs an administrator: run `plantctl users add NAME --role admin`, or set "

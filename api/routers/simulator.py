@@ -7,11 +7,12 @@ plant's API has no such endpoints at all.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Path as PathParam, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.deps import Ctx, Engineer
@@ -42,7 +43,6 @@ class SimulatorControl:
 
     plc: SimulatedPlc
     scenario_dir: Path | None
-    created: datetime
     running: RunningScenario | None = None
 
     @property
@@ -129,8 +129,8 @@ def control(request: Request) -> SimulatorControl:
 def state_out(sim: SimulatorControl) -> SimulatorOut:
     model = sim.model
     readings = model.readings()
-    sensors = [SensorOut(tag=tag, fault=s.fault.value, value=readings[tag].value,  # type: ignore[arg-type]
-                         status=readings[tag].status.name)  # type: ignore[arg-type]
+    sensors = [SensorOut.model_validate({"tag": tag, "fault": s.fault.value, "value": readings[tag].value,
+                                         "status": readings[tag].status.name})
                for tag, s in model.sensors.items()]
     interlocked = model.watchdog_tripped
     pumps = [PumpOut(name=name, running=p.running(interlocked), tripped=p.tripped, run_command=p.run_cmd,
@@ -141,7 +141,7 @@ def state_out(sim: SimulatorControl) -> SimulatorOut:
         done = sum(1 for e in events if e.at <= model.t_s + 1e-9)
         running = ScenarioOut(name=sim.running.name, description=sim.running.description,
                               started_sim_s=sim.running.started_s, events_applied=done, events_total=len(events))
-    return SimulatorOut(sim_time_s=model.t_s, sim_time=sim.created + timedelta(seconds=model.t_s),
+    return SimulatorOut(sim_time_s=model.t_s, sim_time=sim.plc.core.sim_time_utc(),
                         speed=sim.plc.pacing.speed, lag_s=sim.plc.lag_s,
                         servers={"opcua": sim.plc.opcua.listening, "modbus": sim.plc.modbus.listening},
                         sensors=sensors, pumps=pumps, scenarios=sorted(sim.scenario_files()), scenario=running)
@@ -238,7 +238,5 @@ def install(app: FastAPI, plc: SimulatedPlc | None) -> None:
     if plc is None:
         return
     scenario_dir = None if plc.config_path is None else plc.config_path.parent / "scenarios"
-    from plantctl.samples import utcnow
-
-    app.state.simulator = SimulatorControl(plc, scenario_dir, utcnow() - timedelta(seconds=plc.model.t_s))
+    app.state.simulator = SimulatorControl(plc, scenario_dir)
     app.include_router(router)

@@ -129,8 +129,6 @@ def test_production_refuses_to_start_without_an_admin(db_server: Any) -> None:
     try:
         with pytest.raises(AuthSetupError, match="plantctl users add"):
             prepare_auth(ApiSettings(mode="production", database_url=url))
-        with pytest.raises(AuthSetupError, match="PLANTCTL_DATABASE_URL"):
-            prepare_auth(ApiSettings(mode="production", database_url=None))
     finally:
         db_server.drop_database(name)
 
@@ -155,5 +153,35 @@ def test_demo_mode_creates_demo_users_with_fresh_random_passwords(db_server: Any
         with psycopg.connect(url, autocommit=True) as conn:
             roles = dict(conn.execute("SELECT username, role FROM api_users").fetchall())
         assert roles == {u: u for u in DEMO_USERS}
+    finally:
+        db_server.drop_database(name)
+
+
+def test_users_add_command_creates_an_admin_that_unblocks_production(db_server: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from api.auth.bootstrap import check_production_admin
+    from api.cli import users_app
+
+    name = f"api_cli_{secrets.token_hex(4)}"
+    url = db_server.create_database(name)
+    monkeypatch.setenv("PLANTCTL_DATABASE_URL", url)
+    try:
+        short = CliRunner().invoke(users_app, ["add", "chief", "--role", "admin"], input="short\nshort\n")
+        assert short.exit_code == 2 and "at least 12" in short.output
+        with pytest.raises(AuthSetupError):
+            check_production_admin(url)
+        pw = secrets.token_urlsafe(16)
+        ok = CliRunner().invoke(users_app, ["add", "chief", "--role", "admin"], input=f"{pw}\n{pw}\n")
+        assert ok.exit_code == 0, ok.output
+        check_production_admin(url)  # no longer raises
+        again = CliRunner().invoke(users_app, ["add", "chief", "--role", "admin"], input=f"{pw}\n{pw}\n")
+        assert again.exit_code == 2 and "already exists" in again.output
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute("SELECT role, password_hash FROM api_users WHERE username = 'chief'").fetchone()
+            audit = conn.execute("SELECT actor, new_value FROM audit_log WHERE action = 'user.create'").fetchone()
+        assert row is not None and row[0] == "admin" and row[1].startswith("$argon2id$")
+        assert audit is not None and audit[0].startswith("cli:") and audit[1] == {"role": "admin"}
     finally:
         db_server.drop_database(name)
