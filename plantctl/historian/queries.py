@@ -4,13 +4,13 @@ Bucketed reads pick a "nice" bucket width from the number of points asked for, w
 range to whole buckets, and are served from samples_1h or samples_1m when the width is a
 multiple of theirs and the rollup covers the range (watermark past its end, nothing dirty
 before its end); otherwise from raw samples. Every result carries the tag's engineering unit
-and aware-UTC timestamps. min/max/avg/first/last are over Good-quality samples only.
+and aware-UTC timestamps, whatever the session's TimeZone. min/max/avg/first/last are over Good-quality samples only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import psycopg
@@ -114,7 +114,7 @@ async def raw_samples(conn: psycopg.AsyncConnection[Any], tag: str, start: datet
         "SELECT ts, value, quality FROM samples WHERE tag_id = %s AND ts >= %s AND ts < %s "
         "ORDER BY ts LIMIT %s", (info.id, start, end, limit + 1))
     rows = await cur.fetchall()
-    samples = [Sample(tag, ts, value, quality_from_code(q)) for ts, value, q in rows[:limit]]
+    samples = [Sample(tag, ts.astimezone(UTC), value, quality_from_code(q)) for ts, value, q in rows[:limit]]
     return RawSeries(tag, info.unit, samples, truncated=len(rows) > limit)
 
 
@@ -123,7 +123,7 @@ async def last_values(conn: psycopg.AsyncConnection[Any]) -> dict[str, LastValue
     cur = await conn.execute(
         "SELECT t.name, t.unit, s.ts, s.value, s.quality FROM tags t CROSS JOIN LATERAL "
         "(SELECT ts, value, quality FROM samples WHERE tag_id = t.id ORDER BY ts DESC LIMIT 1) s")
-    return {str(name): LastValue(Sample(str(name), ts, value, quality_from_code(q)), str(unit))
+    return {str(name): LastValue(Sample(str(name), ts.astimezone(UTC), value, quality_from_code(q)), str(unit))
             for name, unit, ts, value, q in await cur.fetchall()}
 
 
@@ -188,6 +188,6 @@ async def bucketed(conn: psycopg.AsyncConnection[Any], tag: str, start: datetime
         table = ("samples_1h" if source == "1h" else "samples_1m") + ("_cagg" if continuous else "")
         query = _FROM_ROLLUP.format(table=table)
     cur = await conn.execute(query.encode(), {"w": width, "tag": info.id, "a": a, "b": b})
-    buckets = [Bucket(ts, mn, mx, avg, fst, lst, int(n), int(g))
+    buckets = [Bucket(ts.astimezone(UTC), mn, mx, avg, fst, lst, int(n), int(g))
                for ts, mn, mx, avg, fst, lst, n, g in await cur.fetchall()]
     return BucketSeries(tag, info.unit, a, b, width, source, buckets)

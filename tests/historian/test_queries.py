@@ -61,6 +61,17 @@ async def test_raw_range_is_exact_and_limit_is_flagged(loaded: tuple[str, list[S
         assert cut.samples == want[:5] and cut.truncated
 
 
+async def test_results_are_utc_whatever_the_session_time_zone(loaded: tuple[str, list[Sample]]) -> None:
+    url, _ = loaded
+    async with await psycopg.AsyncConnection.connect(url, options="-c timezone=Asia/Kolkata") as conn:
+        raw = await raw_samples(conn, "AIT-101", T0, T0 + timedelta(minutes=1))
+        hourly = await bucketed(conn, "AIT-101", T0, T0 + timedelta(hours=6), points=6)
+        last = await last_values(conn)
+    stamps = [s.ts for s in raw.samples] + [b.start for b in hourly.buckets] + [last["AIT-101"].sample.ts]
+    assert all(ts.tzinfo is UTC for ts in stamps)
+    assert [b.start for b in hourly.buckets] == [T0 + timedelta(hours=h) for h in range(6)]  # UTC hours
+
+
 async def test_last_value_of_every_tag(loaded: tuple[str, list[Sample]]) -> None:
     url, data = loaded
     async with await psycopg.AsyncConnection.connect(url) as conn:
