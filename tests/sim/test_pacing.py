@@ -127,11 +127,15 @@ async def test_manual_opcua_outage_refuses_connections_and_comes_back_on_the_sam
 
 
 async def test_stop_cancels_the_pacing_task_and_closes_both_ports(plc_factory: Callable[..., SimulatedPlc]) -> None:
+    before = asyncio.all_tasks()
     sim = plc_factory(speed=10)
     await sim.start()
     port = sim.modbus_port
+    await sim.stop_server("opcua")
+    await sim.start_server("opcua")
     await sim.stop()
-    assert not [t for t in asyncio.all_tasks() if t.get_name() == "sim-pacing"]
+    await asyncio.sleep(0.05)
+    assert asyncio.all_tasks() - before == set(), "tasks left behind after stop()"
     with pytest.raises(OSError):
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.close()
