@@ -10,6 +10,7 @@ from sim.chemistry import (
     NA_G_MOL,
     Invariants,
     mg_l_to_mol_l,
+    solve_ph,
     sulfate_for_ph,
 )
 from sim.params import InfluentParams
@@ -93,6 +94,8 @@ class Influent:
         tic = values["tic_mmol_l"] / 1000.0
         cl = values["chloride_mmol_l"] / 1000.0
         sulfate = sulfate_for_ph(values["ph"], na + li, tic, cl, values["temp_c"])
+        if sulfate == 0.0:  # too few cations for that pH even without acid: the water is what it is
+            values["ph"] = solve_ph(Invariants(na, li, 0.0, tic, cl), values["temp_c"])
         return InfluentState(
             flow_m3_h=values["flow_m3_h"], ph=values["ph"], li_mg_l=values["li_mg_l"],
             na_mg_l=values["na_mg_l"], tic_mmol_l=values["tic_mmol_l"],

@@ -138,3 +138,14 @@ def test_non_finite_numbers_are_refused() -> None:
                      "  - {at: .nan, pump: P-201, trip: true}\n"
                      "  - {at: 10, sensor: AIT-101, drift_per_h: .inf}\n")
     assert [line for line, _ in errors] == [4, 5]
+
+
+def test_an_influent_that_cannot_reach_the_asked_ph_reads_its_real_ph() -> None:
+    # No Li or Na, 5 mM chloride: even with no sulfate this water is acid (HCl), never pH 9.
+    scenario = load_scenario("alk.yaml", "scenario: a\nduration_h: 1\nevents:\n"
+                                         "  - {at: 0, influent: {ph: 9, li_mg_l: 0, na_mg_l: 0}}\n")
+    model = PlantModel(SimParams(), seed=1, scenario=scenario.player())
+    model.step(1.0)
+    influent = model.true_state().influent
+    assert influent.invariants.sulfate == 0.0
+    assert influent.ph < 3.0
