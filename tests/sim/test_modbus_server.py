@@ -85,6 +85,18 @@ async def test_discrete_inputs_and_coils_match_the_model(plc: SimulatedPlc, modb
         assert co.bits[address] == (commanded[name] == 1.0), name
 
 
+async def test_holding_registers_read_back_the_setpoints_and_heartbeat(
+        plc: SimulatedPlc, modbus: AsyncModbusTcpClient) -> None:
+    plc.model.command("P-202.SP", 61.75)  # as if set locally at the PLC
+    await plc.advance(1.0)
+    hr = await modbus.read_holding_registers(0, count=4, device_id=UNIT)
+    hb = await modbus.read_holding_registers(HEARTBEAT_REGISTER, count=1, device_id=UNIT)
+    assert not hr.isError() and not hb.isError()
+    for name, address in HOLDING_FLOATS.items():
+        assert from_abcd(hr.registers[address], hr.registers[address + 1]) == f32(plc.model.commanded()[name])
+    assert hb.registers == [plc.watchdog.value]
+
+
 async def test_setpoint_and_run_written_over_modbus_drive_the_pump(
         plc: SimulatedPlc, modbus: AsyncModbusTcpClient) -> None:
     assert not (await modbus.write_registers(HOLDING_FLOATS["P-201.SP"], to_abcd(42.5), device_id=UNIT)).isError()

@@ -81,6 +81,21 @@ async def test_every_measurement_matches_the_model_with_good_status(plc: Simulat
         assert value is (readings[name].value == 1.0), name
 
 
+async def test_setpoints_commands_and_heartbeat_read_back_what_the_plc_holds(plc: SimulatedPlc, client: Client) -> None:
+    plc.model.command("P-201.SP", 12.25)  # as if set locally at the PLC
+    await plc.advance(1.0)
+    commanded = plc.model.commanded()
+    for name, (folder, browse) in SETPOINTS.items():
+        dv = await client.get_node(node_id(folder, browse)).read_data_value()
+        assert dv.Value.VariantType == ua.VariantType.Float
+        assert dv.Value.Value == f32(commanded[name]), name
+    for name, (folder, browse) in SWITCHES.items():
+        assert await client.get_node(node_id(folder, browse)).read_value() is (commanded[name] == 1.0), name
+    heartbeat = await client.get_node(node_id("Supervisor", "Heartbeat")).read_data_value()
+    assert heartbeat.Value.VariantType == ua.VariantType.UInt16
+    assert heartbeat.Value.Value == plc.watchdog.value
+
+
 async def test_analog_items_carry_eurange_and_engineering_units_of_the_plant_file(client: Client) -> None:
     plant = load_plant(PLANT_FILE)
     for name, (folder, browse) in {**ANALOG, **SETPOINTS}.items():
