@@ -1,0 +1,50 @@
+// Audit (engineer): who did what, when, from where, with old and new values; filtered and paged.
+
+import { api, qs } from "../api.js";
+import { el, fmtDateTime, say } from "../util.js";
+
+const show = (v) => (v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v));
+
+export function mount(root, ctx) {
+  const actor = el("input", { name: "actor", placeholder: "all" });
+  const action = el("select", { name: "action" }, ["", "setpoint", "mode", "manual_output", "ack", "shelve", "unshelve",
+    "login", "login_failed", "logout", "simulator", "user_create", "user_update", "token_create", "token_revoke"]
+    .map((v) => el("option", { value: v, text: v || "all" })));
+  const target = el("input", { name: "target", placeholder: "all" });
+  const body = el("tbody");
+  const status = el("p.status", { role: "status" });
+  const more = el("button.quiet", { type: "button", text: "Older entries", hidden: true });
+  let cursor = null;
+
+  const load = async (append) => {
+    try {
+      const page = await api.get(`/api/v1/audit${qs({ actor: actor.value.trim(), action: action.value,
+        target: target.value.trim(), limit: 100, cursor: append ? cursor : null })}`);
+      const rows = page.entries.map((e) => el("tr", { "data-action": e.action, "data-target": e.target },
+        el("td.time", { text: fmtDateTime(e.ts) }), el("td", { text: e.actor }), el("td", { text: e.action }),
+        el("th", { scope: "row", text: e.target }), el("td.json", { text: show(e.old) }), el("td.json", { text: show(e.new) }),
+        el("td", { text: e.source_address }), el("td.json", { text: show(e.detail) })));
+      if (append) body.append(...rows);
+      else body.replaceChildren(...rows);
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+      say(status, `${body.children.length} entries`);
+    } catch (exc) {
+      say(status, exc.message, "error");
+    }
+  };
+  more.addEventListener("click", () => load(true));
+  root.append(
+    el("h1", { text: "Audit trail" }),
+    el("form.filters", { "aria-label": "Audit filters", onsubmit: (ev) => { ev.preventDefault(); load(false); } },
+      el("label", {}, "User ", actor), el("label", {}, "Action ", action), el("label", {}, "Target ", target),
+      el("button", { type: "submit", text: "Show" })),
+    status,
+    el("table.grid.audit", { "aria-label": "Audit entries" },
+      el("thead", {}, el("tr", {}, ["Time (UTC)", "User", "Action", "Target", "Old", "New", "From", "Detail"].map((h) => el("th", { scope: "col", text: h })))),
+      body),
+    more,
+  );
+  load(false);
+  return () => {};
+}
