@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import secrets
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,11 +188,24 @@ def login(base_url: str, username: str, password: str) -> Session:
     return Session(username, password, body["access_token"], body["csrf_token"], cookie)
 
 
+def create_database(db_server: Any, name: str) -> str:
+    """db_server.create_database, retried: concurrent CREATE DATABASE/EXTENSION by other test runs on the
+    shared server can fail with "tuple concurrently updated" (a catalog race, not our bug)."""
+    for attempt in range(3):
+        try:
+            return str(db_server.create_database(name))
+        except psycopg.errors.InternalError:
+            if attempt == 2:
+                raise
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="package")
 def service(db_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """One plant service for the API test package, with a user of every role logged in."""
     name = f"api_{secrets.token_hex(5)}"
-    url = db_server.create_database(name)
+    url = create_database(db_server, name)
     passwords = {role: secrets.token_urlsafe(16) for role in ROLES}
     prepare_auth(ApiSettings(mode="production", database_url=url, admin_user="admin",
                              admin_password=passwords["admin"]))

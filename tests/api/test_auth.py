@@ -12,7 +12,7 @@ import pytest
 
 from api.auth.bootstrap import DEMO_USERS, AuthSetupError, prepare_auth
 from api.settings import ApiSettings
-from tests.api.conftest import Service, login
+from tests.api.conftest import Service, create_database, login
 
 
 def test_login_gives_bearer_token_and_strict_httponly_secure_cookie(service: Service) -> None:
@@ -125,7 +125,7 @@ def test_login_throttled_per_user_then_per_ip_with_retry_after(service: Service)
 
 def test_production_refuses_to_start_without_an_admin(db_server: Any) -> None:
     name = f"api_noadmin_{secrets.token_hex(4)}"
-    url = db_server.create_database(name)
+    url = create_database(db_server, name)
     try:
         with pytest.raises(AuthSetupError, match="plantctl users add"):
             prepare_auth(ApiSettings(mode="production", database_url=url))
@@ -142,7 +142,7 @@ def test_settings_refuse_a_short_env_admin_password() -> None:
 
 def test_demo_mode_creates_demo_users_with_fresh_random_passwords(db_server: Any) -> None:
     name = f"api_demo_{secrets.token_hex(4)}"
-    url = db_server.create_database(name)
+    url = create_database(db_server, name)
     try:
         first = prepare_auth(ApiSettings(mode="demo", database_url=url))
         second = prepare_auth(ApiSettings(mode="demo", database_url=url))
@@ -165,7 +165,7 @@ def test_users_add_command_creates_an_admin_that_unblocks_production(db_server: 
     from api.cli import users_app
 
     name = f"api_cli_{secrets.token_hex(4)}"
-    url = db_server.create_database(name)
+    url = create_database(db_server, name)
     monkeypatch.setenv("PLANTCTL_DATABASE_URL", url)
     try:
         short = CliRunner().invoke(users_app, ["add", "chief", "--role", "admin"], input="short\nshort\n")

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 from api.auth.bootstrap import prepare_auth
 from api.settings import ApiSettings
 from plantctl.config import load_plant
-from tests.api.conftest import EXAMPLE_PLANT, PlantServer, login
+from tests.api.conftest import EXAMPLE_PLANT, PlantServer, create_database, login
 
 EXAMPLES_PER_OPERATION = 5  # ~30 operations: keeps the fuzz near 20 s on two shared cores
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
@@ -32,7 +32,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def fuzz_target(db_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """A service of its own (the fuzz changes users and loops), and an admin API token that logout cannot end."""
     name = f"api_fuzz_{secrets.token_hex(4)}"
-    url = db_server.create_database(name)
+    url = create_database(db_server, name)
     password = secrets.token_urlsafe(16)
     prepare_auth(ApiSettings(mode="production", database_url=url, admin_user="admin", admin_password=password))
     server = PlantServer(load_plant(EXAMPLE_PLANT), url, tmp_path_factory.mktemp("fuzz-state"))
