@@ -32,6 +32,11 @@ class AuditAction(StrEnum):
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"
     LOGOUT = "logout"
+    USER_CREATE = "user_create"
+    USER_UPDATE = "user_update"
+    TOKEN_CREATE = "token_create"
+    TOKEN_REVOKE = "token_revoke"
+    SIMULATOR = "simulator"  # fault injection on the simulated PLC
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -12,6 +15,8 @@ from plantctl.alarms.health import alarm_health
 from plantctl.alarms.journal import write_batch
 from plantctl.alarms.report import report_alarms, report_alarms_command
 from plantctl.alarms.states import AlarmRecord, Transition
+from plantctl.db import LocalDatabase
+from plantctl.historian.migrate import apply_migrations
 
 pytestmark = [pytest.mark.anyio, pytest.mark.db]
 
@@ -50,11 +55,20 @@ def _scenario() -> list[Transition]:
     return [t for t in out if t is not None]
 
 
-@pytest.fixture
-async def health_db(alarm_db: str) -> str:
-    async with await psycopg.AsyncConnection.connect(alarm_db) as conn:
+async def _write(url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
         await write_batch(conn, _scenario())
-    return alarm_db
+
+
+@pytest.fixture(scope="module")
+def health_db(db_server: LocalDatabase) -> Iterator[str]:
+    """One database holding the scenario, shared by this module's tests (they only read it)."""
+    name = f"t_health_{uuid.uuid4().hex[:8]}"
+    url = db_server.create_database(name)
+    apply_migrations(url)
+    asyncio.run(_write(url))
+    yield url
+    db_server.drop_database(name)
 
 
 async def test_kpis_for_one_operator(health_db: str) -> None:
@@ -84,8 +98,8 @@ async def test_two_operator_positions_halve_the_rate_and_end_the_flood(health_db
     assert h.flood_periods == []
 
 
-def test_bad_periods_are_refused_with_a_reason(alarm_db: str) -> None:
-    with psycopg.connect(alarm_db) as conn:
+def test_bad_periods_are_refused_with_a_reason(health_db: str) -> None:
+    with psycopg.connect(health_db) as conn:
         with pytest.raises(ValueError, match="not before"):
             alarm_health(conn, END, START)
         with pytest.raises(ValueError, match="timezone-aware"):

@@ -35,22 +35,25 @@ async def test_the_server_clock_stamps_entries_not_the_caller(audit_db: str) -> 
     assert row is not None and row[0] > datetime(2026, 1, 1, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("statement", [
+REFUSED = [
     "UPDATE audit_log SET new_value = '\"8.0\"'",
     "UPDATE audit_log SET actor = 'bob' WHERE false",  # refused even when it would touch no row
     "DELETE FROM audit_log",
     "DELETE FROM audit_log WHERE actor = 'alice'",
     "TRUNCATE audit_log",
-])
-async def test_the_app_role_cannot_change_or_remove_entries(audit_db: str, statement: str) -> None:
+]
+
+
+async def test_the_app_role_cannot_change_or_remove_entries(audit_db: str) -> None:
     trail = AuditTrail(audit_db)
     await trail.record("alice", "mode", "AIC-101", "MAN", "AUTO", "10.0.0.7")
     async with await psycopg.AsyncConnection.connect(audit_db, autocommit=True) as conn:
         cur = await conn.execute("SELECT current_user, (SELECT tableowner FROM pg_tables "
                                  "WHERE tablename = 'audit_log')")
         assert await cur.fetchone() == ("plantctl", "plantctl")  # the app role, and it owns the table
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
-            await conn.execute(statement)
+        for statement in REFUSED:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+                await conn.execute(statement)
     page = await trail.query()
     assert [(e.actor, e.old, e.new) for e in page.entries] == [("alice", "MAN", "AUTO")]
 
