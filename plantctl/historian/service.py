@@ -110,7 +110,11 @@ class Historian:
                     await self.apply_retention()
                     next_retention = now + self.config.retention_period_s
             except (psycopg.Error, OSError) as exc:
-                log.warning("historian jobs: %s (retrying)", exc)
+                log.warning("historian jobs: %s (retrying in 5 s)", exc)
+                await asyncio.sleep(5)
+                continue
+            except Exception:  # keep the schedule alive; the next period tries again
+                log.exception("historian jobs: unexpected error (retrying in 5 s)")
                 await asyncio.sleep(5)
                 continue
             await asyncio.sleep(max(0.5, min(next_rollup, next_retention) - time.monotonic()))

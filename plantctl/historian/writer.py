@@ -283,10 +283,15 @@ class HistorianWriter:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), max(0.01, self._next_attempt - time.monotonic()))
                 continue
-            if self.spool:
-                await self._replay_one()
-            else:
-                await self._store_head()
+            try:
+                if self.spool:
+                    await self._replay_one()
+                else:
+                    await self._store_head()
+            except Exception as exc:  # a bug must not stop the historian silently: log, back off, retry
+                log.exception("historian writer: unexpected error; the batch is kept and retried")
+                self._inflight = None
+                await self._lose_connection(exc)
             self._progress.set()
 
     async def _replay_one(self) -> None:
