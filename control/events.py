@@ -21,6 +21,8 @@ class LoopEventKind(StrEnum):
     FEEDFORWARD_BAD = "feedforward_bad"
     FEEDFORWARD_RECOVERED = "feedforward_recovered"
     RESTORED = "restored"  # state resumed after a restart
+    OUTPUT_WRITE_FAILED = "output_write_failed"  # the connector refused or did not answer (once per streak)
+    OUTPUT_WRITE_RECOVERED = "output_write_recovered"
 
 
 @dataclass(frozen=True, slots=True)

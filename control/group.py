@@ -44,11 +44,16 @@ class LoopGroup:
         """One period of every loop, in order; cascade setpoints pass within the same period."""
         out: list[OutputRequest] = []
         for name in self.order:
-            lp = self.loops[name]
-            src = lp.cfg.cas_source
-            if src in self.loops:
-                lp.set_remote_setpoint(self.loops[src].output)
-            out.extend(lp.execute(now, dt_s))
-            if src in self.loops and lp.mode is not LoopMode.CAS:
-                self.loops[src].track_output(lp.setpoint)  # the primary waits at the secondary's setpoint
+            out.extend(self.execute_loop(name, now, dt_s))
+        return out
+
+    def execute_loop(self, name: str, now: datetime, dt_s: float) -> list[OutputRequest]:
+        """One period of one loop, with its cascade wiring (remote setpoint in, primary tracking out)."""
+        lp = self.loops[name]
+        src = lp.cfg.cas_source
+        if src in self.loops:
+            lp.set_remote_setpoint(self.loops[src].output)
+        out = lp.execute(now, dt_s)
+        if src in self.loops and lp.mode is not LoopMode.CAS:
+            self.loops[src].track_output(lp.setpoint)  # the primary waits at the secondary's setpoint
         return out

@@ -80,6 +80,7 @@ class Loop:
         self._restored_integral: float | None = None
         self._held_output = 0.0  # PID part + feedforward at the start of a fail-safe hold
         self._ff_at_hold: float | None = None
+        self._inputs = self._input_tags()
 
     @classmethod
     def from_plant(cls, plant: PlantConfig, name: str, events: EventSink) -> Loop:
@@ -99,6 +100,9 @@ class Loop:
     @property
     def inputs(self) -> frozenset[str]:
         """Every tag whose samples this loop needs (the runtime routes them to on_sample)."""
+        return self._inputs
+
+    def _input_tags(self) -> frozenset[str]:
         tags = {self.cfg.pv, *(i.cfg.tag for i in self.interlocks)}
         if self.feedforward is not None:
             tags.update(self.feedforward.tags)
@@ -107,7 +111,7 @@ class Loop:
         return frozenset(tags)
 
     def on_sample(self, sample: Sample) -> None:
-        if sample.tag in self.inputs:
+        if sample.tag in self._inputs:
             self._latest[sample.tag] = sample
 
     # --- operator commands -----------------------------------------------------------------

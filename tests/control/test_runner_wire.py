@@ -1,0 +1,89 @@
+"""The loop runner closing PHC-101 over real OPC UA and Modbus TCP links to the simulated PLC (loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from control.events import EventLog, LoopEventKind
+from control.group import LoopGroup
+from control.runner import LoopRunner
+from plantctl.config import load_plant
+from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig, PlantConfig
+from plantctl.runtime.service import PlantRuntime
+from sim.facade.runner import SimulatedPlc, default_shelf_file
+
+PLANT_FILE = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
+
+
+def _pointed_at(plant: PlantConfig, sim: SimulatedPlc) -> PlantConfig:
+    """The example plant with its sources on the test PLC's free ports (no heartbeat: watchdog off)."""
+    sources = []
+    for s in plant.sources:
+        if isinstance(s, OpcUaSourceConfig):
+            sources.append(s.model_copy(update={"endpoint": sim.opcua_endpoint, "heartbeat_tag": None}))
+        elif isinstance(s, ModbusSourceConfig):
+            sources.append(s.model_copy(update={"port": sim.modbus_port, "heartbeat_tag": None}))
+    # AIT-101 without a deadband: the asyncua 2.1 *server* raises in its deadband filter when a Bad
+    # status nulls the value (None − float), so a filtered subscription never sees the failure.
+    tags = [t.model_copy(update={"deadband": 0.0}) if t.name == "AIT-101" else t for t in plant.tags]
+    return plant.model_copy(update={"sources": sources, "tags": tags})
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_runner_keeps_ph_over_the_wire_and_holds_when_the_electrode_fails(tmp_path: Path) -> None:
+    async def main() -> None:
+        shelf = default_shelf_file(Path(tempfile.gettempdir()) / f"plantctl-sim-tests-{os.getuid()}")
+        sim = SimulatedPlc(PLANT_FILE, opcua_port=0, modbus_port=0, state_dir=tmp_path / "sim", shelf_file=shelf,
+                           speed=5.0, watchdog_timeout_s=0)
+        async with sim:
+            plant = _pointed_at(load_plant(PLANT_FILE), sim)
+            runtime = PlantRuntime(plant, state_dir=tmp_path / "state")
+            log = EventLog()
+            group = LoopGroup(plant, log)
+            runner = LoopRunner(group, runtime.write, log)
+            runtime.bus.add_tap("control", runner.tap)
+            await runtime.start()
+            try:
+                for _ in range(100):  # wait for both links
+                    if runtime.ready():
+                        break
+                    await asyncio.sleep(0.1)
+                assert runtime.ready()
+                for tag in ("P-201.RUN", "P-202.RUN"):
+                    assert (await runtime.write(tag, 1.0)).accepted
+                await runner.start()
+                loop = group.loops["PHC-101"]
+                for _ in range(100):
+                    if log.of(LoopEventKind.MODE_CHANGE):
+                        break
+                    await asyncio.sleep(0.1)
+                assert log.of(LoopEventKind.MODE_CHANGE), "the loop never saw a usable pH"
+                await asyncio.sleep(6.0)  # 30 s of plant time
+                commanded = sim.model.commanded()
+                written = runner.written
+                assert set(written) == {"P-201.SP", "P-202.SP"}
+                for tag, value in written.items():  # what the loop wrote is what the PLC holds (float32)
+                    assert commanded[tag] == pytest.approx(value, abs=1e-4)
+                assert max(written.values()) > 0.0  # and it is dosing
+                ph = sim.model.true_state().ph  # type: ignore[attr-defined]
+                assert 6.0 < ph < 9.0
+                sim.model.sensors["AIT-101"].fail()  # type: ignore[attr-defined]
+                for _ in range(60):
+                    if log.of(LoopEventKind.FAIL_SAFE_HOLD):
+                        break
+                    await asyncio.sleep(0.1)
+                holds = log.of(LoopEventKind.FAIL_SAFE_HOLD)
+                assert holds and "AIT-101" in holds[0].reason
+                assert loop.fail_safe.value == "hold"
+                assert not log.of(LoopEventKind.OUTPUT_WRITE_FAILED)
+            finally:
+                await runner.stop()
+                await runtime.stop()
+
+    asyncio.run(main())
