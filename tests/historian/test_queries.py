@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from plantctl.db import LocalDatabase
+from plantctl.historian.migrate import apply_migrations
 from plantctl.historian.queries import QueryError, bucketed, last_values, nice_width, raw_samples
 from plantctl.historian.rollups import run_rollups
 from plantctl.quality import Quality
@@ -42,11 +47,17 @@ def _assert_same(got: list[tuple], want: list[tuple]) -> None:  # type: ignore[t
         assert (g[3] is None and w[3] is None) or g[3] == pytest.approx(w[3], rel=1e-12)
 
 
-@pytest.fixture
-async def loaded(historian_db: str, tmp_path: Path) -> tuple[str, list[Sample]]:
+@pytest.fixture(scope="module")
+def loaded(db_server: LocalDatabase, core_migrations: Path, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[str, list[Sample]]]:
+    """One loaded database for the read-only tests of this module (rollups only ever run to T0 + 7 h)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = db_server.create_database(name)
+    apply_migrations(url, core_migrations)
     data = plant_day()
-    await store(historian_db, tmp_path, data, 2)
-    return historian_db, data
+    asyncio.run(store(url, tmp_path_factory.mktemp("state"), data, 2))
+    yield url, data
+    db_server.drop_database(name)
 
 
 async def test_raw_range_is_exact_and_limit_is_flagged(loaded: tuple[str, list[Sample]]) -> None:
@@ -85,7 +96,7 @@ async def test_bucketed_from_raw_matches_python(loaded: tuple[str, list[Sample]]
     url, data = loaded
     a, b = T0 + timedelta(minutes=3, seconds=7), T0 + timedelta(hours=6)
     async with await psycopg.AsyncConnection.connect(url) as conn:
-        got = await bucketed(conn, "AIT-100", a, b, points=50)
+        got = await bucketed(conn, "AIT-100", a, b, points=50, source="raw")
     assert got.width == timedelta(minutes=10) and got.source == "raw"  # 5 h 57 min / 50 = 7.1 min → 10 min
     assert got.start == T0 and got.end == T0 + timedelta(hours=6)     # widened to whole buckets
     want = expected_buckets([s for s in data if s.tag == "AIT-100"], got.width, got.start, got.end)
@@ -108,14 +119,18 @@ async def test_bucketed_from_rollups_matches_python(
     assert bad[7] < bad[6]  # the Bad stretch counts but is not averaged
 
 
-async def test_uncovered_range_falls_back_to_raw(loaded: tuple[str, list[Sample]]) -> None:
-    url, data = loaded
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+async def test_uncovered_range_falls_back_to_raw(historian_db: str, tmp_path: Path) -> None:
+    data = plant_day()
+    await store(historian_db, tmp_path, data, 2)
+    async with await psycopg.AsyncConnection.connect(historian_db, autocommit=True) as conn:
+        before = await bucketed(conn, "AIT-101", T0, T0 + timedelta(hours=6), points=6)
         await run_rollups(conn, now=T0 + timedelta(hours=3))  # rollups final only up to 03:00
-        got = await bucketed(conn, "AIT-101", T0, T0 + timedelta(hours=6), points=6)
-    assert got.source == "raw"
-    _assert_same(_as_tuples(got.buckets),
-                 expected_buckets([s for s in data if s.tag == "AIT-101"], got.width, T0, T0 + timedelta(hours=6)))
+        partly = await bucketed(conn, "AIT-101", T0, T0 + timedelta(hours=6), points=6)
+        inside = await bucketed(conn, "AIT-101", T0, T0 + timedelta(hours=2), points=2)
+    assert (before.source, partly.source, inside.source) == ("raw", "raw", "1h")
+    want = expected_buckets([s for s in data if s.tag == "AIT-101"], partly.width, T0, T0 + timedelta(hours=6))
+    _assert_same(_as_tuples(before.buckets), want)
+    _assert_same(_as_tuples(partly.buckets), want)
 
 
 def test_nice_widths() -> None:
@@ -127,8 +142,8 @@ def test_nice_widths() -> None:
         nice_width(timedelta(hours=1), 0)
 
 
-async def test_bad_requests_get_clear_errors(historian_db: str) -> None:
-    async with await psycopg.AsyncConnection.connect(historian_db) as conn:
+async def test_bad_requests_get_clear_errors(loaded: tuple[str, list[Sample]]) -> None:
+    async with await psycopg.AsyncConnection.connect(loaded[0]) as conn:
         with pytest.raises(QueryError, match="unknown tag 'NOPE'"):
             await raw_samples(conn, "NOPE", T0, T0 + S)
         with pytest.raises(QueryError, match="timezone-aware"):
