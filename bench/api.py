@@ -14,15 +14,14 @@ import json
 import os
 import secrets
 import statistics
+import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import httpx
 import psycopg
@@ -35,11 +34,11 @@ from api.app import create_app
 from api.auth.bootstrap import prepare_auth
 from api.settings import ApiSettings
 from plantctl.config import load_plant
+from plantctl.historian.rollups import run_rollups
 from plantctl.historian.service import Historian
 from plantctl.runtime.service import HistorianSink, PlantRuntime
 from plantctl.samples import Sample
 
-T = TypeVar("T")
 PLANT = Path(__file__).resolve().parents[1] / "examples" / "plant.yaml"
 TAG = "AIT-101"
 
@@ -53,52 +52,67 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
 
 
-class Service:
-    """PlantRuntime + historian + uvicorn in a thread of their own, as `plantctl run` runs them."""
+async def serve_child(url: str) -> None:
+    """The server side, run in its own process (no GIL shared with the clients), as `plantctl run` runs it.
 
-    def __init__(self, url: str, state_dir: Path) -> None:
-        self.url = url
-        self.state_dir = state_dir
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.config = load_plant(PLANT)
-        self.server: uvicorn.Server | None = None
-        self.task: asyncio.Task[None] | None = None
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout_s: float = 600) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
-
-    def start(self) -> str:
-        self.thread.start()
-        return self.run(self._start())
-
-    async def _start(self) -> str:
-        self.historian = Historian(self.url, self.config.historian, self.config.tags, state_dir=self.state_dir)
-        sink = cast("HistorianSink", self.historian)
-        self.runtime = PlantRuntime(self.config, state_dir=self.state_dir, historian=sink, sources={})
-        await self.runtime.start()
-        await self.historian.prepare()
-        app = create_app(self.runtime, settings=ApiSettings(mode="production", database_url=self.url,
-                                                            live_queue_batches=1024))
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="none"))
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:  # noqa: ASYNC110 - uvicorn offers no "started" event to await
+    Prints "PORT <n>", then obeys stdin lines: "publish <count> <interval_s>" pushes marker samples of TAG
+    (value 7 + k/1000, ts = now) through the runtime's bus; "quit" stops.
+    """
+    with TemporaryDirectory() as tmp:
+        config = load_plant(PLANT)
+        historian = Historian(url, config.historian, config.tags, state_dir=Path(tmp))
+        runtime = PlantRuntime(config, state_dir=Path(tmp), historian=cast("HistorianSink", historian), sources={})
+        await runtime.start()
+        app = create_app(runtime, settings=ApiSettings(mode="production", database_url=url, live_queue_batches=1024))
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="none"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no "started" event to await
             await asyncio.sleep(0.02)
-        return f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
+        print(f"PORT {server.servers[0].sockets[0].getsockname()[1]}", flush=True)
+        loop = asyncio.get_running_loop()
+        while True:
+            line = (await loop.run_in_executor(None, sys.stdin.readline)).split()
+            if not line or line[0] == "quit":
+                break
+            if line[0] == "publish":
+                for k in range(int(line[1])):
+                    runtime.bus.publish([Sample(TAG, datetime.now(UTC), round(7.0 + k / 1000, 6))])
+                    await asyncio.sleep(float(line[2]))
+                print("DONE", flush=True)
+        server.should_exit = True
+        await task
+        await runtime.stop()
 
-    def publish_soon(self, batch: list[Sample]) -> None:
-        self.loop.call_soon_threadsafe(self.runtime.bus.publish, batch)
+
+class Child:
+    """The server process, driven over its stdin."""
+
+    def __init__(self, url: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve-child", url], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().split()
+        if not line or line[0] != "PORT":
+            raise RuntimeError(f"the server process did not start ({line})")
+        self.base = f"http://127.0.0.1:{line[1]}"
+
+    def send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
 
     def stop(self) -> None:
-        async def _stop() -> None:
-            if self.server is not None and self.task is not None:
-                self.server.should_exit = True
-                await asyncio.wait_for(self.task, 10)
-            await self.runtime.stop()
         with contextlib.suppress(Exception):
-            self.run(_stop(), 30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+            self.send("quit")
+            self.proc.wait(15)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def rollups(url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await run_rollups(conn)
 
 
 def load_history(url: str, days: float, end: datetime) -> int:
@@ -139,7 +153,7 @@ def time_trends(base: str, token: str, start: datetime, end: datetime, queries: 
     return {"timings": timings, "sources": sorted(sources), "buckets": buckets}
 
 
-async def fanout(service: Service, base: str, token: str, clients: int, events: int) -> dict[str, Any]:
+async def fanout(child: Child, base: str, token: str, clients: int, events: int) -> dict[str, Any]:
     latencies: list[float] = []
     ready = asyncio.Event()
     subscribed = 0
@@ -172,9 +186,7 @@ async def fanout(service: Service, base: str, token: str, clients: int, events: 
     async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(30), limits=limits) as c:
         tasks = [asyncio.create_task(client(c)) for _ in range(clients)]
         await asyncio.wait_for(ready.wait(), 30)
-        for k in range(events):
-            service.publish_soon([Sample(TAG, datetime.now(UTC), round(7.0 + k / 1000, 6))])
-            await asyncio.sleep(0.1)
+        child.send(f"publish {events} 0.1")
         seen = await asyncio.wait_for(asyncio.gather(*tasks), 30)
     return {"clients": clients, "delivered": sum(seen), "expected": clients * events, "latencies": latencies}
 
@@ -187,7 +199,11 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--events", type=int, default=None, help="samples pushed to the stream (default 50; quick 20)")
     ap.add_argument("--database-url", default=None, help="an empty TimescaleDB database (default: a scratch one)")
+    ap.add_argument("--serve-child", metavar="URL", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.serve_child:
+        asyncio.run(serve_child(args.serve_child))
+        return
     days = args.days or (3.0 if args.quick else 30.0)
     queries = args.queries or (15 if args.quick else 40)
     events = args.events or (20 if args.quick else 50)
@@ -204,35 +220,36 @@ def main() -> None:
     password = secrets.token_urlsafe(16)
     prepare_auth(ApiSettings(mode="production", database_url=url, admin_user="bench",
                              admin_password=SecretStr(password)))
-    with TemporaryDirectory() as tmp:
-        service = Service(url, Path(tmp))
-        try:
-            base = service.start()
-            end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-            t0 = time.monotonic()
-            rows = load_history(url, days, end)
-            load_s = time.monotonic() - t0
-            log(f"loaded {rows} rows ({days:g} days of 1 s data) in {load_s:.1f} s")
-            t0 = time.monotonic()
-            service.run(service.historian.run_rollups())
-            rollup_s = time.monotonic() - t0
-            log(f"rollups 1m + 1h in {rollup_s:.1f} s")
-            r = httpx.post(f"{base}/api/v1/auth/login", json={"username": "bench", "password": password}, timeout=30)
-            r.raise_for_status()
-            token = r.json()["access_token"]
-            tr = time_trends(base, token, end - timedelta(days=days), end, queries)
-            auto, raw = tr["timings"]["auto"], tr["timings"]["raw"]
-            log(f"trend from {tr['sources']}: p50 {statistics.median(auto):.1f} ms, p99 {pct(auto, 99):.1f} ms; "
-                f"raw p50 {statistics.median(raw):.1f} ms, p99 {pct(raw, 99):.1f} ms")
-            fo = asyncio.run(fanout(service, base, token, args.clients, events))
-            lat = fo["latencies"]
-            log(f"live: {fo['clients']} clients, {fo['delivered']}/{fo['expected']} deliveries, "
-                f"p50 {statistics.median(lat):.1f} ms, p99 {pct(lat, 99):.1f} ms")
-        finally:
-            service.stop()
-            if created is not None:
-                with contextlib.suppress(Exception):
-                    created[0].drop_database(created[1])
+    child: Child | None = None
+    try:
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+        t0 = time.monotonic()
+        rows = load_history(url, days, end)
+        load_s = time.monotonic() - t0
+        log(f"loaded {rows} rows ({days:g} days of 1 s data) in {load_s:.1f} s")
+        t0 = time.monotonic()
+        asyncio.run(rollups(url))
+        rollup_s = time.monotonic() - t0
+        log(f"rollups 1m + 1h in {rollup_s:.1f} s")
+        child = Child(url)
+        base = child.base
+        r = httpx.post(f"{base}/api/v1/auth/login", json={"username": "bench", "password": password}, timeout=30)
+        r.raise_for_status()
+        token = r.json()["access_token"]
+        tr = time_trends(base, token, end - timedelta(days=days), end, queries)
+        auto, raw = tr["timings"]["auto"], tr["timings"]["raw"]
+        log(f"trend from {tr['sources']}: p50 {statistics.median(auto):.1f} ms, p99 {pct(auto, 99):.1f} ms; "
+            f"raw p50 {statistics.median(raw):.1f} ms, p99 {pct(raw, 99):.1f} ms")
+        fo = asyncio.run(fanout(child, base, token, args.clients, events))
+        lat = fo["latencies"]
+        log(f"live: {fo['clients']} clients, {fo['delivered']}/{fo['expected']} deliveries, "
+            f"p50 {statistics.median(lat):.1f} ms, p99 {pct(lat, 99):.1f} ms")
+    finally:
+        if child is not None:
+            child.stop()
+        if created is not None:
+            with contextlib.suppress(Exception):
+                created[0].drop_database(created[1])
     result = {
         "quick": args.quick, "days": days, "rows": rows, "points": 1000, "queries_per_source": queries,
         "trend_source_auto": "+".join(tr["sources"]), "trend_buckets": tr["buckets"],
@@ -243,7 +260,7 @@ def main() -> None:
         "live_fanout_clients": fo["clients"], "live_events_per_client": events,
         "live_delivered": fo["delivered"], "live_expected": fo["expected"],
         "live_p50_latency_ms": round(statistics.median(lat), 2), "live_p99_latency_ms": round(pct(lat, 99), 2),
-        "wall_s": round(time.monotonic() - t_start, 1),
+        "wall_s": round(time.monotonic() - t_start, 1), "server": "separate process (one uvicorn worker)",
     }
     print(json.dumps(result))
 
