@@ -163,12 +163,12 @@ class Loop:
         pv_sample, why_bad = self._pv(now)
         usable = why_bad is None
         self.pv_usable = usable
+        self._update_feedforward(now)
+        self._update_remote_setpoint(now)
         if self._pending_mode is not LoopMode.MAN and usable and self._cannot_run(now) is None:
             mode, self._pending_mode = self._pending_mode, LoopMode.MAN
             if mode is LoopMode.AUTO or self.remote_setpoint is not None:
                 self._change_mode(mode, now, "configured start mode", "loop")
-        self._update_feedforward(now)
-        self._update_remote_setpoint(now)
 
         forced = self._force_output
         self._force_output = None
@@ -209,7 +209,7 @@ class Loop:
         requests, u_applied = self._outputs(u)
         self.output = u_applied
         if self.mode is LoopMode.MAN:
-            if forced is not None:
+            if forced is not None or u_applied != u:  # forced or stopped: stays there when the cause clears
                 self._manual_target = u_applied
         elif self.pid.active:
             self.pid.track(u_applied - self._ff_u)

@@ -325,3 +325,19 @@ def _curve_slope(ph: float) -> float:
 
     c = TitrationCurve([(a, b) for a, b in CURVE])
     return (c.base(ph + 0.005) - c.base(ph - 0.005)) / 0.01
+
+
+def test_in_man_a_stopped_output_stays_stopped_after_the_interlock_clears() -> None:
+    rig = Rig(cfg())
+    rig.step(7.0)
+    rig.loop.set_output(6.0, "op", rig.now)
+    for _ in range(10):
+        rig.step(7.0)
+    assert rig.out["P-1.SP"] == pytest.approx(5.0)
+    rig.aux["LIT-1"] = 5.0
+    rig.step(7.0)
+    assert rig.out == {"P-1.SP": 0.0, "P-2.SP": 0.0}
+    rig.aux["LIT-1"] = 50.0
+    for _ in range(5):
+        rig.step(7.0)
+    assert rig.out == {"P-1.SP": 0.0, "P-2.SP": 0.0}  # the operator restarts dosing, not the interlock
