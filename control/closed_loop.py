@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from control.events import EventLog
 from control.loop import Loop, ModeRefused
@@ -113,8 +114,13 @@ def loop_config(plant: PlantConfig, name: str, **overrides: Any) -> LoopConfig:
     """The named loop of a plant file, with fields replaced (e.g. compensation='none', kp=…)."""
     cfg = next((lp for lp in plant.loops if lp.name == name), None)
     if cfg is None:
-        raise KeyError(f"no loop {name!r} in the plant file")
-    return LoopConfig.model_validate({**cfg.model_dump(), **overrides})
+        known = ", ".join(lp.name for lp in plant.loops) or "none"
+        raise KeyError(f"no loop {name!r} in the plant file (loops: {known})")
+    try:
+        return LoopConfig.model_validate({**cfg.model_dump(), **overrides})
+    except ValidationError as exc:
+        what = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"loop {name} with {overrides}: {what}") from None
 
 
 def run_loop_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path, loop_name: str = "PHC-101",

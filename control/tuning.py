@@ -10,16 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
+import typer
 from scipy.optimize import least_squares
 
 from control.closed_loop import EPOCH, loop_config, sample_of
 from control.events import EventLog
 from control.loop import Loop
-from plantctl.config import load_plant
+from plantctl.config import ConfigError, load_plant
 from plantctl.config.models import LoopMode
 from sim.headless import run
 from sim.interface import COMMANDS, Reading
@@ -164,11 +165,28 @@ def tune(plant_file: str | Path, loop_name: str, *, step_pct: float = 1.0, settl
                         propose_pi(fit, rule, closed_loop_time_s), cfg.kp, cfg.ki)
 
 
-def tune_command(plant_file: Path, loop: str, step_pct: float = 1.0, rule: str = "simc",
-                 closed_loop_time_s: float | None = None, compensation: str | None = None) -> None:
-    """`plantctl tune LOOP`: step test on the simulator and a PI proposal (typer-ready signature)."""
+def tune_command(
+    loop: Annotated[str, typer.Argument(help="loop name in the plant file, e.g. PHC-101", show_default=False)],
+    config: Annotated[Path, typer.Option(help="plant file (YAML)")] = Path("examples/plant.yaml"),
+    step_pct: Annotated[float, typer.Option(help="output step, % (keep the PV inside its range)")] = 1.0,
+    rule: Annotated[str, typer.Option(help="simc or lambda")] = "simc",
+    closed_loop_time_s: Annotated[float | None, typer.Option(
+        help="SIMC tau_c / lambda, s (default: theta for SIMC, 3 theta for lambda)")] = None,
+    compensation: Annotated[str | None, typer.Option(
+        help="override the loop's compensation (none, titration, gain_schedule)")] = None,
+) -> None:
+    """Step-test a loop on the simulated plant, fit FOPDT, propose PI gains (SIMC or lambda)."""
     if rule not in ("simc", "lambda"):
-        raise ValueError(f"rule must be simc or lambda, got {rule!r}")
-    report = tune(plant_file, loop, step_pct=step_pct, rule=rule,  # type: ignore[arg-type]
-                  closed_loop_time_s=closed_loop_time_s, compensation=compensation)
-    print(report)
+        typer.echo(f"--rule must be simc or lambda, got {rule!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        report = tune(config, loop, step_pct=step_pct, rule=rule,  # type: ignore[arg-type]
+                      closed_loop_time_s=closed_loop_time_s, compensation=compensation)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        raise typer.Exit(1) from None
+    except (KeyError, ValueError) as exc:
+        typer.echo(f"plantctl tune: {exc.args[0] if exc.args else exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(str(report))
