@@ -107,6 +107,12 @@ def main() -> None:
             out[f"{key}_out_of_band_s_{label}"] = round(f["time_out_of_band_s_sensor_ok"], 1)
             out[f"{key}_max_dev_ph_{label}"] = round(f["max_deviation_ph"], 3)
             out[f"{key}_reagent_l_{label}"] = round(f["naoh_l"] + f["h2so4_l"], 2)
+    if not args.quick:  # the other compensation, same gains: for the engineer choosing between them
+        r = run_loop_on_scenario(PLANT, SCENARIOS["upset-day"], overrides={"compensation": "gain_schedule"},
+                                 record_every_s=5.0)
+        print(f"{'gain sched.':<12}", r.line())
+        out["upset_day_iae_gain_schedule"] = round(r.figures["iae_ph_s"], 1)
+        out["upset_day_out_of_band_s_gain_schedule"] = round(r.figures["time_out_of_band_s_sensor_ok"], 1)
     out["iae_compensated"] = round(totals["compensated"][0], 1)
     out["iae_fixed"] = round(totals["fixed"][0], 1)
     out["iae_ratio"] = round(totals["compensated"][0] / totals["fixed"][0], 4)
