@@ -25,6 +25,7 @@ from asyncua.server.address_space import AttributeService
 from asyncua.server.binary_server_asyncio import BinaryServer
 from asyncua.server.server import Server
 
+from sim.facade.asyncua_fixes import null_safe_deadband
 from sim.facade.core import CommandOutcome, PlcCore
 from sim.facade.pki import SERVER_APP_URI, PlcUserManager, ensure_server_certificate
 from sim.facade.points import (
@@ -216,6 +217,7 @@ class OpcUaPlc:
     async def start(self) -> None:
         """Listen (first start sets up endpoints; later starts only reopen the listener after an outage)."""
         if self.server is None:
+            null_safe_deadband()  # else a sensor failure never reaches a client subscribed with a deadband
             await self.build()
         server = self.server
         assert server is not None

@@ -225,3 +225,34 @@ async def test_subscription_sees_changes_with_simulated_source_timestamps(plc: S
             30.0, abs=0.01)
     finally:
         await sub.delete()
+
+
+async def test_regression_sensor_failure_reaches_a_subscription_with_an_absolute_deadband(
+        plc: SimulatedPlc, client: Client) -> None:
+    """asyncua's deadband check subtracted a Bad (null) value from a float and dropped the notification."""
+    changes = _Changes()
+    sub = await client.create_subscription(50, changes)
+    try:
+        await sub.deadband_monitor(client.get_node(node_id("Influent", "AIT-100")), 0.5)
+        for _ in range(100):
+            if changes.values:
+                break
+            await asyncio.sleep(0.02)
+        assert changes.values and changes.values[-1].StatusCode.is_good()
+        plc.model.sensors["AIT-100"].fail()  # type: ignore[attr-defined]
+        await plc.advance(1.0)
+        for _ in range(100):
+            if changes.values[-1].StatusCode.value == ua.StatusCodes.BadSensorFailure:
+                break
+            await asyncio.sleep(0.02)
+        assert changes.values[-1].StatusCode.value == ua.StatusCodes.BadSensorFailure
+        plc.model.sensors["AIT-100"].recover()  # type: ignore[attr-defined]
+        await plc.advance(1.0)
+        for _ in range(100):
+            if changes.values[-1].StatusCode.is_good():
+                break
+            await asyncio.sleep(0.02)
+        assert changes.values[-1].StatusCode.is_good()  # and back, although the value moved < 0.5
+    finally:
+        plc.model.sensors["AIT-100"].recover()  # type: ignore[attr-defined]
+        await sub.delete()
