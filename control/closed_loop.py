@@ -78,6 +78,7 @@ class ClosedLoopResult:
     events: EventLog
     setpoint: float
     band: tuple[float, float] = (6.0, 9.0)
+    pv_tag: str = "AIT-101"
     figures: dict[str, float] = field(default_factory=dict)
 
     def compute(self) -> None:
@@ -85,7 +86,7 @@ class ClosedLoopResult:
         ph = self.traj.true["ph"]
         dt = np.diff(t, append=t[-1] + (t[1] - t[0] if len(t) > 1 else 1.0))
         err = ph - self.setpoint
-        failed = self.traj.status[self._pv_tag]  # SensorStatus codes of the PV
+        failed = self.traj.status[self.pv_tag]  # SensorStatus codes of the PV
         sensor_failed = failed == int(SensorStatus.FAILED)
         out = (ph < self.band[0]) | (ph > self.band[1])
         self.figures = {
@@ -99,8 +100,6 @@ class ClosedLoopResult:
             "sensor_failed_s": float(np.sum(dt[sensor_failed])),
             "wall_s": self.traj.wall_s,
         }
-
-    _pv_tag: str = "AIT-101"
 
     def line(self) -> str:
         f = self.figures
@@ -165,7 +164,6 @@ def run_loop_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path
 
     traj = run_scenario(sc, params=load_sim_params(plant_file), controller=controller,
                         record_every_s=record_every_s)
-    res = ClosedLoopResult(loop_name, sc.name, cfg.compensation.value, traj, log, cfg.setpoint)
-    res._pv_tag = cfg.pv
+    res = ClosedLoopResult(loop_name, sc.name, cfg.compensation.value, traj, log, cfg.setpoint, pv_tag=cfg.pv)
     res.compute()
     return res
