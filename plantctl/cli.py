@@ -135,5 +135,21 @@ def run(
         pass
 
 
+def _mount_subcommands() -> None:
+    """Commands whose code lives with the package that owns the subject."""
+    from api.cli import users_app
+    from plantctl.alarms.report import report_alarms_command
+    from sim.cli import sim_command
+
+    app.add_typer(users_app, name="users")
+    report_app = typer.Typer(help="Reports over a period from the plant database.", no_args_is_help=True)
+    report_app.command("alarms")(report_alarms_command)
+    app.add_typer(report_app, name="report")
+    app.command("sim")(sim_command)
+
+
+_mount_subcommands()
+
+
 if __name__ == "__main__":
     app()

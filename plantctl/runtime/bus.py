@@ -11,7 +11,7 @@ from plantctl.samples import Sample
 
 log = logging.getLogger(__name__)
 
-Tap = Callable[[list[Sample]], None]
+Tap = Callable[[list[Sample]], object]
 """A consumer called inline with every batch; it must return at once (e.g. enqueue, update a dict)."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from connectors.base import Source, SourceHealth, WriteResult
 from plantctl.config.models import PlantConfig
@@ -26,7 +26,7 @@ class HistorianSink(Protocol):
 
     async def stop(self) -> None: ...
 
-    def stats(self) -> dict[str, Any]: ...
+    def stats(self) -> object: ...
 
 
 class PlantRuntime:
