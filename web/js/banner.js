@@ -80,6 +80,6 @@ export function renderBanner(node, watch) {
     el("span.value", { text: value }),
     el("span.state", { text: `${PRIORITY[top.priority]} · ${top.acked ? "acknowledged" : "unacknowledged"} · since ${fmtTime(top.active_since)}` }),
     el("span.more", { text: watch.list.length > 1 ? `+${watch.list.length - 1} more` : "" }),
-    el("a", { href: "#/alarms", text: "Alarms" }),
+    el("a", { href: "#/alarms", text: "Open alarm list" }),
   );
 }

@@ -28,10 +28,11 @@ export function qualityClass(q) {
   return cls === 0xc0 ? "good" : cls === 0x40 ? "uncertain" : "bad";
 }
 
-/** "sensor failure" from "bad: sensor failure"; the marker already says BAD or UNC. */
+/** A short label for the marker ("sensor failure" from BAD_SENSOR_FAILURE); the source's own words go in a tooltip. */
 export function qualityReason(q) {
   if (!q) return "no value yet";
-  return (q.reason || q.name || "").replace(/^(bad|uncertain)(: )?/i, "") || q.name.toLowerCase();
+  const short = (q.name || "").replace(/^(BAD|UNCERTAIN|GOOD)_?/, "").replace(/_/g, " ").toLowerCase();
+  return short || (q.reason || "").replace(/^(bad|uncertain)(: )?/i, "") || q.name.toLowerCase();
 }
 
 /** Decimals that suit a tag's range: pH 2, conductivity 1, lithium 0. */

@@ -3,7 +3,13 @@
 import { api, qs } from "../api.js";
 import { el, fmtDateTime, say } from "../util.js";
 
-const show = (v) => (v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v));
+/** An old/new value as a person reads it: "7.2 pH" for {value, unit}, "key: value, …" for other objects. */
+function show(v) {
+  if (v === null || v === undefined) return "";
+  if (typeof v !== "object") return String(v);
+  if ("value" in v && "unit" in v && Object.keys(v).length === 2) return `${v.value} ${v.unit}`;
+  return Object.entries(v).map(([k, x]) => `${k}: ${typeof x === "object" && x !== null ? JSON.stringify(x) : x}`).join(", ");
+}
 
 export function mount(root, ctx) {
   const actor = el("input", { name: "actor", placeholder: "all" });
@@ -22,7 +28,7 @@ export function mount(root, ctx) {
         target: target.value.trim(), limit: 100, cursor: append ? cursor : null })}`);
       const rows = page.entries.map((e) => el("tr", { "data-action": e.action, "data-target": e.target },
         el("td.time", { text: fmtDateTime(e.ts) }), el("td", { text: e.actor }), el("td", { text: e.action }),
-        el("th", { scope: "row", text: e.target }), el("td.json", { text: show(e.old) }), el("td.json", { text: show(e.new) }),
+        el("th", { scope: "row", text: e.target }), el("td.json.old", { text: show(e.old) }), el("td.json.new", { text: show(e.new) }),
         el("td", { text: e.source_address }), el("td.json", { text: show(e.detail) })));
       if (append) body.append(...rows);
       else body.replaceChildren(...rows);

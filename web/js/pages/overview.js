@@ -43,6 +43,7 @@ function updateInstrument(node, s, meta) {
   } else {
     qn.replaceChildren(el("span.qmark", { text: q === "bad" ? "BAD" : "UNC" }), " ", qualityReason(s.quality));
   }
+  qn.title = q === "good" ? "" : s.quality.reason;
 }
 
 function updateAlarm(node, alarms) {

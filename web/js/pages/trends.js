@@ -215,6 +215,9 @@ export function mount(root, ctx, params) {
     const n = out.series.reduce((a, s) => a + s.buckets.length, 0);
     const first = out.series[0];
     root.dataset.points = String(n);
+    const xs = plot.data[0];
+    root.dataset.firstTs = xs.length ? new Date(xs[0] * 1000).toISOString() : "";
+    root.dataset.lastTs = xs.length ? new Date(xs[xs.length - 1] * 1000).toISOString() : "";
     info.textContent = `${n} buckets over ${out.series.length} pens · ${first ? `${first.bucket_s} s buckets from ${first.source}` : ""} · fetched in ${Math.round(t1 - t0)} ms, drawn in ${Math.round(t2 - t1)} ms`;
     window.plantctl.lastTrend = { points: n, pens: out.series.length, fetch_ms: t1 - t0, draw_ms: t2 - t1,
                                   drawn_at_ms: performance.now(), since_mount_ms: performance.now() - since,
