@@ -1,7 +1,7 @@
 """The simulated PLC meets an independent OPC UA stack: node-opcua's client (Node.js).
 
-Needs `node` and the npm package node-opcua-client on NODE_PATH (CI: `npm install --prefix DIR
-node-opcua-client` and NODE_PATH=DIR/node_modules); skipped when either is missing.
+Needs `node` and the npm package node-opcua-client, in the repository's node_modules (a devDependency
+of package.json) or on NODE_PATH; skipped when either is missing.
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ import pytest
 
 from sim.facade import SimulatedPlc
 
+ROOT = Path(__file__).resolve().parents[2]
+NODE_ENV = {**os.environ, "NODE_PATH": os.pathsep.join(
+    p for p in (os.environ.get("NODE_PATH", ""), str(ROOT / "node_modules")) if p)}
+
 
 def _node_opcua_available() -> bool:
     if shutil.which("node") is None:
         return False
     probe = subprocess.run(["node", "-e", "require.resolve('node-opcua-client')"], capture_output=True,
-                           timeout=30, check=False)
+                           timeout=30, check=False, env=NODE_ENV)
     return probe.returncode == 0
 
 
@@ -76,7 +80,7 @@ async def test_node_opcua_reads_values_status_and_range_and_gets_per_node_write_
         proc = await asyncio.create_subprocess_exec(
             "node", str(script), plc.opcua_endpoint, json.dumps(ids),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)})  # node-opcua puts its own PKI there
+            env={**NODE_ENV, "XDG_CONFIG_HOME": str(tmp_path)})  # node-opcua puts its own PKI there
         out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     finally:
         plc.model.sensors["CIT-101"].recover()  # type: ignore[attr-defined]
