@@ -51,3 +51,29 @@ def test_pump_trip_forces_man_at_zero_and_is_journaled(upset: ClosedLoopResult) 
     t = upset.traj.t_s
     i = np.searchsorted(t, (trips[0].ts - upset.events.events[0].ts).total_seconds() + 5)
     assert upset.traj.commanded["P-201.SP"][i] == 0.0
+
+
+@pytest.mark.slow
+def test_failure_beyond_hold_time_substitutes_sheds_to_man_and_waits_for_the_operator() -> None:
+    res = run_loop_on_scenario(PLANT, UPSET, overrides={"fail_safe": {"hold_s": 300, "substitute_output": 1.0,
+                                                                      "stale_after_s": 10}},
+                               duration_s=12.5 * 3600, record_every_s=5.0)
+    t0 = res.events.events[0].ts
+
+    def at(kind: LoopEventKind) -> list[float]:
+        return [(e.ts - t0).total_seconds() for e in res.events.of(kind)]
+
+    hold, sub = at(LoopEventKind.FAIL_SAFE_HOLD), at(LoopEventKind.FAIL_SAFE_SUBSTITUTE)
+    assert hold[0] == pytest.approx(12 * 3600, abs=2.0)
+    assert sub[0] == pytest.approx(hold[0] + 300, abs=1.5)
+    shed = [e for e in res.events.of(LoopEventKind.MODE_CHANGE) if "fail-safe" in e.reason]
+    assert shed and shed[0].data["new"] == "MAN"
+    back = [e for e in res.events.of(LoopEventKind.MODE_CHANGE)
+            if e.actor.startswith("operator") and (e.ts - t0).total_seconds() > sub[0]]
+    assert back, "the simulated operator returned the loop to AUTO"
+    t_back = (back[0].ts - t0).total_seconds()
+    assert t_back >= 12 * 3600 + 20 * 60  # not before the electrode was replaced (12:20)
+    t = res.traj.t_s
+    window = (t > sub[0] + 5) & (t < t_back - 5)
+    # substitute 1 % of output = P-201 at 0.9 % (1 % − half the 0.2 % dead band), held in MAN
+    assert np.allclose(res.traj.commanded["P-201.SP"][window], 0.9, atol=1e-6)
