@@ -17,7 +17,8 @@ from tests.historian.conftest import FAST_RECONNECT, fast_config, series, tag_co
 pytestmark = [pytest.mark.anyio, pytest.mark.db]
 
 
-async def test_start_ingest_read_stop(fresh_database: str, core_migrations: Path, tmp_path: Path) -> None:
+async def test_start_ingest_read_stop(historian_db: str, core_migrations: Path, tmp_path: Path) -> None:
+    fresh_database = historian_db
     tags = tag_configs(5)
     h = Historian(fresh_database, fast_config(), tags, state_dir=tmp_path, migrations_dir=core_migrations,
                   writer_settings=FAST_RECONNECT)

@@ -85,7 +85,8 @@ async def test_samples_the_writer_refuses_are_quarantined_and_the_rest_stored(
 
 
 async def test_a_batch_the_database_refuses_is_quarantined_once_and_ingest_goes_on(
-        historian_db: str, tmp_path: Path) -> None:
+        private_historian_db: str, tmp_path: Path) -> None:
+    historian_db = private_historian_db
     with psycopg.connect(historian_db, autocommit=True) as conn:  # a site rule the database enforces
         conn.execute("ALTER TABLE samples ADD CONSTRAINT value_below_1000 CHECK (value < 1000)")
     bad = [Sample("AIT-100", T0 + k * MS, 5000.0 + k) for k in range(3)]
