@@ -138,6 +138,7 @@ def run(
 def _mount_subcommands() -> None:
     """Commands whose code lives with the package that owns the subject."""
     from api.cli import users_app
+    from control.tuning import tune_command
     from plantctl.alarms.report import report_alarms_command
     from sim.cli import sim_command
 
@@ -146,6 +147,7 @@ def _mount_subcommands() -> None:
     report_app.command("alarms")(report_alarms_command)
     app.add_typer(report_app, name="report")
     app.command("sim")(sim_command)
+    app.command("tune")(tune_command)
 
 
 _mount_subcommands()
