@@ -82,13 +82,26 @@ def test_sensor_failure_from_the_simulator_marks_the_value_bad_and_raises_an_ala
         screenshot(page, "overview-sensor-failed")
 
         page.get_by_role("navigation", name="Pages").get_by_role("link", name=re.compile(r"^Alarms")).click()
-        row = page.locator("tr[data-alarm='AIT-101.BAD']").first
+        row = page.get_by_role("table", name="Active alarms").locator("tr[data-alarm='AIT-101.BAD']")
         expect(row).to_have_class("unacked p2")
         page.get_by_label("Comment for acknowledgement").fill("electrode cable checked")
         page.get_by_role("button", name="Acknowledge AIT-101.BAD").click()
         expect(row.get_by_test_id("state")).to_have_text("active, acknowledged", timeout=LIVE_TIMEOUT_MS)
         expect(banner).to_contain_text("acknowledged")
         screenshot(page, "alarms")
+        # Shelve with a reason and a duration: out of the active list, into the shelved one; then back.
+        page.get_by_role("button", name="Shelve AIT-101.BAD").click()
+        dialog = page.get_by_role("dialog", name="Shelve AIT-101.BAD")
+        dialog.get_by_label("Reason").fill("electrode being replaced")
+        dialog.get_by_label("Duration").select_option(label="15 min")
+        dialog.get_by_role("button", name="Shelve", exact=True).click()
+        shelved = page.get_by_role("table", name="Shelved alarms").locator("tr[data-alarm='AIT-101.BAD']")
+        expect(shelved).to_contain_text("electrode being replaced")
+        expect(page.get_by_role("table", name="Active alarms").locator("tr[data-alarm='AIT-101.BAD']")).to_have_count(0)
+        shelves = panel_service.audit_rows("shelve", "AIT-101.BAD")
+        assert shelves and shelves[0]["new_value"]["duration_s"] == 900
+        page.get_by_role("button", name="Unshelve AIT-101.BAD").click()
+        expect(row.get_by_test_id("state")).to_contain_text("active", timeout=LIVE_TIMEOUT_MS)
         acks = panel_service.audit_rows("ack", "AIT-101.BAD")
         assert acks and acks[0]["actor"] == "engineer"
         faults = panel_service.audit_rows("simulator", "AIT-101")

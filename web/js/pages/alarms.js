@@ -43,6 +43,7 @@ export function mount(root, ctx) {
     }
     say(status, results.join("; "), "ok");
     await ctx.alarms.refresh();
+    setTimeout(loadHistory, 1500); // the journal is written in the background
   };
 
   const shelve = (a) => {
@@ -66,6 +67,7 @@ export function mount(root, ctx) {
         say(status, `${a.name} shelved: ${reason.value}`, "ok");
         await ctx.alarms.refresh();
         await loadShelved();
+        setTimeout(loadHistory, 1500);
       } catch (exc) {
         err.textContent = exc.message;
       }
@@ -120,7 +122,7 @@ export function mount(root, ctx) {
         el("td.time", { text: fmtDateTime(r.ts) }), el("th", { scope: "row", text: r.alarm }), el("td", { text: r.event }),
         el("td", { text: `${r.old_state} → ${r.new_state}` }), el("td.num", { text: r.value === null ? "" : `${fmt(r.value, 2)} ${r.unit}` }),
         el("td", { text: r.user }), el("td", { text: r.comment }))));
-      say(hStatus, `${shown.length} journal entries${shown.length > 500 ? " (newest 500 shown)" : ""}`);
+      say(hStatus, `${shown.length} journal ${shown.length === 1 ? "entry" : "entries"}${shown.length > 500 ? " (newest 500 shown)" : ""}`);
     } catch (exc) {
       say(hStatus, exc.message, "error");
     }

@@ -8,10 +8,23 @@ import { dateToUtcInput, el, say, utcInputToDate } from "../util.js";
 const PRESETS = { "10m": 600, "1h": 3600, "8h": 8 * 3600, "24h": 86400, "7d": 7 * 86400 };
 const PRESET_TEXT = { "10m": "10 min", "1h": "1 h", "8h": "8 h", "24h": "24 h", "7d": "7 d" };
 // Muted, distinguishable pens; no red, orange or yellow (those mean alarms).
-const PENS = ["#1f4e79", "#2a7f62", "#7a5230", "#6b4c9a", "#3d5a80", "#5f6b2e", "#8a4f7d", "#44546a"];
+const PENS = ["#1f4e79", "#2a7f62", "#7a5230", "#6b4c9a", "#5f6b2e", "#2b8a9e", "#8a4f7d", "#44546a"];
 const DEFAULT_TAGS = ["AIT-101", "AIT-100", "FIT-100"];
 const MAX_PENS = 8;
 const LIVE_MIN_MS = 2000;
+
+const pad = (n) => String(n).padStart(2, "0");
+
+/** Time-axis labels in UTC, 24 h, day/month when the span covers days (operators read shift logs that way). */
+function timeLabels(u, splits) {
+  const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
+  return splits.map((t) => {
+    const d = new Date(t * 1000);
+    const hm = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+    if (span > 2 * 86400) return `${pad(d.getUTCDate())}/${pad(d.getUTCMonth() + 1)} ${hm}`;
+    return span < 900 ? `${hm}:${pad(d.getUTCSeconds())}` : hm;
+  });
+}
 
 const hexA = (hex, a) => `${hex}${Math.round(a * 255).toString(16).padStart(2, "0")}`;
 
@@ -118,7 +131,7 @@ export function mount(root, ctx, params) {
       legend: { show: true, live: true },
       scales: { x: { time: true } },
       series: [{ label: "UTC" }],
-      axes: [{ stroke: "#333", grid: { stroke: "#0000000f" }, ticks: { stroke: "#00000022" } }],
+      axes: [{ stroke: "#333", grid: { stroke: "#0000000f" }, ticks: { stroke: "#00000022" }, values: timeLabels }],
       bands: [],
       hooks: {
         setSelect: [(u) => {
