@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -25,7 +24,7 @@ from connectors.modbus.planner import (
     coalesce,
     plan,
 )
-from connectors.timing import every
+from connectors.timing import cancel_and_wait, every
 from plantctl.config.models import ByteOrder, ModbusSourceConfig, ModbusTable, ModbusType, TagConfig
 from plantctl.quality import Quality
 from plantctl.samples import Sample, utcnow
@@ -133,11 +132,7 @@ class ModbusSource:
             self._tasks.append(asyncio.create_task(beat, name=f"modbus-hb:{self.name}"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         if self._client is not None:
             self._client.close()

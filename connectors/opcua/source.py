@@ -23,7 +23,7 @@ from connectors.health import LinkHealth, backoff_delays
 from connectors.heartbeat import heartbeat
 from connectors.opcua.quality import map_status, status_name
 from connectors.opcua.security import SecuritySetupError, secure_client
-from connectors.timing import every
+from connectors.timing import cancel_and_wait, every
 from plantctl.config.models import OpcUaAcquisition, OpcUaSourceConfig, TagConfig
 from plantctl.quality import Quality
 from plantctl.samples import Sample, utcnow
@@ -150,11 +150,7 @@ class OpcUaSource:
             self._tasks.append(asyncio.create_task(beat, name=f"opcua-hb:{self.name}"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         self._flush()
         self._health.connected = False

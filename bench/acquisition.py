@@ -1,0 +1,240 @@
+"""Acquisition benchmark: Modbus values/s with the request planner vs one request per tag, and the
+client CPU of an OPC UA subscription of 5,000 monitored items at 1 s sampling.
+
+Each server runs in its own process (this script re-invoked with --serve-…), so the figures are the
+client side only. Prints figures as it goes; the last line of stdout is one JSON object.
+`--quick` keeps the whole run under a minute (Modbus 4 s per mode, OPC UA sustained 20 s).
+
+    .venv/bin/python bench/acquisition.py [--quick] [--skip-opcua]
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import signal
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from connectors.modbus.source import ModbusSource  # noqa: E402
+from connectors.opcua.source import OpcUaSource  # noqa: E402
+from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig, TagConfig  # noqa: E402
+from plantctl.samples import Sample  # noqa: E402
+
+MODBUS_TAGS = 2000  # float32 input registers 0..3999 of one simulated PLC
+OPCUA_ITEMS = 5000
+NS = "urn:plantctl:bench"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- servers (child processes) ----------------------------------------------------------------
+
+
+async def serve_modbus(port: int) -> None:
+    from pymodbus.server import ModbusTcpServer
+    from pymodbus.simulator import DataType, SimData, SimDevice
+
+    regs = 2 * MODBUS_TAGS
+    dev = SimDevice(id=1, simdata=(
+        [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+        [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+        [SimData(0, count=16, values=0, datatype=DataType.REGISTERS)],
+        [SimData(0, count=regs, values=[0x42F6, 0xE979] * MODBUS_TAGS, datatype=DataType.REGISTERS)],
+    ))
+    server = ModbusTcpServer(dev, address=("127.0.0.1", port))
+    await server.serve_forever()
+
+
+async def serve_opcua(port: int, items: int) -> None:
+    import logging
+
+    from asyncua import Server, ua
+
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+    shelf = Path(tempfile.gettempdir()) / f"plantctl-bench-shelf-{os.getuid()}"
+    server = Server()
+    await server.init(shelf_file=shelf if shelf.is_file() else None)
+    server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/bench")
+    idx = await server.register_namespace(NS)
+    folder = await server.nodes.objects.add_object(idx, "Bench")
+    nodes = [await folder.add_variable(ua.NodeId(f"V{i}", idx), f"V{i}", ua.Variant(0.0, ua.VariantType.Double))
+             for i in range(items)]
+    ids = [n.nodeid for n in nodes]
+    await server.start()
+    print("ready", flush=True)
+    tick = 0
+    while True:  # every value changes once a second, so every item notifies once a second
+        tick += 1
+        for i, nid in enumerate(ids):
+            await server.write_attribute_value(nid, ua.DataValue(ua.Variant(float(tick + i), ua.VariantType.Double)))
+        await asyncio.sleep(1.0)
+
+
+def child(*args: str, announce: bool = False) -> subprocess.Popen[str]:
+    """This script as a server process; only the OPC UA one says "ready" on its stdout."""
+    out = subprocess.PIPE if announce else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, __file__, *args], stdout=out, stderr=subprocess.DEVNULL, text=True)
+
+
+def wait_for_port(port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"benchmark server on port {port} did not start within {timeout_s:g} s")
+
+
+# --- Modbus ---------------------------------------------------------------------------------
+
+
+def modbus_tags() -> list[TagConfig]:
+    return [TagConfig.model_validate({
+        "name": f"FT-{i:04d}", "unit": "m3/h", "range": {"low": 0, "high": 1000}, "source": "BENCH-MB",
+        "scan_period_s": 0.01, "modbus": {"table": "input_register", "address": 2 * i, "type": "float32"},
+    }) for i in range(MODBUS_TAGS)]
+
+
+async def modbus_rate(port: int, seconds: float, naive: bool) -> tuple[float, int]:
+    """Good values per second with the source polling flat out (scan period 10 ms < one scan)."""
+    limits = {"max_read_registers": 2, "gap_fill_registers": 0} if naive else {}
+    cfg = ModbusSourceConfig.model_validate({"kind": "modbus", "name": "BENCH-MB", "host": "127.0.0.1",
+                                             "port": port, "timeout_s": 2.0, **limits})
+    count = 0
+
+    def emit(batch: list[Sample]) -> None:
+        nonlocal count
+        count += sum(1 for s in batch if s.quality.is_good)
+
+    source = ModbusSource(cfg, modbus_tags(), emit)
+    await source.start()
+    try:
+        deadline = time.monotonic() + 10
+        while count == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        start_count, start = count, time.monotonic()
+        await asyncio.sleep(seconds)
+        rate = (count - start_count) / (time.monotonic() - start)
+    finally:
+        await source.stop()
+    return rate, source.health().request_plan_size
+
+
+# --- OPC UA ---------------------------------------------------------------------------------
+
+
+async def opcua_cpu(port: int, items: int, seconds: float) -> dict[str, Any]:
+    cfg = OpcUaSourceConfig.model_validate({"kind": "opcua", "name": "BENCH-UA", "connect_timeout_s": 30,
+                                            "endpoint": f"opc.tcp://127.0.0.1:{port}/bench"})
+    tags = [TagConfig.model_validate({
+        "name": f"V{i}", "unit": "1", "range": {"low": 0, "high": 1e9}, "source": "BENCH-UA",
+        "scan_period_s": 1.0, "opcua": {"node_id": f"ns=2;s=V{i}", "queue_size": 1}}) for i in range(items)]
+    seen: set[str] = set()
+    count = 0
+
+    def emit(batch: list[Sample]) -> None:
+        nonlocal count
+        for s in batch:
+            if s.quality.is_good:
+                seen.add(s.tag)
+                count += 1
+
+    source = OpcUaSource(cfg, tags, emit)
+    await source.start()
+    try:
+        deadline = time.monotonic() + 40
+        while len(seen) < items and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)
+        cpu0, wall0, count0 = time.process_time(), time.monotonic(), count
+        await asyncio.sleep(seconds)
+        cpu = time.process_time() - cpu0
+        wall = time.monotonic() - wall0
+        rate = (count - count0) / wall
+    finally:
+        await source.stop()
+    return {"opcua_items": len(seen), "opcua_cpu_fraction": round(cpu / wall, 3),
+            "opcua_notifications_per_s": round(rate), "opcua_sustained_s": round(wall, 1)}
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+async def run(quick: bool, skip_opcua: bool) -> dict[str, Any]:
+    result: dict[str, Any] = {"quick": quick, "modbus_tags": MODBUS_TAGS}
+    port = free_port()
+    server = child("--serve-modbus", str(port))
+    try:
+        wait_for_port(port, 10)
+        seconds = 4.0 if quick else 15.0
+        planned, plan_size = await modbus_rate(port, seconds, naive=False)
+        print(f"modbus planner: {planned:,.0f} values/s ({plan_size} requests per scan)", flush=True)
+        naive, naive_size = await modbus_rate(port, seconds, naive=True)
+        print(f"modbus naive:   {naive:,.0f} values/s ({naive_size} requests per scan)", flush=True)
+    finally:
+        server.terminate()
+        server.wait()
+    result.update({"modbus_values_per_s": round(planned), "modbus_values_per_s_naive": round(naive),
+                   "modbus_planner_vs_naive": round(planned / naive, 1) if naive else None,
+                   "modbus_requests_per_scan": plan_size, "modbus_requests_per_scan_naive": naive_size})
+    if skip_opcua:
+        return result
+    port = free_port()
+    server = child("--serve-opcua", str(port), str(OPCUA_ITEMS), announce=True)
+    try:
+        assert server.stdout is not None
+        started = time.monotonic()
+        line = await asyncio.to_thread(server.stdout.readline)
+        if line.strip() != "ready":
+            raise SystemExit("OPC UA benchmark server did not start")
+        print(f"opcua server with {OPCUA_ITEMS} items up in {time.monotonic() - started:.1f} s", flush=True)
+        figures = await opcua_cpu(port, OPCUA_ITEMS, 20.0 if quick else 60.0)
+        print(f"opcua: {figures}", flush=True)
+        result.update(figures)
+    finally:
+        server.terminate()
+        server.wait()
+    return result
+
+
+def main() -> None:
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="whole run under a minute")
+    parser.add_argument("--skip-opcua", action="store_true", help="Modbus half only")
+    parser.add_argument("--serve-modbus", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-opcua", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_modbus:
+        asyncio.run(serve_modbus(args.serve_modbus))
+        return
+    if args.serve_opcua:
+        asyncio.run(serve_opcua(*args.serve_opcua))
+        return
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    started = time.monotonic()
+    result = asyncio.run(run(args.quick, args.skip_opcua))
+    result["duration_s"] = round(time.monotonic() - started, 1)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
