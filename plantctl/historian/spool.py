@@ -261,40 +261,62 @@ class Spool:
     # -- replay ------------------------------------------------------------------------------
     def peek(self) -> SpoolRecord | None:
         """The oldest uncommitted record, or None when the spool is empty."""
+        records = self.peek_many(1, 0)
+        return records[0] if records else None
+
+    def peek_many(self, max_records: int, max_rows: int) -> list[SpoolRecord]:
+        """The oldest uncommitted records of the head segment, in order: at least one (if any), then
+        more while the count stays within max_records and the rows within max_rows."""
         while self._segments:
             head = self._segments[0]
             if self._cursor < head.size:
                 break
             if len(self._segments) == 1:
-                return None
+                return []
             self._remove_head()  # fully committed, and a newer segment exists
         else:
-            return None
+            return []
         head = self._segments[0]
         if self._reader_segment != head.number or self._reader is None:
             if self._reader is not None:
                 self._reader.close()
             self._reader = head.path.open("rb")
             self._reader_segment = head.number
-        self._reader.seek(self._cursor)
-        length, _crc, rows = _FRAME.unpack(self._reader.read(FRAME_OVERHEAD))
-        payload = self._reader.read(length)
-        return SpoolRecord(head.number, self._cursor, self._cursor + FRAME_OVERHEAD + length, rows, payload)
+        out: list[SpoolRecord] = []
+        pos, rows_total = self._cursor, 0
+        self._reader.seek(pos)
+        while pos < head.size and len(out) < max_records:
+            length, _crc, rows = _FRAME.unpack(self._reader.read(FRAME_OVERHEAD))
+            if out and rows_total + rows > max_rows:
+                break
+            payload = self._reader.read(length)
+            end = pos + FRAME_OVERHEAD + length
+            out.append(SpoolRecord(head.number, pos, end, rows, payload))
+            pos, rows_total = end, rows_total + rows
+        return out
 
     def commit(self, record: SpoolRecord) -> None:
         """Mark a record as stored in the database; durable before returning."""
-        if not self._segments or self._segments[0].number != record.segment or self._cursor != record.offset:
-            return  # its segment was dropped while the record was in flight
-        self._cursor = record.end
-        self._head_consumed_records += 1
-        self._head_consumed_rows += record.rows
-        self.counters.committed_batches += 1
-        self.counters.committed_rows += record.rows
+        self.commit_many([record])
+
+    def commit_many(self, records: list[SpoolRecord]) -> None:
+        """Mark consecutive records (from peek_many) as stored; one durable marker update."""
+        if not records:
+            return
+        first, last = records[0], records[-1]
+        if not self._segments or self._segments[0].number != first.segment or self._cursor != first.offset:
+            return  # their segment was dropped while they were in flight
+        rows = sum(r.rows for r in records)
+        self._cursor = last.end
+        self._head_consumed_records += len(records)
+        self._head_consumed_rows += rows
+        self.counters.committed_batches += len(records)
+        self.counters.committed_rows += rows
         head = self._segments[0]
         if self._cursor >= head.size and len(self._segments) > 1:
             self._remove_head()
         else:
-            self._write_marker(record.segment, record.end)
+            self._write_marker(last.segment, last.end)
 
     def close(self) -> None:
         for fh in (self._writer, self._reader):

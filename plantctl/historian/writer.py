@@ -69,6 +69,8 @@ class WriterSettings:
     reconnect_min_delay_s: float = 0.2
     reconnect_max_delay_s: float = 5.0
     write_timeout_s: float = 30.0
+    group_max_batches: int = 16  # a backlog of sealed batches is stored in one transaction ...
+    group_max_rows: int = 50_000  # ... of at most this many rows
     tag_reload_min_interval_s: float = 10.0
 
 
@@ -81,6 +83,7 @@ class WriterStats:
     rows_written: int
     rows_duplicate: int
     batches_written: int
+    transactions: int  # a backlog of batches is stored in one transaction
     batches_spooled: int
     rows_spooled: int
     batches_replayed: int
@@ -89,6 +92,7 @@ class WriterStats:
     rows_quarantined: int
     batches_dropped: int
     rows_dropped: int
+    spool_undecodable_batches: int
     spool_bytes: int
     spool_pending_batches: int
     spool_pending_rows: int
@@ -103,6 +107,7 @@ class WriterStats:
 class _Outcome(enum.Enum):
     STORED = "stored"
     QUARANTINED = "quarantined"
+    REFUSED = "refused"  # the database refused the content of a merged group: not quarantined yet
     NOT_STORED = "not stored"  # the database is unreachable or failed; keep the batch
 
 
@@ -158,6 +163,8 @@ class HistorianWriter:
         self._batches_replayed = 0
         self._rows_replayed = 0
         self._outages = 0
+        self._transactions = 0
+        self._spool_undecodable = 0
         self._last_commit_at: datetime | None = None
         self._last_error = ""
 
@@ -295,41 +302,72 @@ class HistorianWriter:
             self._progress.set()
 
     async def _replay_one(self) -> None:
-        record = self.spool.peek()
-        if record is None:
+        records = self.spool.peek_many(self._settings.group_max_batches, self._settings.group_max_rows)
+        if not records:
             return
-        try:
-            samples = decode_batch(record.payload)
-        except SpoolFormatError as exc:
-            log.error("skipping an undecodable spool record of %d rows: %s", record.rows, exc)
-            self._last_error = str(exc)
-            self.spool.commit(record)
-            return
-        outcome = await self._store(samples)
+        samples: list[Sample] = []
+        for record in records:
+            try:
+                samples += decode_batch(record.payload)
+            except SpoolFormatError as exc:
+                log.error("skipping an undecodable spool record of %d rows: %s", record.rows, exc)
+                self._last_error = str(exc)
+                self._spool_undecodable += 1
+                if record is records[0]:
+                    self.spool.commit(record)
+                    return
+                records = records[:records.index(record)]
+                break
+        outcome = await self._store(samples, refusal_quarantines=len(records) == 1)
         if outcome is _Outcome.NOT_STORED:
             return
-        self.spool.commit(record)
+        if outcome is _Outcome.REFUSED:  # one of several batches is bad: retry them one by one
+            outcome = await self._store(decode_batch(records[0].payload))
+            if outcome is _Outcome.NOT_STORED:
+                return
+            records = records[:1]
+        self.spool.commit_many(records)
         if outcome is _Outcome.STORED:
-            self._batches_replayed += 1
-            self._rows_replayed += len(samples)
+            self._batches_written += len(records)
+            self._batches_replayed += len(records)
+            self._rows_replayed += sum(r.rows for r in records)
+
+    def _head_group(self) -> list[_Batch]:
+        """Batches waiting in memory, oldest first, merged into one transaction (fewer commits in a backlog)."""
+        group = [self._queue[0]]
+        rows = len(group[0].samples)
+        for batch in list(self._queue)[1:self._settings.group_max_batches]:
+            if rows + len(batch.samples) > self._settings.group_max_rows:
+                break
+            group.append(batch)
+            rows += len(batch.samples)
+        return group
 
     async def _store_head(self) -> None:
-        batch = self._queue[0]
-        self._inflight, self._inflight_spilled = batch, False
-        outcome = await self._store(batch.samples)
+        group = self._head_group()
+        self._inflight, self._inflight_spilled = group[0], False
+        samples = group[0].samples if len(group) == 1 else [s for b in group for s in b.samples]
+        outcome = await self._store(samples, refusal_quarantines=len(group) == 1)
+        if outcome is _Outcome.REFUSED:  # one of several batches is bad: retry them one by one
+            group = group[:1]
+            outcome = await self._store(group[0].samples)
         spilled = self._inflight_spilled
         self._inflight = None
         if outcome is _Outcome.NOT_STORED:
             if not spilled:
                 self._spill()  # head first, so order is kept
             return
-        if spilled:  # went to the spool while in flight: it is the spool's head now
-            record = self.spool.peek()
-            if record is not None:
-                self.spool.commit(record)
+        if spilled:  # went to the spool while in flight: they are the spool's first records now
+            remaining = len(group)
+            while remaining and (records := self.spool.peek_many(remaining, 1 << 62)):
+                self.spool.commit_many(records)
+                remaining -= len(records)
         else:
-            self._queue.popleft()
-            self._ack(batch.last_seq)
+            for _ in group:
+                self._queue.popleft()
+            self._ack(group[-1].last_seq)
+        if outcome is _Outcome.STORED:
+            self._batches_written += len(group)
 
     # -- database ----------------------------------------------------------------------------
     async def _connected(self) -> bool:
@@ -377,7 +415,7 @@ class HistorianWriter:
         self._next_attempt = time.monotonic() + self._delay
         self._delay = min(self._delay * 2, self._settings.reconnect_max_delay_s)
 
-    async def _store(self, samples: list[Sample]) -> _Outcome:
+    async def _store(self, samples: list[Sample], refusal_quarantines: bool = True) -> _Outcome:
         conn = self._conn
         assert conn is not None
         payload = encode_copy(samples, self._tag_ids)
@@ -401,6 +439,8 @@ class HistorianWriter:
                 inserted = await asyncio.wait_for(self._copy(conn, payload, staged=True),
                                                   self._settings.write_timeout_s)
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            if not refusal_quarantines:
+                return _Outcome.REFUSED
             self._quarantine_refused(payload.refused)
             self.quarantine.put(payload.kept, f"database refused the batch ({exc.sqlstate}): {exc}")
             self._last_error = f"quarantined a batch: {exc}"
@@ -411,7 +451,7 @@ class HistorianWriter:
         self._quarantine_refused(payload.refused)
         self._rows_written += inserted
         self._rows_duplicate += payload.rows - inserted
-        self._batches_written += 1
+        self._transactions += 1
         self._last_commit_at = utcnow()
         return _Outcome.STORED
 
@@ -441,11 +481,12 @@ class HistorianWriter:
         return WriterStats(
             submitted_seq=self._submitted_seq, durable_seq=self._durable_seq,
             rows_written=self._rows_written, rows_duplicate=self._rows_duplicate,
-            batches_written=self._batches_written,
+            batches_written=self._batches_written, transactions=self._transactions,
             batches_spooled=self._batches_spooled, rows_spooled=self._rows_spooled,
             batches_replayed=self._batches_replayed, rows_replayed=self._rows_replayed,
             batches_quarantined=self.quarantine.batches, rows_quarantined=self.quarantine.rows,
             batches_dropped=c.dropped_batches, rows_dropped=c.dropped_rows,
+            spool_undecodable_batches=self._spool_undecodable,
             spool_bytes=self.spool.bytes_on_disk, spool_pending_batches=self.spool.pending_batches,
             spool_pending_rows=self.spool.pending_rows,
             queue_batches=len(self._queue), open_rows=len(self._open),

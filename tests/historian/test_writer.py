@@ -146,3 +146,48 @@ async def test_a_full_spool_drops_the_oldest_and_counts_it(historian_db: str, tm
     await back.stop()
     kept = stored_rows(historian_db)
     assert as_rows(samples[st.rows_dropped:]) == kept  # the oldest went, the newest stayed
+
+
+@pytest.mark.parametrize("backlog", ["in memory", "in the spool"])
+async def test_a_refused_batch_inside_a_merged_backlog_is_quarantined_alone(
+        private_historian_db: str, tmp_path: Path, backlog: str) -> None:
+    url = private_historian_db
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE samples ADD CONSTRAINT value_below_1000 CHECK (value < 1000)")
+    good1 = series("AIT-100", T0, 250 * MS, 100)
+    bad = [Sample("AIT-100", T0 + timedelta(minutes=5) + k * MS, 5000.0) for k in range(100)]
+    good2 = series("AIT-100", T0 + timedelta(minutes=10), 250 * MS, 100)
+    cfg = fast_config(batch_max_rows=100)
+    if backlog == "in the spool":
+        away = HistorianWriter(unreachable_url(), cfg, state_dir=tmp_path, tags=tag_configs(1))
+        for b in (good1, bad, good2):
+            away.submit(b)
+        await away.start()
+        await away.stop(drain_timeout_s=0.2)
+        assert away.stats().spool_pending_batches == 3
+    w = HistorianWriter(url, cfg, state_dir=tmp_path, tags=tag_configs(1), settings=FAST_RECONNECT)
+    if backlog == "in memory":
+        for b in (good1, bad, good2):  # sealed before the writer runs: one merged transaction is tried
+            w.submit(b)
+    await w.start()
+    await w.flush(30)
+    await w.stop()
+    assert stored_rows(url) == as_rows(good1 + good2)
+    [entry] = w.quarantine.entries()
+    assert entry.samples == tuple(bad) and "value_below_1000" in entry.reason
+    st = w.stats()
+    assert st.batches_written == 2 and st.batches_quarantined == 1 and st.rows_written == 200
+
+
+async def test_a_backlog_is_stored_in_one_transaction_per_group(historian_db: str, tmp_path: Path) -> None:
+    data = series("AIT-100", T0, 250 * MS, 2000)
+    w = HistorianWriter(historian_db, fast_config(batch_max_rows=100), state_dir=tmp_path, tags=tag_configs(1),
+                        settings=WriterSettings(group_max_batches=16, group_max_rows=1000))
+    for k in range(0, 2000, 100):
+        w.submit(data[k:k + 100])  # 20 sealed batches wait before the writer runs
+    await w.start()
+    await w.flush(30)
+    await w.stop()
+    assert stored_rows(historian_db) == as_rows(data)
+    st = w.stats()
+    assert st.batches_written == 20 and st.transactions == 2  # groups of ≤ 1 000 rows
