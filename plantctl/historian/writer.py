@@ -230,8 +230,11 @@ class HistorianWriter:
             self._sealed_seq = self._open_ends.popleft()[1]
         self._open_ends = deque((end - n, seq) for end, seq in self._open_ends)
         self._open_since = time.monotonic()
-        if not samples:
-            self._ack(self._sealed_seq)  # only empty submits: nothing to store
+        if not samples:  # only empty submits: durable once everything before them is
+            if self._queue:
+                self._queue[-1].last_seq = self._sealed_seq
+            else:
+                self._ack(self._sealed_seq)
             return
         batch = _Batch(samples, self._sealed_seq)
         if len(self._queue) >= self._settings.queue_max_batches:

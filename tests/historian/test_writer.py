@@ -191,3 +191,17 @@ async def test_a_backlog_is_stored_in_one_transaction_per_group(historian_db: st
     assert stored_rows(historian_db) == as_rows(data)
     st = w.stats()
     assert st.batches_written == 20 and st.transactions == 2  # groups of ≤ 1 000 rows
+
+
+async def test_an_empty_submit_is_not_acknowledged_before_earlier_samples(tmp_path: Path) -> None:
+    acked: list[int] = []
+    w = HistorianWriter(unreachable_url(), fast_config(batch_max_rows=10), state_dir=tmp_path,
+                        tags=tag_configs(1), on_durable=acked.append)
+    assert w.submit(series("AIT-100", T0, MS, 10)) == 1  # sealed, waiting in memory (writer not started)
+    assert w.submit([]) == 2
+    with pytest.raises(TimeoutError):
+        await w.flush(0.05)  # seals the open batch; nothing stores it yet
+    assert acked == []  # acknowledging seq 2 would claim seq 1 durable
+    await w.start()
+    await w.stop(drain_timeout_s=0.2)  # the database is away: spooled, hence durable
+    assert acked == [2]
