@@ -115,6 +115,31 @@ def test_sensor_failure_from_the_simulator_marks_the_value_bad_and_raises_an_ala
                                                                                timeout=LIVE_TIMEOUT_MS)
 
 
+def test_simulator_runs_a_scenario_file_for_an_engineer_only(page: Page, panel_service: PanelService) -> None:
+    login(page, panel_service, "engineer", "#/simulator")
+    page.get_by_label("Scenario file").select_option("normal-day")
+    page.get_by_role("button", name="Run scenario").click()
+    expect(page.get_by_test_id("scenario")).to_contain_text("Running: normal-day")
+    page.get_by_role("button", name="Stop scenario").click()
+    expect(page.get_by_test_id("scenario")).to_have_text("No scenario started from the panel.")
+    runs = panel_service.audit_rows("simulator", "scenario")
+    assert [r["new_value"] for r in runs[:2]] == [{"scenario": None}, {"scenario": "normal-day"}]
+
+    operator = page.context.browser.new_context(timezone_id="UTC").new_page()  # type: ignore[union-attr]
+    try:
+        login(operator, panel_service, "operator")
+        expect(operator.get_by_role("link", name="Simulator")).to_be_hidden()
+        refused: dict[str, Any] = operator.evaluate("""async () => {
+            try { await window.plantctl.api.post('/api/v1/simulator/sensors/AIT-101', {action: 'fail'});
+                  return {status: 200}; }
+            catch (e) { return {status: e.status, message: e.message}; } }""")
+        assert refused == {"status": 403, "message": "this needs role engineer or above; operator is operator"}
+        assert panel_service.plc is not None
+        assert panel_service.plc.model.sensors["AIT-101"].fault.value == "none"  # type: ignore[attr-defined]
+    finally:
+        operator.context.close()
+
+
 def test_operator_changes_a_setpoint_within_limits_after_confirming_and_it_is_audited(
         browser: Browser, page: Page, panel_service: PanelService) -> None:
     login(page, panel_service, "operator", "#/loops")

@@ -113,8 +113,15 @@ async function route() {
   }
   if (current) current.unmount?.();
   current = null;
-  const mod = await PAGES[name]();
   const root = el("div.page", { "data-page": name });
+  let mod;
+  try {
+    mod = await PAGES[name]();
+  } catch (exc) { // e.g. node_modules missing: the chart library is not served
+    main.replaceChildren(root);
+    root.append(el("h1", { text: name }), el("p.error", { role: "alert", text: `This page could not load: ${exc.message}` }));
+    return;
+  }
   main.replaceChildren(root);
   document.title = `${name[0].toUpperCase()}${name.slice(1)} — plantctl`;
   current = { name, unmount: mod.mount(root, ctx, new URLSearchParams(query)) };

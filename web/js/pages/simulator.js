@@ -83,7 +83,7 @@ export function mount(root, ctx) {
         ev.preventDefault();
         act("POST", "/api/v1/simulator/scenario", { name: scenarioSelect.value }, `scenario ${scenarioSelect.value} started`);
       } },
-        el("label", {}, "Scenario ", scenarioSelect), el("button", { type: "submit", text: "Run scenario" }),
+        el("label", {}, "Scenario file ", scenarioSelect), el("button", { type: "submit", text: "Run scenario" }),
         el("button.quiet", { type: "button", text: "Stop scenario",
           onclick: () => act("DELETE", "/api/v1/simulator/scenario", undefined, "scenario stopped") })),
       scenarioNow),
