@@ -165,6 +165,8 @@ class HistorianWriter:
         self._outages = 0
         self._transactions = 0
         self._spool_undecodable = 0
+        self._mem_dropped_batches = 0
+        self._mem_dropped_rows = 0
         self._last_commit_at: datetime | None = None
         self._last_error = ""
 
@@ -266,8 +268,22 @@ class HistorianWriter:
         if not self._queue:
             return
         batches = list(self._queue)
+        try:
+            self.spool.append_many([(encode_batch(b.samples), len(b.samples)) for b in batches])
+        except OSError as exc:  # disk full or gone: keep them in memory, up to a hard cap
+            self._last_error = f"cannot write the spool: {exc}"
+            log.error("historian: cannot write the spool (%s); holding %d batches in memory", exc, len(batches))
+            cap = 4 * self._settings.queue_max_batches
+            while len(self._queue) > cap:
+                lost = self._queue.popleft()
+                if lost is self._inflight:
+                    self._inflight = None
+                self._mem_dropped_batches += 1
+                self._mem_dropped_rows += len(lost.samples)
+                log.error("historian: dropped the oldest batch in memory (%d rows): spool unwritable, "
+                          "memory full", len(lost.samples))
+            return
         self._queue.clear()
-        self.spool.append_many([(encode_batch(b.samples), len(b.samples)) for b in batches])
         if self._inflight is not None and self._inflight is batches[0]:
             self._inflight_spilled = True
         self._batches_spooled += len(batches)
@@ -366,8 +382,9 @@ class HistorianWriter:
                 self.spool.commit_many(records)
                 remaining -= len(records)
         else:
-            for _ in group:
-                self._queue.popleft()
+            for b in group:  # by identity: a full, unwritable spool may have dropped some meanwhile
+                if self._queue and self._queue[0] is b:
+                    self._queue.popleft()
             self._ack(group[-1].last_seq)
         if outcome is _Outcome.STORED:
             self._batches_written += len(group)
@@ -488,7 +505,8 @@ class HistorianWriter:
             batches_spooled=self._batches_spooled, rows_spooled=self._rows_spooled,
             batches_replayed=self._batches_replayed, rows_replayed=self._rows_replayed,
             batches_quarantined=self.quarantine.batches, rows_quarantined=self.quarantine.rows,
-            batches_dropped=c.dropped_batches, rows_dropped=c.dropped_rows,
+            batches_dropped=c.dropped_batches + self._mem_dropped_batches,
+            rows_dropped=c.dropped_rows + self._mem_dropped_rows,
             spool_undecodable_batches=self._spool_undecodable,
             spool_bytes=self.spool.bytes_on_disk, spool_pending_batches=self.spool.pending_batches,
             spool_pending_rows=self.spool.pending_rows,

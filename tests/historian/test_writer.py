@@ -205,3 +205,19 @@ async def test_an_empty_submit_is_not_acknowledged_before_earlier_samples(tmp_pa
     await w.start()
     await w.stop(drain_timeout_s=0.2)  # the database is away: spooled, hence durable
     assert acked == [2]
+
+
+def test_unwritable_spool_holds_batches_in_memory_then_drops_oldest_counted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = HistorianWriter(unreachable_url(), fast_config(batch_max_rows=10), state_dir=tmp_path,
+                        tags=tag_configs(1), settings=WriterSettings(queue_max_batches=2))
+
+    def disk_full(items: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(w.spool, "append_many", disk_full)
+    for k in range(20):
+        w.submit(series("AIT-100", T0 + k * timedelta(seconds=1), MS, 10))  # never raises
+    st = w.stats()
+    assert st.queue_batches == 8 and st.batches_dropped == 12 and st.rows_dropped == 120
+    assert "No space left on device" in st.last_error and st.durable_seq == 0
