@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import struct
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
 
 from plantctl.quality import quality_from_code
 from plantctl.samples import Sample
@@ -35,6 +38,31 @@ def encode_batch(samples: list[Sample]) -> bytes:
     pack = _ROW.pack
     parts.extend(pack(index[s.tag], (s.ts - _EPOCH) // _US, s.value, int(s.quality)) for s in samples)
     return b"".join(parts)
+
+
+ROW_DTYPE = np.dtype([("tag", "<u2"), ("us", "<i8"), ("value", "<f8"), ("quality", "u1")])  # packed, 19 B
+
+
+def decode_arrays(payload: bytes) -> tuple[list[str], np.ndarray[Any, Any]]:
+    """The tag names and the rows as a numpy record array (the replay fast path: no Sample objects)."""
+    try:
+        version, n_names, n_rows = _HEAD.unpack_from(payload, 0)
+        if version != FORMAT_VERSION:
+            raise SpoolFormatError(f"spool record format {version} is not {FORMAT_VERSION}")
+        pos = _HEAD.size
+        names: list[str] = []
+        for _ in range(n_names):
+            (length,) = struct.unpack_from("<H", payload, pos)
+            pos += 2
+            names.append(payload[pos:pos + length].decode())
+            pos += length
+        if len(payload) - pos != n_rows * _ROW.size:
+            raise SpoolFormatError("spool record length does not match its row count")
+        return names, np.frombuffer(payload, dtype=ROW_DTYPE, offset=pos, count=n_rows)
+    except (struct.error, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, SpoolFormatError):
+            raise
+        raise SpoolFormatError(f"undecodable spool record: {exc}") from exc
 
 
 def decode_batch(payload: bytes) -> list[Sample]:

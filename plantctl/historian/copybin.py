@@ -95,3 +95,37 @@ def encode_copy(samples: Sequence[Sample], ids: Mapping[str, int]) -> CopyPayloa
     rows["quality"] = quality
     min_ts = PG_EPOCH + int(ts.min()) * _US if n else None
     return CopyPayload(SIGNATURE + rows.tobytes() + TRAILER, n, min_ts, list(samples), {})
+
+
+_PG_EPOCH_US_AFTER_UNIX = 946_684_800_000_000
+
+
+def encode_spooled(payloads: Sequence[bytes], ids: Mapping[str, int]) -> CopyPayload | None:
+    """Spool records straight to a COPY stream with numpy (replay fast path); None when any row
+    needs the per-sample path (unknown tag, non-finite usable value) or a record is undecodable."""
+    from plantctl.historian.codec import SpoolFormatError, decode_arrays
+
+    parts_ts, parts_id, parts_v, parts_q = [], [], [], []
+    try:
+        for raw in payloads:
+            names, rows = decode_arrays(raw)
+            lookup = np.array([ids.get(n, -1) for n in names] or [-1], dtype=np.int64)
+            parts_id.append(lookup[rows["tag"]])
+            parts_ts.append(rows["us"] - _PG_EPOCH_US_AFTER_UNIX)
+            parts_v.append(rows["value"])
+            parts_q.append(rows["quality"].astype(np.int64))
+    except SpoolFormatError:
+        return None
+    if not parts_ts:
+        return None
+    tag_id, ts = np.concatenate(parts_id), np.concatenate(parts_ts)
+    value, quality = np.concatenate(parts_v), np.concatenate(parts_q)
+    n = len(ts)
+    if n == 0 or not ((tag_id >= 0) & (np.isfinite(value) | ((quality & 0xC0) == 0))).all():
+        return None
+    rows_out = np.empty(n, dtype=_ROW)
+    rows_out["nfields"] = 4
+    rows_out["ts_len"], rows_out["tag_len"], rows_out["value_len"], rows_out["quality_len"] = 8, 4, 8, 2
+    rows_out["ts"], rows_out["tag_id"], rows_out["value"], rows_out["quality"] = ts, tag_id, value, quality
+    min_ts = PG_EPOCH + int(ts.min()) * _US
+    return CopyPayload(SIGNATURE + rows_out.tobytes() + TRAILER, n, min_ts, [], {})

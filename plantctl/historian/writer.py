@@ -37,7 +37,7 @@ from psycopg import errors as pgerrors
 
 from plantctl.config.models import HistorianConfig, TagConfig
 from plantctl.historian.codec import SpoolFormatError, decode_batch, encode_batch
-from plantctl.historian.copybin import CopyPayload, encode_copy
+from plantctl.historian.copybin import CopyPayload, encode_copy, encode_spooled
 from plantctl.historian.quarantine import Quarantine
 from plantctl.historian.spool import Spool
 from plantctl.historian.tags import load_tag_ids, register_tags
@@ -324,20 +324,26 @@ class HistorianWriter:
         records = self.spool.peek_many(self._settings.group_max_batches, self._settings.group_max_rows)
         if not records:
             return
-        samples: list[Sample] = []
-        for record in records:
-            try:
-                samples += decode_batch(record.payload)
-            except SpoolFormatError as exc:
-                log.error("skipping an undecodable spool record of %d rows: %s", record.rows, exc)
-                self._last_error = str(exc)
-                self._spool_undecodable += 1
-                if record is records[0]:
-                    self.spool.commit(record)
-                    return
-                records = records[:records.index(record)]
-                break
-        outcome = await self._store(samples, refusal_quarantines=len(records) == 1)
+        fast = encode_spooled([r.payload for r in records], self._tag_ids)
+        if fast is not None:
+            def decode_all() -> list[Sample]:
+                return [s for r in records for s in decode_batch(r.payload)]
+            outcome = await self._store(decode_all, refusal_quarantines=len(records) == 1, prebuilt=fast)
+        else:
+            samples: list[Sample] = []
+            for record in records:
+                try:
+                    samples += decode_batch(record.payload)
+                except SpoolFormatError as exc:
+                    log.error("skipping an undecodable spool record of %d rows: %s", record.rows, exc)
+                    self._last_error = str(exc)
+                    self._spool_undecodable += 1
+                    if record is records[0]:
+                        self.spool.commit(record)
+                        return
+                    records = records[:records.index(record)]
+                    break
+            outcome = await self._store(samples, refusal_quarantines=len(records) == 1)
         if outcome is _Outcome.NOT_STORED:
             return
         if outcome is _Outcome.REFUSED:  # one of several batches is bad: retry them one by one
@@ -435,9 +441,15 @@ class HistorianWriter:
         self._next_attempt = time.monotonic() + self._delay
         self._delay = min(self._delay * 2, self._settings.reconnect_max_delay_s)
 
-    async def _store(self, samples: list[Sample], refusal_quarantines: bool = True) -> _Outcome:
+    async def _store(self, samples: list[Sample] | Callable[[], list[Sample]], refusal_quarantines: bool = True,
+                     prebuilt: CopyPayload | None = None) -> _Outcome:
+        """Store in one transaction; `prebuilt` is the replay fast path's stream (samples then decode lazily)."""
         conn = self._conn
         assert conn is not None
+        if prebuilt is not None and callable(samples):
+            return await self._store_payload(conn, prebuilt, samples, refusal_quarantines)
+        if callable(samples):
+            samples = samples()
         payload = encode_copy(samples, self._tag_ids)
         if any(r.startswith("unknown tag") for r in payload.refused) and \
                 time.monotonic() >= self._tag_reload_at:
@@ -451,6 +463,11 @@ class HistorianWriter:
         if payload.min_ts is None:
             self._quarantine_refused(payload.refused)
             return _Outcome.QUARANTINED if payload.refused else _Outcome.STORED
+        kept = payload.kept
+        return await self._store_payload(conn, payload, lambda: kept, refusal_quarantines)
+
+    async def _store_payload(self, conn: psycopg.AsyncConnection[Any], payload: CopyPayload,
+                             kept: Callable[[], list[Sample]], refusal_quarantines: bool) -> _Outcome:
         try:
             try:
                 inserted = await asyncio.wait_for(self._copy(conn, payload, staged=False),
@@ -462,7 +479,7 @@ class HistorianWriter:
             if not refusal_quarantines:
                 return _Outcome.REFUSED
             self._quarantine_refused(payload.refused)
-            self.quarantine.put(payload.kept, f"database refused the batch ({exc.sqlstate}): {exc}")
+            self.quarantine.put(kept(), f"database refused the batch ({exc.sqlstate}): {exc}")
             self._last_error = f"quarantined a batch: {exc}"
             return _Outcome.QUARANTINED
         except (psycopg.Error, TimeoutError, OSError) as exc:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plantctl.historian.codec import SpoolFormatError, decode_batch, encode_batch
+from plantctl.historian.copybin import encode_copy, encode_spooled
 from plantctl.historian.spool import FRAME_OVERHEAD, Spool
 from plantctl.quality import Quality
 from plantctl.samples import Sample
@@ -115,3 +116,24 @@ def test_codec_keeps_nan_and_rejects_truncation() -> None:
     assert back.value != back.value and back.ts == s.ts and back.quality is Quality.BAD_SENSOR_FAILURE
     with pytest.raises(SpoolFormatError):
         decode_batch(encode_batch([s])[:-3])
+
+
+_IDS = {"AIT-101": 1, "FIT-100": 2, "P-201.SPEED": 3, "µ-tag": 4}
+_finite_good = st.builds(Sample, st.sampled_from(sorted(_IDS)), _aware,
+                         st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(list(Quality)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(_finite_good, min_size=1, max_size=30), min_size=1, max_size=4))
+def test_replay_fast_path_gives_the_same_copy_stream(batches: list[list[Sample]]) -> None:
+    fast = encode_spooled([encode_batch(b) for b in batches], _IDS)
+    slow = encode_copy([s for b in batches for s in b], _IDS)
+    assert fast is not None and fast.data == slow.data and fast.min_ts == slow.min_ts and fast.rows == slow.rows
+
+
+def test_replay_fast_path_steps_aside_for_rows_it_cannot_judge() -> None:
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    assert encode_spooled([encode_batch([Sample("NEW-TAG", t, 1.0)])], _IDS) is None
+    assert encode_spooled([encode_batch([Sample("AIT-101", t, float("inf"))])], _IDS) is None
+    assert encode_spooled([encode_batch([Sample("AIT-101", t, float("nan"), Quality.BAD)])], _IDS) is not None
+    assert encode_spooled([b"\x07garbage"], _IDS) is None
