@@ -58,9 +58,7 @@ def _bytes_from_words(registers: list[int], order: ByteOrder) -> bytes:
     return b"".join(words)
 
 
-def decode_exact(
-    kind: ModbusType, registers: list[int], order: ByteOrder, bit: int | None = None
-) -> int | float:
+def decode_exact(kind: ModbusType, registers: list[int], order: ByteOrder, bit: int | None = None) -> int | float:
     """The raw number `registers` hold as `kind` in byte `order`; integers stay exact (int64)."""
     if kind is ModbusType.BOOL:
         raise CodecError("bool values come from coils/discrete inputs, not registers")

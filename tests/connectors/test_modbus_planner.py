@@ -12,8 +12,7 @@ from plantctl.config.models import ModbusTable
 IR = ModbusTable.INPUT_REGISTER
 
 
-def tag(address: int, count: int = 2, period: float = 1.0, unit: int = 1,
-        table: ModbusTable = IR) -> PlannedTag:
+def tag(address: int, count: int = 2, period: float = 1.0, unit: int = 1, table: ModbusTable = IR) -> PlannedTag:
     return PlannedTag(f"T{unit}.{table.value}.{address}", unit, table, address, count, period)
 
 
@@ -63,14 +62,21 @@ def test_device_limit_splits_a_contiguous_block() -> None:
 
 def test_groups_by_period_unit_and_table() -> None:
     tags = [
-        tag(0), tag(2), tag(4, period=5.0), tag(0, unit=3), tag(0, count=1, table=ModbusTable.COIL),
+        tag(0),
+        tag(2),
+        tag(4, period=5.0),
+        tag(0, unit=3),
+        tag(0, count=1, table=ModbusTable.COIL),
         tag(1, count=1, table=ModbusTable.COIL),
     ]
     groups = plan(tags, Limits())
     assert [g.scan_period_s for g in groups] == [1.0, 5.0]
     fast = groups[0].requests
     assert sorted((r.unit_id, r.table.value, r.address, r.count) for r in fast) == [
-        (1, "coil", 0, 2), (1, "input_register", 0, 4), (3, "input_register", 0, 2)]
+        (1, "coil", 0, 2),
+        (1, "input_register", 0, 4),
+        (3, "input_register", 0, 2),
+    ]
 
 
 def test_every_tag_lies_wholly_in_exactly_one_read() -> None:
@@ -92,9 +98,7 @@ def test_tag_larger_than_a_request_is_a_clear_error() -> None:
     max_count=st.integers(4, 125),
     gap_fill=st.integers(0, 30),
 )
-def test_plan_is_minimal_for_random_maps(
-    addresses: list[int], kinds: list[int], max_count: int, gap_fill: int
-) -> None:
+def test_plan_is_minimal_for_random_maps(addresses: list[int], kinds: list[int], max_count: int, gap_fill: int) -> None:
     # non-overlapping tags, as the config loader guarantees
     spans: list[tuple[int, int]] = []
     taken: set[int] = set()
