@@ -121,6 +121,7 @@ class PanelService:
     plc: SimulatedPlc | None = None
     runtime: PlantRuntime | None = None
     alarms: AlarmService | None = None
+    historian: Historian | None = None
     loops: dict[str, Loop] = field(default_factory=dict)
     base_url: str = ""
     passwords: dict[str, str] = field(default_factory=dict)
@@ -148,7 +149,8 @@ class PanelService:
         self.seeded_rows, self.seeded_end = await seed_history(self.database_url, config, self.state_dir / "seed")
         self.plc = SimulatedPlc(self.plant_file, speed=1.0, shelf_file=SHELF, state_dir=self.state_dir / "sim")
         await self.plc.start()
-        historian = Historian(self.database_url, config.historian, config.tags, state_dir=self.state_dir)
+        self.historian = historian = Historian(self.database_url, config.historian, config.tags,
+                                               state_dir=self.state_dir)
         # Historian.stats() returns WriterStats, which the runtime's HistorianSink protocol types as a dict
         # (the health endpoint accepts both): the protocol is narrower than its one implementation.
         self.runtime = PlantRuntime(config, state_dir=self.state_dir, historian=cast(HistorianSink, historian))

@@ -1,7 +1,7 @@
 // The annunciated alarms, polled (the API has no alarm push yet), and the banner that shows the most important one.
 
 import { api } from "./api.js";
-import { el, fmt, fmtTime, PRIORITY } from "./util.js";
+import { el, fmt, fmtTime, PRIORITY, STATE_TEXT } from "./util.js";
 
 export const POLL_MS = 2000;
 
@@ -78,7 +78,8 @@ export function renderBanner(node, watch) {
     el("span.marker", { "aria-hidden": "true" }, String(top.priority)),
     el("span.what", {}, el("strong", { text: top.name }), " ", top.message || `${top.tag} ${top.type}`),
     el("span.value", { text: value }),
-    el("span.state", { text: `${PRIORITY[top.priority]} · ${top.acked ? "acknowledged" : "unacknowledged"} · since ${fmtTime(top.active_since)}` }),
+    el("span.state", { text: `${PRIORITY[top.priority]} · ${STATE_TEXT[top.state] || top.state}`
+      + (top.active_since ? ` · since ${fmtTime(top.active_since)}` : "") }),
     el("span.more", { text: watch.list.length > 1 ? `+${watch.list.length - 1} more` : "" }),
     el("a", { href: "#/alarms", text: "Open alarm list" }),
   );

@@ -21,6 +21,11 @@ export function el(spec, attrs = {}, ...children) {
 
 export const PRIORITY = { 1: "urgent", 2: "high", 3: "medium", 4: "low" };
 
+/** ISA-18.2 alarm states in an operator's words. */
+export const STATE_TEXT = { UNACK: "active, unacknowledged", ACKED: "active, acknowledged",
+                            RTNUN: "returned to normal, unacknowledged", SHLVD: "shelved", DSUPR: "suppressed by design",
+                            OOSRV: "out of service", NORM: "normal" };
+
 /** Quality class from the OPC DA quality byte: good (0xC0), uncertain (0x40) or bad (0x00). */
 export function qualityClass(q) {
   if (!q) return "bad";

@@ -1,10 +1,7 @@
 // Alarms (ISA-18.2): the annunciated list by priority and time, acknowledge, shelve, and the journal with filters.
 
 import { api, qs } from "../api.js";
-import { dateToUtcInput, el, fmt, fmtDateTime, PRIORITY, say, utcInputToDate } from "../util.js";
-
-const STATE_TEXT = { UNACK: "active, unacknowledged", ACKED: "active, acknowledged", RTNUN: "returned, unacknowledged",
-                     SHLVD: "shelved", DSUPR: "suppressed", OOSRV: "out of service", NORM: "normal" };
+import { dateToUtcInput, el, fmt, fmtDateTime, PRIORITY, say, STATE_TEXT, utcInputToDate } from "../util.js";
 
 function activeRow(a, canWrite, onAck, onShelve) {
   return el("tr", { "data-alarm": a.name, "data-priority": a.priority, class: `${a.acked ? "" : "unacked"} p${a.priority}` },

@@ -34,7 +34,7 @@ export function mount(root, ctx) {
       else body.replaceChildren(...rows);
       cursor = page.next_cursor;
       more.hidden = !cursor;
-      say(status, `${body.children.length} entries`);
+      say(status, `${body.children.length} ${body.children.length === 1 ? "entry" : "entries"}`);
     } catch (exc) {
       say(status, exc.message, "error");
     }
