@@ -329,3 +329,37 @@ async def test_secured_session_and_clear_security_errors(tmp_path: Path, monkeyp
             assert ok.accepted and sim.model.commanded()["P-201.SP"] == 21.0
         finally:
             await source.stop()
+
+
+async def test_the_example_plant_file_runs_against_the_sim_as_shipped(tmp_path: Path) -> None:
+    from connectors.registry import create_sources
+    from plantctl.config import load_plant
+
+    plant = load_plant(PLANT_FILE)
+    sim = SimulatedPlc(
+        PLANT_FILE, opcua_port=0, modbus_port=0, state_dir=tmp_path / "sim", shelf_file=SHELF, watchdog_timeout_s=3.0
+    )
+    async with sim:
+        # only the ports differ from the file (tests must not take the fixed ones)
+        sources = [
+            s.model_copy(update={"endpoint": sim.opcua_endpoint})
+            if s.kind == "opcua"
+            else s.model_copy(update={"port": sim.modbus_port})
+            for s in plant.sources
+        ]
+        plant = plant.model_copy(update={"sources": sources})
+        got = Collector()
+        running = create_sources(plant, got)
+        for source in running:
+            await source.start()
+        try:
+            names = [t.name for t in plant.tags]
+            await wait_until(lambda: all(got.last(n) is not None for n in names), 10, "every tag of the file")
+            await asyncio.sleep(4.0)  # longer than the PLC watchdog: our heartbeats keep it quiet
+            assert not sim.watchdog.tripped
+            bad = {n: got.last(n).reason for n in names if got.last(n).quality.is_bad}  # type: ignore[union-attr]
+            assert not bad, bad
+            assert all(s.health().connected and s.health().error_count == 0 for s in running)
+        finally:
+            for source in running:
+                await source.stop()
