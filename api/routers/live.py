@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -14,6 +15,7 @@ from api.auth.deps import Ctx, StreamViewer, Viewer
 from api.context import ApiContext
 from api.errors import ApiProblem, problem_responses
 from api.schemas import SampleOut, sample_out
+from plantctl.samples import Sample
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"], responses=problem_responses(401, 403, 404, 422))
 
@@ -36,6 +38,12 @@ def wanted_tags(ctx: ApiContext, tag: list[str] | None) -> set[str] | None:
     if unknown:
         raise ApiProblem(404, "unknown-tag", "Unknown tag", f"no tag {', '.join(map(repr, unknown))} in the plant file")
     return names or None
+
+
+@functools.lru_cache(maxsize=4096)
+def _sample_json(s: Sample, unit: str) -> str:
+    """Every client receives the same Sample object: serialise it once, not once per client."""
+    return sample_out(s, unit).model_dump_json()
 
 
 def tag_filter(ctx: Ctx, tag: TagFilter = None) -> set[str] | None:
@@ -76,8 +84,7 @@ async def stream(ctx: Ctx, user: StreamViewer, wanted: Wanted) -> AsyncIterator[
         async for batch in sub:
             for s in batch:
                 if wanted is None or s.tag in wanted:
-                    out = sample_out(s, units.get(s.tag, ""))
-                    yield ServerSentEvent(event="sample", raw_data=out.model_dump_json())
+                    yield ServerSentEvent(event="sample", raw_data=_sample_json(s, units.get(s.tag, "")))
     finally:
         bus.unsubscribe(sub)
         ctx.live_clients -= 1

@@ -114,7 +114,8 @@ def test_closed_stream_releases_its_bus_subscription(service: Service) -> None:
     bus = service.server.runtime.bus
     with service.client() as c, _stream(c, headers=service.sessions["viewer"].bearer) as r:
         assert next(sse_events(r))[0] == "subscribed"
-        assert any(n.startswith("api-live-") for n in service.server.call(bus.stats))
+        opened = [n for n in service.server.call(bus.stats) if n.startswith("api-live-")]
+        assert opened, f"no live subscription while the stream is open: {service.server.call(bus.stats)}"
     deadline = time.monotonic() + 5
     while any(n.startswith("api-live-") for n in service.server.call(bus.stats)) and time.monotonic() < deadline:
         service.server.publish([Sample("TIT-101", utcnow(), 20.0)])  # wakes the producer so it sees the close
