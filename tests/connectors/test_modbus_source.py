@@ -199,6 +199,29 @@ async def test_regression_gap_fill_over_a_hole_in_the_device_map_is_split_not_ba
     assert source.health().request_plan_size == 2  # 0..3 and 10..11
 
 
+async def test_timeout_turns_exactly_the_slow_read_bad() -> None:
+    async def slow_at_50(fc: int, _start: int, address: int, _count: int, _regs: list[int], _values: Any) -> None:
+        if fc == 4 and address == 50:
+            await asyncio.sleep(1.0)  # longer than the source's 0.5 s timeout
+
+    tags = [mtag("A", "input_register", 0), mtag("SLOW", "input_register", 50)]
+    async with modbus_server(device(1, action=slow_at_50)) as server:
+        await server.set(1, FC_INPUT, 0, words("f", 1.0, "ABCD"))
+        got = Collector()
+        source = ModbusSource(source_config(server.port, gap_fill_registers=0), tags, got)
+        await source.start()
+        try:
+            await wait_until(lambda: got.last("SLOW") is not None, 5, "the slow read answered or timed out")
+        finally:
+            await source.stop()
+    slow = got.last("SLOW")
+    assert slow is not None and slow.quality is Quality.BAD_COMM_FAILURE
+    assert slow.reason.startswith("no answer reading input registers 50–51 of unit 1")
+    assert [s.value for s in got.samples if s.tag == "A"] and not any(
+        s.quality.is_bad for s in got.samples if s.tag == "A"
+    )
+
+
 async def test_lost_link_turns_every_tag_bad_once_and_recovers_by_itself() -> None:
     period = 0.2
     tags = [
