@@ -363,3 +363,32 @@ async def test_the_example_plant_file_runs_against_the_sim_as_shipped(tmp_path: 
         finally:
             for source in running:
                 await source.stop()
+
+
+async def test_a_failed_sensor_is_bad_through_both_protocols_and_recovers(plc: SimulatedPlc) -> None:
+    plc.resume()
+    got = Collector()
+    deadband = {"AIT-101": {"deadband": 0.005}}  # as in the example plant
+    mb = ModbusSource(modbus_config(plc), modbus_tags(**deadband), got)
+    ua_source = OpcUaSource(opcua_config(plc), opcua_tags(**deadband), got)
+    await mb.start()
+    await ua_source.start()
+    try:
+        await wait_until(lambda: got.all_in(["MB.AIT-101", "UA.AIT-101"], Quality.GOOD), 8, "good pH")
+        plc.model.sensors["AIT-101"].fail()  # type: ignore[attr-defined]
+        await wait_until(
+            lambda: (
+                got.all_in(["UA.AIT-101"], Quality.BAD_SENSOR_FAILURE)
+                and got.all_in(["MB.AIT-101"], Quality.BAD_DEVICE_FAILURE)
+            ),
+            3,
+            "Bad pH",
+        )
+        assert got.last("UA.AIT-101").reason.startswith("BadSensorFailure")  # type: ignore[union-attr]
+        assert got.last("MB.AIT-101").reason  # type: ignore[union-attr]
+        assert got.all_in(["MB.CIT-101", "UA.CIT-101"], Quality.GOOD), "only the failed sensor"
+        plc.model.sensors["AIT-101"].recover()  # type: ignore[attr-defined]
+        await wait_until(lambda: got.all_in(["MB.AIT-101", "UA.AIT-101"], Quality.GOOD), 5, "recovered")
+    finally:
+        await mb.stop()
+        await ua_source.stop()
