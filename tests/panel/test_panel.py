@@ -61,6 +61,34 @@ def test_trend_receives_new_points_while_live(page: Page, panel_service: PanelSe
     assert {line.split(",")[0] for line in csv.text().splitlines()[1:]} == {"AIT-101", "FIT-100"}
     screenshot(page, "trends-live")
 
+    # Zoom: a drag across the middle of the plot fetches the selected span, and live tail stops.
+    span_before = _trend_span_s(page)
+    over = page.locator(".u-over")
+    box = over.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
+    page.mouse.up()
+    expect(page.get_by_label("Live tail")).not_to_be_checked()
+    page.wait_for_function(f"(() => {{ const t = window.plantctl.lastTrend; return t && "
+                           f"document.querySelector('[data-page=trends]').dataset.span < {span_before * 0.5}; }})()")
+    zoomed = _trend_span_s(page)
+    assert 0.2 * span_before < zoomed < 0.4 * span_before
+    # Pan: half a span earlier
+    end_before = datetime.fromisoformat(trend.get_attribute("data-end") or "")
+    page.get_by_role("button", name="Pan earlier").click()
+    page.wait_for_function(f"new Date(document.querySelector('[data-page=trends]').dataset.end) < "
+                           f"new Date('{end_before.isoformat()}')")
+    moved = end_before - datetime.fromisoformat(trend.get_attribute("data-end") or "")
+    assert abs(moved.total_seconds() - zoomed / 2) < 1.0
+
+
+def _trend_span_s(page: Page) -> float:
+    trend = page.locator("[data-page=trends]")
+    return float(trend.get_attribute("data-span") or "nan")
+
 
 def test_sensor_failure_from_the_simulator_marks_the_value_bad_and_raises_an_alarm_to_acknowledge(
         page: Page, panel_service: PanelService) -> None:
@@ -88,6 +116,19 @@ def test_sensor_failure_from_the_simulator_marks_the_value_bad_and_raises_an_ala
         page.get_by_role("button", name="Acknowledge AIT-101.BAD").click()
         expect(row.get_by_test_id("state")).to_have_text("active, acknowledged", timeout=LIVE_TIMEOUT_MS)
         expect(banner).to_contain_text("acknowledged")
+        # The journal (written in the background) holds the acknowledgement with who and why.
+        history = page.get_by_role("form", name="History filters")
+        history.get_by_label("Alarm", exact=True).fill("AIT-101.BAD")
+        history.get_by_label("Event").select_option("ack")
+        acked = page.get_by_role("table", name="Alarm history").locator("tbody tr")
+        for _ in range(20):
+            history.get_by_role("button", name="Show history").click()
+            page.wait_for_timeout(250)
+            if acked.count():
+                break
+        expect(acked).to_have_count(1)
+        expect(acked).to_contain_text("engineer")
+        expect(acked).to_contain_text("electrode cable checked")
         screenshot(page, "alarms")
         # Shelve with a reason and a duration: out of the active list, into the shelved one; then back.
         page.get_by_role("button", name="Shelve AIT-101.BAD").click()

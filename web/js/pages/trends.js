@@ -228,6 +228,8 @@ export function mount(root, ctx, params) {
     const n = out.series.reduce((a, s) => a + s.buckets.length, 0);
     const first = out.series[0];
     root.dataset.points = String(n);
+    root.dataset.span = String((state.end - state.start) / 1000);
+    root.dataset.end = state.end.toISOString();
     const xs = plot.data[0];
     root.dataset.firstTs = xs.length ? new Date(xs[0] * 1000).toISOString() : "";
     root.dataset.lastTs = xs.length ? new Date(xs[xs.length - 1] * 1000).toISOString() : "";
