@@ -19,6 +19,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from statistics import median
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -192,6 +193,8 @@ def main() -> None:
         "executemany_rows_per_s": round(exec_rate),
         "writer_vs_psql_copy": round(writer_rate / psql_rate, 3),
         "writer_vs_executemany": round(writer_rate / exec_rate, 2),
+        "writer_vs_psql_copy_median": round(median(runs["writer"]) / median(runs["psql_copy"]), 3),
+        "writer_vs_executemany_median": round(median(runs["writer"]) / median(runs["executemany"]), 2),
         "spool_bytes_per_row": round(spool_bytes_per_row, 2),
         "spool_replay_rows_per_s": round(replay_rate),
         "runs_rows_per_s": {k: [round(x) for x in v] for k, v in runs.items()},
