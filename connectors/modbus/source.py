@@ -168,7 +168,7 @@ class ModbusSource:
             client = self._new_client()
             try:
                 connected = await asyncio.wait_for(client.connect(), self._cfg.timeout_s + 1.0)
-            except (TimeoutError, OSError, ModbusException):
+            except Exception:  # refused, unreachable, timed out, or a library error: retry later
                 connected = False
             if not connected:
                 client.close()
@@ -188,6 +188,9 @@ class ModbusSource:
                     group.create_task(self._watch_link(client))
             except* LinkLost as lost:
                 reason = str(lost.exceptions[0])
+            except* Exception as failed:  # an unforeseen library error must not end acquisition
+                _log.error("source %s: acquisition failed; reconnecting", self.name, exc_info=failed)
+                reason = f"acquisition failed: {failed.exceptions[0]!r}"
             self._client = None
             client.close()
             self._link_lost(reason)

@@ -145,7 +145,13 @@ async def secure_client(client: Client, config: OpcUaSourceConfig) -> None:
     if config.security.mode is SecurityMode.NONE:
         return
     pki = pki_dir_of(config)
-    identity = await ensure_client_certificate(pki, config.name)
+    try:
+        identity = await ensure_client_certificate(pki, config.name)
+    except (ValueError, OSError) as exc:
+        raise SecuritySetupError(
+            f"our certificate or key in {pki / 'own'} is unreadable ({exc}); remove both files to have "
+            "a new pair generated (then have the PLC trust the new certificate)"
+        ) from exc
     client.application_uri = identity.application_uri
     mode = _MODES[config.security.mode]
     policy = security_policies.SecurityPolicyBasic256Sha256

@@ -192,7 +192,7 @@ class OpcUaSource:
             client.connection_lost_callback = on_lost
             try:
                 await asyncio.wait_for(self._connect(client), self._cfg.connect_timeout_s)
-            except (TimeoutError, OSError, ConnectionError, UaError, SecuritySetupError) as exc:
+            except Exception as exc:  # every failure to connect is reported and retried
                 await self._discard(client)
                 self._session_down(session, self._describe_failure(exc))
                 await asyncio.sleep(delays[min(attempt, len(delays) - 1)])
@@ -225,6 +225,9 @@ class OpcUaSource:
             reason = str(eg.exceptions[0])
         except* (OSError, ConnectionError, TimeoutError, UaError) as eg:
             reason = f"connection to {self._cfg.endpoint} failed: {eg.exceptions[0]!r}"
+        except* Exception as failed:  # an unforeseen library error must not end acquisition
+            _log.error("source %s: acquisition failed; reconnecting", self.name, exc_info=failed)
+            reason = f"acquisition failed: {failed.exceptions[0]!r}"
         return reason
 
     async def _watch(self, lost: asyncio.Event) -> None:

@@ -288,7 +288,9 @@ async def test_security_failures_are_clear_and_quick(
         await source.start()
         try:
             await wait_until(
-                lambda: source.health().last_error is not None, cfg.connect_timeout_s + 0.5, "a clear error"
+                lambda: source.health().last_error is not None and got.has("AIT-101", Quality.BAD_NOT_CONNECTED),
+                cfg.connect_timeout_s + 0.5,
+                "a clear error and Bad tags",
             )
             assert loop.time() - started <= cfg.connect_timeout_s + 0.5
             error = source.health().last_error or ""
@@ -321,3 +323,25 @@ async def test_trust_on_first_use_stores_the_server_certificate(tmp_path: Path) 
             await source.stop()
         stored = list((pki / "trusted").iterdir())
         assert len(stored) == 1 and stored[0].read_bytes() == plc.server_cert.read_bytes()
+
+
+async def test_regression_unreadable_client_key_is_a_reported_error_not_a_dead_task(tmp_path: Path) -> None:
+    async with opcua_server(pki=tmp_path / "server") as plc:
+        own = tmp_path / "client" / "own"
+        own.mkdir(parents=True)
+        (own / "key.pem").write_text("not a key")
+        (own / "cert.der").write_bytes(b"not a certificate")
+        cfg = source_config(
+            plc.endpoint,
+            security={"mode": "Sign", "policy": "Basic256Sha256"},
+            pki_dir=str(tmp_path / "client"),
+            trust_on_first_use=True,
+        )
+        source = OpcUaSource(cfg, [utag("AIT-101", "AIT-101")], Collector())
+        await source.start()
+        try:
+            await wait_until(lambda: source.health().last_error is not None, 3, "an error")
+            assert "is unreadable" in (source.health().last_error or "")
+            assert not any(t.done() for t in source._tasks), "acquisition keeps retrying"
+        finally:
+            await source.stop()
