@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -30,8 +29,8 @@ def test_panel_is_served_below_every_api_route(tmp_path: Path) -> None:
     assert client.get("/js/no-such-page.js").status_code == 404
 
 
-@pytest.mark.skipif(not (REPO / "node_modules" / "uplot" / "dist").is_dir(), reason="npm ci has not run")
 def test_chart_library_is_served_from_node_modules(tmp_path: Path) -> None:
+    assert (REPO / "node_modules" / "uplot" / "dist").is_dir(), "run `npm ci` at the repo root (./dev does)"
     r = _app(tmp_path).get("/vendor/uplot/uPlot.esm.js")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
     assert "export { uPlot as default }" in r.text
