@@ -113,7 +113,8 @@ def test_closed_stream_releases_its_bus_subscription(service: Service) -> None:
     assert service.server.runtime is not None
     bus = service.server.runtime.bus
     with service.client() as c, _stream(c, headers=service.sessions["viewer"].bearer) as r:
-        assert next(sse_events(r))[0] == "subscribed"
+        events = sse_events(r)  # keep it referenced: a discarded iterator closes the connection (httpx)
+        assert next(events)[0] == "subscribed"
         opened = [n for n in service.server.call(bus.stats) if n.startswith("api-live-")]
         assert opened, f"no live subscription while the stream is open: {service.server.call(bus.stats)}"
     deadline = time.monotonic() + 5
