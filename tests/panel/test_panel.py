@@ -42,6 +42,10 @@ def test_overview_shows_every_instrument_with_unit_and_a_value_that_changes_live
         re.compile("^(RUNNING|STOPPED|FAULT)$"))
     expect(page.get_by_test_id("link-state")).to_have_text("live")
     screenshot(page, "overview")
+    page.get_by_role("link", name="AIT-101", exact=True).first.click()  # a tag opens its trend
+    expect(page.locator("[data-page=trends]")).to_be_visible()
+    expect(page.get_by_role("checkbox", name="AIT-101", exact=True)).to_be_checked()
+    expect(page.get_by_role("checkbox", name="FIT-100", exact=True)).not_to_be_checked()
 
 
 def test_trend_receives_new_points_while_live(page: Page, panel_service: PanelService) -> None:
@@ -83,6 +87,10 @@ def test_trend_receives_new_points_while_live(page: Page, panel_service: PanelSe
                            f"new Date('{end_before.isoformat()}')")
     moved = end_before - datetime.fromisoformat(trend.get_attribute("data-end") or "")
     assert abs(moved.total_seconds() - zoomed / 2) < 1.0
+    # Keyboard: focus the chart, + zooms in to half the span
+    page.get_by_role("img", name=re.compile("^Trend chart")).press("+")
+    page.wait_for_function(f"document.querySelector('[data-page=trends]').dataset.span < {zoomed * 0.75}")
+    assert abs(_trend_span_s(page) - zoomed / 2) < 1.0
 
 
 def _trend_span_s(page: Page) -> float:

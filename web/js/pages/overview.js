@@ -22,7 +22,8 @@ function show(value, meta) {
 /** One instrument: tag, value with unit, quality marker, alarm marker; updated in place. */
 function instrument(tag, meta) {
   const node = el("div.instrument", { "data-tag": tag, role: "group", "aria-label": `${tag} ${meta?.description || ""}` },
-    el("div.tagname", {}, el("span", { text: tag }), el("span.alarm-marker", { "data-testid": "alarm-marker" })),
+    el("div.tagname", {}, el("a", { href: `#/trends?tags=${encodeURIComponent(tag)}&range=1h`, text: tag,
+      title: `Trend of ${tag}, last hour` }), el("span.alarm-marker", { "data-testid": "alarm-marker" })),
     el("div.desc", { text: meta?.description || "" }),
     el("div.reading", {}, el("span.value", { "data-testid": "value", text: "—" }), " ",
       el("span.unit", { text: meta?.unit || "" })),

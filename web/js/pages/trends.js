@@ -92,7 +92,7 @@ export function mount(root, ctx, params) {
         el("button.quiet", { type: "button", text: "Zoom out", onclick: zoomOut })),
       el("label.live", {}, liveBox, " Live tail"),
       csv),
-    el("p.note", { text: "Drag across the chart to zoom in; double-click to zoom back to the loaded range. Band: min–max of each bucket." }),
+    el("p.note", { text: "Drag across the chart to zoom in (or focus it and use ← → + −); double-click reloads the range. Band: min–max of each bucket." }),
     status, chartBox, legend, info, picker,
   );
 
@@ -100,6 +100,21 @@ export function mount(root, ctx, params) {
   let timer = 0;
   let loading = 0;
   const since = performance.now();
+
+  const zoomIn = () => {
+    const span = state.end - state.start;
+    state.start = new Date(+state.start + span / 4);
+    state.end = new Date(+state.end - span / 4);
+    state.preset = "";
+    state.live = false;
+    load();
+  };
+  // Keyboard: with the chart focused, ← → pan a quarter span, + − zoom.
+  chartBox.addEventListener("keydown", (ev) => {
+    const act = { ArrowLeft: () => pan(-0.25), ArrowRight: () => pan(0.25), "+": zoomIn, "=": zoomIn, "-": zoomOut }[ev.key];
+    if (act) { ev.preventDefault(); act(); }
+  });
+  chartBox.setAttribute("aria-label", "Trend chart; with focus, arrow keys pan and + − zoom");
 
   liveBox.addEventListener("change", () => { state.live = liveBox.checked; if (state.live) { const span = state.end - state.start; state.end = new Date(); state.start = new Date(state.end - span); load(); } else clearTimeout(timer); });
 
