@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import struct
 from typing import Any
@@ -222,7 +223,8 @@ async def test_timeout_turns_exactly_the_slow_read_bad() -> None:
     )
 
 
-async def test_lost_link_turns_every_tag_bad_once_and_recovers_by_itself() -> None:
+async def test_lost_link_turns_every_tag_bad_once_and_recovers_by_itself(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="connectors.modbus.source")
     period = 0.2
     tags = [
         mtag("FIT", "input_register", 0, period=period),
@@ -261,8 +263,13 @@ async def test_lost_link_turns_every_tag_bad_once_and_recovers_by_itself() -> No
             assert got.samples[mark].quality is Quality.GOOD
             health = source.health()
             assert health.connected and health.reconnect_count == 1
+            assert health.error_count >= 3, "several reconnect attempts failed during the outage"
         finally:
             await source.stop()
+    ours = [r for r in caplog.records if r.name == "connectors.modbus.source"]
+    # Home Assistant coordinator style: one line when it fails, one when it is back
+    assert [r.levelno for r in ours] == [logging.WARNING, logging.INFO], [r.getMessage() for r in ours]
+    assert "connection restored" in ours[1].getMessage()
 
 
 async def test_polls_on_a_fixed_grid_without_drift() -> None:
