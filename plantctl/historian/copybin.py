@@ -78,7 +78,10 @@ def encode_copy(samples: Sequence[Sample], ids: Mapping[str, int]) -> CopyPayloa
     try:
         tag_id = np.fromiter((ids.get(s.tag, -1) for s in samples), np.int64, n)
         quality = np.fromiter((s.quality for s in samples), np.int64, n)
-        value = np.fromiter((s.value for s in samples), np.float64, n)
+        raw_values = np.array([s.value for s in samples])
+        if raw_values.dtype.kind not in "fiub":  # a str or None among them: judge row by row
+            return _refuse_per_row(samples, ids)
+        value = raw_values.astype(np.float64)
         ts = np.fromiter(((s.ts - PG_EPOCH) // _US for s in samples), np.int64, n)
     except (TypeError, ValueError, OverflowError):
         return _refuse_per_row(samples, ids)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from plantctl.quality import quality_from_code
+from plantctl.quality import Quality, quality_from_code
 from plantctl.samples import Sample, utcnow
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,26 @@ class QuarantinedBatch:
     samples: tuple[Sample, ...]
 
 
-def _value_to_json(v: float) -> float | str:
-    return v if math.isfinite(v) else repr(v)  # "nan", "inf", "-inf": JSON has no such numbers
+def _value_to_json(v: object) -> float | str:
+    """Finite numbers as numbers; "nan", "inf", "-inf" and anything else (a bad input) as text."""
+    if isinstance(v, int | float) and math.isfinite(v):
+        return float(v)
+    return repr(v)
+
+
+def _value_from_json(v: float | str) -> float:
+    try:
+        return float(v)
+    except ValueError:
+        return math.nan  # a non-number was quarantined: keep its place, not its text
+
+
+def _quality_to_json(q: object) -> int:
+    return int(q) if isinstance(q, int) else -1
+
+
+def _quality_from_json(q: int) -> Quality:
+    return quality_from_code(q) if 0 <= q <= 255 else Quality.BAD  # it was not a quality byte
 
 
 class Quarantine:
@@ -48,7 +66,8 @@ class Quarantine:
         record = {
             "at": utcnow().isoformat(),
             "reason": reason,
-            "samples": [[s.tag, s.ts.isoformat(), _value_to_json(s.value), int(s.quality)] for s in samples],
+            "samples": [[s.tag, s.ts.isoformat(), _value_to_json(s.value), _quality_to_json(s.quality)]
+                        for s in samples],
         }
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, allow_nan=False) + "\n")
@@ -70,7 +89,7 @@ class Quarantine:
                 try:
                     rec = json.loads(line)
                     samples = tuple(
-                        Sample(tag, datetime.fromisoformat(ts), float(v), quality_from_code(q))
+                        Sample(tag, datetime.fromisoformat(ts), _value_from_json(v), _quality_from_json(int(q)))
                         for tag, ts, v, q in rec["samples"])
                     out.append(QuarantinedBatch(datetime.fromisoformat(rec["at"]), rec["reason"], samples))
                 except (ValueError, KeyError, TypeError) as exc:

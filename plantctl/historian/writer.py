@@ -24,6 +24,7 @@ import contextlib
 import enum
 import logging
 import math
+import struct
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -269,7 +270,7 @@ class HistorianWriter:
             return
         batches = list(self._queue)
         try:
-            self.spool.append_many([(encode_batch(b.samples), len(b.samples)) for b in batches])
+            self.spool.append_many([self._spool_record(b) for b in batches])
         except OSError as exc:  # disk full or gone: keep them in memory, up to a hard cap
             self._last_error = f"cannot write the spool: {exc}"
             log.error("historian: cannot write the spool (%s); holding %d batches in memory", exc, len(batches))
@@ -289,6 +290,23 @@ class HistorianWriter:
         self._batches_spooled += len(batches)
         self._rows_spooled += sum(len(b.samples) for b in batches)
         self._ack(batches[-1].last_seq)
+
+    def _spool_record(self, batch: _Batch) -> tuple[bytes, int]:
+        """Encode a batch for the spool; samples that cannot be encoded go to the quarantine instead."""
+        try:
+            return encode_batch(batch.samples), len(batch.samples)
+        except (struct.error, TypeError, ValueError, OverflowError):
+            pass
+        good: list[Sample] = []
+        bad: list[Sample] = []
+        for sample in batch.samples:
+            try:
+                encode_batch([sample])
+                good.append(sample)
+            except (struct.error, TypeError, ValueError, OverflowError):
+                bad.append(sample)
+        self.quarantine.put(bad, "cannot be spooled: value not a float or quality not a byte")
+        return encode_batch(good), len(good)
 
     def _ack(self, seq: int) -> None:
         if seq > self._durable_seq:

@@ -137,3 +137,13 @@ def test_replay_fast_path_steps_aside_for_rows_it_cannot_judge() -> None:
     assert encode_spooled([encode_batch([Sample("AIT-101", t, float("inf"))])], _IDS) is None
     assert encode_spooled([encode_batch([Sample("AIT-101", t, float("nan"), Quality.BAD)])], _IDS) is not None
     assert encode_spooled([b"\x07garbage"], _IDS) is None
+
+
+def test_copy_encoder_refuses_values_that_are_not_numbers() -> None:
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    good = Sample("AIT-101", t, 7.0)
+    as_text = Sample("AIT-101", t + timedelta(seconds=1), "7.1")  # type: ignore[arg-type]
+    nothing = Sample("AIT-101", t + timedelta(seconds=2), None)  # type: ignore[arg-type]
+    out = encode_copy([good, as_text, nothing], _IDS)
+    assert out.rows == 1 and out.kept == [good]
+    assert out.refused == {"value '7.1' is not a number": [as_text], "value None is not a number": [nothing]}

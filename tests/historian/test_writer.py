@@ -221,3 +221,19 @@ def test_unwritable_spool_holds_batches_in_memory_then_drops_oldest_counted(
     st = w.stats()
     assert st.queue_batches == 8 and st.batches_dropped == 12 and st.rows_dropped == 120
     assert "No space left on device" in st.last_error and st.durable_seq == 0
+
+
+async def test_samples_that_cannot_be_spooled_are_quarantined_not_raised(tmp_path: Path) -> None:
+    ok = series("AIT-100", T0, MS, 8)
+    text_value = Sample("AIT-100", T0 + timedelta(seconds=1), "7.1")  # type: ignore[arg-type]
+    big_quality = Sample("AIT-100", T0 + timedelta(seconds=2), 7.2, 300)  # type: ignore[arg-type]
+    w = HistorianWriter(unreachable_url(), fast_config(batch_max_rows=10), state_dir=tmp_path,
+                        tags=tag_configs(1), settings=WriterSettings(queue_max_batches=1))
+    w.submit([*ok, text_value, big_quality])  # sealed; the full queue spills it at once
+    w.submit(series("AIT-100", T0 + timedelta(seconds=3), MS, 10))
+    st = w.stats()
+    assert st.spool_pending_rows == 18 and st.rows_quarantined == 2
+    [entry] = w.quarantine.entries()
+    assert entry.reason.startswith("cannot be spooled") and [s.ts for s in entry.samples] == [
+        text_value.ts, big_quality.ts]
+    assert math.isnan(entry.samples[0].value) and entry.samples[1].quality is Quality.BAD
