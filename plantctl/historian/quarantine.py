@@ -51,11 +51,13 @@ def _quality_from_json(q: int) -> Quality:
 class Quarantine:
     """Append-only JSON-lines file (one batch a line, fsync'd) under <state>/quarantine/."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, max_bytes: int = 256 * 1024**2) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "quarantine.jsonl"
+        self.max_bytes = max_bytes
         self.batches = 0
         self.rows = 0
+        self.dropped_rows = 0  # refused samples not kept because the quarantine file is full
         if self.path.exists():
             for entry in self.entries():
                 self.batches += 1
@@ -69,8 +71,15 @@ class Quarantine:
             "samples": [[s.tag, s.ts.isoformat(), _value_to_json(s.value), _quality_to_json(s.quality)]
                         for s in samples],
         }
+        line = json.dumps(record, allow_nan=False) + "\n"
+        size = self.path.stat().st_size if self.path.exists() else 0
+        if size + len(line) > self.max_bytes:
+            self.dropped_rows += len(samples)
+            log.error("quarantine full (%d of %d B): %d refused samples not kept (%s)",
+                      size, self.max_bytes, len(samples), reason)
+            return
         with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, allow_nan=False) + "\n")
+            fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
         self.batches += 1

@@ -72,6 +72,7 @@ class WriterSettings:
     write_timeout_s: float = 30.0
     group_max_batches: int = 16  # a backlog of sealed batches is stored in one transaction ...
     group_max_rows: int = 50_000  # ... of at most this many rows
+    quarantine_max_bytes: int = 256 * 1024**2
     tag_reload_min_interval_s: float = 10.0
 
 
@@ -94,6 +95,7 @@ class WriterStats:
     batches_dropped: int
     rows_dropped: int
     spool_undecodable_batches: int
+    quarantine_dropped_rows: int  # refused samples not kept: the quarantine file was full
     spool_bytes: int
     spool_pending_batches: int
     spool_pending_rows: int
@@ -134,7 +136,7 @@ class HistorianWriter:
         self._on_durable = on_durable
         spool_dir = Path(config.spool_dir) if config.spool_dir else state_dir / "spool"
         self.spool = Spool(spool_dir, config.spool_max_bytes)
-        self.quarantine = Quarantine(state_dir / "quarantine")
+        self.quarantine = Quarantine(state_dir / "quarantine", self._settings.quarantine_max_bytes)
         self._queue: deque[_Batch] = deque()
         self._open: list[Sample] = []
         self._open_ends: deque[tuple[int, int]] = deque()  # (rows in open buffer after submit, seq)
@@ -543,6 +545,7 @@ class HistorianWriter:
             batches_dropped=c.dropped_batches + self._mem_dropped_batches,
             rows_dropped=c.dropped_rows + self._mem_dropped_rows,
             spool_undecodable_batches=self._spool_undecodable,
+            quarantine_dropped_rows=self.quarantine.dropped_rows,
             spool_bytes=self.spool.bytes_on_disk, spool_pending_batches=self.spool.pending_batches,
             spool_pending_rows=self.spool.pending_rows,
             queue_batches=len(self._queue), open_rows=len(self._open),

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from plantctl.historian.codec import SpoolFormatError, decode_batch, encode_batch
 from plantctl.historian.copybin import encode_copy, encode_spooled
+from plantctl.historian.quarantine import Quarantine
 from plantctl.historian.spool import FRAME_OVERHEAD, Spool
 from plantctl.quality import Quality
 from plantctl.samples import Sample
@@ -147,3 +148,18 @@ def test_copy_encoder_refuses_values_that_are_not_numbers() -> None:
     out = encode_copy([good, as_text, nothing], _IDS)
     assert out.rows == 1 and out.kept == [good]
     assert out.refused == {"value '7.1' is not a number": [as_text], "value None is not a number": [nothing]}
+
+
+def test_quarantine_keeps_what_fits_and_counts_the_rest(tmp_path: Path) -> None:
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    q = Quarantine(tmp_path, max_bytes=600)
+    batch = [Sample("AIT-101", t + timedelta(seconds=k), float("nan"), Quality.GOOD) for k in range(3)]
+    q.put(batch, "non-finite value with a quality other than Bad")
+    q.put(batch, "non-finite value with a quality other than Bad")
+    q.put(batch, "non-finite value with a quality other than Bad")
+    kept = q.entries()
+    assert 1 <= len(kept) < 3 and q.batches == len(kept) and q.dropped_rows == 3 * (3 - len(kept))
+    assert tmp_path.joinpath("quarantine.jsonl").stat().st_size <= 600
+    assert [s.ts for s in kept[0].samples] == [s.ts for s in batch]
+    again = Quarantine(tmp_path, max_bytes=600)  # counts survive a restart
+    assert again.batches == len(kept) and again.rows == 3 * len(kept)
