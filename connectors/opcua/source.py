@@ -129,7 +129,7 @@ class OpcUaSource:
         self._variant_types: dict[str, ua.VariantType] = {}
         self._pending: list[Sample] = []
         self._flush_scheduled = False
-        self._last_polled: dict[str, tuple[float, Quality]] = {}
+        self._last_polled: dict[str, tuple[float, Quality, str]] = {}
 
     @property
     def name(self) -> str:
@@ -321,20 +321,34 @@ class OpcUaSource:
         for start in range(0, len(tags), CHUNK):
             chunk = tags[start : start + CHUNK]
             nodes = [client.get_node(t.opcua.node_id) for t in chunk if t.opcua is not None]
-            values = await asyncio.wait_for(client.read_attributes(nodes), self._cfg.connect_timeout_s)
+            try:
+                values = await asyncio.wait_for(client.read_attributes(nodes), self._cfg.connect_timeout_s)
+            except TimeoutError:
+                self._poll_failed(chunk, f"no answer to a Read within {self._cfg.connect_timeout_s:g} s")
+                continue
+            except UaStatusCodeError as exc:  # the whole Read refused, e.g. BadTooManyOperations
+                self._poll_failed(chunk, f"Read refused: {map_status(exc.code)[1]}")
+                continue
             for tag, dv in zip(chunk, values, strict=True):
-                sample = sample_from(tag.name, dv)
-                last = self._last_polled.get(tag.name)
-                if (
-                    last is not None
-                    and tag.deadband > 0
-                    and last[1] == sample.quality
-                    and abs(sample.value - last[0]) <= tag.deadband
-                ):
-                    continue
-                self._last_polled[tag.name] = (sample.value, sample.quality)
-                self._queue(sample)
-        self._health.good_read()
+                self._report_polled(tag, sample_from(tag.name, dv))
+            self._health.good_read()
+
+    def _report_polled(self, tag: TagConfig, sample: Sample) -> None:
+        last = self._last_polled.get(tag.name)
+        if last is not None and last[1] == sample.quality:
+            if sample.quality.is_bad and last[2] == sample.reason:
+                return  # a persisting fault is said once
+            if tag.deadband > 0 and abs(sample.value - last[0]) <= tag.deadband:
+                return
+        self._last_polled[tag.name] = (sample.value, sample.quality, sample.reason)
+        self._queue(sample)
+
+    def _poll_failed(self, tags: list[TagConfig], reason: str) -> None:
+        """A failed Read turns exactly its tags Bad; the link itself is judged by the watchdog."""
+        self._health.error(reason)
+        now = utcnow()
+        for tag in tags:
+            self._report_polled(tag, Sample(tag.name, now, math.nan, Quality.BAD_COMM_FAILURE, reason))
 
     # --- writes -----------------------------------------------------------------------------
 
