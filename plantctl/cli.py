@@ -118,6 +118,7 @@ def run(
     import asyncio
     import logging
 
+    from api.auth.bootstrap import AuthSetupError
     from plantctl.db import ProvisionError
     from plantctl.serve import ServeOptions, serve
 
@@ -129,7 +130,7 @@ def run(
         for issue in exc.issues:
             typer.echo(str(issue), err=True)
         raise _fail(f"{config}: not started ({len(exc.issues)} problems)", 1) from None
-    except ProvisionError as exc:
+    except (ProvisionError, AuthSetupError) as exc:
         raise _fail(f"plantctl run: {exc}") from None
     except KeyboardInterrupt:
         pass

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from connectors.base import Source, SourceHealth, WriteResult
+from control.loop import Loop
+from plantctl.alarms.engine import AlarmEngine
 from plantctl.config.models import PlantConfig
-from plantctl.runtime.bus import SampleBus
+from plantctl.runtime.bus import SampleBus, Tap
 from plantctl.runtime.live import LiveCache
 from plantctl.runtime.sources import build_sources
 from plantctl.samples import Sample
@@ -29,6 +31,14 @@ class HistorianSink(Protocol):
     def stats(self) -> object: ...
 
 
+class Component(Protocol):
+    """Anything the runtime starts after the historian and stops before it (alarms, loops, journals)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class PlantRuntime:
     """Owns every component of one plant's service; start() returns fast, stop() awaits everything."""
 
@@ -44,11 +54,23 @@ class PlantRuntime:
             self.bus.add_tap("historian", historian.submit)
         self.sources: dict[str, Source] = sources if sources is not None else build_sources(config, self.bus.publish)
         self._owner = {t.name: t.source for t in config.tags}
+        self._components: list[tuple[str, Component]] = []
+        self.alarms: AlarmEngine | None = None
+        self.loops: Mapping[str, Loop] | None = None
+        self.simulator: object | None = None
         self.started = False
+
+    def add_component(self, name: str, component: Component, tap: Tap | None = None) -> None:
+        """Started in the order added (after the historian, before the sources), stopped in reverse."""
+        self._components.append((name, component))
+        if tap is not None:
+            self.bus.add_tap(name, tap)
 
     async def start(self) -> None:
         if self.historian is not None:
             await self.historian.start()
+        for _name, component in self._components:
+            await component.start()
         for source in self.sources.values():
             await source.start()
         self.started = True
@@ -60,6 +82,11 @@ class PlantRuntime:
                 await source.stop()
             except Exception:
                 log.exception("source %s did not stop cleanly", source.name)
+        for name, component in reversed(self._components):
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("%s did not stop cleanly", name)
         if self.historian is not None:
             await self.historian.stop()  # flushes what the bus handed it
         self.started = False
@@ -69,7 +96,10 @@ class PlantRuntime:
         source_name = self._owner.get(tag)
         if source_name is None:
             return WriteResult(False, None, f"unknown tag {tag!r}")
-        return await self.sources[source_name].write(tag, value)
+        source = self.sources.get(source_name)
+        if source is None:
+            return WriteResult(False, None, f"source {source_name!r} of {tag} is not running in this service")
+        return await source.write(tag, value)
 
     def source_health(self) -> dict[str, SourceHealth]:
         return {name: s.health() for name, s in self.sources.items()}
