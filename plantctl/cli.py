@@ -116,13 +116,13 @@ def run(
 ) -> None:
     """Run the service: connectors, historian, alarms, control and the API on one process."""
     import asyncio
-    import logging
 
     from api.auth.bootstrap import AuthSetupError
     from plantctl.db import ProvisionError
+    from plantctl.logs import configure_logging
     from plantctl.serve import ServeOptions, serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     _register_section_checks()
     try:
         asyncio.run(serve(ServeOptions(config, host, port, simulate, speed, scenario)))
