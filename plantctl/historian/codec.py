@@ -43,21 +43,27 @@ def encode_batch(samples: list[Sample]) -> bytes:
 ROW_DTYPE = np.dtype([("tag", "<u2"), ("us", "<i8"), ("value", "<f8"), ("quality", "u1")])  # packed, 19 B
 
 
+def _read_head(payload: bytes) -> tuple[list[str], int, int]:
+    """The tag names, the offset of the first row and the row count; checks version and length."""
+    version, n_names, n_rows = _HEAD.unpack_from(payload, 0)
+    if version != FORMAT_VERSION:
+        raise SpoolFormatError(f"spool record format {version} is not {FORMAT_VERSION}")
+    pos = _HEAD.size
+    names: list[str] = []
+    for _ in range(n_names):
+        (length,) = struct.unpack_from("<H", payload, pos)
+        pos += 2
+        names.append(payload[pos:pos + length].decode())
+        pos += length
+    if len(payload) - pos != n_rows * _ROW.size:
+        raise SpoolFormatError("spool record length does not match its row count")
+    return names, pos, n_rows
+
+
 def decode_arrays(payload: bytes) -> tuple[list[str], np.ndarray[Any, Any]]:
     """The tag names and the rows as a numpy record array (the replay fast path: no Sample objects)."""
     try:
-        version, n_names, n_rows = _HEAD.unpack_from(payload, 0)
-        if version != FORMAT_VERSION:
-            raise SpoolFormatError(f"spool record format {version} is not {FORMAT_VERSION}")
-        pos = _HEAD.size
-        names: list[str] = []
-        for _ in range(n_names):
-            (length,) = struct.unpack_from("<H", payload, pos)
-            pos += 2
-            names.append(payload[pos:pos + length].decode())
-            pos += length
-        if len(payload) - pos != n_rows * _ROW.size:
-            raise SpoolFormatError("spool record length does not match its row count")
+        names, pos, n_rows = _read_head(payload)
         return names, np.frombuffer(payload, dtype=ROW_DTYPE, offset=pos, count=n_rows)
     except (struct.error, UnicodeDecodeError, ValueError) as exc:
         if isinstance(exc, SpoolFormatError):
@@ -68,18 +74,7 @@ def decode_arrays(payload: bytes) -> tuple[list[str], np.ndarray[Any, Any]]:
 def decode_batch(payload: bytes) -> list[Sample]:
     """Inverse of encode_batch; timestamps come back aware UTC."""
     try:
-        version, n_names, n_rows = _HEAD.unpack_from(payload, 0)
-        if version != FORMAT_VERSION:
-            raise SpoolFormatError(f"spool record format {version} is not {FORMAT_VERSION}")
-        pos = _HEAD.size
-        names: list[str] = []
-        for _ in range(n_names):
-            (length,) = struct.unpack_from("<H", payload, pos)
-            pos += 2
-            names.append(payload[pos:pos + length].decode())
-            pos += length
-        if len(payload) - pos != n_rows * _ROW.size:
-            raise SpoolFormatError("spool record length does not match its row count")
+        names, pos, _n_rows = _read_head(payload)
         return [Sample(names[i], _EPOCH + us * _US, v, quality_from_code(q))
                 for i, us, v, q in _ROW.iter_unpack(payload[pos:])]
     except (struct.error, IndexError, UnicodeDecodeError) as exc:
