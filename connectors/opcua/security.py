@@ -4,6 +4,9 @@ OPC UA Part 2 §8 / Part 4 §5.4: the client proves itself with an application i
 certificate whose URI SAN equals its ApplicationUri, and decides on its own whether to trust the
 server's certificate. Here a server is trusted when its certificate (DER or PEM) lies in
 ``pki_dir/trusted``; with ``trust_on_first_use`` the first certificate seen is stored there.
+Even a trusted certificate is refused outside its validity window or when a CRL (DER or PEM) in
+``pki_dir/crl`` from the same issuer lists its serial number (Part 4 §6.1.3: validity period and
+revocation checks). The CRL's own signature is not verified: the folder is as trusted as ``trusted``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import hashlib
 import os
 import socket
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from asyncua import ua
@@ -97,13 +101,49 @@ def trusted_fingerprints(trusted_dir: Path) -> set[str]:
     return found
 
 
+def revoked_by(cert: x509.Certificate, crl_dir: Path) -> Path | None:
+    """The CRL file in crl_dir, from the certificate's issuer, that lists its serial number, or None."""
+    if not crl_dir.is_dir():
+        return None
+    for path in sorted(crl_dir.iterdir()):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        try:
+            crl = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
+        except ValueError:
+            continue
+        if crl.issuer == cert.issuer and crl.get_revoked_certificate_by_serial_number(cert.serial_number):
+            return path
+    return None
+
+
+def check_validity(cert: x509.Certificate, pki_dir: Path, now: datetime | None = None) -> None:
+    """Refuse a certificate outside its validity window or revoked by a CRL in pki_dir/crl."""
+    now = now or datetime.now(UTC)
+    what = f"server certificate (subject {cert.subject.rfc4514_string()}, serial {cert.serial_number:x})"
+    if now > cert.not_valid_after_utc:
+        raise SecuritySetupError(
+            f"{what} expired on {cert.not_valid_after_utc.isoformat()}: the PLC needs a new certificate")
+    if now < cert.not_valid_before_utc:
+        raise SecuritySetupError(
+            f"{what} is not valid before {cert.not_valid_before_utc.isoformat()}: check the clocks of both hosts")
+    crl = revoked_by(cert, pki_dir / "crl")
+    if crl is not None:
+        raise SecuritySetupError(f"{what} is revoked by {crl}")
+
+
 def check_server_certificate(der: bytes, pki_dir: Path, trust_on_first_use: bool) -> None:
-    """Raise SecuritySetupError unless the server's certificate is trusted (or TOFU stores it)."""
+    """Raise SecuritySetupError unless the server's certificate is valid, not revoked and trusted (or TOFU)."""
     trusted_dir = pki_dir / "trusted"
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise SecuritySetupError(f"server sent a certificate that cannot be parsed ({exc})") from exc
+    check_validity(cert, pki_dir)
     known = trusted_fingerprints(trusted_dir)
     if fingerprint(der) in known:
         return
-    cert = x509.load_der_x509_certificate(der)
     if trust_on_first_use and not known:
         trusted_dir.mkdir(parents=True, exist_ok=True)
         (trusted_dir / f"server-{fingerprint(der)[:16]}.der").write_bytes(der)
