@@ -275,6 +275,15 @@ class ModbusSource:
                 _EXCEPTION_QUALITY.get(code, Quality.BAD_COMM_FAILURE),
                 f"{describe_exception(code)} reading {where}",
             )
+        answered = getattr(reply, "function_code", None)
+        if answered != _FUNCTION_CODES[req.table]:
+            # Application Protocol V1.1b3 §6.1–6.4: the reply echoes the request's function code;
+            # pymodbus hands back whatever decoded (an FC 4 reply to an FC 3 read reads as registers).
+            return self._bad(
+                req,
+                Quality.BAD_COMM_FAILURE,
+                f"malformed reply reading {where}: function code {answered} for {_FUNCTION_CODES[req.table]} asked",
+            )
         try:
             samples = self._decode(req, reply)
         except (CodecError, IndexError, TypeError, ValueError) as exc:
@@ -403,6 +412,14 @@ def _refused(reply: Any, doing: str, where: str) -> WriteResult:
     code = int(getattr(reply, "exception_code", 0) or 0)
     return WriteResult(False, None, f"device refused: {describe_exception(code)} {doing} {where}")
 
+
+# Modbus Application Protocol V1.1b3 §6.1–6.4: the read function of each table.
+_FUNCTION_CODES = {
+    ModbusTable.COIL: 1,
+    ModbusTable.DISCRETE_INPUT: 2,
+    ModbusTable.HOLDING_REGISTER: 3,
+    ModbusTable.INPUT_REGISTER: 4,
+}
 
 _Reader = Callable[..., Awaitable[Any]]
 _READERS: dict[ModbusTable, Callable[[AsyncModbusTcpClient], _Reader]] = {
