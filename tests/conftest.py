@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +45,19 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+EXAMPLE_PLANT = Path(__file__).resolve().parent.parent / "examples" / "plant.yaml"
+
+
+@pytest.fixture
+def plant_on_free_ports(tmp_path: Path) -> Path:
+    """The example plant file with the simulated PLC's OPC UA and Modbus ports moved to free ones."""
+    text = EXAMPLE_PLANT.read_text().replace("127.0.0.1:48400", f"127.0.0.1:{_free_port()}").replace(
+        "port: 50200", f"port: {_free_port()}")
+    path = tmp_path / "plant.yaml"
+    path.write_text(text)
+    return path
 
 
 @pytest.fixture(scope="module")

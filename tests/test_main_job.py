@@ -16,26 +16,15 @@ import pytest
 
 pytestmark = pytest.mark.db
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plant.yaml"
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _plant_on_free_ports(tmp_path: Path) -> tuple[Path, int, int]:
-    opcua, modbus = _free_port(), _free_port()
-    text = EXAMPLE.read_text().replace("127.0.0.1:48400", f"127.0.0.1:{opcua}").replace(
-        "port: 50200", f"port: {modbus}")
-    path = tmp_path / "plant.yaml"
-    path.write_text(text)
-    return path, opcua, modbus
-
-
-def test_run_with_simulator_serves_health_and_stores_both_protocols(tmp_path: Path, fresh_database: str) -> None:
-    plant, _, _ = _plant_on_free_ports(tmp_path)
+def test_run_with_simulator_serves_health_and_stores_both_protocols(
+        tmp_path: Path, fresh_database: str, plant_on_free_ports: Path) -> None:
+    plant = plant_on_free_ports
     api_port = _free_port()
     env = {**os.environ, "PLANTCTL_DATABASE_URL": fresh_database, "PLANTCTL_STATE_DIR": str(tmp_path / "state"),
            "PLANTCTL_MODE": "demo"}
