@@ -139,6 +139,7 @@ def run(
 def _mount_subcommands() -> None:
     """Commands whose code lives with the package that owns the subject."""
     from api.cli import users_app
+    from connectors.opcua.browse import browse_command
     from control.tuning import tune_command
     from plantctl.alarms.report import report_alarms_command
     from sim.cli import sim_command
@@ -149,6 +150,7 @@ def _mount_subcommands() -> None:
     app.add_typer(report_app, name="report")
     app.command("sim")(sim_command)
     app.command("tune")(tune_command)
+    app.command("browse")(browse_command)
 
 
 _mount_subcommands()
