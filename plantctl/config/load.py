@@ -114,7 +114,9 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
         tags[tag.name] = tag
         src = sources.get(tag.source)
         if src is None:
-            if tag.source not in {s.get("name") for _, s in _items(doc, "sources", []) if isinstance(s, dict)}:
+            named = {s.get("name") for _, s in _items(doc, "sources", [])
+                     if isinstance(s, dict) and isinstance(s.get("name"), str)}  # a list as name is unhashable
+            if tag.source not in named:
                 issues.append(doc.issue((*loc, "source"), f"unknown source {tag.source!r}"))
         elif isinstance(src, OpcUaSourceConfig) and tag.opcua is None:
             issues.append(doc.issue((*loc, "modbus"),
@@ -192,9 +194,12 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
     for check in SECTION_CHECKS:
         issues.extend(check(doc))
 
-    if issues:
-        return None, sorted(issues, key=lambda i: (i.line or 0, str(i.loc)))
-    return PlantConfig.model_validate(data), []
+    if not issues:
+        # an empty section (`historian:` with nothing under it) means the defaults, as if absent
+        whole = validate_section(doc, PlantConfig, {k: v for k, v in data.items() if v is not None}, (), issues)
+        if whole is not None:
+            return whole, []
+    return None, sorted(issues, key=lambda i: (i.line or 0, str(i.loc)))
 
 
 def _modbus_overlaps(
