@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,23 @@ class ServeOptions:
     simulate: bool = False
     speed: float = 1.0
     scenario: Path | None = None
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises a captured SIGTERM/SIGINT as soon as it has shut down (Server.capture_signals), and
+    the default SIGTERM action ends the process there, before the runtime stops (historian flush, sources
+    closed): hold the signals back and raise them once the runtime has stopped."""
+
+    held_signals: tuple[int, ...] = ()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self.held_signals = tuple(self._captured_signals)
+                self._captured_signals.clear()
 
 
 @contextlib.asynccontextmanager
@@ -60,14 +78,15 @@ async def serve(opts: ServeOptions) -> None:
     url = database_url()
     settings = _settings(url, opts.simulate)
     banner = await asyncio.to_thread(prepare_auth, settings)  # migrations, then users; refuses a default admin
+    server: _Server | None = None
     async with _simulator(opts) as plc:
         runtime = build_service(config, url, state_dir())
         runtime.simulator = plc
         await runtime.start()
         try:
             app = create_app(runtime, settings=settings, simulator=plc)
-            server = uvicorn.Server(uvicorn.Config(app, host=opts.host, port=opts.port, log_level="info",
-                                                   lifespan="on", workers=1))
+            server = _Server(uvicorn.Config(app, host=opts.host, port=opts.port, log_level="info",
+                                            lifespan="on", workers=1))
             if banner:
                 print(banner, flush=True)
             print(f"plantctl: service for {config.plant.name!r} on http://{opts.host}:{opts.port}/ "
@@ -75,3 +94,6 @@ async def serve(opts: ServeOptions) -> None:
             await server.serve()
         finally:
             await runtime.stop()
+            log.info("runtime stopped")
+    for sig in reversed(server.held_signals if server is not None else ()):
+        signal.raise_signal(sig)  # the exit status a supervisor expects for the signal it sent
