@@ -120,7 +120,8 @@ async def browse(
     endpoint: str, *, config: OpcUaSourceConfig | None = None, timeout_s: float = 10.0, max_nodes: int = 20000
 ) -> list[BrowsedVariable]:
     """Every numeric variable under Objects (except the Server object), with unit and range."""
-    cfg = config or OpcUaSourceConfig(kind="opcua", name="BROWSE", endpoint=endpoint)
+    # an ad-hoc browse without a plant file reads only and sends no password: None is what it can ask for
+    cfg = config or OpcUaSourceConfig(kind="opcua", name="BROWSE", endpoint=endpoint, allow_insecure=True)
     client = Client(endpoint, timeout=timeout_s)
     try:
         async with asyncio.timeout(timeout_s):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -66,6 +67,18 @@ class OpcUaSourceConfig(Strict):
     reconnect_max_delay_s: float = Field(default=10.0, gt=0, le=600)
     heartbeat_tag: TagName | None = None
     heartbeat_period_s: float = Field(default=1.0, gt=0, le=60)
+    allow_insecure: bool = Field(
+        default=False, description="lab only: allow security None to an endpoint that is not loopback")
+
+    @model_validator(mode="after")
+    def _no_clear_text_off_host(self) -> OpcUaSourceConfig:
+        """IEC 62443-3-3 SR 3.1/4.1: a session leaving the host is signed and encrypted unless a lab says not."""
+        host = urlsplit(self.endpoint).hostname or ""
+        if self.security.mode is SecurityMode.NONE and not _is_loopback(host) and not self.allow_insecure:
+            raise ValueError(
+                f"security None to {host} sends values, writes and passwords unsigned and in clear text: "
+                "use mode SignAndEncrypt with policy Basic256Sha256, or set allow_insecure: true on a lab network")
+        return self
 
     @field_validator("endpoint")
     @classmethod
@@ -78,6 +91,15 @@ class OpcUaSourceConfig(Strict):
         except ValueError as exc:
             raise ValueError(f"endpoint {v!r} has a bad port") from exc
         return v
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a DNS name: it may resolve anywhere
+        return False
 
 
 class ByteOrder(StrEnum):
