@@ -225,11 +225,27 @@ def plc_bits(stack: Stack) -> dict[str, bool]:
     return {"P-201.RUNNING": bits[0], "P-202.RUNNING": bits[2], "WATCHDOG.TRIPPED": bits[4]}
 
 
+def start_pumps(stack: Stack) -> dict[str, bool]:
+    """What the operator does at the MCC: RUN both dosing pumps (coils 0 and 1); waits until they run."""
+    client = ModbusTcpClient("127.0.0.1", port=stack.sim_modbus_port, timeout=3)
+    try:
+        if not client.connect():  # type: ignore[no-untyped-call]
+            raise ConnectionError("simulator's Modbus server refused the test client")
+        for coil in (0, 1):
+            rr = client.write_coil(coil, True, device_id=1)
+            if rr.isError():
+                raise ConnectionError(f"RUN coil {coil}: {rr}")
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+    return dict(wait_for("pumps running", lambda: (b := plc_bits(stack))["P-201.RUNNING"] and b["P-202.RUNNING"]
+                         and b, 10))
+
+
 def heartbeat_stall(stack: Stack, watchdog_timeout_s: float = 5.0) -> FaultResult:
-    """plantctl run SIGSTOPped until the PLC watchdog trips, then SIGCONT. Leaves the pumps stopped (an
-    operator restarts them after a trip), so run it last."""
+    """Pumps started, then plantctl run SIGSTOPped until the PLC watchdog trips, then SIGCONT. Leaves the
+    pumps stopped (an operator restarts them after a trip), so run it last."""
     assert stack.service is not None
-    before = plc_bits(stack)
+    before = start_pumps(stack)
     t0 = _start(stack)
     t_stop = time.time()
     stack.service.send(signal.SIGSTOP)

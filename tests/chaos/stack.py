@@ -111,6 +111,14 @@ class Proc:
         return self.log.read_text(errors="replace")
 
 
+class ApiRefused(RuntimeError):
+    """The service answered with an HTTP error; carries the status and the problem document."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+
+
 @dataclass
 class Stack:
     """sim ⇄ proxies ⇄ service → private database; faults are methods, measurements are SQL."""
@@ -209,27 +217,39 @@ class Stack:
             return False
 
     # -- the API -----------------------------------------------------------------------------------
-    def _login(self) -> str:
+    def login(self, user: str = "viewer") -> str:
+        """A bearer token for one of the demo users whose fresh passwords the service printed at start."""
         assert self.service is not None
         banner = self.service.log_text().rsplit("=== start", 1)[-1]
-        m = re.search(r"^\s+viewer\s+(\S+)\s*$", banner, re.MULTILINE)
+        m = re.search(rf"^\s+{re.escape(user)}\s+(\S+)\s*$", banner, re.MULTILINE)
         if m is None:
-            raise RuntimeError("no demo viewer password in the service's start-up banner")
-        body = json.dumps({"username": "viewer", "password": m.group(1)}).encode()
+            raise RuntimeError(f"no demo password for {user} in the service's start-up banner")
+        body = json.dumps({"username": user, "password": m.group(1)}).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{self.api_port}/api/v1/auth/login", data=body,
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as r:
             return str(json.loads(r.read())["access_token"])
 
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None, user: str = "viewer") -> Any:
+        """One API call as a demo user (the viewer's token is kept until the service restarts)."""
+        if user == "viewer":
+            self.token = self.token or self.login()
+            token = self.token
+        else:
+            token = self.login(user)
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.api_port}{path}", data=data, method=method,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            raise ApiRefused(exc.code, exc.read().decode(errors="replace")) from None
+
     def health(self) -> dict[str, Any]:
         """/api/v1/health as the demo viewer: sources, writer counters, queue depths."""
-        if self.token is None:
-            self.token = self._login()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.api_port}/api/v1/health",
-                                     headers={"Authorization": f"Bearer {self.token}"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            result: dict[str, Any] = json.loads(r.read())
-            return result
+        result: dict[str, Any] = self.api("GET", "/api/v1/health")
+        return result
 
     # -- the database ------------------------------------------------------------------------------
     def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
