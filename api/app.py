@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -44,6 +45,32 @@ engineer < admin. Every error is an RFC 9457 problem document (`application/prob
 
 _SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
                      (b"referrer-policy", b"no-referrer")]
+# The panel loads only its own files and the vendored uPlot from this origin: no inline script or style,
+# no third-party host, never framed (CSP Level 3). FastAPI's /docs pages load Swagger UI from a CDN and
+# run inline script, so they go without it.
+_CSP = (b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+_NO_CSP_PATHS = ("/docs", "/redoc")
+
+
+_QUERY_SECRET = re.compile(r"((?:^|[?&])access_token=)[^&\s]*")
+
+
+class RedactQueryTokens(logging.Filter):
+    """uvicorn's access log prints the full path; live streams carry ?access_token= (EventSource sets no header)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_QUERY_SECRET.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def redact_access_log() -> None:
+    """Mask query tokens in uvicorn's access log (a filter on its logger survives uvicorn's dictConfig)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQueryTokens) for f in access.filters):
+        access.addFilter(RedactQueryTokens())
 
 
 class SecurityHeaders:
@@ -62,6 +89,8 @@ class SecurityHeaders:
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
                 headers.extend(h for h in _SECURITY_HEADERS if h[0] not in names)
+                if _CSP[0] not in names and not str(scope.get("path", "")).startswith(_NO_CSP_PATHS):
+                    headers.append(_CSP)
                 if b"cache-control" not in names:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
@@ -79,6 +108,7 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
     bench (/api/v1/simulator) is mounted only with a simulator (argument or the runtime's `simulator`).
     """
     configured = settings or ApiSettings()
+    redact_access_log()
     meter = AcquisitionMeter({t.name: t.source for t in runtime.config.tags})
     runtime.bus.add_tap("api-metrics", meter.tap)
     loops = loops if loops is not None else getattr(runtime, "loops", None)

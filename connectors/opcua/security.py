@@ -12,7 +12,9 @@ revocation checks). The CRL's own signature is not verified: the folder is as tr
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -170,6 +172,29 @@ def credentials(config: OpcUaSourceConfig) -> tuple[str, str] | None:
     return values[0], values[1]
 
 
+# asyncua's client logs every request at DEBUG ("Sending: %s"), the ActivateSession request's
+# UserNameIdentityToken with it: its Password is plain text on a None channel.
+_REQUEST_LOGGER = "asyncua.client.ua_client.UASocketProtocol"
+_PASSWORD_FIELD = re.compile(r"""(Password=)b?(['"]).*?(?<!\\)\2""", re.DOTALL)
+
+
+class RedactPasswords(logging.Filter):
+    """Replaces the Password of identity tokens in asyncua's request log with ***."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Password=" in message:
+            record.msg, record.args = _PASSWORD_FIELD.sub(r"\1***", message), None
+        return True
+
+
+def redact_request_log() -> None:
+    """Attach RedactPasswords to asyncua's request logger once (a logger filter sees only its own records)."""
+    requests = logging.getLogger(_REQUEST_LOGGER)
+    if not any(isinstance(f, RedactPasswords) for f in requests.filters):
+        requests.addFilter(RedactPasswords())
+
+
 _MODES = {
     SecurityMode.SIGN: ua.MessageSecurityMode.Sign,
     SecurityMode.SIGN_AND_ENCRYPT: ua.MessageSecurityMode.SignAndEncrypt,
@@ -180,6 +205,7 @@ async def secure_client(client: Client, config: OpcUaSourceConfig) -> None:
     """Apply the config's identity and security to a client before it connects (network: endpoints)."""
     user = credentials(config)
     if user is not None:
+        redact_request_log()
         client.set_user(user[0])
         client.set_password(user[1])
     if config.security.mode is SecurityMode.NONE:

@@ -60,6 +60,7 @@ class Historian:
             kwargs={"autocommit": True, "connect_timeout": max(2, int(connect_timeout_s))}, timeout=connect_timeout_s)
         self._jobs: asyncio.Task[None] | None = None
         self._prepared = False
+        self._preparing = asyncio.Lock()  # the schedule and a caller may prepare at once (catalog race)
         self.ready = asyncio.Event()  # set once migrations are applied and chunks sized
         self.licensed = False
 
@@ -84,13 +85,17 @@ class Historian:
         return self.writer.stats()
 
     async def prepare(self) -> None:
-        """Apply migrations, size chunks, and set up licensed features; retried by the schedule until done."""
-        interval = await asyncio.to_thread(_prepare_database, self._url, self._tags, self._migrations_dir)
-        async with self.pool.connection() as conn:
-            self.licensed = await license_of(conn) == "timescale"
-            if self.licensed:
-                await ensure_continuous_aggregates(conn)
-                await ensure_retention_policies(conn, self.config.retention)
+        """Apply migrations, size chunks, and set up licensed features; retried by the schedule until done.
+
+        Serialised: two concurrent set_chunk_time_interval calls fail with "tuple concurrently updated".
+        """
+        async with self._preparing:
+            interval = await asyncio.to_thread(_prepare_database, self._url, self._tags, self._migrations_dir)
+            async with self.pool.connection() as conn:
+                self.licensed = await license_of(conn) == "timescale"
+                if self.licensed:
+                    await ensure_continuous_aggregates(conn)
+                    await ensure_retention_policies(conn, self.config.retention)
         self._prepared = True
         self.ready.set()
         log.info("historian ready: chunk interval %s, %s edition", interval,

@@ -243,7 +243,10 @@ def browser(playwright_session: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-GB", timezone_id="UTC")
+    # bypass_csp: Playwright's wait_for_function(<string>) evaluates it with eval, which the panel's CSP
+    # forbids; the panel itself under its CSP is checked by tests/security/test_panel_csp.py
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-GB", timezone_id="UTC",
+                              bypass_csp=True)
     try:
         yield ctx
     finally:

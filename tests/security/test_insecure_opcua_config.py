@@ -36,7 +36,7 @@ def test_security_none_to_another_host_is_a_located_config_error(tmp_path: Path,
 
 def test_security_none_is_also_refused_when_written_out(tmp_path: Path) -> None:
     extra = "    security: {mode: None, policy: None}\n"
-    with pytest.raises(ConfigError, match="security None to 10.20.0.5"):
+    with pytest.raises(ConfigError, match=r"security None to 10\.20\.0\.5"):
         load_plant(write(tmp_path, "opc.tcp://10.20.0.5:4840", extra))
 
 
