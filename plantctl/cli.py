@@ -120,7 +120,7 @@ def run(
     from api.auth.bootstrap import AuthSetupError
     from plantctl.db import ProvisionError
     from plantctl.logs import configure_logging
-    from plantctl.serve import ServeOptions, serve
+    from plantctl.serve import PortBusyError, ServeOptions, serve
 
     configure_logging()
     _register_section_checks()
@@ -130,7 +130,7 @@ def run(
         for issue in exc.issues:
             typer.echo(str(issue), err=True)
         raise _fail(f"{config}: not started ({len(exc.issues)} problems)", 1) from None
-    except (ProvisionError, AuthSetupError) as exc:
+    except (ProvisionError, AuthSetupError, PortBusyError) as exc:
         raise _fail(f"plantctl run: {exc}") from None
     except KeyboardInterrupt:
         pass

@@ -7,17 +7,20 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 
 from api.app import create_app
 from api.auth.bootstrap import AuthSetupError, prepare_auth
 from api.settings import ApiSettings
-from plantctl.config import load_plant
+from plantctl.config import PlantConfig, load_plant
+from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig
 from plantctl.db import database_url
 from plantctl.paths import state_dir
 from plantctl.runtime.assemble import build_service
@@ -65,6 +68,32 @@ async def _simulator(opts: ServeOptions) -> AsyncIterator[Any]:
         yield plc
 
 
+class PortBusyError(RuntimeError):
+    """A port the service needs is taken; the message says which and what to do."""
+
+
+def _check_ports(opts: ServeOptions, config: PlantConfig) -> None:
+    """Say which port is taken before anything starts, instead of failing half-way through start-up."""
+    wanted = [(opts.host, opts.port, "the API (--port)")]
+    if opts.simulate:
+        for src in config.sources:
+            if isinstance(src, OpcUaSourceConfig):
+                parts = urlsplit(src.endpoint)
+                wanted.append((parts.hostname or "127.0.0.1", parts.port or 4840,
+                               f"the simulated PLC's OPC UA ({src.name})"))
+            elif isinstance(src, ModbusSourceConfig):
+                wanted.append((src.host, src.port, f"the simulated PLC's Modbus TCP ({src.name})"))
+    for host, port, what in wanted:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                raise PortBusyError(
+                    f"port {port} on {host} for {what} is in use ({exc.strerror}): is another plantctl "
+                    "running? Stop it, or move the port in the plant file / with --port") from None
+
+
 def _settings(url: str, simulate: bool) -> ApiSettings:
     """Against the simulator the service is a demo unless told otherwise; a real plant is production."""
     mode = os.environ.get("PLANTCTL_MODE") or ("demo" if simulate else "production")
@@ -75,6 +104,7 @@ def _settings(url: str, simulate: bool) -> ApiSettings:
 
 async def serve(opts: ServeOptions) -> None:
     config = load_plant(opts.config_path)
+    _check_ports(opts, config)
     url = database_url()
     settings = _settings(url, opts.simulate)
     banner = await asyncio.to_thread(prepare_auth, settings)  # migrations, then users; refuses a default admin
