@@ -10,7 +10,7 @@ import psycopg
 from api.auth.roles import Role
 from api.auth.secrets import hash_password, random_password
 from api.auth.store import UserError, check_username
-from api.settings import MIN_PASSWORD_LENGTH, ApiSettings
+from api.settings import ApiSettings, weak_password_reason
 from plantctl.historian.migrate import apply_migrations
 
 DEMO_USERS = ("viewer", "operator", "engineer", "admin")
@@ -30,8 +30,9 @@ def add_user(database_url: str, username: str, role: Role | str, password: str) 
     """`plantctl users add NAME --role ROLE` (password prompted by the CLI); refuses an existing name."""
     role = role if isinstance(role, Role) else Role.parse(role)
     check_username(username)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    weak = weak_password_reason(password, username)
+    if weak is not None:
+        raise UserError(f"the password {weak}")
     apply_migrations(database_url)
     with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn, conn.transaction():
         row = conn.execute("INSERT INTO api_users (username, password_hash, role) VALUES (%s, %s, %s) "
