@@ -37,6 +37,7 @@ class AuditAction(StrEnum):
     TOKEN_CREATE = "token_create"
     TOKEN_REVOKE = "token_revoke"
     SIMULATOR = "simulator"  # fault injection on the simulated PLC
+    TAG_WRITE = "tag_write"  # an operator's write to one plant tag (pump run/stop/reset)
 
 
 @dataclass(frozen=True, slots=True)
