@@ -1,6 +1,7 @@
 // Overview: T-101 at a glance — influent, the tank, both dosing pumps, the column, every instrument live.
 
-import { decimalsFor, el, fmt, fmtTime, qualityClass, qualityReason } from "../util.js";
+import { api } from "../api.js";
+import { decimalsFor, el, fmt, fmtTime, qualityClass, qualityReason, say } from "../util.js";
 
 const PUMPS = [
   { name: "P-201", reagent: "NaOH" },
@@ -65,13 +66,57 @@ function pumpSymbol() {
   return holder;
 }
 
-function pump(p) {
+/** Start / Stop / Reset: each asks for confirmation, then writes the pump's RUN or RESET tag through the API. */
+const COMMANDS = [
+  { label: "Start", verb: "Start", writes: (n) => [[`${n}.RUN`, 1]] },
+  { label: "Stop", verb: "Stop", writes: (n) => [[`${n}.RUN`, 0]] },
+  // RESET is a level on the PLC, not a pulse (docs/sim-register-map.md): 1, then 0
+  { label: "Reset", verb: "Reset the fault of", writes: (n) => [[`${n}.RESET`, 1], [`${n}.RESET`, 0]] },
+];
+
+function pumpCommands(p, ctx) {
+  const canWrite = ctx.can("operator");
+  const status = el("p.status", { role: "status", "aria-live": "polite", "data-testid": "pump-status" });
+  const confirmBox = el("div.confirm", { hidden: true, role: "alertdialog", "aria-label": `Confirm ${p.name} command` });
+  const send = async (cmd) => {
+    confirmBox.hidden = true;
+    try {
+      for (const [tag, value] of cmd.writes(p.name)) {
+        await api.post(`/api/v1/tags/${encodeURIComponent(tag)}/write`, { value, reason: `operator panel: ${cmd.label}` });
+      }
+      say(status, `${p.name} ${cmd.label.toLowerCase()} sent`, "ok");
+    } catch (exc) {
+      say(status, exc.message, "error"); // the API's refusal, word for word
+    }
+  };
+  const ask = (cmd) => {
+    say(status, "");
+    confirmBox.replaceChildren(
+      el("p", { text: `${cmd.verb} ${p.name} (${p.reagent} dosing)?` }),
+      el("button", { type: "button", text: "Confirm", onclick: () => send(cmd) }),
+      el("button.quiet", { type: "button", text: "Cancel",
+        onclick: () => { confirmBox.hidden = true; say(status, `${p.name} ${cmd.label.toLowerCase()} cancelled.`); } }));
+    confirmBox.hidden = false;
+    confirmBox.querySelector("button").focus();
+  };
+  return [
+    el("div.pump-cmds", { role: "group", "aria-label": `${p.name} commands` },
+      COMMANDS.map((cmd) => el("button", { type: "button", text: `${cmd.label}…`, disabled: !canWrite,
+        "data-command": cmd.label.toLowerCase(), onclick: () => ask(cmd) }))),
+    confirmBox,
+    canWrite ? "" : el("p.note.readonly", { text: `Read-only: ${ctx.user.role} cannot command pumps.` }),
+    status,
+  ];
+}
+
+function pump(p, ctx) {
   return el("div.pump", { "data-pump": p.name, role: "group", "aria-label": `${p.name} ${p.reagent} dosing pump` },
     pumpSymbol(),
     el("div.tagname", {}, el("span", { text: `${p.name}` }), el("span.alarm-marker")),
     el("div.desc", { text: `${p.reagent} dosing` }),
     el("div.pstate", { "data-testid": "pump-state", text: "—" }),
     el("div.reading", {}, el("span.value", { "data-testid": "speed", text: "—" }), " ", el("span.unit", { text: "%" })),
+    pumpCommands(p, ctx),
   );
 }
 
@@ -99,7 +144,7 @@ export function mount(root, ctx) {
     return n;
   };
   const flow = el("div.flow", { "aria-label": "Process" });
-  const pumps = PUMPS.map(pump);
+  const pumps = PUMPS.map((p) => pump(p, ctx));
   for (const area of AREAS) {
     const box = el(`section.area${area.vessel ? ".vessel" : ""}`, { "aria-label": area.title },
       el("h2", { text: area.title }), el("div.instruments", {}, area.tags.map(make)));
