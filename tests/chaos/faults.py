@@ -33,8 +33,9 @@ LEAD_S = 1.0          # undisturbed time measured before each fault
 TAIL_S = 2.0          # and after acquisition is back
 
 
-def source_tags(kind: str) -> list[str]:
-    plant = load_plant(PLANT)
+def source_tags(stack: Stack, kind: str) -> list[str]:
+    """The tags of the opcua or modbus source in the plant file the running service was started with."""
+    plant = load_plant(stack.workdir / "plant-service.yaml")
     names = {s.name for s in plant.sources if s.kind == kind}
     return [t.name for t in plant.tags if t.source in names]
 
@@ -157,7 +158,7 @@ def link_cut(stack: Stack, which: str, outage_s: float) -> FaultResult:
     """One PLC link partitioned at its proxy (connections reset, new ones refused) for outage_s."""
     proxy = stack.modbus_proxy if which == "modbus" else stack.opcua_proxy
     assert proxy is not None
-    tags = source_tags(which)
+    tags = source_tags(stack, which)
     t0 = _start(stack)
     mark0 = stack.commit_mark()
     t_cut = proxy.partition()
@@ -185,7 +186,8 @@ def link_cut(stack: Stack, which: str, outage_s: float) -> FaultResult:
 def simulator_killed(stack: Stack, outage_s: float) -> FaultResult:
     """plantctl sim SIGKILLed (both PLC servers gone at once), started again outage_s later."""
     assert stack.sim is not None
-    modbus, every = source_tags("modbus"), source_tags("modbus") + source_tags("opcua")
+    modbus = source_tags(stack, "modbus")
+    every = modbus + source_tags(stack, "opcua")
     t0 = _start(stack)
     mark0 = stack.commit_mark()
     stack.sim.send(signal.SIGKILL)

@@ -78,7 +78,8 @@ def test_heartbeat_stall_puts_the_pumps_in_safe_state(stack: Stack) -> None:
     r = faults.heartbeat_stall(stack)
     assert r.detail["before"] == {"P-201.RUNNING": True, "P-202.RUNNING": True, "WATCHDOG.TRIPPED": False}
     assert r.safe_state, r.detail
-    # The watchdog times out 5 s after the last heartbeat change, which came up to one period before SIGSTOP.
-    assert 3.9 <= r.detail["trip_after_stop_s"] <= 8.0, r.detail
+    # The watchdog times out 5 s after the last heartbeat change, which came about one period (1 s) before
+    # SIGSTOP, later on a loaded machine; not before that, and within a few simulator ticks after.
+    assert 2.5 <= r.detail["trip_after_stop_s"] <= 8.0, r.detail
     _clean(r)
     assert r.recovery_s <= RECOVERY_BOUND_S, r.as_dict()
