@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
+from pydantic import ValidationError
 
 from api.app import create_app
 from api.auth.bootstrap import AuthSetupError, prepare_auth
@@ -99,7 +100,11 @@ def _settings(url: str, simulate: bool) -> ApiSettings:
     mode = os.environ.get("PLANTCTL_MODE") or ("demo" if simulate else "production")
     if mode not in ("demo", "production"):
         raise AuthSetupError(f"PLANTCTL_MODE must be demo or production, not {mode!r}")
-    return ApiSettings(database_url=url, mode="demo" if mode == "demo" else "production", bind_host="127.0.0.1")
+    try:
+        return ApiSettings(database_url=url, mode="demo" if mode == "demo" else "production", bind_host="127.0.0.1")
+    except ValidationError as exc:  # e.g. a weak PLANTCTL_ADMIN_PASSWORD; the input is hidden from the message
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise AuthSetupError(f"settings refused: {reasons}") from None
 
 
 async def serve(opts: ServeOptions) -> None:
