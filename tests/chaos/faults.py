@@ -197,11 +197,12 @@ def simulator_killed(stack: Stack, outage_s: float) -> FaultResult:
     mark1 = stack.commit_mark()
     time.sleep(max(0.0, outage_s - BATCH_AGE_S - 1.5))
     mark2 = stack.commit_mark()
+    t_spawn = time.time()  # down until here; Modbus may answer well before OPC UA listens and start_sim returns
     t_up = stack.start_sim()
     recovery = _recovery(stack, t_up)
     ua_recovery = _ua_recovery(stack, mark2, t_up)
     good_while_down = (good_committed_between(stack, every, mark1, mark2)
-                       + good_stamped_between(stack, modbus, t_kill + LINK_GRACE_S, t_up))
+                       + good_stamped_between(stack, modbus, t_kill + LINK_GRACE_S, t_spawn))
     end = t_up + recovery + TAIL_S
     _committed_up_to(stack, end)
     f = figures(stack, t0, end, excused=[(t_kill, t_up + recovery)])
