@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Protocol
 
 from connectors.base import Source, SourceHealth, WriteResult
+from connectors.registry import create_sources
 from control.loop import Loop
 from plantctl.alarms.engine import AlarmEngine
 from plantctl.config.models import PlantConfig
 from plantctl.runtime.bus import SampleBus, Tap
 from plantctl.runtime.live import LiveCache
-from plantctl.runtime.sources import build_sources
 from plantctl.samples import Sample
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,9 @@ class PlantRuntime:
         self.historian = historian
         if historian is not None:
             self.bus.add_tap("historian", historian.submit)
-        self.sources: dict[str, Source] = sources if sources is not None else build_sources(config, self.bus.publish)
+        if sources is None:
+            sources = {s.name: s for s in create_sources(config, self.bus.publish)}
+        self.sources: dict[str, Source] = sources
         self._owner = {t.name: t.source for t in config.tags}
         self._components: list[tuple[str, Component]] = []
         self.alarms: AlarmEngine | None = None
