@@ -72,6 +72,8 @@ class Loop:
         self._hold_since: datetime | None = None
         self._latest: dict[str, Sample] = {}
         self._ff_u = 0.0
+        self._ff_pct = 0.0  # base pump % the feedforward model gives, before the adapted gain
+        self._ff_gain = 1.0
         self._ff_ok = True
         self._manual_target = 0.0
         self._force_output: float | None = None  # applied at the next execute without rate limit
@@ -172,6 +174,7 @@ class Loop:
 
         forced = self._force_output
         self._force_output = None
+        integral_before: float | None = None  # set when the PID computed this period
         if self.mode is LoopMode.MAN:
             if usable and self.fail_safe is not FailSafeState.NORMAL:
                 self.fail_safe = FailSafeState.NORMAL
@@ -200,6 +203,8 @@ class Loop:
             if self.mode is LoopMode.CAS and self.remote_setpoint is not None:
                 sp = self.remote_setpoint
             self.pid.setpoint = self.compensator.to_control(sp)
+            self._adapt_feedforward(dt_s)
+            integral_before = self.pid.integral
             pv = pv_sample.value
             u_pid = self.pid.update(self.compensator.to_control(pv), dt_s, self.compensator.gain_factor(pv))
             target = u_pid + self._ff_u
@@ -212,7 +217,13 @@ class Loop:
             if forced is not None or u_applied != u:  # forced or stopped: stays there when the cause clears
                 self._manual_target = u_applied
         elif self.pid.active:
-            self.pid.track(u_applied - self._ff_u)
+            if u_applied != u or integral_before is None:  # a stopped pump or a hold: back-calculate
+                self.pid.track(u_applied - self._ff_u)
+            elif u != min(max(target, self.cfg.output_low), self.cfg.output_high):
+                # Only the rate limit held the output back: freeze the integral (conditional integration).
+                # Back-calculating here would bury every fast feedforward change in the integral, where
+                # it stays: a load drop would keep the old dose.
+                self.pid.seed_integral(integral_before)
         return requests
 
     def track_output(self, value: float) -> None:
@@ -227,7 +238,7 @@ class Loop:
     def snapshot(self, now: datetime) -> LoopState:
         return LoopState(loop=self.name, mode=self.mode, setpoint=self.setpoint, output_pct=self.output,
                          integral_pct=self.pid.integral if self.pid.active else self.output - self._ff_u,
-                         saved_at=now, remote_setpoint=self.remote_setpoint)
+                         saved_at=now, remote_setpoint=self.remote_setpoint, feedforward_gain=self._ff_gain)
 
     def restore(self, state: LoopState, now: datetime) -> None:
         """Resume after a restart from the saved state (mode AUTO/CAS waits for a usable PV)."""
@@ -243,6 +254,9 @@ class Loop:
         self.pid.stop()
         self._pending_mode = state.mode
         self._restored_integral = state.integral_pct
+        if self.feedforward is not None and self.feedforward.cfg.adapt is not None:
+            ad = self.feedforward.cfg.adapt
+            self._ff_gain = min(max(state.feedforward_gain, ad.gain_low), ad.gain_high)
         self._event(now, LoopEventKind.RESTORED,
                     f"restored: {state.mode.value}, setpoint {self.setpoint:g} {self.pv_unit}, output {out:g} % "
                     f"(saved {state.saved_at.isoformat()})", "loop",
@@ -349,10 +363,27 @@ class Loop:
         assert flow is not None
         sp = self.remote_setpoint if self.mode is LoopMode.CAS and self.remote_setpoint is not None \
             else self.setpoint
-        pct = ff.base_pump_pct(flow.value, sp, inf.value if inf is not None else None)
-        new_ff = self.split.output_for_high(pct) if self.split is not None else pct
-        new_ff = min(new_ff, self.cfg.output_high)
-        self._ff_u = new_ff  # enters the PID sum; the total stays rate-limited downstream
+        self._ff_pct = ff.base_pump_pct(flow.value, sp, inf.value if inf is not None else None)
+        self._set_ff(self._ff_gain * self._ff_pct)  # enters the PID sum; the total stays rate-limited downstream
+
+    def _set_ff(self, pump_pct: float) -> None:
+        ff_u = self.split.output_for_high(pump_pct) if self.split is not None else pump_pct
+        self._ff_u = min(ff_u, self.cfg.output_high)
+        self.pid.set_bias(self._ff_u)
+
+    def _adapt_feedforward(self, dt_s: float) -> None:
+        """Move a slice of the integral into the feedforward gain; the output does not move."""
+        ad = self.feedforward.cfg.adapt if self.feedforward is not None else None
+        if ad is None or not self._ff_ok or self._ff_pct < ad.min_pct or not self.pid.active:
+            return
+        wanted = self.pid.integral / self._ff_pct  # the gain change that would take the whole integral
+        gain = min(max(self._ff_gain + wanted * min(dt_s / ad.time_s, 1.0), ad.gain_low), ad.gain_high)
+        if gain == self._ff_gain:
+            return
+        before = self._ff_u
+        self._ff_gain = gain
+        self._set_ff(gain * self._ff_pct)
+        self.pid.shift_integral(before - self._ff_u)
 
     def _update_remote_setpoint(self, now: datetime) -> None:
         src = self.cfg.cas_source
@@ -377,6 +408,11 @@ class Loop:
     def _outputs(self, u: float) -> tuple[list[OutputRequest], float]:
         """Requests for every MV after split range and stop interlocks; and the output actually applied."""
         stopped = {tag for lock in self.interlocks if lock.tripped for tag in lock.outputs}
+        sr = self.cfg.split_range
+        if sr is not None and sr.low_side_above_pv is not None and len(self.cfg.mv) == 2:
+            pv = self._latest.get(self.cfg.pv)
+            if pv is None or pv.quality.is_bad or pv.value <= sr.low_side_above_pv:
+                stopped.add(self.cfg.mv[1])
         unit = self.output_unit
         if not self.cfg.mv:  # cascade primary: its output is the secondary's remote setpoint
             return [], u
@@ -397,6 +433,11 @@ class Loop:
     @property
     def feedforward_output(self) -> float:
         return self._ff_u
+
+    @property
+    def feedforward_gain(self) -> float:
+        """The adapted feedforward ratio (1.0 without adaptation)."""
+        return self._ff_gain
 
     @property
     def active_interlocks(self) -> list[str]:

@@ -19,6 +19,7 @@ class PidCore:
                         output_limits=(output_low, output_high),
                         differential_on_measurement=True, auto_mode=False)
         self._low, self._high = output_low, output_high
+        self._limits = (output_low, output_high)  # of the PID part: shifted by set_bias
         self._gains = (kp, ki, kd)
 
     @property
@@ -67,13 +68,31 @@ class PidCore:
         p, _i, d = self._pid.components
         return float(p) + float(d)
 
+    def set_bias(self, bias: float) -> None:
+        """Limit the PID part so that it plus `bias` (the feedforward) stays within the output limits.
+
+        With fixed limits the PID could take back at most `output_low` of a feedforward that
+        over-doses; shifted limits let feedback correct the feedforward whole, and keep the integral
+        from winding up against the total's limits.
+        """
+        self._limits = (self._low - bias, self._high - bias)
+        self._pid.output_limits = self._limits
+
+    def _clamp(self, value: float) -> float:
+        lo, hi = self._limits
+        return min(max(value, lo), hi)
+
     def track(self, applied: float) -> None:
         """Back-calculate the integral so P + I + D equals the output actually applied (anti-windup)."""
         target = applied - self.proportional_and_derivative()
         # simple-pid 2.0 has no public integral setter; _integral / _last_output are its state (pid.py).
-        setattr(self._pid, "_integral", min(max(target, self._low), self._high))  # noqa: B010
+        setattr(self._pid, "_integral", self._clamp(target))  # noqa: B010
         setattr(self._pid, "_last_output", applied)  # noqa: B010
 
     def seed_integral(self, value: float) -> None:
-        """Set the integral directly (restore after a restart)."""
-        setattr(self._pid, "_integral", min(max(value, self._low), self._high))  # noqa: B010
+        """Set the integral directly: a restore after a restart, or freezing it while the rate limit holds."""
+        setattr(self._pid, "_integral", self._clamp(value))  # noqa: B010
+
+    def shift_integral(self, delta: float) -> None:
+        """Move part of the integral elsewhere (into the feedforward gain), keeping the total unchanged."""
+        setattr(self._pid, "_integral", self._clamp(self.integral + delta))  # noqa: B010

@@ -20,6 +20,7 @@ class LoopState:
     integral_pct: float
     saved_at: datetime  # aware UTC
     remote_setpoint: float | None = None
+    feedforward_gain: float = 1.0  # the adapted feedforward ratio, so a restart keeps what was learnt
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -36,7 +37,8 @@ class LoopState:
             return cls(loop=str(d["loop"]), mode=LoopMode(d["mode"]), setpoint=float(d["setpoint"]),
                        output_pct=float(d["output_pct"]), integral_pct=float(d["integral_pct"]),
                        saved_at=saved,
-                       remote_setpoint=None if d.get("remote_setpoint") is None else float(d["remote_setpoint"]))
+                       remote_setpoint=None if d.get("remote_setpoint") is None else float(d["remote_setpoint"]),
+                       feedforward_gain=float(d.get("feedforward_gain", 1.0)))
         except (KeyError, ValueError, TypeError) as exc:
             raise ValueError(f"stored loop state is unusable: {exc}") from exc
 

@@ -290,6 +290,8 @@ class SplitRangeConfig(Strict):
         default=1.0, gt=0, le=1000,
         description="acid pump % per % of output below the band (the pumps' capacity ratio in equivalents "
                     "gives the same loop gain on both sides)")
+    low_side_above_pv: float | None = Field(
+        default=None, description="the low-side pump doses only while the PV is above this (its permissive)")
 
 
 class CompensationKind(StrEnum):
@@ -316,6 +318,50 @@ class TitrationCurveConfig(Strict):
         return self
 
 
+class InfluentTitrationConfig(Strict):
+    """Base that brings influent of each pH to `reference_ph`: lab titrations of influent samples or plant data.
+
+    Not the tank's curve: influent acidity comes with its own sulfate (HSO4- buffers below pH 2), so
+    the base an influent needs rises much faster with falling pH than the tank curve's acid side says.
+    """
+
+    reference_ph: float = Field(ge=0, le=14, description="pH the demands bring the influent to")
+    points: list[tuple[float, float]] = Field(min_length=3, description="[influent pH, base mmol/L] pairs")
+    unit: Literal["mmol/L"] = "mmol/L"
+
+    @model_validator(mode="after")
+    def _monotone(self) -> InfluentTitrationConfig:
+        for (ph0, b0), (ph1, b1) in zip(self.points, self.points[1:], strict=False):
+            if not ph1 > ph0:
+                raise ValueError(f"influent titration pH must rise point by point ({ph0} then {ph1})")
+            if not b1 < b0:
+                raise ValueError(f"influent base demand must fall as influent pH rises ({b0} then {b1} mmol/L "
+                                 f"at pH {ph1})")
+        if any(b < 0 for _ph, b in self.points):
+            raise ValueError("influent base demand cannot be negative (no acid feedforward)")
+        return self
+
+
+class FeedforwardAdaptConfig(Strict):
+    """Slow adaptation of the feedforward gain: a persistent integral is moved into the gain, bumplessly.
+
+    The influent's composition (lithium and its sulfate) changes its acidity at a given pH, and no
+    analyser sees it; that error scales with the dose, so it belongs in a ratio, not an offset the
+    integral carries into the next load change.
+    """
+
+    time_s: float = Field(default=900.0, gt=0, le=86400, description="time constant of the adaptation")
+    gain_low: float = Field(default=0.5, gt=0)
+    gain_high: float = Field(default=2.0, gt=0)
+    min_pct: float = Field(default=5.0, ge=0, le=100, description="no adaptation below this feedforward %")
+
+    @model_validator(mode="after")
+    def _limits(self) -> FeedforwardAdaptConfig:
+        if not self.gain_low <= 1.0 <= self.gain_high:
+            raise ValueError(f"gain_low ({self.gain_low:g}) ≤ 1 ≤ gain_high ({self.gain_high:g}) is required")
+        return self
+
+
 class FeedforwardConfig(Strict):
     """Dose in proportion to influent flow × base demand, so the PID only trims."""
 
@@ -324,11 +370,16 @@ class FeedforwardConfig(Strict):
     influent_ph_tag: TagName | None = Field(
         default=None, description="demand from the influent pH through the titration curve")
     demand_mmol_l: float | None = Field(default=None, gt=0, description="fixed demand when no influent pH")
+    influent_titration: InfluentTitrationConfig | None = Field(
+        default=None, description="influent demand by influent pH; without it the tank's curve is used")
+    adapt: FeedforwardAdaptConfig | None = None
 
     @model_validator(mode="after")
     def _one_demand(self) -> FeedforwardConfig:
         if (self.influent_ph_tag is None) == (self.demand_mmol_l is None):
             raise ValueError("feedforward needs exactly one of influent_ph_tag: or demand_mmol_l:")
+        if self.influent_titration is not None and self.influent_ph_tag is None:
+            raise ValueError("influent_titration: needs influent_ph_tag:")
         return self
 
 
