@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -57,8 +58,10 @@ def test_runner_keeps_ph_over_the_wire_and_holds_when_the_electrode_fails(tmp_pa
                 assert runtime.ready()
                 for tag in ("P-201.RUN", "P-202.RUN"):
                     assert (await runtime.write(tag, 1.0)).accepted
-                await runner.start()
                 loop = group.loops["PHC-101"]
+                # at the simulated tank's starting pH, so the loop doses base (its feedforward) at once
+                loop.set_setpoint(7.5, "test", datetime.now(UTC))
+                await runner.start()
                 for _ in range(100):
                     if log.of(LoopEventKind.MODE_CHANGE):
                         break
