@@ -2,9 +2,11 @@
 
 The compensated controller is PHC-101 as shipped in examples/plant.yaml. The fixed-gain baseline is
 the same loop with `compensation: none` (same feedforward, split range, interlocks), its PI gains
-proposed by SIMC from a step test at pH 7 on the simulator (control/tuning.py). Figures are on the
-simulator's true pH. The jitter figures time drift-free asyncio schedules at 1 s and 100 ms while a
-CPU + file-IO load runs in a thread beside them.
+proposed by SIMC (control/tuning.py) from a step test at pH 7 on the simulator, then run at the
+loop's setpoint. Figures are on the simulator's true pH; `iae_*_pv_good` counts only the time the
+PV read GOOD (the upset day's failed and drifting electrode misleads both controllers alike). The
+jitter figures time drift-free asyncio schedules at 1 s and 100 ms while a CPU + file-IO load runs
+in a thread beside them.
 
     .venv/bin/python bench/control.py [--quick]      # last line of stdout: one JSON object
 """
@@ -20,14 +22,17 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from control.closed_loop import run_loop_on_scenario
+from control.closed_loop import loop_config, run_loop_on_scenario
 from control.scheduler import Tick, run_periodic
 from control.tuning import tune
+from plantctl.config import load_plant
+from plantctl.config.models import PlantConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANT = ROOT / "examples" / "plant.yaml"
@@ -81,6 +86,19 @@ def jitter(period_s: float, n: int) -> tuple[float, int]:
         th.join()
 
 
+def ablations(plant: PlantConfig) -> dict[str, dict[str, Any]]:
+    """The shipped PHC-101 with one of its choices undone each."""
+    cfg = loop_config(plant, "PHC-101")
+    assert cfg.feedforward is not None and cfg.split_range is not None
+    ff = cfg.feedforward.model_dump()
+    return {
+        "without_ff_adapt": {"feedforward": {**ff, "adapt": None}},
+        "without_influent_titration": {"feedforward": {**ff, "influent_titration": None}},
+        "at_setpoint_7": {"setpoint": 7.0},
+        "rate_limit_2": {"output_rate_per_s": 2.0},
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="shorter runs: whole bench under 60 s")
@@ -88,11 +106,11 @@ def main() -> None:
     t_start = time.perf_counter()
     durations = {"normal-day": 3 * 3600.0, "upset-day": 10.25 * 3600.0} if args.quick else {}  # upset: to past the slug
 
-    fixed_tuning = tune(PLANT, "PHC-101", step_pct=0.2, compensation="none")
+    fixed_tuning = tune(PLANT, "PHC-101", step_pct=0.2, compensation="none", setpoint=7.0)  # tuned at pH 7
     print(fixed_tuning)
     fixed = {"compensation": "none", "kp": fixed_tuning.proposal.kc, "ki": fixed_tuning.proposal.ki, "kd": 0.0}
     out: dict[str, float] = {}
-    totals = {"compensated": [0.0, 0.0, 0.0], "fixed": [0.0, 0.0, 0.0]}  # iae, reagent L, out-of-band s
+    totals = {"compensated": [0.0, 0.0, 0.0, 0.0], "fixed": [0.0, 0.0, 0.0, 0.0]}  # iae, L, out s, iae PV good
     for name, path in SCENARIOS.items():
         for label, over in (("compensated", None), ("fixed", fixed)):
             r = run_loop_on_scenario(PLANT, path, overrides=over, duration_s=durations.get(name),
@@ -102,6 +120,7 @@ def main() -> None:
             totals[label][0] += f["iae_ph_s"]
             totals[label][1] += f["naoh_l"] + f["h2so4_l"]
             totals[label][2] += f["time_out_of_band_s_sensor_ok"]
+            totals[label][3] += f["iae_ph_s_pv_good"]
             key = name.replace("-", "_")
             out[f"{key}_iae_{label}"] = round(f["iae_ph_s"], 1)
             out[f"{key}_out_of_band_s_{label}"] = round(f["time_out_of_band_s_sensor_ok"], 1)
@@ -113,9 +132,16 @@ def main() -> None:
         print(f"{'gain sched.':<12}", r.line())
         out["upset_day_iae_gain_schedule"] = round(r.figures["iae_ph_s"], 1)
         out["upset_day_out_of_band_s_gain_schedule"] = round(r.figures["time_out_of_band_s_sensor_ok"], 1)
+        for key, over in ablations(load_plant(PLANT)).items():  # what each part of the shipped loop buys
+            r = run_loop_on_scenario(PLANT, SCENARIOS["upset-day"], overrides=over, record_every_s=5.0)
+            print(f"{key:<28}", r.line())
+            out[f"upset_day_out_of_band_s_{key}"] = round(r.figures["time_out_of_band_s_sensor_ok"], 1)
     out["iae_compensated"] = round(totals["compensated"][0], 1)
     out["iae_fixed"] = round(totals["fixed"][0], 1)
     out["iae_ratio"] = round(totals["compensated"][0] / totals["fixed"][0], 4)
+    out["iae_compensated_pv_good"] = round(totals["compensated"][3], 1)
+    out["iae_fixed_pv_good"] = round(totals["fixed"][3], 1)
+    out["iae_ratio_pv_good"] = round(totals["compensated"][3] / totals["fixed"][3], 4)
     out["reagent_ratio"] = round(totals["compensated"][1] / totals["fixed"][1], 4)
     out["time_out_of_band_s_compensated"] = round(totals["compensated"][2], 1)
     out["time_out_of_band_s_fixed"] = round(totals["fixed"][2], 1)

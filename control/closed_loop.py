@@ -86,11 +86,15 @@ class ClosedLoopResult:
         ph = self.traj.true["ph"]
         dt = np.diff(t, append=t[-1] + (t[1] - t[0] if len(t) > 1 else 1.0))
         err = ph - self.setpoint
-        failed = self.traj.status[self.pv_tag]  # SensorStatus codes of the PV
-        sensor_failed = failed == int(SensorStatus.FAILED)
+        status = self.traj.status[self.pv_tag]  # SensorStatus codes of the PV
+        sensor_failed = status == int(SensorStatus.FAILED)
+        pv_good = status == int(SensorStatus.GOOD)
         out = (ph < self.band[0]) | (ph > self.band[1])
         self.figures = {
             "iae_ph_s": float(np.sum(np.abs(err) * dt)),
+            # only while the PV read GOOD: a failed or drifting (UNCERTAIN) electrode misleads both
+            # controllers alike, and that error is the instrument's, not the controller's
+            "iae_ph_s_pv_good": float(np.sum((np.abs(err) * dt)[pv_good])),
             "ise_ph2_s": float(np.sum(err * err * dt)),
             "time_out_of_band_s": float(np.sum(dt[out])),
             "time_out_of_band_s_sensor_ok": float(np.sum(dt[out & ~sensor_failed])),

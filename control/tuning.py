@@ -118,12 +118,19 @@ class TuningReport:
 
 def tune(plant_file: str | Path, loop_name: str, *, step_pct: float = 1.0, settle_s: float = 1800.0,
          observe_s: float = 1200.0, rule: Rule = "simc", closed_loop_time_s: float | None = None,
-         seed: int | None = None, compensation: str | None = None) -> TuningReport:
-    """Step test on the headless simulator: settle in AUTO, go MAN (bumpless), step the output, fit, propose."""
+         seed: int | None = None, compensation: str | None = None,
+         setpoint: float | None = None) -> TuningReport:
+    """Step test on the headless simulator: settle in AUTO, go MAN (bumpless), step the output, fit, propose.
+
+    `setpoint` is the operating point of the test (default: the loop's setpoint); a pH loop's gain
+    depends on where on the titration curve it is measured.
+    """
     plant = load_plant(plant_file)
     over: dict[str, object] = {"mode": LoopMode.AUTO, "interlocks": []}  # the test may leave the band
     if compensation is not None:
         over["compensation"] = compensation
+    if setpoint is not None:
+        over["setpoint"] = setpoint
     cfg = loop_config(plant, loop_name, **over)
     loop = Loop(cfg, EventLog())
     model = PlantModel(load_sim_params(plant_file), seed)
@@ -174,6 +181,8 @@ def tune_command(
         help="SIMC tau_c / lambda, s (default: theta for SIMC, 3 theta for lambda)")] = None,
     compensation: Annotated[str | None, typer.Option(
         help="override the loop's compensation (none, titration, gain_schedule)")] = None,
+    setpoint: Annotated[float | None, typer.Option(
+        help="operating point of the step test (default: the loop's setpoint)")] = None,
 ) -> None:
     """Step-test a loop on the simulated plant, fit FOPDT, propose PI gains (SIMC or lambda)."""
     if rule not in ("simc", "lambda"):
@@ -181,7 +190,7 @@ def tune_command(
         raise typer.Exit(2)
     try:
         report = tune(config, loop, step_pct=step_pct, rule=rule,  # type: ignore[arg-type]
-                      closed_loop_time_s=closed_loop_time_s, compensation=compensation)
+                      closed_loop_time_s=closed_loop_time_s, compensation=compensation, setpoint=setpoint)
     except ConfigError as exc:
         for issue in exc.issues:
             typer.echo(str(issue), err=True)
