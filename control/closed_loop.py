@@ -129,8 +129,11 @@ def loop_config(plant: PlantConfig, name: str, **overrides: Any) -> LoopConfig:
 def run_loop_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path, loop_name: str = "PHC-101",
                          *, overrides: dict[str, Any] | None = None, operator: Operator | None = None,
                          duration_s: float | None = None, record_every_s: float = 10.0,
-                         start_pumps: bool = True) -> ClosedLoopResult:
-    """Run the loop from the plant file (with overrides) closed around the simulator for a scenario."""
+                         start_pumps_at_s: float | None = 0.0) -> ClosedLoopResult:
+    """Run the loop from the plant file (with overrides) closed around the simulator for a scenario.
+
+    The shift operator starts the dosing pumps at `start_pumps_at_s` (None: never).
+    """
     plant = load_plant(plant_file)
     cfg = loop_config(plant, loop_name, **(overrides or {}))
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -148,7 +151,7 @@ def run_loop_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path
     def controller(t_s: float, readings: dict[str, Reading]) -> dict[str, float]:
         nonlocal next_exec, last_exec, started
         commands: dict[str, float] = {}
-        if start_pumps and not started:
+        if start_pumps_at_s is not None and t_s >= start_pumps_at_s and not started:
             commands.update({mv.replace(".SP", ".RUN"): 1.0 for mv in cfg.mv if mv.endswith(".SP")})
             started = True
         for tag in inputs:

@@ -83,6 +83,7 @@ class Loop:
         self._held_output = 0.0  # PID part + feedforward at the start of a fail-safe hold
         self._ff_at_hold: float | None = None
         self._inputs = self._input_tags()
+        self._first_execute: datetime | None = None
 
     @classmethod
     def from_plant(cls, plant: PlantConfig, name: str, events: EventSink) -> Loop:
@@ -290,6 +291,8 @@ class Loop:
         for lock in self.interlocks:
             if lock.tripped and lock.forces_manual:
                 return f"interlock {lock.cfg.name} is active"
+            if lock.cfg.tag not in self._latest and not lock.tripped and lock.cfg.on_bad_quality == "trip":
+                return f"interlock {lock.cfg.name} has no value of {lock.cfg.tag} yet"
         return None
 
     def _pv(self, now: datetime) -> tuple[Sample | None, str | None]:
@@ -330,8 +333,17 @@ class Loop:
         return self._held_output
 
     def _check_interlocks(self, now: datetime) -> None:
+        if self._first_execute is None:
+            self._first_execute = now
+        # At start the links deliver their first values over a few seconds: an input not yet heard
+        # from is not judged until stale_after_s has passed (the loop cannot leave MAN meanwhile);
+        # then a missing value trips as a bad one does.
+        starting = (now - self._first_execute).total_seconds() < self.cfg.fail_safe.stale_after_s
         for lock in self.interlocks:
-            change = lock.evaluate(self._latest.get(lock.cfg.tag))
+            sample = self._latest.get(lock.cfg.tag)
+            if sample is None and starting:
+                continue
+            change = lock.evaluate(sample)
             if change is None:
                 continue
             kind = LoopEventKind.INTERLOCK_TRIP if change.tripped else LoopEventKind.INTERLOCK_CLEAR

@@ -60,6 +60,19 @@ def test_run_with_simulator_serves_health_and_stores_both_protocols(
                 break
             time.sleep(1)
         assert set(stored) == {"AIT-101", "FIT-100"}, f"Good samples stored per protocol: {stored}"
+        # The pH loop comes up in its configured AUTO once its inputs have arrived (a pump-fault bit
+        # that arrives a second after the pH must not latch it in MAN), holding the stopped pumps at 0.
+        events: list[tuple[str, str]] = []
+        while time.monotonic() < deadline:
+            with psycopg.connect(fresh_database) as conn:
+                events = [(k, r) for k, r in conn.execute(
+                    "SELECT kind, reason FROM loop_events WHERE loop = 'PHC-101' ORDER BY ts, id").fetchall()]
+            if any("pump not running" in r for _k, r in events) and any("→ AUTO" in r for _k, r in events):
+                break
+            time.sleep(1)
+        assert any(k == "mode_change" and "MAN → AUTO: configured start mode" in r for k, r in events), events
+        assert not any("FAULT" in r for _k, r in events), events
+        assert any(k == "interlock_trip" and "NaOH pump not running" in r for k, r in events), events
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -31,6 +31,7 @@ from plantctl.alarms.journal import AlarmJournal
 from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
 from plantctl.historian.service import Historian
+from plantctl.quality import Quality
 from plantctl.runtime.service import PlantRuntime
 from plantctl.samples import Sample, utcnow
 
@@ -176,6 +177,13 @@ class Service:
         with psycopg.connect(self.server.database_url, autocommit=True) as conn:
             row = conn.execute("SELECT count(*) FROM audit_log").fetchone()
         return int(row[0]) if row else 0
+
+    def publish_healthy_plant(self, ph: float = 7.0) -> None:
+        """A fresh PV and every interlock input of PHC-101 in its healthy state: AUTO can be taken."""
+        now = utcnow()
+        self.server.publish([Sample(tag, now, v, Quality.GOOD) for tag, v in (
+            ("AIT-101", ph), ("LIT-101", 80.0), ("P-201.FAULT", 0.0), ("P-202.FAULT", 0.0),
+            ("P-201.RUNNING", 1.0), ("P-202.RUNNING", 1.0))])
 
 
 def login(base_url: str, username: str, password: str) -> Session:

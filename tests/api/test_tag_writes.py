@@ -14,9 +14,7 @@ import pytest
 from api.app import create_app
 from api.settings import ApiSettings
 from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig
-from plantctl.quality import Quality
 from plantctl.runtime.service import PlantRuntime
-from plantctl.samples import Sample, utcnow
 from sim.facade.runner import SimulatedPlc
 from tests.api.conftest import EXAMPLE_PLANT, Service
 
@@ -104,7 +102,7 @@ def test_read_only_heartbeat_and_unknown_tags_are_refused(service: Service) -> N
 
 def test_output_of_a_loop_in_auto_is_409_naming_loop_and_mode(service: Service) -> None:
     op = service.sessions["operator"].bearer
-    service.server.publish([Sample("AIT-101", utcnow(), 7.0, Quality.GOOD)])
+    service.publish_healthy_plant()
     before = service.audit_count()
     with service.client() as c:
         r = c.put("/api/v1/loops/PHC-101/mode", json={"mode": "AUTO", "reason": "test"}, headers=op)

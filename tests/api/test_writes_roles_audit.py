@@ -71,7 +71,7 @@ def test_write_with_bad_token_is_401(service: Service) -> None:
 
 
 def _fresh_pv(service: Service, value: float = 7.0) -> None:
-    service.server.publish([Sample("AIT-101", utcnow(), value, Quality.GOOD)])
+    service.publish_healthy_plant(value)
 
 
 def test_loop_writes_are_audited_with_old_and_new(service: Service) -> None:

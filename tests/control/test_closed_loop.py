@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from control.closed_loop import ClosedLoopResult, run_loop_on_scenario
+from control.closed_loop import ClosedLoopResult, loop_config, run_loop_on_scenario
 from control.events import LoopEventKind
+from plantctl.config import load_plant
 from sim.interface import SensorStatus
 
 PLANT = "examples/plant.yaml"
@@ -74,3 +75,27 @@ def test_failure_beyond_hold_time_substitutes_sheds_to_man_and_waits_for_the_ope
     window = (t > sub[0] + 5) & (t < t_back - 5)
     # substitute 1 % of output = P-201 at 0.9 % (1 % − half the 0.2 % dead band), held in MAN
     assert np.allclose(res.traj.commanded["P-201.SP"][window], 0.9, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_pumps_started_late_by_the_operator_release_no_wound_up_dose() -> None:
+    """The loop is in AUTO from the start, the pumps are started 30 min later (as in the demo plant).
+
+    A pump that is not running is an output the loop cannot move: held at 0, integral tracking.
+    Without that the output winds up (58 % of P-201 here) and the start dumps it into the tank.
+    """
+    plant = load_plant(PLANT)
+    shipped = loop_config(plant, "PHC-101")
+    without = {"interlocks": [i.model_dump() for i in shipped.interlocks if "STOPPED" not in i.name]}
+
+    def run(overrides: dict[str, object] | None) -> tuple[float, float]:
+        res = run_loop_on_scenario(PLANT, "examples/scenarios/normal-day.yaml", overrides=overrides,
+                                   duration_s=3 * 3600, start_pumps_at_s=1800, record_every_s=5.0)
+        t = res.traj.t_s
+        first = int(np.searchsorted(t, 1800))
+        return float(res.traj.commanded["P-201.SP"][first]), float(res.traj.true["ph"][t > 1800].max())
+
+    sp_at_start, peak = run(None)
+    assert sp_at_start == 0.0 and peak < 7.5
+    sp_wound_up, peak_wound_up = run(without)
+    assert sp_wound_up > 20.0 and peak_wound_up > 9.0  # the same plant without the running interlocks

@@ -239,6 +239,38 @@ def test_pump_fault_forces_man_at_zero_within_one_period_and_blocks_auto() -> No
     assert rig.loop.mode is LoopMode.MAN  # clearing the fault does not restart the loop by itself
 
 
+def test_an_interlock_input_arriving_late_at_start_does_not_latch_man() -> None:
+    """The pump-fault bit arrives 2 s after the pH: the loop waits in MAN, then takes its start mode."""
+    rig = Rig(cfg(mode="AUTO"))
+    del rig.aux["P-1.FAULT"]
+    rig.step(7.0)
+    with pytest.raises(ModeRefused, match=r"no value of P-1\.FAULT yet"):
+        rig.loop.set_mode(LoopMode.AUTO, "op", rig.now)
+    rig.step(7.0)
+    assert rig.loop.mode is LoopMode.MAN and not rig.log.of(LoopEventKind.INTERLOCK_TRIP)
+    rig.aux["P-1.FAULT"] = 0.0
+    rig.step(7.0)
+    assert rig.loop.mode is LoopMode.AUTO
+    assert not rig.log.of(LoopEventKind.INTERLOCK_TRIP)
+
+
+def test_an_interlock_input_never_heard_from_trips_after_stale_after_s() -> None:
+    rig = Rig(cfg(mode="AUTO"))  # stale_after_s = 4 s
+    del rig.aux["P-1.FAULT"]
+    for _ in range(3):
+        rig.step(7.0)
+    assert not rig.log.of(LoopEventKind.INTERLOCK_TRIP)
+    for _ in range(2):
+        rig.step(7.0)
+    trips = rig.log.of(LoopEventKind.INTERLOCK_TRIP)
+    assert trips and "IL-P1-FAULT" in trips[0].reason and "no value yet" in trips[0].reason
+    assert rig.loop.mode is LoopMode.MAN and rig.out == {"P-1.SP": 0.0, "P-2.SP": 0.0}
+    rig.aux["P-1.FAULT"] = 0.0
+    for _ in range(3):
+        rig.step(7.0)
+    assert rig.loop.mode is LoopMode.MAN  # a trip, even on a missing value, needs the operator
+
+
 def test_interlock_on_bad_quality_trips_by_default() -> None:
     rig = auto_rig()
     rig.t += 1.0

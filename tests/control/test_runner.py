@@ -48,7 +48,8 @@ def test_refused_writes_are_one_event_per_streak_and_state_is_saved_and_restored
             now = datetime.now(UTC)
             runner.tap([Sample("AIT-101", now, 7.2), Sample("AIT-100", now, 2.5), Sample("FIT-100", now, 6.0),
                         Sample("LIT-101", now, 80.0), Sample("P-201.FAULT", now, 0.0),
-                        Sample("P-202.FAULT", now, 0.0), Sample("CIT-101", now, 5.0)])
+                        Sample("P-202.FAULT", now, 0.0), Sample("P-201.RUNNING", now, 1.0),
+                        Sample("P-202.RUNNING", now, 1.0), Sample("CIT-101", now, 5.0)])
             await asyncio.sleep(0.05)
         refuse["P-202.SP"] = False
         await asyncio.sleep(0.2)
