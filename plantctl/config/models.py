@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -300,6 +301,18 @@ class CompensationKind(StrEnum):
     GAIN_SCHEDULE = "gain_schedule"  # PID on pH, gain scaled by the curve's local slope
 
 
+def _check_curve(points: list[tuple[float, float]], what: str, base_rises: bool) -> None:
+    """pH strictly rising point by point within 0..14; base strictly rising (tank) or falling (influent)."""
+    for (ph0, b0), (ph1, b1) in itertools.pairwise(points):
+        if not ph1 > ph0:
+            raise ValueError(f"{what} pH must rise point by point ({ph0} then {ph1})")
+        if not (b1 > b0 if base_rises else b1 < b0):
+            raise ValueError(f"{what} base must {'rise' if base_rises else 'fall'} as pH rises "
+                             f"({b0} then {b1} mmol/L at pH {ph1})")
+    if not (points[0][0] >= 0.0 and points[-1][0] <= 14.0):
+        raise ValueError(f"{what} pH points must lie within 0..14")
+
+
 class TitrationCurveConfig(Strict):
     """Base added (mmol per litre of effluent) that brings the effluent to each pH: lab titration or identified."""
 
@@ -308,13 +321,7 @@ class TitrationCurveConfig(Strict):
 
     @model_validator(mode="after")
     def _monotone(self) -> TitrationCurveConfig:
-        for (ph0, b0), (ph1, b1) in zip(self.points, self.points[1:], strict=False):
-            if not ph1 > ph0:
-                raise ValueError(f"titration curve pH must rise point by point ({ph0} then {ph1})")
-            if not b1 > b0:
-                raise ValueError(f"titration curve base must rise with pH ({b0} then {b1} mmol/L at pH {ph1})")
-        if not (self.points[0][0] >= 0.0 and self.points[-1][0] <= 14.0):
-            raise ValueError("titration curve pH points must lie within 0..14")
+        _check_curve(self.points, "titration curve", base_rises=True)
         return self
 
 
@@ -331,12 +338,7 @@ class InfluentTitrationConfig(Strict):
 
     @model_validator(mode="after")
     def _monotone(self) -> InfluentTitrationConfig:
-        for (ph0, b0), (ph1, b1) in zip(self.points, self.points[1:], strict=False):
-            if not ph1 > ph0:
-                raise ValueError(f"influent titration pH must rise point by point ({ph0} then {ph1})")
-            if not b1 < b0:
-                raise ValueError(f"influent base demand must fall as influent pH rises ({b0} then {b1} mmol/L "
-                                 f"at pH {ph1})")
+        _check_curve(self.points, "influent titration", base_rises=False)
         if any(b < 0 for _ph, b in self.points):
             raise ValueError("influent base demand cannot be negative (no acid feedforward)")
         return self

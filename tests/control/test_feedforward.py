@@ -67,7 +67,7 @@ def test_feedforward_demand_shifts_with_the_setpoint_along_the_tank_curve() -> N
 
 
 @pytest.mark.parametrize(("influent", "message"), [
-    ({"reference_ph": 7.0, "points": [[1.5, 97.0], [2.0, 99.0], [3.0, 7.6]]}, "must fall as influent pH rises"),
+    ({"reference_ph": 7.0, "points": [[1.5, 97.0], [2.0, 99.0], [3.0, 7.6]]}, "base must fall as pH rises"),
     ({"reference_ph": 7.0, "points": [[2.0, 39.8], [1.5, 97.0], [3.0, 7.6]]}, "must rise point by point"),
     ({"reference_ph": 7.0, "points": [[1.5, 97.0], [2.0, 39.8]]}, "at least 3"),
 ])
