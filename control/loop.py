@@ -204,7 +204,8 @@ class Loop:
             if self.mode is LoopMode.CAS and self.remote_setpoint is not None:
                 sp = self.remote_setpoint
             self.pid.setpoint = self.compensator.to_control(sp)
-            self._adapt_feedforward(dt_s)
+            if pv_sample.quality.is_good:  # learn only from a trusted PV: not from a drifting electrode
+                self._adapt_feedforward(dt_s)
             integral_before = self.pid.integral
             pv = pv_sample.value
             u_pid = self.pid.update(self.compensator.to_control(pv), dt_s, self.compensator.gain_factor(pv))

@@ -16,6 +16,7 @@ from control.loop import Loop
 from control.state import LoopState
 from plantctl.config import ConfigError, load_plant
 from plantctl.config.models import FeedforwardConfig, LoopConfig, LoopMode
+from plantctl.quality import Quality
 from plantctl.samples import Sample
 from sim.chemistry import LI_G_MOL, NA_G_MOL, Invariants, base_for_ph, mg_l_to_mol_l, sulfate_for_ph
 
@@ -116,6 +117,7 @@ class ToyTank:
         self.curve = TitrationCurve(TANK)
         self.x = self.curve.base(7.0)
         self.t = 0.0
+        self.pv_quality = Quality.GOOD
 
     def demand(self) -> float:
         return self.factor * InfluentDemand(7.0, INFLUENT["points"])(self.ph_in)
@@ -125,7 +127,7 @@ class ToyTank:
         now = T0 + timedelta(seconds=self.t)
         ph = self.curve.ph(self.x)
         for tag, v in (("AIT-1", ph), ("FIT-1", self.flow), ("AIT-0", self.ph_in)):
-            self.loop.on_sample(Sample(tag, now, v))
+            self.loop.on_sample(Sample(tag, now, v, self.pv_quality if tag == "AIT-1" else Quality.GOOD))
         reqs = {r.tag: r.value for r in self.loop.execute(now, 1.0)}
         base_mol_h = reqs.get("P-1.SP", 0.0) / 0.0656 - reqs.get("P-2.SP", 0.0) * 25.0 / 0.0656
         volume_l, q_l_s = 5000.0, self.flow / 3.6
@@ -143,6 +145,17 @@ def test_adaptation_moves_a_persistent_integral_into_the_feedforward_gain() -> N
     assert loop.feedforward_gain == pytest.approx(1.4, abs=0.05)
     assert abs(loop.pid.integral) < 0.05 * loop.feedforward_output
     assert abs(tank.curve.ph(tank.x) - 7.0) < 0.05
+
+
+def test_no_learning_from_an_uncertain_pv() -> None:
+    """A drifting electrode reads UNCERTAIN: feedback still uses it, the feedforward gain learns nothing."""
+    loop = Loop(loop_cfg(), EventLog(), "pH")
+    tank = ToyTank(loop, true_demand_factor=1.4)
+    tank.pv_quality = Quality.UNCERTAIN
+    for _ in range(3600):
+        tank.step()
+    assert loop.feedforward_gain == 1.0 and loop.mode is LoopMode.AUTO
+    assert loop.pid.integral > 0.2 * loop.feedforward_output  # the integral carries the error instead
 
 
 def test_with_the_learnt_gain_a_load_drop_overdoses_far_less_than_an_integral_offset() -> None:
