@@ -25,13 +25,19 @@ class LimitsOut(BaseModel):
     high: float
 
 
+class FeedforwardOut(BaseModel):
+    output: float = Field(description="the feedforward's part of the output, %")
+    gain: float = Field(description="the adapted ratio on the feedforward model (1.0: the model as configured; "
+                                    "above 1: the influent needs more base than the model says)")
+
+
 class LoopOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "name": "PHC-101", "description": "T-101 pH", "pv_tag": "AIT-101", "pv": None, "pv_unit": "pH",
         "mode": "AUTO", "setpoint": 7.5, "setpoint_limits": {"low": 6.5, "high": 8.5}, "remote_setpoint": None,
         "output": 12.5, "output_unit": "%", "output_limits": {"low": -100, "high": 100},
         "outputs": ["P-201.SP", "P-202.SP"], "period_s": 1.0, "fail_safe": "normal", "interlocks": [],
-        "at": "2026-11-27T23:10:00Z"}]})
+        "feedforward": {"output": 10.4, "gain": 1.21}, "at": "2026-11-27T23:10:00Z"}]})
 
     name: str
     description: str
@@ -49,6 +55,7 @@ class LoopOut(BaseModel):
     period_s: float
     fail_safe: str
     interlocks: list[str] = Field(description="interlocks holding the outputs now")
+    feedforward: FeedforwardOut | None = Field(description="None when the loop has no feedforward")
     at: datetime
 
 
@@ -82,6 +89,8 @@ def loop_out(ctx: ApiContext, loop: Loop) -> LoopOut:
                    remote_setpoint=loop.remote_setpoint, output=loop.output, output_unit="%",
                    output_limits=LimitsOut(low=cfg.output_low, high=cfg.output_high), outputs=list(cfg.mv),
                    period_s=cfg.period_s, fail_safe=loop.fail_safe.value, interlocks=loop.active_interlocks,
+                   feedforward=None if loop.feedforward is None else FeedforwardOut(
+                       output=loop.feedforward_output, gain=loop.feedforward_gain),
                    at=utcnow())
 
 

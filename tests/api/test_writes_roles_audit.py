@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -251,3 +251,15 @@ def test_cookie_write_with_csrf_header_is_accepted_and_reads_need_none(service: 
         assert r.status_code == 200, r.text
     row = service.audit_rows("setpoint", "PHC-101")[0]
     assert row["new_value"]["value"] == 7.4 and row["detail"]["via"] == "cookie"
+
+
+def test_loop_state_shows_the_feedforward_and_its_learnt_ratio(service: Service) -> None:
+    """The ratio the feedforward has learnt is what tells an engineer the influent has changed."""
+    loop = service.server.loops["PHC-101"]
+    now = utcnow()
+    learnt = replace(loop.snapshot(now), feedforward_gain=1.37)
+    service.server.call(loop.restore, learnt, now)
+    with service.client() as c:
+        body = c.get("/api/v1/loops/PHC-101", headers=service.sessions["viewer"].bearer).json()
+    assert body["feedforward"]["gain"] == pytest.approx(1.37)
+    assert body["feedforward"]["output"] == pytest.approx(loop.feedforward_output)

@@ -195,6 +195,8 @@ def test_operator_changes_a_setpoint_within_limits_after_confirming_and_it_is_au
     plate = page.locator("article[data-loop='PHC-101']")
     status = plate.get_by_test_id("loop-status")
     old = float(plate.get_attribute("data-setpoint") or "nan")
+    ff_line = re.compile(r"^Feedforward -?\d+\.\d % · learnt ratio \d\.\d\d$")
+    expect(plate.get_by_test_id("feedforward")).to_have_text(ff_line)
     new = 7.2 if abs(old - 7.2) > 1e-9 else 7.3
     sp = plate.get_by_label("New setpoint (pH)")
     sp.fill("9.5")  # above the 8.5 limit: refused before anything is sent

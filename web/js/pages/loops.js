@@ -102,6 +102,7 @@ function faceplate(loop, ctx, refresh) {
     el("p.desc", { text: loop.description }),
     bar("PV", loop.pv_unit), bar("SP", loop.pv_unit), bar("OUT", "%"),
     el("p.pvq", { "data-testid": "pv-quality" }),
+    el("p.note.ff", { "data-testid": "feedforward" }),
     el("div.modes", { role: "group", "aria-label": `${loop.name} mode` }, modeButtons),
     el("form.sp", { novalidate: true, onsubmit: askSetpoint, "aria-label": `${loop.name} setpoint` },
       el("label", {}, `New setpoint (${loop.pv_unit}) `, spInput),
@@ -128,6 +129,8 @@ function faceplate(loop, ctx, refresh) {
     faceNode.querySelector(".pvq").replaceChildren(...(q === "good" ? [] : [el("span.qmark", { text: q === "bad" ? "BAD" : "UNC" }),
       ` PV ${pv ? qualityReason(pv.quality) : "no value yet"}`]));
     faceNode.querySelector(".mode-now").textContent = lp.mode;
+    faceNode.querySelector(".ff").textContent = lp.feedforward
+      ? `Feedforward ${fmt(lp.feedforward.output, 1)} % · learnt ratio ${fmt(lp.feedforward.gain, 2)}` : "";
     faceNode.querySelector(".interlocks").textContent = lp.interlocks.length ? `interlock: ${lp.interlocks.join(", ")}` : "";
     faceNode.querySelector(".at").textContent = fmtTime(lp.at);
     for (const b of modeButtons) b.setAttribute("aria-pressed", String(b.dataset.mode === lp.mode));
