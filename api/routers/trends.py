@@ -36,7 +36,8 @@ class BucketOut(BaseModel):
 class SeriesOut(BaseModel):
     tag: str
     unit: str
-    source: Literal["raw", "1m", "1h"] = Field(description="where the buckets came from")
+    source: Literal["raw", "1m", "1h", "1m+raw", "1h+raw"] = Field(
+        description="where the buckets came from; '1h+raw': the hour rollup up to its last final bucket, raw after")
     bucket_s: float = Field(description="bucket width, seconds")
     start: datetime
     end: datetime

@@ -3,7 +3,9 @@
 Bucketed reads pick a "nice" bucket width from the number of points asked for, widen the
 range to whole buckets, and are served from samples_1h or samples_1m when the width is a
 multiple of theirs and the rollup covers the range (watermark past its end, nothing dirty
-before its end); otherwise from raw samples. Every result carries the tag's engineering unit
+before its end). A range that ends past the rollups' final part — every trend ending "now" — is
+read from the rollup up to the last final whole bucket and from raw samples after it ("1h+raw",
+"1m+raw"); otherwise from raw samples. Every result carries the tag's engineering unit
 and aware-UTC timestamps, whatever the session's TimeZone. min/max/avg/first/last are over Good-quality samples only.
 """
 
@@ -19,7 +21,7 @@ from plantctl.historian.rollups import RollupState, floor_to, rollup_states
 from plantctl.quality import quality_from_code
 from plantctl.samples import Sample
 
-Source = Literal["raw", "1m", "1h"]
+Source = Literal["raw", "1m", "1h", "1m+raw", "1h+raw"]
 
 NICE_WIDTHS: tuple[timedelta, ...] = tuple(timedelta(seconds=s) for s in (
     1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800,
@@ -137,6 +139,28 @@ def _covered(states: dict[str, RollupState], resolutions: tuple[str, ...], end: 
     return True
 
 
+def final_until(states: dict[str, RollupState], resolutions: tuple[str, ...]) -> datetime | None:
+    """Up to when every one of these rollups is final (watermark, and nothing dirty before it)."""
+    ends: list[datetime] = []
+    for r in resolutions:
+        st = states.get(r)
+        if st is None or st.watermark is None:
+            return None
+        ends.append(st.watermark if st.dirty_from is None else min(st.watermark, st.dirty_from))
+    return min(ends)
+
+
+def split_source(width: timedelta, start: datetime, states: dict[str, RollupState]) -> tuple[Source, datetime] | None:
+    """For a range the rollups cover only in part: the rollup and the bucket boundary where raw takes over."""
+    for res, unit, needs in (("1h", timedelta(hours=1), ("1m", "1h")), ("1m", timedelta(minutes=1), ("1m",))):
+        if width % unit:
+            continue
+        until = final_until(states, needs)
+        if until is not None and floor_to(until, width) > start:
+            return ("1h+raw" if res == "1h" else "1m+raw"), floor_to(until, width)
+    return None
+
+
 def choose_source(width: timedelta, end: datetime, states: dict[str, RollupState] | None) -> Source:
     """The coarsest table whose buckets divide `width` and whose rollup is final up to `end`.
 
@@ -180,14 +204,25 @@ async def bucketed(conn: psycopg.AsyncConnection[Any], tag: str, start: datetime
     width = nice_width(end - start, points)
     a = floor_to(start, width)
     b = a + -(-(end - a) // width) * width
+    cut: datetime | None = None
     if source is None:
-        source = choose_source(width, b, None if continuous else await rollup_states(conn))
-    if source == "raw":
-        query = _FROM_RAW
-    else:
-        table = ("samples_1h" if source == "1h" else "samples_1m") + ("_cagg" if continuous else "")
-        query = _FROM_ROLLUP.format(table=table)
-    cur = await conn.execute(query.encode(), {"w": width, "tag": info.id, "a": a, "b": b})
+        states = None if continuous else await rollup_states(conn)
+        source = choose_source(width, b, states)
+        if source == "raw" and states is not None:
+            split = split_source(width, a, states)
+            if split is not None:
+                source, cut = split
+    parts: list[tuple[str, datetime, datetime]] = [(source, a, b)] if cut is None else [
+        (source.removesuffix("+raw"), a, cut), ("raw", cut, b)]
+    rows: list[Any] = []
+    for part, lo, hi in parts:
+        if part == "raw":
+            query = _FROM_RAW
+        else:
+            table = ("samples_1h" if part == "1h" else "samples_1m") + ("_cagg" if continuous else "")
+            query = _FROM_ROLLUP.format(table=table)
+        cur = await conn.execute(query.encode(), {"w": width, "tag": info.id, "a": lo, "b": hi})
+        rows.extend(await cur.fetchall())
     buckets = [Bucket(ts.astimezone(UTC), mn, mx, avg, fst, lst, int(n), int(g))
-               for ts, mn, mx, avg, fst, lst, n, g in await cur.fetchall()]
+               for ts, mn, mx, avg, fst, lst, n, g in rows]
     return BucketSeries(tag, info.unit, a, b, width, source, buckets)

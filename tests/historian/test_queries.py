@@ -119,7 +119,9 @@ async def test_bucketed_from_rollups_matches_python(
     assert bad[7] < bad[6]  # the Bad stretch counts but is not averaged
 
 
-async def test_uncovered_range_falls_back_to_raw(historian_db: str, tmp_path: Path) -> None:
+async def test_a_range_past_the_final_rollups_reads_them_up_to_there_and_raw_after(
+        historian_db: str, tmp_path: Path) -> None:
+    """Every trend ending "now" is such a range: the tail is raw, the rest from the rollup."""
     data = plant_day()
     await store(historian_db, tmp_path, data, 2)
     async with await psycopg.AsyncConnection.connect(historian_db, autocommit=True) as conn:
@@ -127,10 +129,13 @@ async def test_uncovered_range_falls_back_to_raw(historian_db: str, tmp_path: Pa
         await run_rollups(conn, now=T0 + timedelta(hours=3))  # rollups final only up to 03:00
         partly = await bucketed(conn, "AIT-101", T0, T0 + timedelta(hours=6), points=6)
         inside = await bucketed(conn, "AIT-101", T0, T0 + timedelta(hours=2), points=2)
-    assert (before.source, partly.source, inside.source) == ("raw", "raw", "1h")
-    want = expected_buckets([s for s in data if s.tag == "AIT-101"], partly.width, T0, T0 + timedelta(hours=6))
-    _assert_same(_as_tuples(before.buckets), want)
-    _assert_same(_as_tuples(partly.buckets), want)
+        minutes = await bucketed(conn, "AIT-101", T0, T0 + timedelta(hours=6), points=36)  # 10-min buckets
+        fine = await bucketed(conn, "AIT-101", T0, T0 + timedelta(hours=6), points=1000)  # 30 s: raw only
+    assert (before.source, partly.source, inside.source) == ("raw", "1h+raw", "1h")
+    assert (minutes.source, fine.source) == ("1m+raw", "raw")
+    ait = [s for s in data if s.tag == "AIT-101"]
+    for got in (before, partly, minutes, fine):  # bucket for bucket what the raw samples give
+        _assert_same(_as_tuples(got.buckets), expected_buckets(ait, got.width, T0, T0 + timedelta(hours=6)))
 
 
 def test_nice_widths() -> None:
