@@ -33,6 +33,7 @@ from control.scheduler import Tick, run_periodic
 from control.tuning import tune
 from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
+from sim.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANT = ROOT / "examples" / "plant.yaml"
@@ -86,6 +87,10 @@ def jitter(period_s: float, n: int) -> tuple[float, int]:
         th.join()
 
 
+def _with_seed(sc: Scenario, seed: int | None) -> Scenario:
+    return sc if seed is None else Scenario(sc.name, sc.description, sc.duration_s, seed, sc.events)
+
+
 def ablations(plant: PlantConfig) -> dict[str, dict[str, Any]]:
     """The shipped PHC-101 with one of its choices undone each."""
     cfg = loop_config(plant, "PHC-101")
@@ -102,7 +107,10 @@ def ablations(plant: PlantConfig) -> dict[str, dict[str, Any]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="shorter runs: whole bench under 60 s")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="run the scenarios with this seed instead of theirs (the margins' robustness)")
     args = ap.parse_args()
+    scenarios = {name: _with_seed(load_scenario(path), args.seed) for name, path in SCENARIOS.items()}
     t_start = time.perf_counter()
     durations = {"normal-day": 3 * 3600.0, "upset-day": 10.25 * 3600.0} if args.quick else {}  # upset: to past the slug
 
@@ -111,9 +119,9 @@ def main() -> None:
     fixed = {"compensation": "none", "kp": fixed_tuning.proposal.kc, "ki": fixed_tuning.proposal.ki, "kd": 0.0}
     out: dict[str, float] = {}
     totals = {"compensated": [0.0, 0.0, 0.0, 0.0], "fixed": [0.0, 0.0, 0.0, 0.0]}  # iae, L, out s, iae PV good
-    for name, path in SCENARIOS.items():
+    for name, sc in scenarios.items():
         for label, over in (("compensated", None), ("fixed", fixed)):
-            r = run_loop_on_scenario(PLANT, path, overrides=over, duration_s=durations.get(name),
+            r = run_loop_on_scenario(PLANT, sc, overrides=over, duration_s=durations.get(name),
                                      record_every_s=5.0)
             print(f"{label:<12}", r.line())
             f = r.figures
@@ -127,13 +135,13 @@ def main() -> None:
             out[f"{key}_max_dev_ph_{label}"] = round(f["max_deviation_ph"], 3)
             out[f"{key}_reagent_l_{label}"] = round(f["naoh_l"] + f["h2so4_l"], 2)
     if not args.quick:  # the other compensation, same gains: for the engineer choosing between them
-        r = run_loop_on_scenario(PLANT, SCENARIOS["upset-day"], overrides={"compensation": "gain_schedule"},
+        r = run_loop_on_scenario(PLANT, scenarios["upset-day"], overrides={"compensation": "gain_schedule"},
                                  record_every_s=5.0)
         print(f"{'gain sched.':<12}", r.line())
         out["upset_day_iae_gain_schedule"] = round(r.figures["iae_ph_s"], 1)
         out["upset_day_out_of_band_s_gain_schedule"] = round(r.figures["time_out_of_band_s_sensor_ok"], 1)
         for key, over in ablations(load_plant(PLANT)).items():  # what each part of the shipped loop buys
-            r = run_loop_on_scenario(PLANT, SCENARIOS["upset-day"], overrides=over, record_every_s=5.0)
+            r = run_loop_on_scenario(PLANT, scenarios["upset-day"], overrides=over, record_every_s=5.0)
             print(f"{key:<28}", r.line())
             out[f"upset_day_out_of_band_s_{key}"] = round(r.figures["time_out_of_band_s_sensor_ok"], 1)
     out["iae_compensated"] = round(totals["compensated"][0], 1)
@@ -155,6 +163,7 @@ def main() -> None:
     out["missed_periods_1s"] = m1
     out["missed_periods_100ms"] = m100
     out["quick"] = args.quick
+    out["seed"] = args.seed
     out["wall_s"] = round(time.perf_counter() - t_start, 1)
     print(json.dumps(out))
 
