@@ -101,15 +101,27 @@ class TuningReport:
     proposal: PiProposal
     current_kp: float
     current_ki: float
+    observed_s: float = 0.0  # how long the response was recorded after the step
+
+    @property
+    def near_integrating(self) -> bool:
+        """τ far beyond the test: only K/τ (the initial slope) is identified, not K and τ apart."""
+        return self.observed_s > 0 and self.model.tau_s >= 5.0 * self.observed_s
 
     def __str__(self) -> str:
         m, p = self.model, self.proposal
         u = self.cv_unit
+        if self.near_integrating:
+            model = (f"  FOPDT: near-integrating over the {self.observed_s:.0f} s test, slope K/tau = "
+                     f"{m.gain / m.tau_s:.4g} {u}/(%·s) (K and tau not identified apart), theta = "
+                     f"{m.dead_time_s:.1f} s (rms residual {m.rms_residual:.3g} {u})")
+        else:
+            model = (f"  FOPDT: K = {m.gain:.4g} {u}/%, tau = {m.tau_s:.0f} s, theta = {m.dead_time_s:.1f} s "
+                     f"(rms residual {m.rms_residual:.3g} {u})")
         return "\n".join([
             f"Loop {self.loop} (compensation {self.compensation}), controlled variable in {u}",
             f"  step test: output step {self.step_pct:+g} % at CV {self.operating_point:.3f} {u}",
-            f"  FOPDT: K = {m.gain:.4g} {u}/%, tau = {m.tau_s:.0f} s, theta = {m.dead_time_s:.1f} s "
-            f"(rms residual {m.rms_residual:.3g} {u})",
+            model,
             f"  {p.rule.upper()} (closed-loop time {p.closed_loop_time_s:.0f} s): "
             f"kp = {p.kc:.4g} %/{u}, Ti = {p.ti_s:.0f} s, ki = {p.ki:.4g} %/({u}·s), kd = 0",
             f"  plant file now: kp = {self.current_kp:g}, ki = {self.current_ki:g}",
@@ -169,7 +181,8 @@ def tune(plant_file: str | Path, loop_name: str, *, step_pct: float = 1.0, settl
     fit = fit_fopdt(after[:, 0] - t0, after[:, 1] - base, step_pct)
     unit = loop.compensator.unit or (plant.tag(cfg.pv).unit if any(t.name == cfg.pv for t in plant.tags) else "")
     return TuningReport(loop_name, cfg.compensation.value, unit, base, step_pct, fit,
-                        propose_pi(fit, rule, closed_loop_time_s), cfg.kp, cfg.ki)
+                        propose_pi(fit, rule, closed_loop_time_s), cfg.kp, cfg.ki,
+                        observed_s=float(after[-1, 0] - t0))
 
 
 def tune_command(

@@ -12,7 +12,7 @@ import pytest
 from control.compensation import TitrationCurve, identify_curve
 from control.scheduler import PeriodicSchedule, Tick, run_periodic
 from control.split_range import PumpDemand, SplitRange
-from control.tuning import Fopdt, fit_fopdt, propose_pi
+from control.tuning import Fopdt, TuningReport, fit_fopdt, propose_pi
 from plantctl.config import ConfigError, load_plant
 
 
@@ -70,6 +70,26 @@ def test_fopdt_fit_recovers_a_known_process_and_simc_gives_the_textbook_gains() 
     assert pi.ti_s == pytest.approx(300.0)  # min(tau, 4(tau_c + theta)) = min(300, 320)
     lam = propose_pi(Fopdt(2.5, 300.0, 40.0, 0.0), "lambda", 200.0)
     assert lam.kc == pytest.approx(300.0 / (2.5 * 240.0)) and lam.ti_s == 300.0
+
+
+def test_a_near_integrating_step_response_is_reported_as_a_slope_and_gets_simc_integrating_gains() -> None:
+    """A tank whose τ is hours, stepped for 20 min: K and τ are not identified apart, K/τ is."""
+    slope, theta, step = 4e-3, 35.0, 1.0  # CV per %·s
+    t = np.arange(0.0, 1200.0, 60.0)
+    rng = np.random.default_rng(5)
+    y = slope * step * np.clip(t - theta, 0.0, None) + rng.normal(0.0, 0.01, t.size)
+    fit = fit_fopdt(t, y, step)
+    assert fit.gain / fit.tau_s == pytest.approx(slope, rel=0.05)
+    pi = propose_pi(fit, "simc")
+    tc = max(fit.dead_time_s, 1e-3)
+    assert pi.kc == pytest.approx(1.0 / (slope * 2.0 * tc), rel=0.1)  # Skogestad 2003, integrating process
+    assert pi.ti_s == pytest.approx(8.0 * tc)  # 4 (tau_c + theta)
+    report = TuningReport("L-1", "none", "pH", 7.0, step, fit, pi, 1.0, 0.01, observed_s=1200.0)
+    assert report.near_integrating and "near-integrating over the 1200 s test, slope K/tau = " in str(report)
+    assert ", tau =" not in str(report)
+    honest = TuningReport("L-1", "none", "pH", 7.0, step, Fopdt(2.5, 300.0, 40.0, 0.0), pi, 1.0, 0.01,
+                          observed_s=1500.0)
+    assert not honest.near_integrating and "tau = 300 s" in str(honest)
 
 
 def test_titration_curve_is_monotone_invertible_and_extends_beyond_its_points() -> None:
