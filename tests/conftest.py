@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from plantctl.db import LocalDatabase
+from tests.support import free_port
 
 TEST_DB_PORT = int(os.environ.get("PLANTCTL_TEST_DB_PORT", "55434"))
 
@@ -41,20 +41,14 @@ def fresh_database(db_server: LocalDatabase) -> Iterator[str]:
     db_server.drop_database(name)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 EXAMPLE_PLANT = Path(__file__).resolve().parent.parent / "examples" / "plant.yaml"
 
 
 @pytest.fixture
 def plant_on_free_ports(tmp_path: Path) -> Path:
     """The example plant file with the simulated PLC's OPC UA and Modbus ports moved to free ones."""
-    text = EXAMPLE_PLANT.read_text().replace("127.0.0.1:48400", f"127.0.0.1:{_free_port()}").replace(
-        "port: 50200", f"port: {_free_port()}")
+    text = EXAMPLE_PLANT.read_text().replace("127.0.0.1:48400", f"127.0.0.1:{free_port()}").replace(
+        "port: 50200", f"port: {free_port()}")
     path = tmp_path / "plant.yaml"
     path.write_text(text)
     return path
@@ -64,7 +58,7 @@ def plant_on_free_ports(tmp_path: Path) -> Path:
 def private_db_server() -> Iterator[LocalDatabase]:
     """A server of the test module's own, which it may stop, start and SIGKILL (outage tests)."""
     instance = f"outage-{uuid.uuid4().hex[:8]}"
-    db = LocalDatabase(instance=instance, port=_free_port()).up()
+    db = LocalDatabase(instance=instance, port=free_port()).up()
     yield db
     db.down()
     db.destroy()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,18 +13,14 @@ import httpx
 import psycopg
 import pytest
 
+from tests.support import free_port
+
 pytestmark = pytest.mark.db
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def test_run_with_simulator_serves_health_and_stores_both_protocols(
         tmp_path: Path, fresh_database: str, plant_on_free_ports: Path) -> None:
     plant = plant_on_free_ports
-    api_port = _free_port()
+    api_port = free_port()
     env = {**os.environ, "PLANTCTL_DATABASE_URL": fresh_database, "PLANTCTL_STATE_DIR": str(tmp_path / "state"),
            "PLANTCTL_MODE": "demo"}
     proc = subprocess.Popen(

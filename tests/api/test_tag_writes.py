@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,18 +12,12 @@ import pytest
 
 from api.app import create_app
 from api.settings import ApiSettings
-from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig
 from plantctl.runtime.service import PlantRuntime
 from sim.facade.runner import SimulatedPlc
 from tests.api.conftest import EXAMPLE_PLANT, Service
+from tests.support import free_port, sources_on
 
 WRITE = "/api/v1/tags/{}/write"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- refusals on the package's service (no PLC link: nothing can leave it anyway) ------------------------
@@ -147,18 +140,11 @@ class PlcService:
 def plc_service(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlcService]:
     """The simulated PLC (watchdog off, no heartbeat) behind both real connectors, and the API over them."""
     tmp = tmp_path_factory.mktemp("tag-writes")
-    ua_port, mb_port = _free_port(), _free_port()
+    ua_port, mb_port = free_port(), free_port()
     server = service.server
     plc = SimulatedPlc(EXAMPLE_PLANT, opcua_port=ua_port, modbus_port=mb_port, state_dir=tmp / "plc",
                        speed=1.0, watchdog_timeout_s=0)
-    sources: list[Any] = []
-    for src in server.config.sources:
-        if isinstance(src, ModbusSourceConfig):
-            sources.append(src.model_copy(update={"port": mb_port, "heartbeat_tag": None}))
-        elif isinstance(src, OpcUaSourceConfig):
-            sources.append(src.model_copy(update={"endpoint": src.endpoint.replace(":48400", f":{ua_port}"),
-                                                  "heartbeat_tag": None}))
-    config = server.config.model_copy(update={"sources": sources})
+    config = sources_on(server.config, plc.opcua_endpoint, mb_port, heartbeat=False)
     server.run(plc.__aenter__())
     runtime = PlantRuntime(config, state_dir=tmp / "state")
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -11,33 +10,21 @@ import pytest
 
 from api.app import create_app
 from api.settings import ApiSettings
-from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig
 from plantctl.runtime.service import PlantRuntime
 from tests.api.conftest import EXAMPLE_PLANT, Service
 from tests.api.test_live import sse_events
+from tests.support import free_port, sources_on
 
 sim_runner = pytest.importorskip("sim.facade.runner")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_live_api_serves_values_acquired_from_the_simulated_plc(service: Service, tmp_path: Path) -> None:
-    ua_port, mb_port = _free_port(), _free_port()
+    ua_port, mb_port = free_port(), free_port()
     server = service.server
     plc = sim_runner.SimulatedPlc(EXAMPLE_PLANT, opcua_port=ua_port, modbus_port=mb_port, state_dir=tmp_path / "plc",
                                   speed=1.0)
-    sources: list[Any] = []
-    for src in server.config.sources:
-        if isinstance(src, ModbusSourceConfig):
-            sources.append(src.model_copy(update={"port": mb_port}))
-        elif isinstance(src, OpcUaSourceConfig):
-            sources.append(src.model_copy(update={"endpoint": src.endpoint.replace(":48400", f":{ua_port}")}))
-    config = server.config.model_copy(update={"sources": sources})
+    config = sources_on(server.config, plc.opcua_endpoint, mb_port)
     server.run(plc.__aenter__())
     runtime = PlantRuntime(config, state_dir=tmp_path / "state")
     try:

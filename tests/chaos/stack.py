@@ -22,6 +22,7 @@ import psycopg
 from plantctl.db import LocalDatabase
 from plantctl.historian.migrate import apply_migrations
 from tests.chaos.proxy import FaultProxy
+from tests.support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PLANT = REPO / "examples" / "plant.yaml"
@@ -32,12 +33,6 @@ MODBUS_PROBE_TAGS = ("FIT-100", "LIT-101", "TIT-101", "P-201.SPEED", "P-202.SPEE
 SCAN_PERIOD_S = 1.0
 GOOD = 0xC0
 BAD_NOT_CONNECTED = 0x08
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(what: str, probe: Any, timeout_s: float, every_s: float = 0.2) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.user_managers import UserManager
 from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from tests.support import free_port
 
 NS_URI = "urn:plantctl:test-plc"
 SHELF = Path(tempfile.gettempdir()) / f"plantctl-test-opcua-shelf-{os.getuid()}"
@@ -39,12 +40,6 @@ async def standard_address_space() -> Path | None:
             os.replace(f"{private}{suffix}", f"{SHELF}{suffix}")
     SHELF.touch()
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PasswordUsers(UserManager):

@@ -14,25 +14,21 @@ from control.events import EventLog, LoopEventKind
 from control.group import LoopGroup
 from control.runner import LoopRunner
 from plantctl.config import load_plant
-from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig, PlantConfig
+from plantctl.config.models import PlantConfig
 from plantctl.runtime.service import PlantRuntime
 from sim.facade.runner import SimulatedPlc, default_shelf_file
+from tests.support import sources_on
 
 PLANT_FILE = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
 
 
 def _pointed_at(plant: PlantConfig, sim: SimulatedPlc) -> PlantConfig:
     """The example plant with its sources on the test PLC's free ports (no heartbeat: watchdog off)."""
-    sources = []
-    for s in plant.sources:
-        if isinstance(s, OpcUaSourceConfig):
-            sources.append(s.model_copy(update={"endpoint": sim.opcua_endpoint, "heartbeat_tag": None}))
-        elif isinstance(s, ModbusSourceConfig):
-            sources.append(s.model_copy(update={"port": sim.modbus_port, "heartbeat_tag": None}))
+    plant = sources_on(plant, sim.opcua_endpoint, sim.modbus_port, heartbeat=False)
     # AIT-101 without a deadband: the asyncua 2.1 *server* raises in its deadband filter when a Bad
     # status nulls the value (None − float), so a filtered subscription never sees the failure.
     tags = [t.model_copy(update={"deadband": 0.0}) if t.name == "AIT-101" else t for t in plant.tags]
-    return plant.model_copy(update={"sources": sources, "tags": tags})
+    return plant.model_copy(update={"tags": tags})
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from plantctl.historian.migrate import MIGRATIONS_DIR, apply_migrations
 from plantctl.historian.writer import HistorianWriter, WriterSettings
 from plantctl.quality import Quality
 from plantctl.samples import Sample
+from tests.support import free_port
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -75,12 +75,6 @@ def historian_db(_historian_session_db: str) -> str:
         conn.execute("UPDATE historian_rollup_state SET watermark = '-infinity', dirty_from = NULL")
         conn.execute("SELECT set_chunk_time_interval('samples', INTERVAL '1 day')")
     return _historian_session_db
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def unreachable_url() -> str:

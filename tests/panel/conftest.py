@@ -14,7 +14,6 @@ import math
 import os
 import re
 import secrets
-import socket
 import tempfile
 import threading
 from collections.abc import Coroutine, Iterator
@@ -43,6 +42,7 @@ from plantctl.quality import Quality
 from plantctl.runtime.service import HistorianSink, PlantRuntime
 from plantctl.samples import Sample, utcnow
 from sim.facade.runner import SimulatedPlc, default_shelf_file
+from tests.support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_PLANT = REPO / "examples" / "plant.yaml"
@@ -57,12 +57,6 @@ SEEDED_TAGS = {"AIT-100": (2.5, 0.4, "pH"), "AIT-101": (7.2, 0.3, "pH"), "CIT-10
 SEED_DAYS = 7
 SEED_STEP_S = 10
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def plant_file_on_free_ports(directory: Path) -> Path:
