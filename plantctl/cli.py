@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -32,7 +31,6 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 @app.command("check-config")
 def check_config(path: ConfigPath) -> None:
     """Check a plant file and report every problem at once, with file and line."""
-    _register_section_checks()
     try:
         config = load_plant(path)
     except ConfigError as exc:
@@ -42,12 +40,6 @@ def check_config(path: ConfigPath) -> None:
         raise _fail(f"{path}: {n} problem{'s' if n != 1 else ''}", 1) from None
     typer.echo(f"{path}: OK — {len(config.sources)} sources, {len(config.tags)} tags, "
                f"{len(config.loops)} loops, {len(config.alarms)} alarms")
-
-
-def _register_section_checks() -> None:
-    """Sections owned by other packages (the simulator's) register their checks on import."""
-    with contextlib.suppress(ImportError):
-        import sim.params  # noqa: F401
 
 
 @db_app.command("up")
@@ -123,7 +115,6 @@ def run(
     from plantctl.serve import PortBusyError, ServeOptions, serve
 
     configure_logging()
-    _register_section_checks()
     try:
         asyncio.run(serve(ServeOptions(config, host, port, simulate, speed, scenario)))
     except ConfigError as exc:
@@ -140,8 +131,8 @@ def _mount_subcommands() -> None:
     """Commands whose code lives with the package that owns the subject."""
     from api.cli import users_app
     from connectors.opcua.browse import browse_command
-    from control.tuning import tune_command
     from plantctl.alarms.report import report_alarms_command
+    from plantctl.tools.tuning import tune_command
     from sim.cli import sim_command
 
     app.add_typer(users_app, name="users")

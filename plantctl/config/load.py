@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -191,7 +193,7 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
     if data.get("simulation") is not None and not isinstance(data["simulation"], dict):
         issues.append(doc.issue(("simulation",), "simulation must be a mapping"))
 
-    for check in SECTION_CHECKS:
+    for check in section_checks():
         issues.extend(check(doc))
 
     if not issues:
@@ -229,8 +231,26 @@ def _modbus_overlaps(
     return issues
 
 
-# Other packages (the simulator) register checks of the sections they own.
-SECTION_CHECKS: list[Callable[[LocatedDocument], list[ConfigIssue]]] = []
+SectionCheck = Callable[[LocatedDocument], list[ConfigIssue]]
+# Checks registered at run time (tests); packages that own a section declare it as an entry point instead.
+SECTION_CHECKS: list[SectionCheck] = []
+SECTION_CHECK_GROUP = "plantctl.config_sections"
+
+
+@functools.cache
+def _declared_section_checks() -> tuple[SectionCheck, ...]:
+    """Checks of the sections other packages own (the simulator's `simulation:`), declared as entry points in
+    pyproject.toml, so a plant file is checked the same whatever happened to be imported before."""
+    return tuple(ep.load() for ep in sorted(entry_points(group=SECTION_CHECK_GROUP), key=lambda ep: ep.name))
+
+
+def section_checks() -> list[SectionCheck]:
+    """The declared checks, then any registered at run time, each once."""
+    checks: list[SectionCheck] = []
+    for check in (*_declared_section_checks(), *SECTION_CHECKS):
+        if check not in checks:
+            checks.append(check)
+    return checks
 
 
 def load_plant(path: str | Path) -> PlantConfig:
