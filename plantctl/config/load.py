@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -193,7 +193,7 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
     if data.get("simulation") is not None and not isinstance(data["simulation"], dict):
         issues.append(doc.issue(("simulation",), "simulation must be a mapping"))
 
-    for check in section_checks():
+    for check in section_checks(doc):
         issues.extend(check(doc))
 
     if not issues:
@@ -238,17 +238,20 @@ SECTION_CHECK_GROUP = "plantctl.config_sections"
 
 
 @functools.cache
-def _declared_section_checks() -> tuple[SectionCheck, ...]:
-    """Checks of the sections other packages own (the simulator's `simulation:`), declared as entry points in
-    pyproject.toml, so a plant file is checked the same whatever happened to be imported before."""
-    return tuple(ep.load() for ep in sorted(entry_points(group=SECTION_CHECK_GROUP), key=lambda ep: ep.name))
+def _declared_section_check(section: str) -> SectionCheck | None:
+    """The check of a section another package owns (the simulator's `simulation:`), declared as an entry point
+    named after the section in pyproject.toml: a plant file is checked the same whatever was imported before,
+    and a plant file without the section loads nothing of that package."""
+    found = entry_points(group=SECTION_CHECK_GROUP, name=section)
+    return None if not found else cast(SectionCheck, next(iter(found)).load())
 
 
-def section_checks() -> list[SectionCheck]:
-    """The declared checks, then any registered at run time, each once."""
+def section_checks(doc: LocatedDocument) -> list[SectionCheck]:
+    """The declared checks of the sections the document has, then any registered at run time, each once."""
+    sections = doc.data if isinstance(doc.data, dict) else {}
     checks: list[SectionCheck] = []
-    for check in (*_declared_section_checks(), *SECTION_CHECKS):
-        if check not in checks:
+    for check in (*(_declared_section_check(str(k)) for k in sections), *SECTION_CHECKS):
+        if check is not None and check not in checks:
             checks.append(check)
     return checks
 
