@@ -183,11 +183,21 @@ class Service:
         return int(row[0]) if row else 0
 
     def publish_healthy_plant(self, ph: float = 7.0) -> None:
-        """A fresh PV and every interlock input of PHC-101 in its healthy state: AUTO can be taken."""
+        """A fresh PV and every interlock input of PHC-101 in its healthy state, then wait until the running
+        loop has evaluated them on a tick (interlocks clear at execution): AUTO can be taken."""
         now = utcnow()
         self.server.publish([Sample(tag, now, v, Quality.GOOD) for tag, v in (
             ("AIT-101", ph), ("LIT-101", 80.0), ("P-201.FAULT", 0.0), ("P-202.FAULT", 0.0),
             ("P-201.RUNNING", 1.0), ("P-202.RUNNING", 1.0))])
+        loop = self.server.loops["PHC-101"]
+        deadline = time.monotonic() + 10
+
+        def active() -> list[str]:
+            return loop.active_interlocks
+
+        while self.server.call(active) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not self.server.call(active), f"PHC-101's interlocks did not clear: {self.server.call(active)}"
 
 
 def login(base_url: str, username: str, password: str) -> Session:
