@@ -32,3 +32,13 @@ def test_the_api_of_a_real_plant_imports_no_simulator_code() -> None:
     out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["[]", "[]"], out.stdout
+
+
+def test_the_plantctl_command_imports_no_simulator_until_a_simulator_command_runs() -> None:
+    probe = ("import sys, plantctl.cli; "
+             "print(sorted(m for m in sys.modules if m == 'sim' or m.startswith(('sim.', 'plantctl.tools'))))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert (out.returncode, out.stdout.strip()) == (0, "[]"), out.stdout + out.stderr
+    helped = subprocess.run([sys.executable, "-m", "plantctl.cli", "sim", "--help"], capture_output=True, text=True,
+                            timeout=120, cwd=REPO)
+    assert helped.returncode == 0 and "--speed" in helped.stdout, helped.stdout + helped.stderr
