@@ -53,14 +53,24 @@ _SLOW_TESTS = frozenset({
 })
 
 
+# A module that imports one of these serves a real PLC on loopback: slow wherever it lives.
+_SERVER_MODULES = frozenset({"tests.connectors.opcua_server", "tests.connectors.modbus_server", "sim.facade.runner",
+                             "sim.facade"})
+
+
+def _serves_a_plc(module: object) -> bool:
+    return any(getattr(v, "__module__", None) in _SERVER_MODULES for v in vars(module).values())
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the slow tests (see above), so `-m "not slow"` is the fast lane."""
     root = Path(__file__).resolve().parent.parent
     for item in items:
         path = item.path.resolve().relative_to(root).as_posix()
         test = f"{path}::{item.name.split('[')[0]}"
+        module = getattr(item, "module", None)
         if (_DB_FIXTURES.intersection(getattr(item, "fixturenames", ())) or path.startswith(_SLOW_PACKAGES)
-                or path in _SLOW_MODULES or test in _SLOW_TESTS):
+                or path in _SLOW_MODULES or test in _SLOW_TESTS or (module is not None and _serves_a_plc(module))):
             item.add_marker(pytest.mark.slow)
 
 
