@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
 
 from plantctl.config.models import PlantConfig
-from plantctl.reports.compute import compute
+from plantctl.reports.compute import ReportError, compute
 from plantctl.reports.figures import Report
 from plantctl.reports.period import Period, daily, monthly
 from plantctl.reports.render import render
@@ -36,6 +36,10 @@ def make(conn: psycopg.Connection[Any], plant: PlantConfig, kind: str, key: str)
 
 def make_and_file(conn: psycopg.Connection[Any], plant: PlantConfig, kind: str, key: str,
                   formats: tuple[str, ...] = FORMATS, generated_by: str = "") -> list[FiledReport]:
-    """Compute once, render each format, file each (a no-op for bytes already filed)."""
-    report = make(conn, plant, kind, key)
+    """Compute once, render each format, file each (a no-op for bytes already filed); only finished periods."""
+    period = period_for(plant, kind, key)
+    if period.end > datetime.now(UTC):
+        raise ReportError(f"the {kind} period {key} is not over (it ends {period.end:%Y-%m-%d %H:%M} UTC); "
+                          "a filed report is final, so it is filed only after its period")
+    report = compute(conn, plant, period)
     return [file_report(conn, kind, key, f, render(report, f), generated_by) for f in formats]
