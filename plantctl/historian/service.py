@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from plantctl.config.models import HistorianConfig, TagConfig
 from plantctl.historian import queries
-from plantctl.historian.migrate import MIGRATIONS_DIR, apply_migrations, tune_chunk_interval
+from plantctl.historian.migrate import apply_migrations, tune_chunk_interval
 from plantctl.historian.retention import RetentionReport, apply_retention, ensure_retention_policies
 from plantctl.historian.rollups import (
     RollupReport,
@@ -35,7 +35,7 @@ def rows_per_day(tags: Sequence[TagConfig]) -> float:
     return sum(86400 / t.scan_period_s for t in tags)
 
 
-def _prepare_database(url: str, tags: Sequence[TagConfig], migrations_dir: Path) -> timedelta:
+def _prepare_database(url: str, tags: Sequence[TagConfig], migrations_dir: Path | None) -> timedelta:
     apply_migrations(url, migrations_dir)
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         return tune_chunk_interval(conn, rows_per_day(tags))
@@ -47,7 +47,7 @@ class Historian:
     def __init__(self, database_url: str, config: HistorianConfig, tags: Sequence[TagConfig], *,
                  state_dir: Path | None = None, writer_settings: WriterSettings | None = None,
                  rollup_settings: RollupSettings | None = None, connect_timeout_s: float = 5.0,
-                 migrations_dir: Path = MIGRATIONS_DIR) -> None:
+                 migrations_dir: Path | None = None) -> None:
         self._url = database_url
         self.config = config
         self._tags = list(tags)

@@ -37,10 +37,10 @@ import psycopg
 from psycopg import errors as pgerrors
 
 from plantctl.config.models import HistorianConfig, TagConfig
+from plantctl.durable.queue import DurableQueue, Overflow
 from plantctl.historian.codec import SpoolFormatError, decode_batch, encode_batch
 from plantctl.historian.copybin import CopyPayload, encode_copy, encode_spooled
 from plantctl.historian.quarantine import Quarantine
-from plantctl.historian.spool import Spool
 from plantctl.historian.tags import load_tag_ids, register_tags
 from plantctl.samples import Sample, utcnow
 
@@ -135,7 +135,7 @@ class HistorianWriter:
         self._tags = list(tags)
         self._on_durable = on_durable
         spool_dir = Path(config.spool_dir) if config.spool_dir else state_dir / "spool"
-        self.spool = Spool(spool_dir, config.spool_max_bytes)
+        self.spool = DurableQueue(spool_dir, config.spool_max_bytes, overflow=Overflow.DROP_OLDEST)
         self.quarantine = Quarantine(state_dir / "quarantine", self._settings.quarantine_max_bytes)
         self._queue: deque[_Batch] = deque()
         self._open: list[Sample] = []
