@@ -18,7 +18,7 @@ def build_service(config: PlantConfig, database_url: str, state_dir: Path) -> Pl
     """Loop outputs reach the PLC only through runtime.write; every event and state goes to the database."""
     historian = Historian(database_url, config.historian, config.tags, state_dir=state_dir)
     runtime = PlantRuntime(config, state_dir=state_dir, historian=historian)
-    control_journal = ControlJournal(database_url)
+    control_journal = ControlJournal(database_url, state_dir=state_dir)
     group = LoopGroup(config, events=control_journal)
     runner = LoopRunner(group, runtime.write, control_journal, control_journal)
 
@@ -26,7 +26,9 @@ def build_service(config: PlantConfig, database_url: str, state_dir: Path) -> Pl
         lp = group.loops.get(loop)
         return None if lp is None else lp.setpoint
 
-    alarm_service = AlarmService(config, database_url, setpoint, audit=AuditTrail(database_url))
+    audit = AuditTrail(database_url, queue_dir=state_dir / "audit-queue")  # durable while the database is away
+    alarm_service = AlarmService(config, database_url, setpoint, audit=audit)
+    runtime.add_component("audit", audit)
     runtime.add_component("control-journal", control_journal)
     runtime.add_component("alarms", alarm_service, tap=alarm_service.submit)
     runtime.add_component("loops", runner, tap=runner.tap)
