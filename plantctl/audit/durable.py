@@ -28,15 +28,12 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from plantctl.durable.queue import DurableQueue, Overflow, QueueFullError, QueueRecord
-from plantctl.durable.retry import retry_for_ever
+from plantctl.durable.retry import DATABASE_AWAY, retry_for_ever
 
 log = logging.getLogger(__name__)
 
 Connect = Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]
 
-DATABASE_AWAY: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError, OSError,
-                                                  TimeoutError)
-"""Errors that mean "the database cannot be reached now" (psycopg_pool.PoolTimeout is an OperationalError)."""
 
 INSERTED_COLUMNS = ("record_id", "occurred", "actor", "action", "target", "old_value", "new_value",
                     "source_address", "detail")

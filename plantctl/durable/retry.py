@@ -5,9 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+import psycopg
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never, wait_exponential
 
 log = logging.getLogger(__name__)
+
+DATABASE_AWAY: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError, OSError,
+                                                  TimeoutError)
+"""Errors that mean "the database cannot be reached now": retry (psycopg_pool.PoolTimeout is an OperationalError).
+Any other database error is about the content, and retrying it would block the writer for ever."""
 
 
 def retrying(what: str, retry_on: tuple[type[BaseException], ...], *, min_delay_s: float = 0.1,

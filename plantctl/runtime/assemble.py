@@ -6,6 +6,7 @@ from pathlib import Path
 
 from control.group import LoopGroup
 from control.runner import LoopRunner
+from plantctl.alarms.journal import AlarmJournal
 from plantctl.alarms.service import AlarmService
 from plantctl.audit.audit import AuditTrail
 from plantctl.config.models import PlantConfig
@@ -27,7 +28,8 @@ def build_service(config: PlantConfig, database_url: str, state_dir: Path) -> Pl
         return None if lp is None else lp.setpoint
 
     audit = AuditTrail(database_url, queue_dir=state_dir / "audit-queue")  # durable while the database is away
-    alarm_service = AlarmService(config, database_url, setpoint, audit=audit)
+    alarm_service = AlarmService(config, database_url, setpoint, audit=audit,
+                                 journal=AlarmJournal(database_url, queue_dir=state_dir / "alarm-journal"))
     runtime.add_component("audit", audit)
     runtime.add_component("control-journal", control_journal)
     runtime.add_component("alarms", alarm_service, tap=alarm_service.submit)

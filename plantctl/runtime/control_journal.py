@@ -24,12 +24,11 @@ from control.events import LoopEvent, LoopEventKind
 from control.state import LoopState
 from plantctl.durable.outbox import DurableOutbox
 from plantctl.durable.queue import max_bytes_for
+from plantctl.durable.retry import DATABASE_AWAY
 
 log = logging.getLogger(__name__)
 
 _Item = LoopEvent | LoopState
-DATABASE_AWAY: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError, OSError,
-                                                  TimeoutError)
 ENTRY_BYTES = 250
 """A loop event or state as queued on disk (JSON), for the sizing rule."""
 QUEUE_MAX_BYTES = max_bytes_for(outage_s=7 * 86400, records_per_s=5, bytes_per_record=ENTRY_BYTES)
