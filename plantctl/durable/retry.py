@@ -50,3 +50,21 @@ async def retry_for_ever(what: str, step: Callable[[], Awaitable[None]],
                                   on_failure=on_failure, logger=logger):
         with attempt:
             await step()
+
+
+class Backoff:
+    """The same exponential delays for a writer that must not block while it waits (it spools meanwhile)."""
+
+    def __init__(self, min_delay_s: float, max_delay_s: float) -> None:
+        self._wait = wait_exponential(multiplier=min_delay_s, min=min_delay_s, max=max_delay_s)
+        self._state = RetryCallState(AsyncRetrying(), None, (), {})
+
+    def next_delay(self) -> float:
+        """The wait before the next attempt: min_delay_s, then doubling up to max_delay_s."""
+        delay = float(self._wait(self._state))
+        self._state.attempt_number += 1
+        return delay
+
+    def reset(self) -> None:
+        """After a success: the next failure waits min_delay_s again."""
+        self._state.attempt_number = 1

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from plantctl.durable.outbox import DurableOutbox
-
-pytestmark = pytest.mark.anyio
+from plantctl.durable.retry import Backoff
 
 
 class Database:
@@ -40,6 +39,7 @@ def _outbox(db: Database, tmp_path: Path, **kw: int) -> DurableOutbox[int]:
                          retry_min_delay_s=0.01, retry_max_delay_s=0.05, **kw)
 
 
+@pytest.mark.anyio
 async def test_items_put_while_the_database_is_away_are_written_once_in_order(tmp_path: Path) -> None:
     db = Database()
     box = _outbox(db, tmp_path, batch_max=7)
@@ -61,6 +61,7 @@ async def test_items_put_while_the_database_is_away_are_written_once_in_order(tm
     assert box.stats().failures >= 1 and box.stats().replayed >= 30
 
 
+@pytest.mark.anyio
 async def test_a_batch_spilled_while_its_commit_is_in_flight_is_not_written_twice(tmp_path: Path) -> None:
     db = Database()
     box = _outbox(db, tmp_path, batch_max=5, memory_max=10)
@@ -79,6 +80,7 @@ async def test_a_batch_spilled_while_its_commit_is_in_flight_is_not_written_twic
     assert box.stats().duplicates == 5
 
 
+@pytest.mark.anyio
 async def test_what_is_left_at_stop_is_written_at_the_next_start(tmp_path: Path) -> None:
     db = Database()
     db.up = False
@@ -96,6 +98,7 @@ async def test_what_is_left_at_stop_is_written_at_the_next_start(tmp_path: Path)
     assert db.rows == list(range(12))
 
 
+@pytest.mark.anyio
 async def test_a_batch_the_database_refuses_is_counted_and_the_journal_goes_on(tmp_path: Path) -> None:
     db = Database()
 
@@ -112,3 +115,10 @@ async def test_a_batch_the_database_refuses_is_counted_and_the_journal_goes_on(t
     await box.flush(5)
     await box.stop()
     assert db.rows == [0, 1, 4, 5] and box.stats().refused == 2
+
+
+def test_backoff_doubles_from_the_minimum_to_the_maximum_and_resets() -> None:
+    b = Backoff(0.2, 1.0)
+    assert [b.next_delay() for _ in range(5)] == [0.2, 0.4, 0.8, 1.0, 1.0]
+    b.reset()
+    assert b.next_delay() == 0.2
