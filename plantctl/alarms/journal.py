@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 
 from plantctl.alarms.states import AlarmEvent, AlarmSnapshot, AlarmState, ShelveKind, Transition
+from plantctl.db.pool import ServicePool, connection
 from plantctl.durable.outbox import DurableOutbox
 from plantctl.durable.queue import max_bytes_for
 from plantctl.durable.retry import DATABASE_AWAY
@@ -260,9 +261,9 @@ def _snapshot(row: tuple[Any, ...]) -> tuple[str, AlarmSnapshot]:
                                      bool(suppressed), bool(oos), since, acked_at)
 
 
-async def load_snapshots(database_url: str, connect_timeout_s: float = 5.0) -> dict[str, AlarmSnapshot]:
+async def load_snapshots(database: str | ServicePool, connect_timeout_s: float = 5.0) -> dict[str, AlarmSnapshot]:
     """The saved state of every alarm (from alarm_state), for AlarmEngine.restore at start."""
-    async with await psycopg.AsyncConnection.connect(database_url, connect_timeout=int(connect_timeout_s)) as conn:
+    async with connection(database, connect_timeout_s) as conn:
         cur = await conn.execute(_LOAD_SQL)
         return dict(_snapshot(r) for r in await cur.fetchall())
 
@@ -285,7 +286,7 @@ class JournalEntry:
     comment: str
 
 
-async def read_journal(database_url: str, start: datetime, end: datetime, alarm: str | None = None,
+async def read_journal(database: str | ServicePool, start: datetime, end: datetime, alarm: str | None = None,
                        limit: int = 1000) -> list[JournalEntry]:
     """Journal rows in [start, end), oldest first, optionally of one alarm."""
     if start.tzinfo is None or end.tzinfo is None:
@@ -293,6 +294,6 @@ async def read_journal(database_url: str, start: datetime, end: datetime, alarm:
     sql = ("SELECT ts, id, alarm, event, old_state, new_state, priority, value, unit, quality, user_name, comment "
            "FROM alarm_journal WHERE ts >= %s AND ts < %s AND (%s::text IS NULL OR alarm = %s) "
            "ORDER BY ts, id LIMIT %s")
-    async with await psycopg.AsyncConnection.connect(database_url, connect_timeout=5) as conn:
+    async with connection(database) as conn:
         cur = await conn.execute(sql, (start, end, alarm, alarm, limit))
         return [JournalEntry(*r) for r in await cur.fetchall()]

@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 
 from control.events import LoopEvent, LoopEventKind
 from control.state import LoopState
+from plantctl.db.pool import ServicePool, connection
 from plantctl.durable.outbox import DurableOutbox
 from plantctl.durable.queue import max_bytes_for
 from plantctl.durable.retry import DATABASE_AWAY
@@ -63,12 +64,14 @@ class ControlJournal:
     """Event sink and LoopStateStore for control.LoopRunner, backed by loop_events / loop_state."""
 
     def __init__(self, database_url: str, *, state_dir: Path | None = None, memory_max: int = 100_000,
-                 queue_max_bytes: int = QUEUE_MAX_BYTES, retry_max_delay_s: float = 10.0) -> None:
+                 queue_max_bytes: int = QUEUE_MAX_BYTES, retry_max_delay_s: float = 10.0,
+                 pool: ServicePool | None = None) -> None:
         if state_dir is None:
             from plantctl.paths import state_dir as default_state_dir
             state_dir = default_state_dir()
         self._url = database_url
-        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._db: str | ServicePool = database_url if pool is None else pool  # preload reads the service pool
+        self._conn: psycopg.AsyncConnection[Any] | None = None  # the writer's own connection
         self._saved: dict[str, LoopState] = {}
         self.outbox: DurableOutbox[_Item] = DurableOutbox(
             "control journal", self._write, encode=_encode, decode=_decode, retry_on=DATABASE_AWAY,
@@ -92,7 +95,7 @@ class ControlJournal:
     async def preload(self, connect_timeout_s: float = 5.0) -> None:
         """Read the saved loop states; a database that is away means the loops start from config."""
         try:
-            async with await psycopg.AsyncConnection.connect(self._url, connect_timeout=int(connect_timeout_s)) as c:
+            async with connection(self._db, connect_timeout_s) as c:
                 rows = await (await c.execute("SELECT loop, state FROM loop_state")).fetchall()
         except (psycopg.Error, OSError) as exc:
             log.error("saved loop states not read (%s): loops start from the plant file", exc)
