@@ -40,8 +40,6 @@ INSERTED_COLUMNS = ("record_id", "occurred", "actor", "action", "target", "old_v
 _INSERT = (f"INSERT INTO audit_log ({', '.join(INSERTED_COLUMNS)}) "
            f"VALUES ({', '.join(['%s'] * len(INSERTED_COLUMNS))}) ON CONFLICT (record_id) DO NOTHING")
 REPLAY_BATCH = 100
-AUDIT_RECORD_BYTES = 600
-"""A typical record queued (JSON: ids, actor, action, target, old/new values with units, address, reason)."""
 
 
 class AuditNotDurableError(RuntimeError):
