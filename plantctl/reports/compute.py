@@ -173,9 +173,11 @@ def _actions(conn: psycopg.Connection[Any], period: Period) -> tuple[OperatorAct
     """Operator and engineer actions of the period from the audit trail, oldest first."""
     try:
         with conn.transaction():
+            # occurred: when the action was taken (ts is the insert, later for a record replayed after an outage)
             cur = conn.execute(
-                "SELECT ts, actor, action, target, old_value, new_value FROM audit_log "
-                "WHERE ts >= %s AND ts < %s ORDER BY ts, id", (period.start, period.end))
+                "SELECT coalesce(occurred, ts) AS at, actor, action, target, old_value, new_value FROM audit_log "
+                "WHERE coalesce(occurred, ts) >= %s AND coalesce(occurred, ts) < %s ORDER BY at, id",
+                (period.start, period.end))
             rows = cur.fetchall()
     except psycopg.errors.UndefinedTable:
         return ()

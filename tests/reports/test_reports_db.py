@@ -189,6 +189,14 @@ def test_operator_actions_of_the_day_come_from_the_audit_trail(report_db: str) -
     assert '{""setpoint"":6.85} -> {""setpoint"":7.0}' in text
 
 
+def test_an_action_replayed_after_an_outage_counts_on_the_day_it_was_taken(report_db: str) -> None:
+    with psycopg.connect(report_db, autocommit=True) as conn:
+        conn.execute("INSERT INTO audit_log (actor, action, target, occurred) VALUES "
+                     "('operator', 'ack', 'AIT-101.HH', %s)", (DAY_START + timedelta(hours=3),))
+        on_the_day = to_csv(make(conn, plant(), "daily", "2026-10-25")).decode()
+    assert "operator,ack,AIT-101.HH" in on_the_day
+
+
 def test_monthly_adds_up_the_days(report_db: str) -> None:
     with psycopg.connect(report_db, autocommit=True) as conn:
         m = make(conn, plant(), "monthly", "2026-10")
