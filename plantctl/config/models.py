@@ -274,6 +274,12 @@ class LoopMode(StrEnum):
     CAS = "CAS"
 
 
+class LoopKind(StrEnum):
+    """Which control law a loop runs (control/kinds.py maps each to its factory)."""
+
+    PH = "ph"  # PID on (titration-compensated) pH, feedforward, split range base/acid
+
+
 class FailSafeConfig(Strict):
     hold_s: float = Field(default=10.0, ge=0)
     substitute_output: float = 0.0
@@ -410,6 +416,7 @@ class InterlockConfig(Strict):
 
 class LoopConfig(Strict):
     name: TagName
+    kind: LoopKind = LoopKind.PH
     description: str = ""
     pv: TagName
     mv: list[TagName] = Field(
@@ -427,7 +434,6 @@ class LoopConfig(Strict):
     period_s: float = Field(default=1.0, ge=0.05, le=3600)
     mode: LoopMode = LoopMode.MAN
     fail_safe: FailSafeConfig = FailSafeConfig()
-    options: dict[str, Any] = Field(default_factory=dict)
     split_range: SplitRangeConfig | None = None
     compensation: CompensationKind = CompensationKind.NONE
     titration_curve: TitrationCurveConfig | None = None
