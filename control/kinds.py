@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from control.flow_law import FlowLaw
 from control.law import ControlLaw, Notify
 from control.ph_law import PhLaw
 from plantctl.config.models import LoopConfig, LoopKind
@@ -16,6 +17,7 @@ LawFactory = Callable[[LoopConfig, Notify], ControlLaw]
 
 LAWS: dict[LoopKind, LawFactory] = {
     LoopKind.PH: PhLaw,
+    LoopKind.FLOW: FlowLaw,
 }
 
 

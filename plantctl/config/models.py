@@ -278,6 +278,22 @@ class LoopKind(StrEnum):
     """Which control law a loop runs (control/kinds.py maps each to its factory)."""
 
     PH = "ph"  # PID on (titration-compensated) pH, feedforward, split range base/acid
+    FLOW = "flow"  # inner reagent-flow loop: flow setpoint → pump speed, turndown by pulsing
+
+
+class TurndownConfig(Strict):
+    """Below its minimum effective speed a metering pump delivers nothing reliable: it is pulsed instead."""
+
+    min_speed_pct: float = Field(gt=0, lt=100, description="lowest speed at which the pump delivers reliably")
+    cycle_s: float = Field(default=30.0, ge=2, le=600,
+                           description="pulse cycle below the minimum speed: on at min_speed_pct for a duty share")
+
+
+class FlowDeviationConfig(Strict):
+    """The inner loop's flow short of its setpoint (pump wear, air lock) for longer than `delay_s` is alarmed."""
+
+    limit: float = Field(gt=0, description="deviation, in the flow's unit, that raises the alarm")
+    delay_s: float = Field(default=60.0, ge=0, description="how long the deviation must last")
 
 
 class FailSafeConfig(Strict):
@@ -441,6 +457,22 @@ class LoopConfig(Strict):
     interlocks: list[InterlockConfig] = Field(default_factory=list)
     cas_source: TagName | None = Field(default=None, description="tag or loop giving the remote setpoint in CAS")
     sp_tracking_in_man: bool = True
+    turndown: TurndownConfig | None = Field(default=None, description="kind flow: pulse the pump below its minimum")
+    deviation_alarm: FlowDeviationConfig | None = Field(default=None, description="kind flow: inner-loop deviation")
+
+    @model_validator(mode="after")
+    def _kind_parts(self) -> LoopConfig:
+        if self.kind is LoopKind.FLOW:
+            ph_only = [f for f in ("split_range", "titration_curve", "feedforward") if getattr(self, f) is not None]
+            if self.compensation is not CompensationKind.NONE:
+                ph_only.append("compensation")
+            if ph_only:
+                raise ValueError(f"kind flow takes no {', '.join(ph_only)} (those are the pH law's)")
+            if len(self.mv) != 1:
+                raise ValueError("kind flow drives one pump: mv: [pump speed setpoint]")
+        elif self.turndown is not None or self.deviation_alarm is not None:
+            raise ValueError(f"turndown: and deviation_alarm: belong to kind flow, not {self.kind.value}")
+        return self
 
     @model_validator(mode="after")
     def _control_parts(self) -> LoopConfig:
