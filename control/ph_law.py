@@ -37,6 +37,7 @@ class PhLaw:
         self._ff_gain = 1.0
         self._ff_ok = True
         self._i_before: float | None = None
+        self._last: tuple[float, float] | None = None  # (pv, setpoint) of the last update
 
     # --- what the shell reads -------------------------------------------------------------------
 
@@ -102,6 +103,7 @@ class PhLaw:
         if pv.quality.is_good:  # learn only from a trusted PV: not from a drifting electrode
             self._adapt_feedforward(dt_s)
         self._i_before = self.pid.integral
+        self._last = (pv.value, setpoint)
         u_pid = self.pid.update(self._compensator.to_control(pv.value), dt_s, self._compensator.gain_factor(pv.value))
         return u_pid + self._ff_u
 
@@ -148,6 +150,25 @@ class PhLaw:
         if self._feedforward is not None and self._feedforward.cfg.adapt is not None:
             ad = self._feedforward.cfg.adapt
             self._ff_gain = min(max(gain, ad.gain_low), ad.gain_high)
+
+    def adopt_curve(self, curve: TitrationCurve) -> None:
+        """Take an identified titration curve (control.titration_id) for compensation and feedforward.
+
+        Bumpless: the proportional term's change at the last PV and setpoint moves into the integral.
+        The feedforward follows the new curve from the next period (rate-limited by the loop).
+        """
+        old = self._compensator
+        new = Compensator(self.cfg.compensation, curve)
+        if self.pid.active and self._last is not None:
+            pv, sp = self._last
+            kp = self.pid.tunings[0]
+            p_old = kp * old.gain_factor(pv) * (old.to_control(sp) - old.to_control(pv))
+            p_new = kp * new.gain_factor(pv) * (new.to_control(sp) - new.to_control(pv))
+            self.pid.shift(p_old - p_new)
+        self.curve = curve
+        self._compensator = new
+        if self.cfg.feedforward is not None:
+            self._feedforward = Feedforward(self.cfg.feedforward, curve)
 
     # --- internals ------------------------------------------------------------------------------
 
