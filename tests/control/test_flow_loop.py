@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from control.events import EventLog, LoopEventKind
 from control.flow_law import FlowLaw
@@ -126,3 +128,14 @@ def test_a_worn_pump_that_cannot_reach_the_setpoint_is_reported_short() -> None:
 def test_kind_parts_are_checked(over: dict[str, Any], why: str) -> None:
     with pytest.raises(ValueError, match=why):
         flow_cfg(**over)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.floats(min_value=0.05, max_value=MIN_SPEED - 0.05), st.integers(0, 29))
+def test_a_pulsed_cycle_delivers_on_average_the_speed_asked_for(u: float, offset_s: int) -> None:
+    law = FlowLaw(flow_cfg(), lambda *_a: None)
+    start = T0 + timedelta(seconds=offset_s)
+    speeds = [law.allocate(start + timedelta(seconds=k), u, None, frozenset()).values[0][1] for k in range(30)]
+    assert set(speeds) <= {0.0, MIN_SPEED}
+    assert statistics.fmean(speeds) == pytest.approx(u, abs=MIN_SPEED / 30 + 1e-9)  # one period's resolution
+    assert law.allocate(start, u, None, frozenset({"P-201.SP"})).values == (("P-201.SP", 0.0),)
