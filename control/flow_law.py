@@ -10,7 +10,7 @@ tank's hour-long residence time smooths a 30 s cycle). While pulsing, the law ac
 cycle, on the flow averaged over the whole cycle (which removes the pulse ripple exactly), and the
 applied output counts as u (the average), so nothing is back-calculated from the pulses. Acting
 once per cycle on a pump of gain K (flow per % speed) is stable for ki·K·cycle_s < 2; keep it
-below 1 (a deadbeat-free, non-oscillating response). A deadband with hold (sit at the
+below 1 for a response that does not oscillate (1 is deadbeat). A deadband with hold (sit at the
 minimum, or stop) was rejected: it either over-doses or leaves a steady offset, which the pH loop
 then integrates into its own limit cycle.
 """
