@@ -93,7 +93,7 @@ class Loop:
         return self._inputs
 
     def _input_tags(self) -> frozenset[str]:
-        tags = {self.cfg.pv, *(i.cfg.tag for i in self.interlocks), *self.law.inputs}
+        tags = {self.cfg.pv, *(t for i in self.interlocks for t in i.tags), *self.law.inputs}
         if self.cfg.cas_source is not None:
             tags.add(self.cfg.cas_source)
         return frozenset(tags)
@@ -269,8 +269,9 @@ class Loop:
         for lock in self.interlocks:
             if lock.tripped and lock.forces_manual:
                 return f"interlock {lock.cfg.name} is active"
-            if lock.cfg.tag not in self._latest and not lock.tripped and lock.cfg.on_bad_quality == "trip":
-                return f"interlock {lock.cfg.name} has no value of {lock.cfg.tag} yet"
+            missing = [t for t in lock.tags if t not in self._latest]
+            if len(missing) >= (2 if lock.voted else 1) and not lock.tripped and lock.cfg.on_bad_quality == "trip":
+                return f"interlock {lock.cfg.name} has no value of {', '.join(missing)} yet"
         return None
 
     def _pv(self, now: datetime) -> tuple[Sample | None, str | None]:
@@ -318,10 +319,16 @@ class Loop:
         # then a missing value trips as a bad one does.
         starting = (now - self._first_execute).total_seconds() < self.cfg.fail_safe.stale_after_s
         for lock in self.interlocks:
-            sample = self._latest.get(lock.cfg.tag)
-            if sample is None and starting:
-                continue
-            change = lock.evaluate(sample)
+            if lock.voted:
+                samples = [self._latest.get(t) for t in lock.tags]
+                if starting and any(smp is None for smp in samples):
+                    continue
+                change = lock.evaluate_voted(now, samples, self.cfg.fail_safe.stale_after_s)
+            else:
+                sample = self._latest.get(lock.cfg.tag)
+                if sample is None and starting:
+                    continue
+                change = lock.evaluate(sample)
             if change is None:
                 continue
             kind = LoopEventKind.INTERLOCK_TRIP if change.tripped else LoopEventKind.INTERLOCK_CLEAR

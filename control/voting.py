@@ -339,6 +339,7 @@ class TwoOutOfThree:
     deadband: float = 0.0
     stale_after_s: float = 10.0
     tripped: bool = False
+    bad_counts_as_trip: bool = True  # False: a bad channel simply does not vote for the trip
 
     def evaluate(self, now: datetime, channels: Sequence[Sample | None],
                  out_of_vote: frozenset[int] = frozenset()) -> bool:
@@ -353,7 +354,7 @@ class TwoOutOfThree:
         for i, smp in enumerate(channels):
             if smp is None or smp.quality.is_bad or i in out_of_vote \
                     or (now - smp.ts).total_seconds() > self.stale_after_s:
-                votes += 1
+                votes += int(self.bad_counts_as_trip)
                 continue
             votes += int(smp.value > threshold if self.above else smp.value < threshold)
         self.tripped = votes >= 2

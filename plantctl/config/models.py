@@ -422,11 +422,16 @@ class InterlockConfig(Strict):
     outputs: list[TagName] = Field(default_factory=list, description="MVs it stops; empty = all of the loop's")
     on_bad_quality: Literal["trip", "ignore"] = "trip"
     message: str = ""
+    voted_with: list[TagName] = Field(
+        default_factory=list, description="two more electrodes of the same measurement: the interlock then trips "
+                                          "on 2 out of 3 (tag + these); a bad channel counts per on_bad_quality")
 
     @model_validator(mode="after")
     def _one_limit(self) -> InterlockConfig:
         if (self.above is None) == (self.below is None):
             raise ValueError("an interlock needs exactly one of above: or below:")
+        if self.voted_with and (len(self.voted_with) != 2 or len({self.tag, *self.voted_with}) != 3):
+            raise ValueError("voted_with: needs two more tags, distinct from tag:, for a 2-out-of-3 vote")
         return self
 
 

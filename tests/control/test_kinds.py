@@ -115,3 +115,19 @@ def test_start_is_bumpless_and_seed_clamps_to_the_limits() -> None:
     assert core.integral == 80.0
     core.stop()
     assert not core.active
+
+
+def test_an_unknown_voted_electrode_is_reported_with_its_line(tmp_path: Path) -> None:
+    text = Path("examples/plant.yaml").read_text(encoding="utf-8")
+    old = "on_bad_quality: ignore, message: discharge pH HH stops NaOH}"
+    assert old in text
+    bad = _plant_text(tmp_path, text.replace(old, old[:-1] + ",\n         voted_with: [AIT-101, AIT-999]}", 1))
+    with pytest.raises(ConfigError) as exc:
+        load_plant(bad)
+    lines = bad.read_text(encoding="utf-8").splitlines()
+    where = next(i for i, ln in enumerate(lines, 1) if "AIT-999" in ln)
+    assert "voted_with: needs two more tags, distinct from tag:" in str(exc.value)  # AIT-101 twice
+    fixed = _plant_text(tmp_path, text.replace(old, old[:-1] + ",\n         voted_with: [AIT-100, AIT-999]}", 1))
+    with pytest.raises(ConfigError) as exc2:
+        load_plant(fixed)
+    assert f"plant.yaml:{where}: loops.0.interlocks.0.voted_with.1: unknown tag 'AIT-999'" in str(exc2.value)

@@ -241,3 +241,50 @@ def test_a_fresh_2oo3_trips_exactly_when_two_channels_are_beyond_or_failed(
     il = TwoOutOfThree(limit=limit, above=True)
     chans = [None if v is None else Sample(n, T0, v) for n, v in zip(NAMES, values, strict=True)]
     assert il.evaluate(T0, chans) == (sum(v is None or v > limit for v in values) >= 2)
+
+
+def _voted_loop(on_bad: str = "trip") -> tuple[Loop, EventLog]:
+    log = EventLog()
+    cfg = LoopConfig.model_validate(dict(
+        name="PHC-101", pv="AIT-101", mv=["P-201.SP"], setpoint=7.0, setpoint_low=6.0, setpoint_high=8.0,
+        kp=5.0, ki=0.01, mode="AUTO", output_rate_per_s=None,
+        interlocks=[{"name": "IL-PH-HH", "tag": "AIT-101A", "voted_with": ["AIT-101B", "AIT-101C"],
+                     "above": 9.0, "deadband": 0.3, "on_bad_quality": on_bad}]))
+    return Loop(cfg, log, "pH"), log
+
+
+def _feed(loop: Loop, k: int, a: float | None, b: float | None, c: float | None) -> float:
+    now = T0 + timedelta(seconds=k)
+    loop.on_sample(Sample("AIT-101", now, 6.0))  # the (voted) PV asks for base
+    for name, v in zip(NAMES, (a, b, c), strict=True):
+        loop.on_sample(Sample(name, now, 0.0, Quality.BAD_SENSOR_FAILURE) if v is None else Sample(name, now, v))
+    [req] = loop.execute(now, 1.0)
+    return req.value
+
+
+def test_a_voted_interlock_trips_on_two_electrodes_not_on_one() -> None:
+    loop, log = _voted_loop()
+    assert _feed(loop, 1, 7.0, 7.0, 7.0) > 0.0
+    assert _feed(loop, 2, 9.5, 7.0, 7.0) > 0.0  # one electrode alone: no trip
+    assert _feed(loop, 3, 9.5, 9.2, 7.0) == 0.0
+    assert loop.active_interlocks == ["IL-PH-HH"]
+    assert any("2 of 3 above 9 (AIT-101A = 9.5, AIT-101B = 9.2, AIT-101C = 7)" in e.reason for e in log.events)
+    assert _feed(loop, 4, 8.9, 8.9, 7.0) == 0.0  # not yet back inside the deadband
+    assert _feed(loop, 5, 8.6, 8.6, 7.0) > 0.0
+
+
+def test_a_voted_interlock_counts_a_bad_channel_per_on_bad_quality() -> None:
+    loop, _log = _voted_loop("trip")
+    _feed(loop, 1, 7.0, 7.0, 7.0)
+    assert _feed(loop, 2, None, 9.2, 7.0) == 0.0  # bad + one beyond: 1oo2 in effect
+    loop2, _log2 = _voted_loop("ignore")
+    _feed(loop2, 1, 7.0, 7.0, 7.0)
+    assert _feed(loop2, 2, None, 9.2, 7.0) > 0.0  # the bad one does not vote
+    assert _feed(loop2, 3, None, 9.2, 9.3) == 0.0
+
+
+def test_voted_with_needs_two_more_distinct_tags() -> None:
+    with pytest.raises(ValueError, match="two more tags"):
+        LoopConfig.model_validate(dict(
+            name="L", pv="P", mv=["M"], setpoint=7.0, setpoint_low=6.0, setpoint_high=8.0, kp=1.0,
+            interlocks=[{"name": "I", "tag": "A", "voted_with": ["A", "B"], "above": 9.0}]))
