@@ -51,6 +51,7 @@ class VoteEventKind(StrEnum):
     REMOVED = "removed"  # taken out of the vote (fault and reason)
     READMITTED = "readmitted"
     VOTE_LOST = "vote_lost"  # fewer than two electrodes in the vote: the voted value is Bad
+    VOTE_RESTORED = "vote_restored"  # two or more again
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,10 +310,14 @@ class ElectrodeVoter:
             if not self._lost:
                 self._lost = True
                 self._emit(VoteEvent(now, ",".join(self._el), VoteEventKind.VOTE_LOST, reason))
+            # the value is meaningless when Bad; the last voted one (or 0) keeps it finite for the historian
             value = usable[0].latest.value if usable and usable[0].latest else \
-                (self.last.value if self.last is not None else float("nan"))
+                (self.last.value if self.last is not None else 0.0)
             return VoteResult(value, Quality.BAD_SENSOR_FAILURE, names, reason)
-        self._lost = False
+        if self._lost:
+            self._lost = False
+            self._emit(VoteEvent(now, ",".join(self._el), VoteEventKind.VOTE_RESTORED,
+                                 f"{len(usable)} electrodes in the vote again ({', '.join(names)})"))
         samples = [e.latest for e in usable if e.latest is not None]
         if len(samples) == 3:
             v = middle_of_three(*(x.value for x in samples))

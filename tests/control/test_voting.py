@@ -176,6 +176,10 @@ def test_two_failures_put_the_loop_in_its_fail_safe_and_one_failure_does_not() -
     run(2)
     assert loop.fail_safe is FailSafeState.HOLD
     assert any(e.kind is VoteEventKind.VOTE_LOST for e in rig.events)
+    rig.readings["AIT-101C"] = healthy(2)  # repaired: rejoins after agreeing with B for readmit_s
+    run(62)
+    assert rig.events[-1].kind is VoteEventKind.VOTE_RESTORED
+    assert loop.fail_safe is FailSafeState.NORMAL and loop.mode is LoopMode.AUTO  # back within hold_s
 
 
 def test_two_out_of_three_trips_on_two_channels_and_counts_a_failed_channel_as_tripped() -> None:
