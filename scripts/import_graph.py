@@ -18,7 +18,8 @@ PACKAGES = ("plantctl", "connectors", "control", "api", "sim")
 PARTS = ("plantctl.runtime.bus", "plantctl.runtime.assemble", "plantctl.runtime", "plantctl.config",
          "plantctl.historian", "plantctl.alarms", "plantctl.audit", "plantctl.db", "plantctl.tools",
          "plantctl.cli", "plantctl.serve", "plantctl.samples", "plantctl.quality", "plantctl.writes",
-         "plantctl.paths", "plantctl.logs", "plantctl.clock", "sim", "api", "control", "connectors", "plantctl")
+         "plantctl.paths", "plantctl.logs", "plantctl.clock", "plantctl.durable", "plantctl.reports",
+         "sim", "api", "control", "connectors", "plantctl")
 
 
 def part(module: str) -> str:

@@ -17,9 +17,11 @@ from api.app import create_app
 from api.settings import ApiSettings
 from control.group import LoopGroup
 from control.runner import LoopRunner
+from plantctl.alarms.journal import AlarmJournal
 from plantctl.alarms.service import AlarmService
 from plantctl.audit.audit import AuditTrail
 from plantctl.config.models import PlantConfig
+from plantctl.db.pool import PoolLifecycle, service_pool
 from plantctl.historian.service import Historian
 from plantctl.runtime.control_journal import ControlJournal
 from plantctl.runtime.service import PlantRuntime
@@ -49,6 +51,7 @@ class PlantService:
     alarms: AlarmService
     loops: LoopGroup
     control_journal: ControlJournal
+    audit: AuditTrail
     simulator: SimulatedPlc | None
 
 
@@ -60,9 +63,11 @@ def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, se
     else — historian, alarms with audit, running loops, control journal, API — is what production builds.
     """
     settings = settings if settings is not None else ApiSettings(database_url=database_url)
-    historian = Historian(database_url, config.historian, config.tags, state_dir=state_dir)
+    pool = service_pool(database_url)  # the service's one pool: historian reads, restore, audit
+    historian = Historian(database_url, config.historian, config.tags, state_dir=state_dir, pool=pool)
     runtime = PlantRuntime(config, state_dir=state_dir, historian=historian,
                            sources=None if plant_link else {})
+    runtime.add_component("database-pool", PoolLifecycle(pool))  # stopped after every user of it
     plc = None
     if simulation is not None:
         from sim.facade.runner import SimulatedPlc  # only a simulating service loads the simulator (scipy)
@@ -71,7 +76,7 @@ def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, se
                            state_dir=simulation.state_dir, shelf_file=simulation.shelf_file)
         runtime.add_component("simulator", plc)  # listening before the sources connect, stopped after them
         runtime.simulator = plc
-    control_journal = ControlJournal(database_url)
+    control_journal = ControlJournal(database_url, state_dir=state_dir, pool=pool)
     group = LoopGroup(config, events=control_journal)
     runner = LoopRunner(group, runtime.write, control_journal, control_journal)
 
@@ -79,11 +84,14 @@ def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, se
         lp = group.loops.get(loop)
         return None if lp is None else lp.setpoint
 
-    alarm_service = AlarmService(config, database_url, setpoint, audit=AuditTrail(database_url))
+    audit = AuditTrail(pool=pool, queue_dir=state_dir / "audit-queue")  # durable while the database is away
+    alarm_service = AlarmService(config, database_url, setpoint, audit=audit, pool=pool,
+                                 journal=AlarmJournal(database_url, queue_dir=state_dir / "alarm-journal"))
+    runtime.add_component("audit", audit)
     runtime.add_component("control-journal", control_journal)
     runtime.add_component("alarms", alarm_service, tap=alarm_service.submit)
     runtime.add_component("loops", runner, tap=runner.tap)
     runtime.alarms = alarm_service.engine
     runtime.loops = group.loops
     app = create_app(runtime, settings=settings, simulator=plc)
-    return PlantService(app, runtime, historian, alarm_service, group, control_journal, plc)
+    return PlantService(app, runtime, historian, alarm_service, group, control_journal, audit, plc)
