@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from plantctl.notify.config import NotificationsConfig
+
 TagName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$", max_length=64)]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
@@ -539,6 +541,8 @@ class PlantConfig(Strict):
     loops: list[LoopConfig] = Field(default_factory=list)
     alarms: list[AlarmConfig] = Field(default_factory=list)
     simulation: dict[str, Any] | None = None
+    notifications: NotificationsConfig | None = Field(
+        default=None, description="on-call paging of alarms (docs/notifications.md); absent: no notifications")
 
     def tag(self, name: str) -> TagConfig:
         for t in self.tags:
