@@ -1,0 +1,241 @@
+"""On-call notification: who is on call, the notification log per alarm, time to acknowledge, and ack links.
+
+The acknowledge link in a message opens a page (GET, no change: mail scanners follow links) whose button
+POSTs the acknowledgement; the token is single-use, expiring and bound to the alarm and the recipient.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from html import escape
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from api.auth.deps import Ctx, Viewer
+from api.context import ApiContext, client_ip
+from api.errors import ApiProblem, problem_responses
+from api.schemas import NO_NUL
+from plantctl.notify import report
+from plantctl.notify.links import LinkRefused
+from plantctl.notify.service import Notifier
+from plantctl.samples import utcnow
+
+router = APIRouter(prefix="/api/v1/notify", tags=["notifications"], responses=problem_responses(401, 403, 422, 503))
+ack_router = APIRouter(prefix="/notify", include_in_schema=False)
+Token = Annotated[str, Path(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+
+def _notifier(ctx: ApiContext) -> Notifier:
+    n = ctx.runtime.notifier
+    if n is None:
+        raise ApiProblem(503, "no-notifications", "Notifications not configured",
+                         "the plant file has no notifications: section (docs/notifications.md)")
+    return n
+
+
+class ShiftOut(BaseModel):
+    rotation: str
+    person: str
+    start: datetime
+    end: datetime
+    override: bool
+    reason: str
+
+
+class PersonOut(BaseModel):
+    name: str
+    user: str | None
+    channels: list[str]
+
+
+class PipelineOut(BaseModel):
+    name: str
+    priorities: list[int]
+    alarms: list[str]
+    steps: list[str]
+
+
+class OnCallOut(BaseModel):
+    timezone: str
+    now: list[ShiftOut]
+    schedule: list[ShiftOut]
+    people: list[PersonOut]
+    pipelines: list[PipelineOut]
+
+
+@router.get("/oncall", summary="Who is on call now, and the schedule for the coming weeks")
+async def on_call(ctx: Ctx, _user: Viewer,
+                  days: Annotated[int, Query(ge=1, le=90, description="schedule length")] = 28) -> OnCallOut:
+    n = _notifier(ctx)
+    now = utcnow()
+    cfg = n.cfg
+
+    def out(s: object) -> ShiftOut:
+        return ShiftOut.model_validate(s, from_attributes=True)
+
+    schedule = [out(s) for r in cfg.rotations for s in n.roster.schedule(r.name, now, now + timedelta(days=days))]
+    return OnCallOut(
+        timezone=cfg.timezone, now=[out(n.roster.on_call(r.name, now)) for r in cfg.rotations], schedule=schedule,
+        people=[PersonOut(name=p.name, user=p.user, channels=[c.value for c in p.addresses()]) for p in cfg.people],
+        pipelines=[PipelineOut(name=p.name, priorities=p.priorities, alarms=p.alarms,
+                               steps=[f"{', '.join(s.notify)} via {', '.join(v.value for v in s.via)}, "
+                                      f"then wait {s.wait_s:g} s" for s in p.steps]) for p in cfg.pipelines])
+
+
+class IncidentOut(BaseModel):
+    id: int
+    raised_at: datetime
+    pipeline: str
+    step: int
+    next_step_at: datetime | None
+    notified: list[str]
+    closed_at: datetime | None
+    close_reason: str | None
+    acked_by: str | None
+    acked_via: str | None
+
+
+class MessageOut(BaseModel):
+    id: int
+    created: datetime
+    recipient: str
+    channel: str
+    kind: str
+    subject: str
+    status: str
+    attempts: int
+    last_error: str
+    sent_at: datetime | None
+    escalated: bool
+
+
+class AlarmLogOut(BaseModel):
+    alarm: str
+    incidents: list[IncidentOut]
+    messages: list[MessageOut]
+
+
+@router.get("/log", summary="The notification log of one alarm: pages, deliveries, failures, acknowledgements")
+async def alarm_log(ctx: Ctx, _user: Viewer,
+                    alarm: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_NUL)]) -> AlarmLogOut:
+    _notifier(ctx)
+    async with ctx.pool.connection() as conn:
+        incidents, messages = await report.alarm_log(conn, alarm)
+    return AlarmLogOut(alarm=alarm,
+                       incidents=[IncidentOut.model_validate(i, from_attributes=True) for i in incidents],
+                       messages=[MessageOut.model_validate(m, from_attributes=True) for m in messages])
+
+
+class AckTimesOut(BaseModel):
+    priority: int | None
+    acknowledged: int
+    median_s: float | None
+    p90_s: float | None
+    max_s: float | None
+
+
+@router.get("/kpis", summary="Time to acknowledge paged alarms (overall: priority null), per priority")
+async def kpis(ctx: Ctx, _user: Viewer, days: Annotated[int, Query(ge=1, le=366)] = 30) -> list[AckTimesOut]:
+    _notifier(ctx)
+    end = utcnow()
+    async with ctx.pool.connection() as conn:
+        rows = await report.time_to_acknowledge(conn, end - timedelta(days=days), end)
+    return [AckTimesOut.model_validate(r, from_attributes=True) for r in rows]
+
+
+class ChannelOut(BaseModel):
+    channel: str
+    sent: int
+    failures: int
+    failing_since: datetime | None
+    failing: bool
+    last_error: str
+
+
+class StatusOut(BaseModel):
+    channels: list[ChannelOut]
+    outbox: dict[str, int]
+    heartbeat_ok: datetime | None
+    heartbeat_error: str
+
+
+@router.get("/status", summary="Channel health (a channel failing past escalate_after_s is failing), outbox")
+async def status(ctx: Ctx, _user: Viewer) -> StatusOut:
+    n = _notifier(ctx)
+    failing = n.failing_channels()
+    async with ctx.pool.connection() as conn:
+        outbox = await report.outbox_counts(conn)
+    hb = n.heartbeat.stats if n.heartbeat is not None else None
+    return StatusOut(
+        channels=[ChannelOut(channel=c, sent=h.sent, failures=h.failures, failing_since=h.failing_since,
+                             failing=c in failing, last_error=h.last_error) for c, h in n.stats.channels.items()],
+        outbox=outbox, heartbeat_ok=hb.last_ok if hb else None, heartbeat_error=hb.last_error if hb else "")
+
+
+# --- the acknowledge link: a page, then a confirming POST ---------------------------------------------
+
+def _page(title: str, *body: str, status: int = 200) -> HTMLResponse:
+    html = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            "<meta name=\"robots\" content=\"noindex\">"
+            f"<title>{escape(title)} · plantctl</title><link rel=\"stylesheet\" href=\"/css/panel.css\"></head>"
+            f"<body><main class=\"ack-link\" id=\"main\"><h1>{escape(title)}</h1>{''.join(body)}</main></body></html>")
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _refused(exc: LinkRefused) -> HTMLResponse:
+    return _page("Link cannot acknowledge", f"<p data-testid=\"ack-refused\">{escape(exc.reason)}</p>",
+                 status=exc.status)
+
+
+def _link_notifier(request: Request) -> Notifier | None:
+    ctx = getattr(request.app.state, "ctx", None)
+    return None if ctx is None else ctx.runtime.notifier
+
+
+@ack_router.get("/ack/{token}")
+async def ack_page(token: Token, request: Request) -> HTMLResponse:
+    """Shows the alarm and a confirm button; a GET never acknowledges (mail scanners open links)."""
+    n = _link_notifier(request)
+    if n is None:
+        return _page("Notifications not running", "<p>This service is not sending notifications.</p>", status=503)
+    try:
+        link, st = await n.link(token)
+    except LinkRefused as exc:
+        return _refused(exc)
+    state = "" if st is None else (f"<p>Priority {st.priority} · state <strong data-testid=\"ack-state\">"
+                                   f"{escape(st.state.value)}</strong>"
+                                   + ("" if st.value is None else f" · value {st.value:g}") + "</p>"
+                                   + (f"<p>{escape(st.message)}</p>" if st.message else ""))
+    return _page(f"Acknowledge {link.alarm}?",
+                 f"<p>For <strong>{escape(link.recipient)}</strong>, sent by {escape(link.channel)}. "
+                 f"The link works once, until {link.expires_at:%Y-%m-%d %H:%M} UTC.</p>", state,
+                 f"<form method=\"post\" action=\"/notify/ack/{escape(token)}\">"
+                 "<button type=\"submit\" data-testid=\"confirm-ack\">Acknowledge</button></form>")
+
+
+@ack_router.post("/ack/{token}")
+async def ack_confirm(token: Token, request: Request) -> HTMLResponse:
+    """The acknowledgement itself, through the alarm service (audited), recording the channel."""
+    n = _link_notifier(request)
+    if n is None:
+        return _page("Notifications not running", "<p>This service is not sending notifications.</p>", status=503)
+    try:
+        outcome = await n.acknowledge_link(token, client_ip(request))
+    except LinkRefused as exc:
+        return _refused(exc)
+    if outcome.refused is not None:
+        return _page(f"{outcome.alarm} not acknowledged",
+                     f"<p data-testid=\"ack-refused\">{escape(outcome.refused)}</p>", status=409)
+    return _page(f"{outcome.alarm} acknowledged",
+                 f"<p data-testid=\"ack-done\">Acknowledged by {escape(outcome.user)} "
+                 f"from the {escape(outcome.channel)} notification.</p>")
+
+
+routes = APIRouter()
+"""Both routers, for one include in the app."""
+routes.include_router(router)
+routes.include_router(ack_router)

@@ -1,0 +1,90 @@
+// On call: who is paged now, the schedule, the escalation pipelines, time to acknowledge, channel health,
+// and the notification log of one alarm (#/oncall?alarm=AIT-101.HH).
+
+import { api, ApiError, qs } from "../api.js";
+import { el, fmtDateTime, say } from "../util.js";
+
+const secs = (s) => (s === null || s === undefined ? "—" : s < 120 ? `${Math.round(s)} s` : `${(s / 60).toFixed(1)} min`);
+
+function table(label, headers, rows) {
+  return el("table.grid", { "aria-label": label },
+    el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, rows));
+}
+
+export function mount(root, _ctx, params) {
+  const status = el("p.status", { role: "status" });
+  const now = el("section", { "aria-label": "On call now" });
+  const schedule = el("section", { "aria-label": "Schedule" });
+  const pipelines = el("section", { "aria-label": "Escalation" });
+  const kpis = el("section", { "aria-label": "Time to acknowledge" });
+  const channels = el("section", { "aria-label": "Channels" });
+  const alarm = el("input", { name: "alarm", placeholder: "AIT-101.HH", value: params.get("alarm") || "" });
+  const log = el("section", { "aria-label": "Notification log", "data-testid": "notify-log" });
+
+  const loadLog = async () => {
+    const name = alarm.value.trim();
+    if (!name) { log.replaceChildren(); return; }
+    try {
+      const out = await api.get(`/api/v1/notify/log${qs({ alarm: name })}`);
+      log.replaceChildren(
+        table(`Incidents of ${name}`, ["Raised", "Pipeline", "Paged", "Closed", "How", "By"],
+          out.incidents.map((i) => el("tr", {},
+            el("td.time", { text: fmtDateTime(i.raised_at) }), el("td", { text: i.pipeline }),
+            el("td", { text: i.notified.join(", ") }), el("td.time", { text: fmtDateTime(i.closed_at) }),
+            el("td", { text: i.close_reason === "ack" ? `acknowledged (${i.acked_via})` : (i.close_reason || "open") }),
+            el("td", { text: i.acked_by || "" })))),
+        table(`Messages naming ${name}`, ["Created", "To", "Channel", "Kind", "Status", "Attempts", "Delivered", "Last error"],
+          out.messages.map((m) => el("tr", { "data-status": m.status },
+            el("td.time", { text: fmtDateTime(m.created) }), el("td", { text: m.recipient }), el("td", { text: m.channel }),
+            el("td", { text: m.kind }), el("td", { text: m.status + (m.escalated ? " (escalated)" : "") }),
+            el("td", { text: String(m.attempts) }), el("td.time", { text: fmtDateTime(m.sent_at) }),
+            el("td", { text: m.last_error })))));
+    } catch (exc) {
+      say(status, exc.message, "error");
+    }
+  };
+
+  const load = async () => {
+    try {
+      const oc = await api.get("/api/v1/notify/oncall");
+      now.replaceChildren(el("h2", { text: `On call now (${oc.timezone})` }),
+        table("On call now", ["Rotation", "Person", "Until"], oc.now.map((s) => el("tr", { "data-rotation": s.rotation },
+          el("th", { scope: "row", text: s.rotation }), el("td", { "data-testid": `oncall-${s.rotation}`, text: s.person + (s.override ? " (override)" : "") }),
+          el("td.time", { text: fmtDateTime(s.end) })))));
+      schedule.replaceChildren(el("h2", { text: "Schedule" }),
+        table("Schedule", ["Rotation", "Person", "From", "To", "Note"], oc.schedule.map((s) => el("tr", {},
+          el("td", { text: s.rotation }), el("td", { text: s.person }), el("td.time", { text: fmtDateTime(s.start) }),
+          el("td.time", { text: fmtDateTime(s.end) }), el("td", { text: s.override ? `override: ${s.reason}` : "" })))));
+      pipelines.replaceChildren(el("h2", { text: "Escalation" }),
+        table("Escalation", ["Pipeline", "Priorities", "Alarms", "Steps"], oc.pipelines.map((p) => el("tr", {},
+          el("th", { scope: "row", text: p.name }), el("td", { text: p.priorities.join(", ") }),
+          el("td", { text: p.alarms.join(", ") }), el("td", {}, el("ol", {}, p.steps.map((s) => el("li", { text: s }))))))));
+      const times = await api.get("/api/v1/notify/kpis");
+      kpis.replaceChildren(el("h2", { text: "Time to acknowledge (30 days)" }),
+        table("Time to acknowledge", ["Priority", "Acknowledged", "Median", "90th percentile", "Longest"],
+          times.map((t) => el("tr", { "data-priority": t.priority ?? "all" },
+            el("th", { scope: "row", text: t.priority === null ? "all" : `P${t.priority}` }),
+            el("td", { text: String(t.acknowledged) }), el("td", { text: secs(t.median_s) }),
+            el("td", { text: secs(t.p90_s) }), el("td", { text: secs(t.max_s) })))));
+      const st = await api.get("/api/v1/notify/status");
+      const failing = st.channels.filter((c) => c.failing);
+      channels.replaceChildren(el("h2", { text: "Channels" }),
+        failing.length ? el("p.error", { role: "alert", text: `Failing: ${failing.map((c) => `${c.channel} since ${fmtDateTime(c.failing_since)} (${c.last_error})`).join("; ")}` }) : "",
+        el("p", { text: `Outbox: ${Object.entries(st.outbox).map(([k, v]) => `${v} ${k}`).join(", ") || "empty"}` }));
+      say(status, "");
+    } catch (exc) {
+      say(status, exc instanceof ApiError && exc.status === 503 ? "Notifications are not configured for this plant." : exc.message,
+        exc instanceof ApiError && exc.status === 503 ? "info" : "error");
+    }
+  };
+
+  root.append(el("h1", { text: "On call" }), status, now, schedule, pipelines, kpis, channels,
+    el("h2", { text: "Notification log" }),
+    el("form.filters", { "aria-label": "Notification log filter", onsubmit: (ev) => { ev.preventDefault(); loadLog(); } },
+      el("label", {}, "Alarm ", alarm), el("button", { type: "submit", text: "Show" })),
+    log);
+  load();
+  loadLog();
+  return () => {};
+}
