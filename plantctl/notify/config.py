@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$", max_length=64)]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+Target = Annotated[str, Field(pattern=r"^(rotation|person|group):[A-Za-z][A-Za-z0-9_.\-]*$")]
+"""Whom to page: rotation:<name> (whoever is on call then), person:<name> or group:<name>."""
 
 
 class _Strict(BaseModel):
@@ -82,8 +84,7 @@ class OverrideConfig(_Strict):
 class StepConfig(_Strict):
     """One escalation step: whom to page (rotation:X, person:X, group:X), then how long to wait for an ack."""
 
-    notify: list[Annotated[str, Field(pattern=r"^(rotation|person|group):[A-Za-z][A-Za-z0-9_.\-]*$")]] = Field(
-        min_length=1)
+    notify: list[Target] = Field(min_length=1)
     via: list[ChannelKind] = Field(default_factory=lambda: list(ChannelKind), min_length=1)
     wait_s: float = Field(default=600.0, gt=0, le=86400)
 
@@ -184,6 +185,8 @@ class NotificationsConfig(_Strict):
     ack_link: AckLinkConfig = AckLinkConfig()
     heartbeat: HeartbeatConfig | None = None
     test_message: TestMessageConfig | None = None
+    channel_failure_notify: list[Target] = Field(
+        default_factory=list, description="who is told a channel is failing (default: every pipeline's targets)")
 
     @field_validator("timezone")
     @classmethod
@@ -231,6 +234,10 @@ class NotificationsConfig(_Strict):
                     kind, name = target.split(":", 1)
                     if name not in known[kind]:
                         raise ValueError(f"pipeline {pl.name} step {i}: no {kind} named {name!r}")
+        for target in self.channel_failure_notify:
+            kind, name = target.split(":", 1)
+            if name not in known[kind]:
+                raise ValueError(f"channel_failure_notify: no {kind} named {name!r}")
         if self.test_message is not None:
             for n in self.test_message.people:
                 if n not in people:

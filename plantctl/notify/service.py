@@ -45,6 +45,7 @@ class ChannelHealth:
     failing_since: datetime | None = None
     last_error: str = ""
     escalated: int = 0
+    alarmed: bool = False  # the failure has been announced through the other channels
 
 
 @dataclass
@@ -171,6 +172,7 @@ class Notifier:
                 self._reconciled = True
             await self._apply(conn, now)
             await self._escalate_undelivered(conn, now)
+            await self._announce_failing_channels(conn, now)
             await self._escalate(conn, now)
             await self._gather(conn, now)
             await self._deliver(conn, now)
@@ -335,7 +337,8 @@ class Notifier:
         return compose.AlarmLine(alarm, priority, raised, s.message, s.value, self.units.get(s.tag, ""))
 
     async def _create(self, conn: psycopg.AsyncConnection[Any], person: str, via: list[ChannelKind], kind: str,
-                      subject: str, body: str, alarms: list[str], incidents: list[int], now: datetime) -> int:
+                      subject: str, body: str, alarms: list[str], incidents: list[int], now: datetime,
+                      quiet: bool = False) -> int:
         """Outbox rows for each of the person's addresses on these channels; returns how many."""
         try:
             addresses = self.cfg.person(person).addresses()
@@ -344,6 +347,8 @@ class Notifier:
         rows = [(now, person, ch.value, addr, kind, subject, body, alarms, incidents, now)
                 for ch in via if ch in addresses for addr in addresses[ch]]
         if not rows:
+            if quiet:  # no other channel for this person: nothing more to tell them by
+                return 0
             self.stats.undeliverable += 1
             log.error("%s for %s not sent: no address on channels %s", kind, person, ", ".join(v.value for v in via))
             return 0
@@ -410,7 +415,7 @@ class Notifier:
             health.sent += 1
             if health.failing_since is not None:
                 log.warning("channel %s delivers again (failing since %s)", channel, health.failing_since)
-            health.failing_since, health.last_error = None, ""
+            health.failing_since, health.last_error, health.alarmed = None, "", False
             return
         health.failures += 1
         health.last_error = error
@@ -445,6 +450,20 @@ class Notifier:
             # a next step exists: page it now (the last step is not repeated on a failure, only after its wait)
             ids = [i for i, name, step in rows if name in self._pipelines and step < len(self._pipelines[name].steps)]
             await conn.execute("UPDATE notify_incident SET next_step_at = %s WHERE id = ANY(%s)", (now, ids))
+
+    async def _announce_failing_channels(self, conn: psycopg.AsyncConnection[Any], now: datetime) -> None:
+        """A channel failing past escalate_after_s is itself an alarm: told once, through every other channel."""
+        for channel, health in self.failing_channels(now).items():
+            if health.alarmed:
+                continue
+            health.alarmed = True
+            targets = self.cfg.channel_failure_notify or [
+                t for p in self.cfg.pipelines for step in p.steps for t in step.notify]
+            others = [c for c in ChannelKind if c.value != channel]
+            subject, body = compose.channel_failing(self.plant_name, channel, health.failing_since or now,
+                                                    health.last_error, self.cfg.zone)
+            for person in self.roster.resolve(list(dict.fromkeys(targets)), now):
+                await self._create(conn, person, others, "channel", subject, body, [], [], now, quiet=True)
 
     def failing_channels(self, now: datetime | None = None) -> dict[str, ChannelHealth]:
         """Channels failing for longer than delivery.escalate_after_s: the notifier's own alarm condition."""

@@ -155,3 +155,32 @@ async def test_the_heartbeat_reaches_the_monitor_and_reports_failure() -> None:
         monitor.stop()
     assert not await hb.beat()  # the monitor is gone: counted and kept for the status page
     assert hb.stats.failed == 1 and "ConnectError" in hb.stats.last_error
+
+
+async def test_a_failing_channel_is_announced_once_through_the_others(
+        notify_db: str, smtp: SmtpServer, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_HOOK_KEY", "hook-key")
+    hook = WebhookReceiver(b"hook-key").start()
+    base = plant(smtp.port, certificate[0])
+    assert base.notifications is not None
+    n = base.notifications.model_dump(mode="json", exclude_none=True)
+    n["people"][2]["webhook"] = hook.url
+    n["channels"]["webhook"] = {"secret_env": "TEST_HOOK_KEY"}
+    n["channel_failure_notify"] = ["group:shift-leads"]
+    cfg = PlantConfig.model_validate({**base.model_dump(mode="json", exclude_none=True), "notifications": n})
+    smtp.stop()
+    s = await started(cfg, notify_db, Clock(NIGHT))
+    try:
+        s.raise_ph()
+        await s.after(119)
+        assert hook.hooks == []
+        await s.after(5)
+        kinds = [hook.json(i)["kind"] for i in range(len(hook.hooks))]
+        assert kinds == ["channel"], kinds
+        assert hook.json(0)["subject"] == "[Neutralisation] Notification channel email failing"
+        assert hook.json(0)["recipient"] == "carla" and hook.hooks[0].valid
+        await s.after(200)  # still failing: not announced again (carla's own page comes by webhook too)
+        assert [hook.json(i)["kind"] for i in range(len(hook.hooks))].count("channel") == 1
+    finally:
+        await stopped(s)
+        hook.stop()
