@@ -12,13 +12,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.auth.deps import Ctx, Viewer
+from api.auth.deps import Ctx, Engineer, Viewer
 from api.context import ApiContext, client_ip
 from api.errors import ApiProblem, problem_responses
 from api.schemas import NO_NUL
-from plantctl.notify import report
+from plantctl.audit.audit import AuditAction
+from plantctl.notify import overrides, report
+from plantctl.notify.config import OverrideConfig
 from plantctl.notify.links import LinkRefused
 from plantctl.notify.service import Notifier
 from plantctl.samples import utcnow
@@ -173,6 +175,81 @@ async def status(ctx: Ctx, _user: Viewer) -> StatusOut:
         channels=[ChannelOut(channel=c, sent=h.sent, failures=h.failures, failing_since=h.failing_since,
                              failing=c in failing, last_error=h.last_error) for c, h in n.stats.channels.items()],
         outbox=outbox, heartbeat_ok=hb.last_ok if hb else None, heartbeat_error=hb.last_error if hb else "")
+
+
+# --- overrides made in the panel ----------------------------------------------------------------------
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "rotation": "primary", "person": "carla", "start": "2026-12-24T17:00:00Z", "end": "2026-12-26T07:00:00Z",
+        "reason": "swap with anna"}]})
+    rotation: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    person: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: str = Field(default="", max_length=500, pattern=NO_NUL)
+
+
+class OverrideOut(BaseModel):
+    id: int | None = Field(description="null: from the plant file (edited there)")
+    rotation: str
+    person: str
+    start: datetime
+    end: datetime
+    reason: str
+    source: str
+    created_by: str | None
+
+
+@router.get("/overrides", summary="On-call overrides: the plant file's and the panel's (the panel's win)")
+async def list_overrides(ctx: Ctx, _user: Viewer) -> list[OverrideOut]:
+    n = _notifier(ctx)
+    async with ctx.pool.connection() as conn:
+        panel = await overrides.active(conn, utcnow() - timedelta(days=1))
+    zone = n.cfg.zone
+    out = [OverrideOut(id=o.id, rotation=o.rotation, person=o.person, start=o.start, end=o.end, reason=o.reason,
+                       source="panel", created_by=o.created_by) for o in panel]
+    out += [OverrideOut(id=None, rotation=o.rotation, person=o.person,
+                        start=o.start if o.start.tzinfo else o.start.replace(tzinfo=zone),
+                        end=o.end if o.end.tzinfo else o.end.replace(tzinfo=zone), reason=o.reason,
+                        source="plant file", created_by=None) for o in n.cfg.overrides]
+    return out
+
+
+@router.post("/overrides", status_code=201, summary="Put someone on call for a rotation for a time (engineer)",
+             responses=problem_responses(422))
+async def add_override(body: OverrideIn, request: Request, ctx: Ctx, user: Engineer) -> OverrideOut:
+    n = _notifier(ctx)
+    if body.rotation not in {r.name for r in n.cfg.rotations}:
+        raise ApiProblem(422, "validation", "Unknown rotation", f"no rotation {body.rotation!r} in the plant file")
+    if body.person not in {p.name for p in n.cfg.people}:
+        raise ApiProblem(422, "validation", "Unknown person", f"no person {body.person!r} in the plant file")
+    if not body.start < body.end:
+        raise ApiProblem(422, "validation", "Empty override", "start must be before end")
+    cfg = OverrideConfig(rotation=body.rotation, person=body.person, start=body.start, end=body.end,
+                         reason=body.reason)
+    async with ctx.pool.connection() as conn:
+        o = await overrides.add(conn, cfg, user.username)
+    await n.reload_overrides()
+    await ctx.audit.record(user.username, AuditAction.ONCALL_OVERRIDE, o.rotation,
+                           new={"person": o.person, "start": o.start.isoformat(), "end": o.end.isoformat()},
+                           source_address=client_ip(request), detail={"reason": o.reason, "id": o.id})
+    return OverrideOut(id=o.id, rotation=o.rotation, person=o.person, start=o.start, end=o.end, reason=o.reason,
+                       source="panel", created_by=o.created_by)
+
+
+@router.delete("/overrides/{override_id}", status_code=204, summary="Remove a panel override (engineer)",
+               responses=problem_responses(404))
+async def remove_override(override_id: int, request: Request, ctx: Ctx, user: Engineer) -> None:
+    n = _notifier(ctx)
+    async with ctx.pool.connection() as conn:
+        o = await overrides.remove(conn, override_id, user.username, utcnow())
+    if o is None:
+        raise ApiProblem(404, "unknown-override", "Unknown override", f"no panel override {override_id} in force")
+    await n.reload_overrides()
+    await ctx.audit.record(user.username, AuditAction.ONCALL_OVERRIDE, o.rotation,
+                           old={"person": o.person, "start": o.start.isoformat(), "end": o.end.isoformat()},
+                           source_address=client_ip(request), detail={"removed": o.id})
 
 
 # --- the acknowledge link: a page, then a confirming POST ---------------------------------------------

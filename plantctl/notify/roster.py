@@ -60,9 +60,14 @@ class Roster:
         self.cfg = cfg
         self.zone = cfg.zone
         self._rotations = {r.name: r for r in cfg.rotations}
+        self.panel_overrides: list[OverrideConfig] = []  # made in the panel; they win over the plant file's
+
+    @property
+    def overrides(self) -> list[OverrideConfig]:
+        return [*self.panel_overrides, *self.cfg.overrides]
 
     def on_call(self, rotation: str, when: datetime) -> Shift:
-        return _override_at(self.cfg.overrides, rotation, when, self.zone) or \
+        return _override_at(self.overrides, rotation, when, self.zone) or \
             _rotation_shift(self._rotations[rotation], when, self.zone)
 
     def resolve(self, targets: list[str], when: datetime) -> list[str]:
@@ -86,7 +91,7 @@ class Roster:
         while t < end and len(shifts) < 500:
             s = self.on_call(rotation, t)
             if not s.override:  # a regular shift may be cut short by an override starting inside it
-                nxt = min((_to_utc(o.start, self.zone) for o in self.cfg.overrides
+                nxt = min((_to_utc(o.start, self.zone) for o in self.overrides
                            if o.rotation == rotation and t < _to_utc(o.start, self.zone) < s.end), default=s.end)
                 s = Shift(s.rotation, s.person, max(s.start, t) if shifts else s.start, nxt)
             shifts.append(s)

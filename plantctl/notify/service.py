@@ -24,7 +24,7 @@ import psycopg
 from plantctl.alarms.service import AlarmService
 from plantctl.alarms.states import AlarmEvent, AlarmState, Transition
 from plantctl.config.models import PlantConfig
-from plantctl.notify import compose, links
+from plantctl.notify import compose, links, overrides
 from plantctl.notify.channels import AppriseChannel, Channel, DeliveryError, EmailChannel, Outgoing, WebhookChannel
 from plantctl.notify.config import ChannelKind, NotificationsConfig, PipelineConfig
 from plantctl.notify.heartbeat import Heartbeat
@@ -168,6 +168,7 @@ class Notifier:
             now = self._clock()
             conn = await self._connection()
             if not self._reconciled:
+                await self._load_overrides(conn, now)
                 await self._reconcile(conn, now)
                 self._reconciled = True
             await self._apply(conn, now)
@@ -177,6 +178,14 @@ class Notifier:
             await self._gather(conn, now)
             await self._deliver(conn, now)
             await self._daily_test(conn, now)
+
+    async def _load_overrides(self, conn: psycopg.AsyncConnection[Any], now: datetime) -> None:
+        self.roster.panel_overrides = [o.config() for o in await overrides.active(conn, now - timedelta(days=1))]
+
+    async def reload_overrides(self) -> None:
+        """Take the panel's overrides again (after an engineer changed them)."""
+        async with self._lock:
+            await self._load_overrides(await self._connection(), self._clock())
 
     # -- incidents -------------------------------------------------------------------------------
     def pipeline_for(self, alarm: str, priority: int) -> PipelineConfig | None:

@@ -214,3 +214,45 @@ def test_on_call_page_shows_who_is_on_call_and_the_log(service: AckService, page
     log = page.get_by_test_id("notify-log")
     expect(log).to_contain_text("acknowledged (email)")
     expect(log.locator("tr[data-status=sent]")).to_have_count(1)
+
+
+def bearer(service: AckService, role: str) -> dict[str, str]:
+    r = httpx.post(f"{service.base_url}/api/v1/auth/login",
+                   json={"username": role, "password": service.passwords[role]})
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_an_engineer_puts_someone_on_call_from_the_panel(service: AckService, page: Page) -> None:
+    url = f"{service.base_url}/api/v1/notify/overrides"
+    now = utcnow()
+    body = {"rotation": "primary", "person": "carla", "start": (now - timedelta(hours=1)).isoformat(),
+            "end": (now + timedelta(hours=2)).isoformat(), "reason": "swap"}
+    assert httpx.post(url, json=body, headers=bearer(service, "operator")).status_code == 403
+    r = httpx.post(url, json={**body, "person": "dave"}, headers=bearer(service, "engineer"))
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "no person 'dave' in the plant file"
+
+    page.goto(f"{service.base_url}/#/oncall")
+    page.get_by_label("User name").fill("engineer")
+    page.get_by_label("Password").fill(service.passwords["engineer"])
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{service.base_url}/#/oncall")
+    form = page.get_by_role("form", name="Add an override")
+    form.get_by_label("Rotation").select_option("primary")
+    form.get_by_label("Person").select_option("carla")
+    form.get_by_label("From (UTC)").fill((now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    form.get_by_label("To (UTC)").fill((now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    form.get_by_label("Reason").fill("anna is ill")
+    form.get_by_role("button", name="Add override").click()
+    expect(page.get_by_test_id("oncall-primary")).to_have_text("carla (override)")
+    assert service.notifier.roster.on_call("primary", utcnow()).person == "carla"  # the notifier pages carla
+    with psycopg.connect(service.url) as conn:
+        rows = conn.execute("SELECT actor, target, new_value->>'person', detail->>'reason' FROM audit_log "
+                            "WHERE action = 'oncall_override'").fetchall()
+    assert rows == [("engineer", "primary", "carla", "anna is ill")]
+
+    page.get_by_role("table", name="Overrides").locator("tr[data-source=panel]").get_by_role(
+        "button", name="Remove").click()
+    expect(page.get_by_test_id("oncall-primary")).not_to_contain_text("carla")
+    assert service.notifier.roster.on_call("primary", utcnow()).person != "carla"

@@ -64,3 +64,17 @@ CREATE TABLE notify_ack_link (
     used_at     timestamptz,
     used_from   text
 );
+
+-- On-call overrides made in the panel by an engineer (the plant file's overrides stay in the file).
+CREATE TABLE notify_override (
+    id          bigserial   PRIMARY KEY,
+    rotation    text        NOT NULL,
+    person      text        NOT NULL,
+    start_at    timestamptz NOT NULL,
+    end_at      timestamptz NOT NULL CHECK (start_at < end_at),
+    reason      text        NOT NULL DEFAULT '',
+    created_by  text        NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    removed_by  text,
+    removed_at  timestamptz
+);

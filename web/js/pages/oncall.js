@@ -2,7 +2,7 @@
 // and the notification log of one alarm (#/oncall?alarm=AIT-101.HH).
 
 import { api, ApiError, qs } from "../api.js";
-import { el, fmtDateTime, say } from "../util.js";
+import { el, fmtDateTime, say, utcInputToDate } from "../util.js";
 
 const secs = (s) => (s === null || s === undefined ? "—" : s < 120 ? `${Math.round(s)} s` : `${(s / 60).toFixed(1)} min`);
 
@@ -12,13 +12,50 @@ function table(label, headers, rows) {
     el("tbody", {}, rows));
 }
 
-export function mount(root, _ctx, params) {
+/** Overrides: the plant file's (read-only here) and the panel's; an engineer adds and removes the panel's. */
+function overridesSection(ctx, oc, reload, status) {
+  const section = el("section", { "aria-label": "Overrides" }, el("h2", { text: "Overrides" }));
+  const body = el("tbody");
+  const load = async () => {
+    const list = await api.get("/api/v1/notify/overrides");
+    body.replaceChildren(...list.map((o) => el("tr", { "data-source": o.source },
+      el("td", { text: o.rotation }), el("td", { text: o.person }), el("td.time", { text: fmtDateTime(o.start) }),
+      el("td.time", { text: fmtDateTime(o.end) }), el("td", { text: o.reason }),
+      el("td", { text: o.source === "panel" ? `panel (${o.created_by})` : "plant file" }),
+      el("td", {}, o.id !== null && ctx.can("engineer") ? el("button.quiet", { type: "button", text: "Remove",
+        onclick: async () => {
+          try { await api.del(`/api/v1/notify/overrides/${o.id}`); await reload(); } catch (exc) { say(status, exc.message, "error"); }
+        } }) : ""))));
+  };
+  section.append(table("Overrides", ["Rotation", "Person", "From", "To", "Reason", "Made in", ""], body));
+  if (ctx.can("engineer")) {
+    const rotation = el("select", { name: "rotation" }, oc.now.map((s) => el("option", { value: s.rotation, text: s.rotation })));
+    const person = el("select", { name: "person" }, oc.people.map((p) => el("option", { value: p.name, text: p.name })));
+    const start = el("input", { name: "start", type: "datetime-local", required: true });
+    const end = el("input", { name: "end", type: "datetime-local", required: true });
+    const reason = el("input", { name: "reason", placeholder: "holiday, swap…" });
+    section.append(el("form.filters", { "aria-label": "Add an override", onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api.post("/api/v1/notify/overrides", { rotation: rotation.value, person: person.value,
+          start: utcInputToDate(start.value).toISOString(), end: utcInputToDate(end.value).toISOString(), reason: reason.value });
+        await reload();
+        say(status, "Override saved.");
+      } catch (exc) { say(status, exc.message, "error"); }
+    } }, el("label", {}, "Rotation ", rotation), el("label", {}, "Person ", person), el("label", {}, "From (UTC) ", start),
+      el("label", {}, "To (UTC) ", end), el("label", {}, "Reason ", reason), el("button", { type: "submit", text: "Add override" })));
+  }
+  return { section, load };
+}
+
+export function mount(root, ctx, params) {
   const status = el("p.status", { role: "status" });
   const now = el("section", { "aria-label": "On call now" });
   const schedule = el("section", { "aria-label": "Schedule" });
   const pipelines = el("section", { "aria-label": "Escalation" });
   const kpis = el("section", { "aria-label": "Time to acknowledge" });
   const channels = el("section", { "aria-label": "Channels" });
+  const overrides = el("div");
   const alarm = el("input", { name: "alarm", placeholder: "AIT-101.HH", value: params.get("alarm") || "" });
   const log = el("section", { "aria-label": "Notification log", "data-testid": "notify-log" });
 
@@ -60,6 +97,9 @@ export function mount(root, _ctx, params) {
         table("Escalation", ["Pipeline", "Priorities", "Alarms", "Steps"], oc.pipelines.map((p) => el("tr", {},
           el("th", { scope: "row", text: p.name }), el("td", { text: p.priorities.join(", ") }),
           el("td", { text: p.alarms.join(", ") }), el("td", {}, el("ol", {}, p.steps.map((s) => el("li", { text: s }))))))));
+      const ov = overridesSection(ctx, oc, load, status);
+      overrides.replaceChildren(ov.section);
+      await ov.load();
       const times = await api.get("/api/v1/notify/kpis");
       kpis.replaceChildren(el("h2", { text: "Time to acknowledge (30 days)" }),
         table("Time to acknowledge", ["Priority", "Acknowledged", "Median", "90th percentile", "Longest"],
@@ -79,7 +119,7 @@ export function mount(root, _ctx, params) {
     }
   };
 
-  root.append(el("h1", { text: "On call" }), status, now, schedule, pipelines, kpis, channels,
+  root.append(el("h1", { text: "On call" }), status, now, schedule, overrides, pipelines, kpis, channels,
     el("h2", { text: "Notification log" }),
     el("form.filters", { "aria-label": "Notification log filter", onsubmit: (ev) => { ev.preventDefault(); loadLog(); } },
       el("label", {}, "Alarm ", alarm), el("button", { type: "submit", text: "Show" })),
