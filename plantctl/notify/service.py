@@ -14,7 +14,7 @@ import contextlib
 import fnmatch
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,6 +60,12 @@ class NotifierStats:
     undeliverable: int = 0  # a page to someone with no address on the step's channels
     pass_failures: int = 0
     channels: dict[str, ChannelHealth] = field(default_factory=dict)
+
+
+@contextlib.asynccontextmanager
+async def _connect(url: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async with await psycopg.AsyncConnection.connect(url, connect_timeout=5, autocommit=True) as conn:
+        yield conn
 
 
 class AckOutcome:
@@ -148,7 +154,10 @@ class Notifier:
             except (psycopg.Error, OSError) as exc:
                 self.stats.pass_failures += 1
                 log.warning("notifier pass failed (%s); retrying", exc)
-                self._conn = None
+                if self._conn is not None:
+                    with contextlib.suppress(psycopg.Error, OSError):
+                        await self._conn.close()
+                    self._conn = None
                 await asyncio.sleep(1.0)
             except Exception:
                 self.stats.pass_failures += 1
@@ -182,10 +191,14 @@ class Notifier:
     async def _load_overrides(self, conn: psycopg.AsyncConnection[Any], now: datetime) -> None:
         self.roster.panel_overrides = [o.config() for o in await overrides.active(conn, now - timedelta(days=1))]
 
+    def _own_connection(self) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        """A connection of a request's own: a pass sending to a slow mail server must not hold an ack up."""
+        return _connect(self._url)
+
     async def reload_overrides(self) -> None:
         """Take the panel's overrides again (after an engineer changed them)."""
-        async with self._lock:
-            await self._load_overrides(await self._connection(), self._clock())
+        async with self._own_connection() as conn:
+            await self._load_overrides(conn, self._clock())
 
     # -- incidents -------------------------------------------------------------------------------
     def pipeline_for(self, alarm: str, priority: int) -> PipelineConfig | None:
@@ -501,8 +514,8 @@ class Notifier:
     # -- acknowledge from a message --------------------------------------------------------------
     async def link(self, token: str) -> tuple[links.AckLink, Any]:
         """What a link would acknowledge (for the confirmation page); LinkRefused if it cannot."""
-        conn = await self._connection()
-        link = links.check(await links.look_up(conn, token), self._clock())
+        async with self._own_connection() as conn:
+            link = links.check(await links.look_up(conn, token), self._clock())
         try:
             status = self.alarms.engine.status(link.alarm)
         except KeyError:
@@ -511,8 +524,7 @@ class Notifier:
 
     async def acknowledge_link(self, token: str, source_address: str) -> AckOutcome:
         """Use a link once: the alarm is acknowledged through the alarm service (audited), as the linked user."""
-        async with self._lock:
-            conn = await self._connection()
+        async with self._own_connection() as conn:
             link = await links.consume(conn, token, self._clock(), source_address)
         try:
             person = self.cfg.person(link.recipient)
