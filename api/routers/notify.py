@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.auth.deps import Ctx, Engineer, Viewer
+from api.auth.deps import Ctx, Engineer, Operator, Viewer
 from api.context import ApiContext, client_ip
 from api.errors import ApiProblem, problem_responses
 from api.schemas import NO_NUL
@@ -252,6 +252,27 @@ async def remove_override(override_id: int, request: Request, ctx: Ctx, user: En
                            source_address=client_ip(request), detail={"removed": o.id})
 
 
+class LinkAckOut(BaseModel):
+    alarm: str
+    user: str
+    channel: str
+
+
+@router.post("/ack/{token}", summary="Acknowledge from a message's link, logged in (operator)",
+             responses=problem_responses(404, 409, 410))
+async def ack_logged_in(token: Token, request: Request, ctx: Ctx, user: Operator) -> LinkAckOut:
+    """The path when ack_link.require_login is set: the link opened the panel, the operator confirms there."""
+    n = _notifier(ctx)
+    try:
+        outcome = await n.acknowledge_link(token, client_ip(request), user.username)
+    except LinkRefused as exc:
+        raise ApiProblem(exc.status, "ack-link-refused", "Link cannot acknowledge", exc.reason) from None
+    if outcome.refused is not None:
+        raise ApiProblem(409, "alarm-refused", "Alarm action refused",
+                         f"acknowledge {outcome.alarm}: {outcome.refused}")
+    return LinkAckOut(alarm=outcome.alarm, user=outcome.user, channel=outcome.channel)
+
+
 # --- the acknowledge link: a page, then a confirming POST ---------------------------------------------
 
 def _page(title: str, *body: str, status: int = 200) -> HTMLResponse:
@@ -287,11 +308,13 @@ async def ack_page(token: Token, request: Request) -> HTMLResponse:
                                    f"{escape(st.state.value)}</strong>"
                                    + ("" if st.value is None else f" · value {st.value:g}") + "</p>"
                                    + (f"<p>{escape(st.message)}</p>" if st.message else ""))
+    confirm = (f"<p><a data-testid=\"ack-login\" href=\"/#/oncall?ack={escape(token)}\">Log in to acknowledge</a> "
+               "(this plant acknowledges from messages only after logging in).</p>" if n.cfg.ack_link.require_login
+               else f"<form method=\"post\" action=\"/notify/ack/{escape(token)}\">"
+                    "<button type=\"submit\" data-testid=\"confirm-ack\">Acknowledge</button></form>")
     return _page(f"Acknowledge {link.alarm}?",
                  f"<p>For <strong>{escape(link.recipient)}</strong>, sent by {escape(link.channel)}. "
-                 f"The link works once, until {link.expires_at:%Y-%m-%d %H:%M} UTC.</p>", state,
-                 f"<form method=\"post\" action=\"/notify/ack/{escape(token)}\">"
-                 "<button type=\"submit\" data-testid=\"confirm-ack\">Acknowledge</button></form>")
+                 f"The link works once, until {link.expires_at:%Y-%m-%d %H:%M} UTC.</p>", state, confirm)
 
 
 @ack_router.post("/ack/{token}")
@@ -300,6 +323,9 @@ async def ack_confirm(token: Token, request: Request) -> HTMLResponse:
     n = _link_notifier(request)
     if n is None:
         return _page("Notifications not running", "<p>This service is not sending notifications.</p>", status=503)
+    if n.cfg.ack_link.require_login:
+        return _page("Log in to acknowledge", f"<p data-testid=\"ack-refused\">This plant acknowledges from messages "
+                     f"only after logging in: <a href=\"/#/oncall?ack={escape(token)}\">log in</a>.</p>", status=403)
     try:
         outcome = await n.acknowledge_link(token, client_ip(request))
     except LinkRefused as exc:

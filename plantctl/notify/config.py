@@ -150,6 +150,7 @@ class DeliveryConfig(_Strict):
 
 class AckLinkConfig(_Strict):
     ttl_s: float = Field(default=4 * 3600.0, gt=0, le=7 * 86400)
+    require_login: bool = Field(default=False, description="the link opens the panel: log in, then confirm")
 
 
 class HeartbeatConfig(_Strict):

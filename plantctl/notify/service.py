@@ -522,15 +522,17 @@ class Notifier:
             status = None
         return link, status
 
-    async def acknowledge_link(self, token: str, source_address: str) -> AckOutcome:
-        """Use a link once: the alarm is acknowledged through the alarm service (audited), as the linked user."""
+    async def acknowledge_link(self, token: str, source_address: str, user: str | None = None) -> AckOutcome:
+        """Use a link once: the alarm is acknowledged through the alarm service (audited), as the logged-in
+        user when there is one, else as the recipient's linked user."""
         async with self._own_connection() as conn:
             link = await links.consume(conn, token, self._clock(), source_address)
-        try:
-            person = self.cfg.person(link.recipient)
-            user = person.user or f"{person.name} (on call)"
-        except KeyError:
-            user = f"{link.recipient} (on call)"
+        if user is None:
+            try:
+                person = self.cfg.person(link.recipient)
+                user = person.user or f"{person.name} (on call)"
+            except KeyError:
+                user = f"{link.recipient} (on call)"
         self._ack_via[link.alarm] = link.channel
         result = await self.alarms.acknowledge([link.alarm], user,
                                                f"acknowledged from the {link.channel} notification",

@@ -26,6 +26,7 @@ from plantctl.alarms.service import AlarmService
 from plantctl.alarms.states import AlarmState
 from plantctl.audit import AuditTrail
 from plantctl.historian.migrate import apply_migrations
+from plantctl.notify.config import AckLinkConfig
 from plantctl.notify.service import Notifier
 from plantctl.runtime.service import PlantRuntime
 from plantctl.samples import Sample, utcnow
@@ -116,15 +117,17 @@ class AckService:
             return self.alarms.engine.status(alarm).state
         return self.run(go())
 
-    def link_in_mail(self, n: int, alarm: str, timeout_s: float = 15) -> str:
+    def link_in_mail(self, alarm: str, timeout_s: float = 15) -> str:
+        """The acknowledge link in the first page that names this alarm."""
         deadline = time.monotonic() + timeout_s
-        while len(self.smtp.received) < n:
-            assert time.monotonic() < deadline, f"mail {n} did not arrive in {timeout_s} s"
+        while True:
+            for r in self.smtp.received:
+                if r.message["X-Plantctl-Alarms"] == alarm:
+                    m = re.search(rf"Acknowledge {re.escape(alarm)}: (\S+)", r.message.get_content())
+                    assert m, r.message.get_content()
+                    return m.group(1)
+            assert time.monotonic() < deadline, f"no page for {alarm} in {timeout_s} s"
             time.sleep(0.05)
-        body = self.smtp.received[n - 1].message.get_content()
-        m = re.search(rf"Acknowledge {re.escape(alarm)}: (\S+)", body)
-        assert m, body
-        return m.group(1)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +169,7 @@ def page(browser: Browser) -> Iterator[Page]:
 
 def test_ack_link_confirms_once_and_a_scanner_get_does_not_ack(service: AckService, page: Page) -> None:
     service.raise_alarm("AIT-101", 9.7)
-    link = service.link_in_mail(1, "AIT-101.HH")
+    link = service.link_in_mail("AIT-101.HH")
     assert link.startswith(f"{service.base_url}/notify/ack/")
 
     for _ in range(3):  # a mail scanner (or a link preview) follows the link
@@ -195,7 +198,7 @@ def test_ack_link_confirms_once_and_a_scanner_get_does_not_ack(service: AckServi
 
 def test_an_expired_link_does_not_acknowledge(service: AckService, page: Page) -> None:
     service.raise_alarm("LIT-2", 95.0)
-    link = service.link_in_mail(2, "LIT-2.H")
+    link = service.link_in_mail("LIT-2.H")
     service.clock.offset += timedelta(hours=4, seconds=1)  # past ack_link.ttl_s (4 h)
     page.goto(link)
     expect(page.get_by_test_id("ack-refused")).to_contain_text("expired")
@@ -256,3 +259,28 @@ def test_an_engineer_puts_someone_on_call_from_the_panel(service: AckService, pa
         "button", name="Remove").click()
     expect(page.get_by_test_id("oncall-primary")).not_to_contain_text("carla")
     assert service.notifier.roster.on_call("primary", utcnow()).person != "carla"
+
+
+def test_with_require_login_the_link_opens_the_panel_and_acks_as_the_operator(service: AckService, page: Page) -> None:
+    service.raise_alarm("LIT-3", 96.0)
+    link = service.link_in_mail("LIT-3.H")
+    relaxed = service.notifier.cfg
+    service.notifier.cfg = relaxed.model_copy(update={"ack_link": AckLinkConfig(require_login=True)})
+    try:
+        page.goto(link)
+        expect(page.get_by_test_id("confirm-ack")).to_have_count(0)
+        assert httpx.post(link).status_code == 403  # no acknowledgement without logging in
+        assert service.state("LIT-3.H") is AlarmState.UNACK
+        page.get_by_test_id("ack-login").click()
+        page.get_by_label("User name").fill("operator")
+        page.get_by_label("Password").fill(service.passwords["operator"])
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_test_id("confirm-ack").click()
+        expect(page.locator("[data-page=oncall] p.status")).to_contain_text(
+            "LIT-3.H acknowledged by operator (from the email notification).")
+        assert service.state("LIT-3.H") is AlarmState.ACKED
+        with psycopg.connect(service.url) as conn:
+            rows = conn.execute("SELECT actor FROM audit_log WHERE action = 'ack' AND target = 'LIT-3.H'").fetchall()
+        assert rows == [("operator",)]
+    finally:
+        service.notifier.cfg = relaxed

@@ -119,7 +119,21 @@ export function mount(root, ctx, params) {
     }
   };
 
-  root.append(el("h1", { text: "On call" }), status, now, schedule, overrides, pipelines, kpis, channels,
+  const token = params.get("ack");
+  const ackBox = token ? el("section.card", { "aria-label": "Acknowledge from a message" },
+    el("p", { text: "You followed the acknowledge link of a notification. Acknowledge the alarm as yourself?" }),
+    el("button", { type: "button", "data-testid": "confirm-ack", text: "Acknowledge", onclick: async (ev) => {
+      ev.target.disabled = true;
+      try {
+        const out = await api.post(`/api/v1/notify/ack/${encodeURIComponent(token)}`);
+        say(status, `${out.alarm} acknowledged by ${out.user} (from the ${out.channel} notification).`);
+        alarm.value = out.alarm;
+        loadLog();
+      } catch (exc) {
+        say(status, exc.message, "error");
+      }
+    } })) : "";
+  root.append(el("h1", { text: "On call" }), ackBox, status, now, schedule, overrides, pipelines, kpis, channels,
     el("h2", { text: "Notification log" }),
     el("form.filters", { "aria-label": "Notification log filter", onsubmit: (ev) => { ev.preventDefault(); loadLog(); } },
       el("label", {}, "Alarm ", alarm), el("button", { type: "submit", text: "Show" })),
