@@ -123,7 +123,8 @@ class Hook:
 class WebhookReceiver:
     """An HTTP server that checks each POST's HMAC-SHA256 signature as a receiving service would."""
 
-    def __init__(self, secret: bytes, fail_first: int = 0) -> None:
+    def __init__(self, secret: bytes | None, fail_first: int = 0) -> None:
+        """secret None: accept any POST (a plain receiver, e.g. for apprise's json:// notifications)."""
         self.secret = secret
         self.hooks: list[Hook] = []
         self.fail_first = fail_first
@@ -133,10 +134,12 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 ts = self.headers.get("X-Plantctl-Timestamp", "")
-                expected = "sha256=" + hmac.new(receiver.secret, ts.encode() + b"." + body,
-                                                hashlib.sha256).hexdigest()
-                valid = hmac.compare_digest(expected, self.headers.get("X-Plantctl-Signature", "")) and \
-                    abs(time.time() - float(ts or 0)) < 300
+                valid = receiver.secret is None
+                if receiver.secret is not None:
+                    expected = "sha256=" + hmac.new(receiver.secret, ts.encode() + b"." + body,
+                                                    hashlib.sha256).hexdigest()
+                    valid = hmac.compare_digest(expected, self.headers.get("X-Plantctl-Signature", "")) and \
+                        abs(time.time() - float(ts or 0)) < 300
                 receiver.hooks.append(Hook(dict(self.headers), body, valid))
                 status = 200 if valid else 401
                 if receiver.fail_first > 0:

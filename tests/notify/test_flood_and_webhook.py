@@ -133,3 +133,24 @@ async def test_a_forged_signature_is_refused_by_the_receiver(monkeypatch: pytest
         hook.stop()
 
 
+
+
+async def test_apprise_urls_deliver_through_apprise() -> None:
+    """apprise's json:// service posting to a real HTTP server on loopback stands for the chat/push services."""
+    from plantctl.notify.channels import AppriseChannel, DeliveryError, Outgoing
+
+    receiver = WebhookReceiver(None).start()
+    try:
+        url = receiver.url.replace("http://", "json://")
+        await AppriseChannel().send(Outgoing(7, "anna", url, "page", "[Plant] P1 AIT-101.HH", "pH high",
+                                             ("AIT-101.HH",), {"AIT-101.HH": "http://x/notify/ack/t"}))
+        assert len(receiver.hooks) == 1
+        got = receiver.json(0)
+        assert got["title"] == "[Plant] P1 AIT-101.HH"
+        assert "pH high" in got["message"] and "Acknowledge AIT-101.HH: http://x/notify/ack/t" in got["message"]
+        with pytest.raises(DeliveryError, match="not one apprise understands"):
+            await AppriseChannel().send(Outgoing(8, "anna", "nosuchservice://x", "page", "s", "b"))
+    finally:
+        receiver.stop()
+    with pytest.raises(DeliveryError, match="did not accept"):
+        await AppriseChannel().send(Outgoing(9, "anna", url, "page", "s", "b"))  # the receiver is gone
