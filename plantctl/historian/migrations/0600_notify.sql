@@ -51,6 +51,7 @@ CREATE TABLE notify_message (
 CREATE INDEX notify_message_due ON notify_message (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX notify_message_alarms ON notify_message USING gin (alarms);
 CREATE INDEX notify_message_recipient ON notify_message (recipient, created);
+CREATE INDEX notify_message_kind ON notify_message (kind, created);
 
 -- Acknowledge links: only the SHA-256 of the token is stored; used once, expire.
 CREATE TABLE notify_ack_link (
