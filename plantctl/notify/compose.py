@@ -38,8 +38,10 @@ def page(plant: str, line: AlarmLine, panel_url: str, zone: ZoneInfo) -> tuple[s
     return subject, body
 
 
-def group(plant: str, lines: list[AlarmLine], panel_url: str, zone: ZoneInfo, digest: bool) -> tuple[str, str]:
-    """Several alarms at once; a digest (flood) lists the worst ten and links the panel for the rest."""
+def group(plant: str, lines: list[AlarmLine], panel_url: str, zone: ZoneInfo, digest: bool,
+          unacked_now: int | None = None) -> tuple[str, str]:
+    """Several alarms at once; a digest (flood) lists the worst ten, how many the plant has unacknowledged
+    now (a flood goes on raising alarms after its digest), and links the panel for the rest."""
     lines = worst_first(lines)
     worst = lines[0]
     head = "Alarm flood" if digest else "Alarms"
@@ -49,6 +51,9 @@ def group(plant: str, lines: list[AlarmLine], panel_url: str, zone: ZoneInfo, di
     body += [f"- {a.text(zone)}" for a in shown]
     if len(lines) > len(shown):
         body.append(f"… and {len(lines) - len(shown)} more.")
+    if digest and unacked_now is not None:
+        body.append(f"Unacknowledged in the plant now: {unacked_now}. The next digest comes when the flood "
+                    "hold ends; the panel shows them all.")
     body.append(f"\nPanel: {panel_url}#/alarms")
     return subject, "\n".join(body) + "\n"
 

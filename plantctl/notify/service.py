@@ -343,7 +343,8 @@ class Notifier:
         else:
             digest = len(lines) > self.cfg.flood.threshold
             kind = "digest" if digest else "group"
-            subject, body = compose.group(self.plant_name, lines, panel, self.cfg.zone, digest)
+            unacked = sum(1 for a in self.alarms.engine.annunciated() if a.state is AlarmState.UNACK)
+            subject, body = compose.group(self.plant_name, lines, panel, self.cfg.zone, digest, unacked)
             if digest:
                 self._hold_until[person] = now + timedelta(seconds=self.cfg.flood.hold_s)
         self._sent_times.setdefault(person, deque()).append(now)
