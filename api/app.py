@@ -151,7 +151,8 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
     for r in (health.router, auth.router, tags.router, tag_writes.router, live.router, trends.router,
               alarms_router.router, loops_router.router, audit.router, metrics.router):
         app.include_router(r)
-    app.include_router(notify_router.routes)
+    if runtime.notifier is not None:  # on-call notification: mounted only with a notifications: section
+        app.include_router(notify_router.routes)
     simulator_router.install(app, simulator if simulator is not None else getattr(runtime, "simulator", None))
     app.include_router(panel_router.panel_router())  # the operator panel, after (and below) every API route
     app.add_middleware(SecurityHeaders)

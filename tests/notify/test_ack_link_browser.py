@@ -284,3 +284,13 @@ def test_with_require_login_the_link_opens_the_panel_and_acks_as_the_operator(se
         assert rows == [("operator",)]
     finally:
         service.notifier.cfg = relaxed
+
+
+def test_every_notify_read_needs_credentials(service: AckService) -> None:
+    spec = httpx.get(f"{service.base_url}/openapi.json").json()
+    reads = [p for p, ops in spec["paths"].items() if p.startswith("/api/v1/notify") and "get" in ops]
+    assert len(reads) == 5, reads
+    for path in reads:
+        assert httpx.get(f"{service.base_url}{path}", params={"alarm": "AIT-101.HH"}).status_code == 401, path
+        r = httpx.get(f"{service.base_url}{path}", params={"alarm": "AIT-101.HH"}, headers=bearer(service, "viewer"))
+        assert r.status_code == 200, (path, r.status_code, r.text)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -136,10 +138,13 @@ async def test_the_rate_limit_holds_pages_and_sends_them_together(
 async def test_the_heartbeat_reaches_the_monitor_and_reports_failure() -> None:
     monitor = WebhookReceiver(b"unused")
     hits: list[str] = []
+    two_hits = threading.Event()
 
     class Get(monitor.server.RequestHandlerClass):  # type: ignore[name-defined,misc]
         def do_GET(self) -> None:
             hits.append(self.path)
+            if len(hits) >= 2:
+                two_hits.set()
             self.send_response(200)
             self.end_headers()
 
@@ -148,9 +153,12 @@ async def test_the_heartbeat_reaches_the_monitor_and_reports_failure() -> None:
     try:
         hb = Heartbeat(HeartbeatConfig(url=monitor.url.replace("/hook", "/ping/plant-1"), period_s=1))
         task = asyncio.create_task(hb.run())
-        await asyncio.sleep(1.5)
+        t0 = time.monotonic()
+        assert await asyncio.to_thread(two_hits.wait, 20)
+        elapsed = time.monotonic() - t0
         task.cancel()
-        assert hits == ["/ping/plant-1"] * 2 and hb.stats.sent == 2 and hb.stats.last_ok is not None
+        assert hits[:2] == ["/ping/plant-1"] * 2 and hb.stats.sent >= 1 and hb.stats.last_ok is not None
+        assert elapsed >= 0.95, "the second beat waits for the period (1 s)"
     finally:
         monitor.stop()
     assert not await hb.beat()  # the monitor is gone: counted and kept for the status page

@@ -114,8 +114,9 @@ export function mount(root, ctx, params) {
         el("p", { text: `Outbox: ${Object.entries(st.outbox).map(([k, v]) => `${v} ${k}`).join(", ") || "empty"}` }));
       say(status, "");
     } catch (exc) {
-      say(status, exc instanceof ApiError && exc.status === 503 ? "Notifications are not configured for this plant." : exc.message,
-        exc instanceof ApiError && exc.status === 503 ? "info" : "error");
+      const off = exc instanceof ApiError && [404, 503].includes(exc.status);
+      say(status, off ? "Notifications are not configured for this plant (docs/notifications.md)." : exc.message,
+        off ? "info" : "error");
     }
   };
 
