@@ -30,7 +30,7 @@ from plantctl.notify.config import AckLinkConfig
 from plantctl.notify.service import Notifier
 from plantctl.runtime.service import PlantRuntime
 from plantctl.samples import Sample, utcnow
-from tests.panel.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.panel.conftest import CHROMIUM, CHROMIUM_ARGS, screenshot
 from tests.support import free_port
 
 from .conftest import plant
@@ -217,6 +217,7 @@ def test_on_call_page_shows_who_is_on_call_and_the_log(service: AckService, page
     log = page.get_by_test_id("notify-log")
     expect(log).to_contain_text("acknowledged (email)")
     expect(log.locator("tr[data-status=sent]")).to_have_count(1)
+    screenshot(page, "oncall")
 
 
 def bearer(service: AckService, role: str) -> dict[str, str]:
