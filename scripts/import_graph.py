@@ -18,7 +18,7 @@ PACKAGES = ("plantctl", "connectors", "control", "api", "sim")
 PARTS = ("plantctl.runtime.bus", "plantctl.runtime.assemble", "plantctl.runtime", "plantctl.config",
          "plantctl.historian", "plantctl.alarms", "plantctl.audit", "plantctl.db", "plantctl.tools",
          "plantctl.cli", "plantctl.serve", "plantctl.samples", "plantctl.quality", "plantctl.writes",
-         "plantctl.paths", "plantctl.logs", "plantctl.clock", "plantctl.durable", "plantctl.reports",
+         "plantctl.paths", "plantctl.logs", "plantctl.clock", "plantctl.durable", "plantctl.reports", "plantctl.notify",
          "sim", "api", "control", "connectors", "plantctl")
 
 

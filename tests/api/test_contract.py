@@ -145,7 +145,8 @@ def test_readyz_is_a_503_problem_until_every_source_is_connected(service: Servic
     assert built.runtime.started is False, "the app's lifespan stops the runtime it started"
 
 
-_PATH_VALUES = {"name": "AIT-101", "username": "viewer", "token_id": "1"}
+_PATH_VALUES = {"name": "AIT-101", "username": "viewer", "token_id": "1", "kind": "daily", "period": "2026-10-25",
+                "fmt": "csv"}
 _READ_MIN_ROLE = {"/api/v1/audit": "engineer", "/api/v1/users": "admin", "/api/v1/tokens": "admin"}
 _PUBLIC = {"/healthz", "/readyz"}
 
