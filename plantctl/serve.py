@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from api.app import create_app
 from api.auth.bootstrap import AuthSetupError, prepare_auth
+from api.server_limits import uvicorn_config
 from api.settings import ApiSettings
 from plantctl.config import PlantConfig, load_plant
 from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig
@@ -120,7 +121,7 @@ async def serve(opts: ServeOptions) -> None:
         await runtime.start()
         try:
             app = create_app(runtime, settings=settings, simulator=plc)
-            server = _Server(uvicorn.Config(app, host=opts.host, port=opts.port, log_level="info",
+            server = _Server(uvicorn_config(app, settings, host=opts.host, port=opts.port, log_level="info",
                                             lifespan="on", workers=1))
             if banner:
                 print(banner, flush=True)
