@@ -57,10 +57,10 @@ def test_a_real_stream_request_with_an_encoded_name_is_logged_masked(plant: Secu
     handler = Lines()
     access.addHandler(handler)  # uvicorn.access does not propagate: listen on it directly
     try:
-        with httpx.Client(base_url=base, timeout=10) as c:
-            with c.stream("GET", f"/api/v1/live/stream?access%5Ftoken={token}&tag=AIT-101") as r:
-                assert r.status_code == 200  # the encoded name is accepted by the stream…
-                next(r.iter_lines())
+        with httpx.Client(base_url=base, timeout=10) as c, \
+                c.stream("GET", f"/api/v1/live/stream?access%5Ftoken={token}&tag=AIT-101") as r:
+            assert r.status_code == 200  # the encoded name is accepted by the stream…
+            next(r.iter_lines())
     finally:
         access.removeHandler(handler)
         access.setLevel(old_level)
