@@ -115,10 +115,20 @@ class SlowClientGuard:
             peer: Peer | None = (str(client[0]), int(client[1])) if client else None
             guard.request_started(peer)
 
+            body_done = False
+
             async def timed_receive() -> Message:
+                nonlocal body_done
+                if body_done:  # e.g. a streaming answer waiting for the client to go away: no deadline
+                    return await receive()
                 guard.body_wanted(peer)
-                message = await receive()
+                try:
+                    message = await receive()
+                except BaseException:  # cancelled (Request.is_disconnected): the app is not waiting any more
+                    guard.body_received(peer)
+                    raise
                 if message["type"] != "http.request" or not message.get("more_body", False):
+                    body_done = True
                     guard.body_received(peer)
                 return message
 
