@@ -129,8 +129,7 @@ class PanelService:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
 
     def start(self) -> None:
-        settings = ApiSettings(mode="demo", database_url=self.database_url, login_max_attempts_per_ip=10_000,
-                               login_max_failures_per_user=1000)
+        settings = ApiSettings(mode="demo", database_url=self.database_url)  # successful logins are never throttled
         banner = prepare_auth(settings)  # demo mode: fresh random passwords, printed once at start-up
         self.passwords = dict(re.findall(r"^\s+(viewer|operator|engineer|admin)\s+(\S+)$", banner, re.M))
         assert set(self.passwords) == {"viewer", "operator", "engineer", "admin"}, banner
