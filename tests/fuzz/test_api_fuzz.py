@@ -24,7 +24,7 @@ from api.settings import ApiSettings
 from plantctl.config import load_plant
 from tests.api.conftest import EXAMPLE_PLANT, ROLES, PlantServer, create_database, login
 
-EXAMPLES_PER_OPERATION = 5  # ~35 operations × 4 roles: about 1-2 minutes on two shared cores
+EXAMPLES_PER_OPERATION = 5  # ~35 operations × 4 roles: about a minute on two shared cores
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]
 
