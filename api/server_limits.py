@@ -100,7 +100,7 @@ class SlowClientGuard:
             return
         self.cut[conn.phase] = self.cut.get(conn.phase, 0) + 1
         peer = conn.transport.get_extra_info("peername")
-        log.warning("closed a connection from %s: no complete %s in time", _peer(peer) or "?", conn.phase)
+        log.info("closed a connection from %s: no complete %s in time", _peer(peer) or "?", conn.phase)
         conn.transport.close()
 
     def asgi(self, app: ASGIApp) -> ASGIApp:
