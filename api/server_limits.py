@@ -108,11 +108,13 @@ class SlowClientGuard:
         guard = self
 
         async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await app(scope, receive, send)
-                return
             client = scope.get("client")
             peer: Peer | None = (str(client[0]), int(client[1])) if client else None
+            if scope["type"] != "http":
+                if scope["type"] == "websocket":  # an upgraded connection is not a request still arriving
+                    guard.request_started(peer)
+                await app(scope, receive, send)
+                return
             guard.request_started(peer)
 
             body_done = False
