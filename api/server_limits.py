@@ -170,6 +170,9 @@ def uvicorn_config(app: ASGIApp, settings: ApiSettings, *, host: str, port: int,
     """The one way the service is served (plantctl run and the tests): proxy headers only through
     PLANTCTL_TRUSTED_PROXIES (api.proxy), no `server` banner, and every slow-client limit of the settings."""
     guard = guard or SlowClientGuard(settings.header_timeout_s, settings.body_timeout_s)
+    state = getattr(app, "state", None)
+    if state is not None:  # /metrics reports the guard's counts (api.routers.metrics)
+        state.connection_guard = guard
     return uvicorn.Config(
         guard.asgi(app), host=host, port=port, http=guarded_protocol(guard), proxy_headers=False,
         server_header=False, timeout_keep_alive=settings.keepalive_timeout_s,

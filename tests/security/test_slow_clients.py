@@ -45,9 +45,19 @@ def seconds_until_closed(s: socket.socket, limit_s: float = 15) -> float:
     return time.monotonic() - t0
 
 
-def test_a_client_that_sends_nothing_is_cut(limited: str) -> None:
+def test_a_client_that_sends_nothing_is_cut_and_counted(limited: str, plant: SecurityPlant) -> None:
+    viewer = plant.login(limited, "viewer")
+
+    def cut() -> float:
+        text = httpx.get(f"{limited}/metrics", headers=viewer.bearer, timeout=10).text
+        name = 'plantctl_http_connections_cut_total{phase="request head"}'
+        line = next(x for x in text.splitlines() if x.startswith(name))
+        return float(line.rsplit(" ", 1)[1])
+
+    before = cut()
     with client_socket(limited) as s:
         assert seconds_until_closed(s) < CUT_WITHIN_S
+    assert cut() == before + 1
 
 
 def test_a_half_sent_head_is_cut(limited: str) -> None:
