@@ -29,6 +29,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 
 from api.app import create_app
 from api.auth.bootstrap import prepare_auth
+from api.server_limits import uvicorn_config
 from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl.alarms.service import AlarmService
@@ -162,8 +163,8 @@ class PanelService:
         await self.runtime.start()
         app = create_app(self.runtime, settings=settings, loops=self.loops, alarms=self.alarms.engine,
                          simulator=self.plc)
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                     lifespan="on", ws="none"))
+        self._server = uvicorn.Server(uvicorn_config(app, settings, host="127.0.0.1", port=0, log_level="warning",
+                                                     lifespan="on", ws="none"))  # as `plantctl run` serves it
         self._server_task = asyncio.create_task(self._server.serve())
         while not self._server.started:
             if self._server_task.done():
