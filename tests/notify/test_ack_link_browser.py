@@ -288,7 +288,7 @@ def test_with_require_login_the_link_opens_the_panel_and_acks_as_the_operator(se
 
 
 def test_every_notify_read_needs_credentials(service: AckService) -> None:
-    spec = httpx.get(f"{service.base_url}/openapi.json").json()
+    spec = httpx.get(f"{service.base_url}/openapi.json", headers=bearer(service, "viewer")).json()  # behind login
     reads = [p for p, ops in spec["paths"].items() if p.startswith("/api/v1/notify") and "get" in ops]
     assert len(reads) == 5, reads
     for path in reads:
