@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.auth.password_policy import MIN_PASSWORD_LENGTH, weak_password_reason
+
+log = logging.getLogger(__name__)
+# Settings of the old per-user lockout (issue 19, finding 2): said aloud when still set, not silently ignored.
+RETIRED = {"PLANTCTL_LOGIN_MAX_FAILURES_PER_USER": "PLANTCTL_LOGIN_FREE_FAILURES and PLANTCTL_LOGIN_MAX_DELAY_S",
+           "PLANTCTL_LOGIN_MAX_ATTEMPTS_PER_IP": "PLANTCTL_LOGIN_ADDRESS_FREE_FAILURES"}
 
 __all__ = ["MIN_PASSWORD_LENGTH", "ApiSettings", "weak_password_reason"]
 
@@ -55,6 +62,13 @@ class ApiSettings(BaseSettings):
         from api.proxy import parse_networks
         parse_networks(tuple(value))
         return value
+
+    @model_validator(mode="after")
+    def _retired_names(self) -> ApiSettings:
+        for name, instead in RETIRED.items():
+            if name in os.environ:
+                log.warning("%s is no longer read (logins are never locked out): use %s", name, instead)
+        return self
 
     @model_validator(mode="after")
     def _admin_pair(self) -> ApiSettings:

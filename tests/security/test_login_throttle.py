@@ -6,9 +6,13 @@ password from elsewhere, and the per-address budget counted successful logins to
 
 from __future__ import annotations
 
+import logging
+
 import httpx
+import pytest
 
 from api.auth.ratelimit import LoginThrottle
+from api.settings import ApiSettings
 from tests.security.conftest import SecurityPlant
 
 ATTACKER = {"X-Forwarded-For": "198.51.100.13"}
@@ -90,3 +94,11 @@ def test_an_address_guessing_many_users_is_slowed() -> None:
     for i in range(4):
         t.failed(f"user{i}", "a")
     assert t.retry_after_s("someone-else", "a") == 1 and t.retry_after_s("someone-else", "b") == 0
+
+
+def test_the_retired_lockout_settings_are_named_not_silently_ignored(monkeypatch: pytest.MonkeyPatch,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("PLANTCTL_LOGIN_MAX_FAILURES_PER_USER", "5")
+    with caplog.at_level(logging.WARNING, logger="api.settings"):
+        ApiSettings()
+    assert "PLANTCTL_LOGIN_MAX_FAILURES_PER_USER is no longer read" in caplog.text
