@@ -14,6 +14,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from api.auth.bootstrap import AuthSetupError, prepare_auth
+from api.server_limits import uvicorn_config
 from api.settings import ApiSettings
 from plantctl.config import PlantConfig, load_plant
 from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig
@@ -88,8 +89,8 @@ async def serve(opts: ServeOptions) -> None:
     if plc is not None:
         print(f"plantctl: simulated PLC serving OPC UA on {plc.opcua_endpoint} and Modbus TCP on "
               f"127.0.0.1:{plc.modbus_port} (×{opts.speed:g} real time)", flush=True)
-    server = uvicorn.Server(uvicorn.Config(service.app, host=opts.host, port=opts.port, log_level="info",
-                                           lifespan="on", workers=1))
+    server = uvicorn.Server(uvicorn_config(service.app, settings, host=opts.host, port=opts.port,
+                                           log_level="info", lifespan="on", workers=1))
     if banner:
         print(banner, flush=True)
     print(f"plantctl: service for {config.plant.name!r} on http://{opts.host}:{opts.port}/ "

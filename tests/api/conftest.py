@@ -24,6 +24,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.auth.bootstrap import add_user, prepare_auth
+from api.server_limits import uvicorn_config
 from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl.alarms.engine import AlarmEngine
@@ -101,8 +102,9 @@ class PlantServer:
     def serve(self, app: FastAPI) -> str:
         """Serve the app on 127.0.0.1:<free port>; returns its base URL."""
         async def _serve() -> str:
-            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                   lifespan="on", ws="none"))
+            # served exactly as `plantctl run` serves it: no proxy header believed, every slow-client limit
+            server = uvicorn.Server(uvicorn_config(app, app.state.settings, host="127.0.0.1", port=0,
+                                                   log_level="warning", lifespan="on", ws="none"))
             task = asyncio.create_task(server.serve())
             while not server.started:
                 if task.done():
@@ -235,7 +237,7 @@ def service(db_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         add_user(url, role, role, passwords[role])
     server = PlantServer(load_plant(EXAMPLE_PLANT), url, tmp_path_factory.mktemp("plant-state"))
     try:
-        base = server.start(login_max_attempts_per_ip=10_000)
+        base = server.start()
         sessions = {role: login(base, role, passwords[role]) for role in ROLES}
         yield Service(server, base, passwords, sessions)
     finally:

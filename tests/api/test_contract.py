@@ -108,7 +108,7 @@ def test_metrics_text_format_and_acquisition_counts(service: Service) -> None:
 
 
 def test_openapi_documents_problems_and_security(service: Service) -> None:
-    spec = httpx.get(f"{service.base_url}/openapi.json", timeout=10).json()
+    spec = httpx.get(f"{service.base_url}/openapi.json", headers=service.sessions["viewer"].bearer, timeout=10).json()
     schemas = spec["components"]["schemas"]
     assert "Problem" in schemas and "HTTPValidationError" not in schemas
     assert {"HTTPBearer", "APIKeyCookie"} <= spec["components"]["securitySchemes"].keys()
@@ -147,13 +147,14 @@ def test_readyz_is_a_503_problem_until_every_source_is_connected(service: Servic
 
 _PATH_VALUES = {"name": "AIT-101", "username": "viewer", "token_id": "1", "kind": "daily", "period": "2026-10-25",
                 "fmt": "csv"}
-_READ_MIN_ROLE = {"/api/v1/audit": "engineer", "/api/v1/users": "admin", "/api/v1/tokens": "admin"}
+_READ_MIN_ROLE = {"/api/v1/audit": "engineer", "/api/v1/users": "admin", "/api/v1/tokens": "admin",
+                  "/api/v1/auth/throttles": "admin"}
 _PUBLIC = {"/healthz", "/readyz"}
 
 
 def test_every_read_needs_credentials_and_its_role(service: Service) -> None:
     """Every GET in the OpenAPI document: 401 without credentials, 403 below its role, answered at its role."""
-    spec = httpx.get(f"{service.base_url}/openapi.json", timeout=10).json()
+    spec = httpx.get(f"{service.base_url}/openapi.json", headers=service.sessions["viewer"].bearer, timeout=10).json()
     reads = [p for p, ops in spec["paths"].items() if "get" in ops and p not in _PUBLIC]
     assert len(reads) >= 15
     roles = ["viewer", "operator", "engineer", "admin"]

@@ -29,6 +29,7 @@ import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from api.auth.bootstrap import prepare_auth
+from api.server_limits import uvicorn_config
 from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl.alarms.service import AlarmService
@@ -130,8 +131,7 @@ class PanelService:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
 
     def start(self) -> None:
-        settings = ApiSettings(mode="demo", database_url=self.database_url, login_max_attempts_per_ip=10_000,
-                               login_max_failures_per_user=1000)
+        settings = ApiSettings(mode="demo", database_url=self.database_url)  # successful logins are never throttled
         banner = prepare_auth(settings)  # demo mode: fresh random passwords, printed once at start-up
         self.passwords = dict(re.findall(r"^\s+(viewer|operator|engineer|admin)\s+(\S+)$", banner, re.M))
         assert set(self.passwords) == {"viewer", "operator", "engineer", "admin"}, banner
@@ -147,8 +147,8 @@ class PanelService:
                                                     state_dir=self.state_dir / "sim"))
         self.plc, self.runtime, self.historian = built.simulator, built.runtime, built.historian
         self.alarms, self.loops = built.alarms, dict(built.loops.loops)
-        self._server = uvicorn.Server(uvicorn.Config(built.app, host="127.0.0.1", port=0, log_level="warning",
-                                                     lifespan="on", ws="none"))
+        self._server = uvicorn.Server(uvicorn_config(built.app, settings, host="127.0.0.1", port=0,
+                                                     log_level="warning", lifespan="on", ws="none"))
         self._server_task = asyncio.create_task(self._server.serve())
         while not self._server.started:
             if self._server_task.done():
