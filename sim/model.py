@@ -14,13 +14,20 @@ from typing import Protocol
 import numpy as np
 
 from sim.chemistry import (
+    HYDROXIDE_G_MOL,
     INVARIANT_NAMES,
     LI_G_MOL,
+    METAL_G_MOL,
+    METALS,
+    N_INVARIANTS,
     Invariants,
     base_for_ph,
-    conductivity_ms_cm,
+    conditions,
+    equilibrate,
+    ionic_and_conductivity,
     mol_l_to_mg_l,
-    solve_ph_raw,
+    solve_log_h,
+    speciate_log_h,
 )
 from sim.column import SorbentColumn
 from sim.influent import Influent, InfluentState
@@ -34,6 +41,8 @@ _MAX_SUBSTEP_S = 5.0  # physics substep: keeps the explicit Euler weir outflow w
 _NOISE_BLOCK = 2048
 _N_NOISE = len(SENSOR_TAGS) + 3  # one per sensor + three influent wander processes
 _PUMP_NAMES = ("P-201", "P-202")
+_METAL_IDX = tuple(INVARIANT_NAMES.index(m) for m in METALS)
+_NA, _S, _C = INVARIANT_NAMES.index("na"), INVARIANT_NAMES.index("sulfate"), INVARIANT_NAMES.index("carbonate")
 
 
 class ScenarioHook(Protocol):
@@ -62,6 +71,11 @@ class TrueState:
     acid_delivered_l_h: float
     column_outlet_li_mg_l: float
     column_loading_fraction: float
+    ionic_strength: float = 0.0  # mol/L in T-101
+    co2_to_air_mol: float = 0.0  # net CO2 stripped from T-101 since t = 0 (negative: recarbonated)
+    dissolved_metals_mg_l: dict[str, float] | None = None  # in T-101 and so in the discharge
+    sludge_kg: float = 0.0  # hydroxide solids suspended in T-101 now
+    sludge_out_kg: float = 0.0  # hydroxide solids carried out with the overflow since t = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,15 +114,23 @@ class PlantModel:
         self._volume_m3 = tank.area_m2 * (tank.weir_height_m + (q0 / tank.weir_coeff_m3_h) ** (2.0 / 3.0))
         self._volume_m3 = min(self._volume_m3, tank.tank_volume_m3)
         start = inf.invariants
-        extra_na = max(base_for_ph(p.initial_tank_ph, start, inf.temp_c), 0.0)
-        conc = (start.na + extra_na, start.li, start.sulfate, start.carbonate, start.chloride)
+        chem = p.chemistry
+        extra_na = max(base_for_ph(p.initial_tank_ph, start, inf.temp_c, chem.activities), 0.0)
+        conc = list(start.as_tuple())
+        conc[_NA] += extra_na
         self._moles = [c * self._volume_m3 * 1000.0 for c in conc]
         self._moles0 = list(self._moles)
-        self._in_mol = [0.0] * 5
-        self._out_mol = [0.0] * 5
+        self._in_mol = [0.0] * N_INVARIANTS
+        self._out_mol = [0.0] * N_INVARIANTS
+        self._water_in_l = 0.0
+        self._water_out_l = 0.0
+        self._volume0_m3 = self._volume_m3
+        self.co2_to_air_mol = 0.0
+        self._sludge_out_mol = dict.fromkeys(METALS, 0.0)
         self._temp_c = inf.temp_c
-        self._ph = solve_ph_raw(conc[0] + conc[1], conc[2], conc[3], conc[4], self._temp_c)
-        self._cond = conductivity_ms_cm(self.tank_invariants(), self._ph, self._temp_c)
+        eq = equilibrate(Invariants(*conc), self._temp_c, activities=chem.activities)
+        self._ph, self._log_h, self._cond_c = eq.ph, eq.log_h, eq.cond
+        self._ionic, self._cond = ionic_and_conductivity(tuple(conc), self._log_h, self._cond_c)
 
         self.pumps = {"P-201": DosingPump("P-201", p.naoh_pump), "P-202": DosingPump("P-202", p.acid_pump)}
         if p.initial_naoh_pct > 0:
@@ -157,11 +179,7 @@ class PlantModel:
         for _ in range(n_sub):
             self._physics(h)
         self._t_s += dt_s
-        self._ph = solve_ph_raw(
-            (self._moles[0] + self._moles[1]) / (self._volume_m3 * 1000.0),
-            self._moles[2] / (self._volume_m3 * 1000.0), self._moles[3] / (self._volume_m3 * 1000.0),
-            self._moles[4] / (self._volume_m3 * 1000.0), self._temp_c, guess=self._ph)
-        self._cond = conductivity_ms_cm(self.tank_invariants(), self._ph, self._temp_c)
+        self._equilibrate()
 
         if self._noise_i >= _NOISE_BLOCK:
             self._noise = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE))
@@ -173,6 +191,16 @@ class PlantModel:
         for i, tag in enumerate(SENSOR_TAGS):
             self.sensors[tag].step(truth[tag], dt_s, float(noise[i]))
         self._readings_cache = None
+
+    def _equilibrate(self) -> None:
+        """Solve T-101's pH at the end of a step: activities from the last step's ionic strength."""
+        v_l = self._volume_m3 * 1000.0
+        tot = tuple(n / v_l for n in self._moles)
+        c = conditions(self._temp_c, self._ionic, self.params.chemistry.activities)
+        self._log_h = solve_log_h(tot, c, self._log_h)
+        self._ph = self._log_h - math.log10(c.gamma1)
+        self._cond_c = c
+        self._ionic, self._cond = ionic_and_conductivity(tot, self._log_h, c)
 
     def _physics(self, h: float) -> None:
         """One explicit-Euler substep of T-101 and C-301 from the state at its start."""
@@ -192,11 +220,23 @@ class PlantModel:
         qin_l = q_in * 1000.0 / 3600.0 * h  # litres in this substep
         qout_l = q_out * 1000.0 / 3600.0 * h
         inflow = [c * qin_l for c in inf.invariants.as_tuple()]
-        inflow[0] += pumps["P-201"].reagent_mol_l * naoh_l_h / 3600.0 * h
-        inflow[2] += pumps["P-202"].reagent_mol_l * acid_l_h / 3600.0 * h
+        inflow[_NA] += pumps["P-201"].reagent_mol_l * naoh_l_h / 3600.0 * h
+        inflow[_S] += pumps["P-202"].reagent_mol_l * acid_l_h / 3600.0 * h
         v_l = v * 1000.0
         outflow = [n / v_l * qout_l for n in self._moles]
-        v_new = v + (q_in + (naoh_l_h + acid_l_h) / 1000.0 - q_out) * h / 3600.0
+        # CO2 exchange with the air: kLa·V·([CO2(aq)] − KH·pCO2), CO2(aq) from the last solved pH.
+        chem = self.params.chemistry
+        stripped = 0.0
+        if chem.kla_co2_per_h > 0.0:
+            c = self._cond_c
+            hh = math.pow(10.0, -self._log_h)
+            co2_aq = self._moles[_C] / v_l * hh * hh / (hh * hh + c.k1 * hh + c.k1 * c.k2)
+            stripped = chem.kla_co2_per_h / 3600.0 * h * v_l * (co2_aq - c.kh * chem.pco2_atm)
+            outflow[_C] += stripped
+        reagent_l = (naoh_l_h + acid_l_h) / 3600.0 * h
+        water_in_l = qin_l + reagent_l
+        water_out_l = qout_l
+        v_new = v + (water_in_l - qout_l) / 1000.0
         moles = [n + i - o for n, i, o in zip(self._moles, inflow, outflow, strict=True)]
         v_max = self.params.tank.tank_volume_m3
         if v_new > v_max:  # brim-full: the excess spills at tank concentration
@@ -204,10 +244,19 @@ class PlantModel:
             extra = [m * spill for m in moles]
             moles = [m - e for m, e in zip(moles, extra, strict=True)]
             outflow = [o + e for o, e in zip(outflow, extra, strict=True)]
+            water_out_l += (v_new - v_max) * 1000.0
             v_new = v_max
-        for k in range(5):
+        for k in range(N_INVARIANTS):
             self._in_mol[k] += inflow[k]
             self._out_mol[k] += outflow[k]
+        self._water_in_l += water_in_l
+        self._water_out_l += water_out_l
+        self.co2_to_air_mol += stripped
+        if any(self._moles[k] > 0.0 for k in _METAL_IDX):  # solids leave suspended, at the tank's share
+            sp = speciate_log_h(tuple(n / v_l for n in self._moles), self._log_h, self._cond_c)
+            frac_out = water_out_l / v_l
+            for m, k in zip(METALS, _METAL_IDX, strict=True):
+                self._sludge_out_mol[m] += max(self._moles[k] / v_l - sp.dissolved[m], 0.0) * v_l * frac_out
         # Temperature: mixing with the influent, loss to ambient (reagent at ambient, small).
         tank = self.params.tank
         heat_cap = v * _WATER_HEAT_KJ_M3_K
@@ -306,15 +355,17 @@ class PlantModel:
 
     def tank_invariants(self) -> Invariants:
         v_l = self._volume_m3 * 1000.0
-        m = self._moles
-        return Invariants(na=m[0] / v_l, li=m[1] / v_l, sulfate=m[2] / v_l, carbonate=m[3] / v_l,
-                          chloride=m[4] / v_l)
+        return Invariants(*(n / v_l for n in self._moles))
 
     def true_state(self) -> TrueState:
         tank = self.params.tank
         level_m = self._volume_m3 / tank.area_m2
         interlocked = self.watchdog_tripped
         naoh, acid = self.pumps["P-201"], self.pumps["P-202"]
+        inv = self.tank_invariants()
+        sp = speciate_log_h(inv.as_tuple(), self._log_h, self._cond_c)
+        sludge_kg = sum(max(getattr(inv, m) - sp.dissolved[m], 0.0) * HYDROXIDE_G_MOL[m]
+                        for m in METALS) * self._volume_m3  # mol/L x g/mol x m3 = kg
         return TrueState(
             t_s=self._t_s, ph=self._ph, conductivity_ms_cm=self._cond, temp_c=self._temp_c,
             volume_m3=self._volume_m3, level_m=level_m, level_pct=level_m / tank.height_m * 100.0,
@@ -326,14 +377,20 @@ class PlantModel:
             acid_delivered_l_h=acid.line.delivered_l_h(self._t_s),
             column_outlet_li_mg_l=mol_l_to_mg_l(self.column.outlet_mol_l, LI_G_MOL),
             column_loading_fraction=self.column.loading_fraction,
+            ionic_strength=self._ionic, co2_to_air_mol=self.co2_to_air_mol,
+            dissolved_metals_mg_l={m: mol_l_to_mg_l(sp.dissolved[m], METAL_G_MOL[m]) for m in METALS},
+            sludge_kg=sludge_kg,
+            sludge_out_kg=sum(n * HYDROXIDE_G_MOL[m] for m, n in self._sludge_out_mol.items()) / 1000.0,
         )
 
     def mass_balance(self) -> dict[str, Balance]:
-        """T-101 books per invariant since t = 0, plus 'li_column' for C-301 (in / out / retained)."""
+        """T-101 books per invariant since t = 0 (carbonate's out includes CO2 to air), 'water' (litres),
+        and 'li_column' for C-301 (in / out / retained)."""
         out = {
             name: Balance(self._in_mol[k], self._out_mol[k], self._moles[k] - self._moles0[k])
             for k, name in enumerate(INVARIANT_NAMES)
         }
+        out["water"] = Balance(self._water_in_l, self._water_out_l, (self._volume_m3 - self._volume0_m3) * 1000.0)
         holdup_change = (self.column.outlet_mol_l - self._column_outlet0) * self.column.void_l
         out["li_column"] = Balance(self._column_in_mol, self._column_out_mol,
                                    self.column_taken_mol + holdup_change)

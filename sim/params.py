@@ -131,6 +131,14 @@ class InfluentParams(Strict):
     na_mg_l: float = Field(default=250.0, ge=0)
     tic_mmol_l: float = Field(default=4.0, ge=0, description="total inorganic carbon (carbonate)")
     chloride_mmol_l: float = Field(default=5.0, ge=0)
+    fluoride_mg_l: float = Field(default=0.0, ge=0, description="as F (LiPF6 electrolyte hydrolysis)")
+    phosphate_mg_l: float = Field(default=0.0, ge=0, description="as PO4 (LFP cathodes)")
+    ni_mg_l: float = Field(default=0.0, ge=0)
+    co_mg_l: float = Field(default=0.0, ge=0)
+    mn_mg_l: float = Field(default=0.0, ge=0)
+    cu_mg_l: float = Field(default=0.0, ge=0)
+    fe_mg_l: float = Field(default=0.0, ge=0, description="as Fe(III)")
+    al_mg_l: float = Field(default=0.0, ge=0)
     temp_mean_c: float = Field(default=22.0, ge=0, le=60)
     temp_amplitude_c: float = Field(default=3.0, ge=0)
     peak_hour_h: float = Field(default=14.0, ge=0, lt=24, description="hour of day of peak flow/load")
@@ -144,6 +152,15 @@ class InfluentParams(Strict):
         if self.flow_amplitude_m3_h >= self.flow_mean_m3_h:
             raise ValueError("flow_amplitude_m3_h must be below flow_mean_m3_h (flow stays positive)")
         return self
+
+
+class ChemistryParams(Strict):
+    """How T-101's water is computed: activities, CO2 exchange with air (sim/chemistry.py)."""
+
+    activities: bool = Field(default=True, description="Davies activity coefficients (False: ideal solution)")
+    kla_co2_per_h: float = Field(default=2.0, ge=0, le=100,
+                                 description="CO2 gas-liquid mass transfer coefficient of T-101 (0: closed)")
+    pco2_atm: float = Field(default=4.2e-4, ge=0, le=1, description="CO2 partial pressure of the air above")
 
 
 class ColumnParams(Strict):
@@ -169,6 +186,7 @@ class SimParams(Strict):
     sensors: SensorSet = SensorSet()
     influent: InfluentParams = InfluentParams()
     column: ColumnParams = ColumnParams()
+    chemistry: ChemistryParams = ChemistryParams()
     initial_naoh_pct: float = Field(default=0.0, ge=0, le=100,
                                     description="P-201 speed setpoint at t = 0 (the tank starts settled)")
     initial_tank_ph: float = Field(default=7.5, ge=0, le=14, description="T-101 starts neutralised to this pH")
