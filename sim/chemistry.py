@@ -83,7 +83,8 @@ class Invariants:
     al: float = 0.0
 
     def as_tuple(self) -> tuple[float, ...]:
-        return tuple(getattr(self, n) for n in INVARIANT_NAMES)
+        return (self.na, self.li, self.sulfate, self.carbonate, self.chloride, self.fluoride, self.phosphate,
+                self.ni, self.co, self.mn, self.cu, self.fe, self.al)
 
 
 INVARIANT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Invariants))
@@ -270,7 +271,7 @@ def solve_log_h(tot: tuple[float, ...], c: Conditions, guess_ph: float | None = 
         new = p - step
         if not lo < new < hi or step == 0.0:
             new = 0.5 * (lo + hi)
-        if abs(new - p) < 1e-11 or hi - lo < 1e-11:
+        if abs(new - p) < 1e-10 or hi - lo < 1e-10:
             return new
         p = new
     return p

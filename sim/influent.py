@@ -14,18 +14,16 @@ from sim.chemistry import (
     Invariants,
     charge_balance,
     conditions,
-    equilibrate,
     ionic_and_conductivity,
     mg_l_to_mol_l,
-    solve_log_h,
 )
 from sim.params import InfluentParams
 
 # Influent quantities a scenario may set (the unit is in the name, as in the scenario file).
 COMPONENT_QUANTITIES: tuple[str, ...] = ("fluoride_mg_l", "phosphate_mg_l", "ni_mg_l", "co_mg_l", "mn_mg_l",
                                          "cu_mg_l", "fe_mg_l", "al_mg_l")
-INFLUENT_QUANTITIES: tuple[str, ...] = ("flow_m3_h", "ph", "li_mg_l", "na_mg_l", "tic_mmol_l",
-                                        "chloride_mmol_l", "temp_c") + COMPONENT_QUANTITIES
+INFLUENT_QUANTITIES: tuple[str, ...] = ("flow_m3_h", "ph", "li_mg_l", "na_mg_l", "tic_mmol_l", "chloride_mmol_l",
+                                        "temp_c", *COMPONENT_QUANTITIES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +117,6 @@ class Influent:
         settle = settle or self._settle_next
         self._settle_next = False
         inv = self._acidify(base, values["ph"], values["temp_c"], 25 if settle else 1)
-        if inv.sulfate == 0.0:  # too few cations for that pH even without acid: the water is what it is
-            values["ph"] = equilibrate(inv, values["temp_c"]).ph
         return InfluentState(
             flow_m3_h=values["flow_m3_h"], ph=values["ph"], li_mg_l=values["li_mg_l"],
             na_mg_l=values["na_mg_l"], tic_mmol_l=values["tic_mmol_l"],
@@ -129,7 +125,9 @@ class Influent:
         )
 
     def _acidify(self, base: Invariants, ph: float, temp_c: float, passes: int) -> Invariants:
-        """Add the sulfuric acid that makes `base` read `ph`: linear in sulfate at a fixed ionic strength.
+        """Add the sulfuric acid (or, above the water's own pH, the NaOH) that makes `base` read `ph`.
+
+        The charge balance is linear in both at a fixed ionic strength.
 
         The ionic strength comes from the last evaluation (the influent changes little in a step);
         `passes` > 1 iterates it to consistency (at start and after a step change).
@@ -142,10 +140,10 @@ class Influent:
             excess, _ = charge_balance(h, base.as_tuple(), c)
             per_sulfate = (h + 2.0 * c.ks) / (h + c.ks)
             sulfate = max(excess / per_sulfate, 0.0)
-            inv = Invariants(*(base.as_tuple()[:2] + (sulfate,) + base.as_tuple()[3:]))
+            # more alkaline than the water is by itself (an alkaline spill upstream): the rest is NaOH
+            alkali = max(-excess, 0.0)
+            inv = Invariants(base.na + alkali, base.li, sulfate, *base.as_tuple()[3:])
             tot = inv.as_tuple()
-            if sulfate == 0.0:
-                log_h = solve_log_h(tot, c, self._log_h)
             ionic, _kappa = ionic_and_conductivity(tot, log_h, c)
             self._log_h = log_h
             converged = abs(ionic - self._ionic) < 1e-9 * ionic

@@ -68,6 +68,14 @@ class InfluentChange(Strict):
     tic_mmol_l: float | str | None = None
     chloride_mmol_l: float | str | None = None
     temp_c: float | str | None = None
+    fluoride_mg_l: float | str | None = None
+    phosphate_mg_l: float | str | None = None
+    ni_mg_l: float | str | None = None
+    co_mg_l: float | str | None = None
+    mn_mg_l: float | str | None = None
+    cu_mg_l: float | str | None = None
+    fe_mg_l: float | str | None = None
+    al_mg_l: float | str | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -102,6 +110,9 @@ class InfluentChange(Strict):
 _LIMITS = {
     "flow_m3_h": (0.1, 50.0), "ph": (0.0, 14.0), "li_mg_l": (0.0, 5000.0), "na_mg_l": (0.0, 20000.0),
     "tic_mmol_l": (0.0, 100.0), "chloride_mmol_l": (0.0, 1000.0), "temp_c": (0.0, 60.0),
+    "fluoride_mg_l": (0.0, 5000.0), "phosphate_mg_l": (0.0, 5000.0), "ni_mg_l": (0.0, 5000.0),
+    "co_mg_l": (0.0, 5000.0), "mn_mg_l": (0.0, 5000.0), "cu_mg_l": (0.0, 1000.0), "fe_mg_l": (0.0, 1000.0),
+    "al_mg_l": (0.0, 1000.0),
 }
 
 
@@ -127,6 +138,14 @@ class ShockLoad(Strict):
     tic_mmol_l: float | None = None
     chloride_mmol_l: float | None = None
     temp_c: float | None = None
+    fluoride_mg_l: float | None = None
+    phosphate_mg_l: float | None = None
+    ni_mg_l: float | None = None
+    co_mg_l: float | None = None
+    mn_mg_l: float | None = None
+    cu_mg_l: float | None = None
+    fe_mg_l: float | None = None
+    al_mg_l: float | None = None
 
     @model_validator(mode="after")
     def _some(self) -> ShockLoad:
