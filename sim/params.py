@@ -63,6 +63,10 @@ class PumpParams(Strict):
     capacity_l_h: float = Field(gt=0)
     reagent_mol_l: float = Field(gt=0, description="NaOH or H2SO4 molarity of the reagent")
     dead_time_s: float = Field(default=20.0, ge=0, le=3600)
+    min_effective_speed_pct: float = Field(
+        default=0.0, ge=0, lt=50, description="below this speed the pump delivers nothing (turndown limit)")
+    low_speed_knee_pct: float = Field(
+        default=0.0, ge=0, le=50, description="flow = speed·(1 − e^(−(speed − min)/knee)): slip near the bottom")
 
 
 class SensorParams(Strict):

@@ -190,11 +190,17 @@ class PumpEvent(_Timed):
     pump: PumpTag
     trip: Literal[True] | None = None
     reset: Literal[True] | None = None
+    capacity_pct: float | None = Field(default=None, ge=0, le=100,
+                                       description="capacity left (wear, air lock); 100 = recovered")
+    reagent_mol_l: float | None = Field(default=None, gt=0, le=25,
+                                        description="the reagent really delivered (a wrong batch)")
 
     @model_validator(mode="after")
     def _one(self) -> PumpEvent:
-        if (self.trip is None) == (self.reset is None):
-            raise ValueError("a pump event takes exactly one of trip: true or reset: true")
+        acts = [n for n in ("trip", "reset", "capacity_pct", "reagent_mol_l") if getattr(self, n) is not None]
+        if len(acts) != 1:
+            raise ValueError("a pump event takes exactly one of trip: true, reset: true, capacity_pct: N, "
+                             f"reagent_mol_l: N (got {', '.join(acts) or 'none'})")
         return self
 
 
@@ -344,6 +350,10 @@ def _apply(model: PlantModel, event: Event, t: float) -> None:
     elif isinstance(event, PumpEvent):
         if event.trip:
             model.trip_pump(event.pump)
-        else:
+        elif event.reset:
             model.reset_pump(event.pump)
+        elif event.capacity_pct is not None:
+            model.pumps[event.pump].set_capacity_pct(event.capacity_pct)
+        elif event.reagent_mol_l is not None:
+            model.pumps[event.pump].reagent_mol_l = event.reagent_mol_l
     # CommsDropEvent: the facade's business (Scenario.comms_drops()); the process does not notice.
