@@ -15,11 +15,10 @@ from api.schemas import NO_NUL
 from plantctl.audit.audit import AuditAction
 from plantctl.config.models import LoopMode, TagConfig
 from plantctl.samples import utcnow
+from plantctl.writes import WriteStatus
 
 router = APIRouter(prefix="/api/v1/tags", tags=["tags"], responses=problem_responses(401, 403, 422))
 LOOP_OWNED = (LoopMode.AUTO, LoopMode.CAS)
-# Link-level failures the connectors report (connectors/modbus/source.py, connectors/opcua/source.py).
-_LINK_DOWN = ("no answer", "is not connected", "not running in this service")
 
 
 class TagWriteIn(BaseModel):
@@ -82,9 +81,7 @@ async def write_tag(name: str, body: TagWriteIn, request: Request, ctx: Ctx, use
     last = ctx.runtime.live.get(tag.name)
     result = await ctx.runtime.write(tag.name, body.value)
     if not result.accepted:
-        source = ctx.runtime.sources.get(tag.source)
-        down = source is None or not source.health().connected or any(s in result.reason for s in _LINK_DOWN)
-        if down:
+        if result.status in (WriteStatus.LINK_DOWN, WriteStatus.TIMEOUT):
             raise ApiProblem(502, "link-down", "Device not reachable", result.reason)
         raise ApiProblem(409, "device-refused", "Write refused by the device", result.reason)
     old = None if last is None or last.value != last.value else last.value

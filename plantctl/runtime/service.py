@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from connectors.base import Source, SourceHealth, WriteResult
+from connectors.base import Source, SourceHealth
 from connectors.registry import create_sources
 from control.loop import Loop
 from plantctl.alarms.engine import AlarmEngine
@@ -15,6 +15,7 @@ from plantctl.config.models import PlantConfig
 from plantctl.runtime.bus import SampleBus, Tap
 from plantctl.runtime.live import LiveCache
 from plantctl.samples import Sample
+from plantctl.writes import WriteOutcome
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +94,14 @@ class PlantRuntime:
             await self.historian.stop()  # flushes what the bus handed it
         self.started = False
 
-    async def write(self, tag: str, value: float) -> WriteResult:
+    async def write(self, tag: str, value: float) -> WriteOutcome:
         """The one path by which anything in the service writes to the plant."""
         source_name = self._owner.get(tag)
         if source_name is None:
-            return WriteResult(False, None, f"unknown tag {tag!r}")
+            return WriteOutcome.policy(f"unknown tag {tag!r}")
         source = self.sources.get(source_name)
         if source is None:
-            return WriteResult(False, None, f"source {source_name!r} of {tag} is not running in this service")
+            return WriteOutcome.link_down(f"source {source_name!r} of {tag} is not running in this service")
         return await source.write(tag, value)
 
     def source_health(self) -> dict[str, SourceHealth]:
