@@ -40,6 +40,11 @@ MEASUREMENTS: tuple[str, ...] = (
     "AIT-301",  # C-301 outlet lithium, mg/L
     "P-201.SPEED",  # NaOH pump speed feedback, %
     "P-202.SPEED",  # H2SO4 pump speed feedback, %
+    "AIT-101B",  # T-101 pH, second electrode
+    "AIT-101C",  # T-101 pH, third electrode
+    "AIT-102",  # discharge pH after C-301
+    "FIT-201",  # NaOH line magnetic flowmeter, L/h
+    "FIT-202",  # H2SO4 line magnetic flowmeter, L/h
 )
 # Discrete feedback (value 0.0 / 1.0).
 FEEDBACK: tuple[str, ...] = ("P-201.RUNNING", "P-201.FAULT", "P-202.RUNNING", "P-202.FAULT", "WATCHDOG.TRIPPED")

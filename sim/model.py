@@ -7,6 +7,7 @@ Equations and assumptions: docs/simulator-model.md.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -32,14 +33,15 @@ from sim.chemistry import (
 from sim.column import SorbentColumn
 from sim.influent import Influent, InfluentState
 from sim.interface import COMMANDS, CommandRejected, Reading
-from sim.params import SENSOR_TAGS, SimParams, load_sim_params
+from sim.params import FIRST_SENSOR_TAGS, SENSOR_TAGS, SimParams, load_sim_params
 from sim.pumps import DosingPump
 from sim.sensors import Sensor
 
 _WATER_HEAT_KJ_M3_K = 4180.0  # rho * cp of water, kJ/(m3 K)
 _MAX_SUBSTEP_S = 5.0  # physics substep: keeps the explicit Euler weir outflow well inside stability
 _NOISE_BLOCK = 2048
-_N_NOISE = len(SENSOR_TAGS) + 3  # one per sensor + three influent wander processes
+_N_NOISE = len(FIRST_SENSOR_TAGS) + 3  # one per original sensor + three influent wander processes
+_EXTRA_TAGS = SENSOR_TAGS[len(FIRST_SENSOR_TAGS):]  # later instruments draw from their own stream
 _PUMP_NAMES = ("P-201", "P-202")
 _METAL_IDX = tuple(INVARIANT_NAMES.index(m) for m in METALS)
 _NA, _S, _C = INVARIANT_NAMES.index("na"), INVARIANT_NAMES.index("sulfate"), INVARIANT_NAMES.index("carbonate")
@@ -76,6 +78,7 @@ class TrueState:
     dissolved_metals_mg_l: dict[str, float] | None = None  # in T-101 and so in the discharge
     sludge_kg: float = 0.0  # hydroxide solids suspended in T-101 now
     sludge_out_kg: float = 0.0  # hydroxide solids carried out with the overflow since t = 0
+    discharge_ph: float = 7.0  # after C-301 (H+ released for the Li taken up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,8 @@ class PlantModel:
         self._rng = np.random.default_rng(self.seed)
         self._noise = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE))
         self._noise_i = 0
+        self._rng_extra = np.random.default_rng([self.seed, 14])
+        self._noise_extra = self._rng_extra.standard_normal((_NOISE_BLOCK, len(_EXTRA_TAGS)))
         self._t_s = 0.0
         self._scenario: ScenarioHook | None = None
 
@@ -131,6 +136,8 @@ class PlantModel:
         eq = equilibrate(Invariants(*conc), self._temp_c, activities=chem.activities)
         self._ph, self._log_h, self._cond_c = eq.ph, eq.log_h, eq.cond
         self._ionic, self._cond = ionic_and_conductivity(tuple(conc), self._log_h, self._cond_c)
+        self._zone_mol = [0.0, 0.0]  # NaOH and H2SO4 in the dosing point's mixing zone, not yet in the bulk
+        self._electrode_ph: deque[tuple[float, float]] = deque([(0.0, self._ph)])
 
         self.pumps = {"P-201": DosingPump("P-201", p.naoh_pump), "P-202": DosingPump("P-202", p.acid_pump)}
         if p.initial_naoh_pct > 0:
@@ -143,6 +150,8 @@ class PlantModel:
         self._column_in_mol = 0.0
         self._column_out_mol = 0.0
         self._column_outlet0 = self.column.outlet_mol_l
+        self._log_h_discharge = self._log_h
+        self._ph_discharge = self._discharge_ph()
 
         specs = p.sensors.by_tag()
         truth = self._true_values()
@@ -180,16 +189,25 @@ class PlantModel:
             self._physics(h)
         self._t_s += dt_s
         self._equilibrate()
+        self._ph_discharge = self._discharge_ph()
+        delay = self.params.tank.electrode_delay_s
+        self._electrode_ph.append((self._t_s, self._ph))
+        while len(self._electrode_ph) > 1 and self._electrode_ph[1][0] <= self._t_s - delay + 1e-9:
+            self._electrode_ph.popleft()
 
         if self._noise_i >= _NOISE_BLOCK:
             self._noise = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE))
+            self._noise_extra = self._rng_extra.standard_normal((_NOISE_BLOCK, len(_EXTRA_TAGS)))
             self._noise_i = 0
         noise = self._noise[self._noise_i]
         self._noise_i += 1
         self.influent.step(self._t_s, dt_s, (float(noise[-3]), float(noise[-2]), float(noise[-1])))
         truth = self._true_values()
-        for i, tag in enumerate(SENSOR_TAGS):
+        for i, tag in enumerate(FIRST_SENSOR_TAGS):
             self.sensors[tag].step(truth[tag], dt_s, float(noise[i]))
+        extra = self._noise_extra[self._noise_i - 1]
+        for i, tag in enumerate(_EXTRA_TAGS):
+            self.sensors[tag].step(truth[tag], dt_s, float(extra[i]))
         self._readings_cache = None
 
     def _equilibrate(self) -> None:
@@ -201,6 +219,15 @@ class PlantModel:
         self._ph = self._log_h - math.log10(c.gamma1)
         self._cond_c = c
         self._ionic, self._cond = ionic_and_conductivity(tot, self._log_h, c)
+
+    def _discharge_ph(self) -> float:
+        """pH after C-301: T-101's water with the Li the column took replaced by the H+ it released."""
+        v_l = self._volume_m3 * 1000.0
+        tot = [n / v_l for n in self._moles]
+        tot[1] = self.column.outlet_mol_l  # H+/Li+ exchange: fewer cations, the charge balance adds the H+
+        c = self._cond_c
+        self._log_h_discharge = solve_log_h(tuple(tot), c, self._log_h_discharge)
+        return self._log_h_discharge - math.log10(c.gamma1)
 
     def _physics(self, h: float) -> None:
         """One explicit-Euler substep of T-101 and C-301 from the state at its start."""
@@ -220,8 +247,16 @@ class PlantModel:
         qin_l = q_in * 1000.0 / 3600.0 * h  # litres in this substep
         qout_l = q_out * 1000.0 / 3600.0 * h
         inflow = [c * qin_l for c in inf.invariants.as_tuple()]
-        inflow[_NA] += pumps["P-201"].reagent_mol_l * naoh_l_h / 3600.0 * h
-        inflow[_S] += pumps["P-202"].reagent_mol_l * acid_l_h / 3600.0 * h
+        zone = self._zone_mol
+        zone[0] += pumps["P-201"].reagent_mol_l * naoh_l_h / 3600.0 * h
+        zone[1] += pumps["P-202"].reagent_mol_l * acid_l_h / 3600.0 * h
+        tau_mix = self.params.tank.mixing_time_s
+        share = 1.0 - math.exp(-h / tau_mix) if tau_mix > 0.0 else 1.0  # reaching the bulk this substep
+        to_bulk = (zone[0] * share, zone[1] * share)
+        zone[0] -= to_bulk[0]
+        zone[1] -= to_bulk[1]
+        inflow[_NA] += to_bulk[0]
+        inflow[_S] += to_bulk[1]
         v_l = v * 1000.0
         outflow = [n / v_l * qout_l for n in self._moles]
         # CO2 exchange with the air: kLa·V·([CO2(aq)] − KH·pCO2), CO2(aq) from the last solved pH.
@@ -260,7 +295,7 @@ class PlantModel:
         # Temperature: mixing with the influent, loss to ambient (reagent at ambient, small).
         tank = self.params.tank
         heat_cap = v * _WATER_HEAT_KJ_M3_K
-        naoh_mol_s = pumps["P-201"].reagent_mol_l * naoh_l_h / 3600.0
+        naoh_mol_s = to_bulk[0] / h
         d_temp = (q_in / 3600.0 * _WATER_HEAT_KJ_M3_K * (inf.temp_c - self._temp_c)
                   + naoh_mol_s * tank.neutralisation_heat_kj_mol
                   - tank.heat_loss_kw_per_k * (self._temp_c - tank.ambient_temp_c)) / heat_cap
@@ -283,11 +318,16 @@ class PlantModel:
         return {
             "FIT-100": self.influent.state.flow_m3_h,
             "AIT-100": self.influent.state.ph,
-            "AIT-101": self._ph,
+            "AIT-101": self._electrode_ph[0][1],
             "CIT-101": self._cond,
             "LIT-101": self._volume_m3 / tank.area_m2 / tank.height_m * 100.0,
             "TIT-101": self._temp_c,
             "AIT-301": mol_l_to_mg_l(self.column.outlet_mol_l, LI_G_MOL),
+            "AIT-101B": self._electrode_ph[0][1],
+            "AIT-101C": self._electrode_ph[0][1],
+            "AIT-102": self._ph_discharge,
+            "FIT-201": self.pumps["P-201"].pumped_l_h(self.watchdog_tripped),
+            "FIT-202": self.pumps["P-202"].pumped_l_h(self.watchdog_tripped),
         }
 
     def readings(self) -> dict[str, Reading]:
@@ -379,7 +419,7 @@ class PlantModel:
             column_loading_fraction=self.column.loading_fraction,
             ionic_strength=self._ionic, co2_to_air_mol=self.co2_to_air_mol,
             dissolved_metals_mg_l={m: mol_l_to_mg_l(sp.dissolved[m], METAL_G_MOL[m]) for m in METALS},
-            sludge_kg=sludge_kg,
+            sludge_kg=sludge_kg, discharge_ph=self._ph_discharge,
             sludge_out_kg=sum(n * HYDROXIDE_G_MOL[m] for m, n in self._sludge_out_mol.items()) / 1000.0,
         )
 

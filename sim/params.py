@@ -45,6 +45,10 @@ class TankParams(Strict):
     heat_loss_kw_per_k: float = Field(default=0.15, ge=0, description="through wall and surface")
     neutralisation_heat_kj_mol: float = Field(
         default=55.8, ge=0, description="released per mol of NaOH dosed (H+ + OH- -> H2O at 25 degC)")
+    mixing_time_s: float = Field(default=0.0, ge=0, le=3600,
+                                 description="reagent reaches the bulk through a first-order mixing zone")
+    electrode_delay_s: float = Field(default=0.0, ge=0, le=600,
+                                     description="transport delay from the bulk to the T-101 electrodes")
 
     @model_validator(mode="after")
     def _weir_below_top(self) -> TankParams:
@@ -78,6 +82,15 @@ class SensorParams(Strict):
     drift_per_h_eu: float = Field(default=0.0, description="slow drift from t = 0 (an ageing electrode)")
     range_low_eu: float
     range_high_eu: float
+    drift_flags_uncertain: bool = Field(
+        default=True, description="UNCERTAIN past drift_tolerance_eu (a real transmitter cannot know it drifts)")
+    coating_lag_s_per_day: float = Field(default=0.0, ge=0, description="coating slows the response: lag grows")
+    analyser_cycle_s: float = Field(default=0.0, ge=0, le=7200,
+                                    description="> 0: sample-and-hold analyser, a new result every cycle")
+    low_flow_cutoff_eu: float = Field(default=0.0, ge=0,
+                                      description="a flowmeter reads exactly its range low (GOOD) below this")
+    calibration_s: float = Field(default=300.0, ge=0, le=7200,
+                                 description="a calibration holds the value, UNCERTAIN, this long")
 
     @model_validator(mode="after")
     def _range(self) -> SensorParams:
@@ -86,8 +99,16 @@ class SensorParams(Strict):
         return self
 
 
-def _ph(lag_s: float) -> SensorParams:
-    return SensorParams(lag_s=lag_s, noise_sd_eu=0.01, drift_tolerance_eu=0.2, range_low_eu=0.0, range_high_eu=14.0)
+def _ph(lag_s: float, flags: bool = True) -> SensorParams:
+    return SensorParams(lag_s=lag_s, noise_sd_eu=0.01, drift_tolerance_eu=0.2, range_low_eu=0.0, range_high_eu=14.0,
+                        drift_flags_uncertain=flags)
+
+
+def _flowmeter(high_l_h: float) -> SensorParams:
+    """A magnetic flowmeter on a reagent line: fast, ±0.5 % of span noise."""
+    return SensorParams(lag_s=1.0, noise_sd_eu=0.005 * high_l_h, drift_tolerance_eu=0.05 * high_l_h,
+                        range_low_eu=0.0, range_high_eu=high_l_h, drift_flags_uncertain=False,
+                        low_flow_cutoff_eu=0.01 * high_l_h)
 
 
 class SensorSet(Strict):
@@ -104,8 +125,13 @@ class SensorSet(Strict):
     tit_101: SensorParams = Field(default=SensorParams(
         lag_s=30.0, noise_sd_eu=0.02, drift_tolerance_eu=0.5, range_low_eu=0.0, range_high_eu=60.0), alias="TIT-101")
     ait_301: SensorParams = Field(default=SensorParams(
-        lag_s=120.0, noise_sd_eu=2.0, drift_tolerance_eu=20.0, range_low_eu=0.0, range_high_eu=1500.0),
-        alias="AIT-301")
+        lag_s=120.0, noise_sd_eu=2.0, drift_tolerance_eu=20.0, range_low_eu=0.0, range_high_eu=1500.0,
+        analyser_cycle_s=600.0, calibration_s=900.0), alias="AIT-301")
+    ait_101b: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-101B")
+    ait_101c: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-101C")
+    ait_102: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-102")
+    fit_201: SensorParams = Field(default=_flowmeter(300.0), alias="FIT-201")
+    fit_202: SensorParams = Field(default=_flowmeter(40.0), alias="FIT-202")
 
     @model_validator(mode="before")
     @classmethod
@@ -116,11 +142,14 @@ class SensorSet(Strict):
         return {
             "FIT-100": self.fit_100, "AIT-100": self.ait_100, "AIT-101": self.ait_101,
             "CIT-101": self.cit_101, "LIT-101": self.lit_101, "TIT-101": self.tit_101,
-            "AIT-301": self.ait_301,
+            "AIT-301": self.ait_301, "AIT-101B": self.ait_101b, "AIT-101C": self.ait_101c,
+            "AIT-102": self.ait_102, "FIT-201": self.fit_201, "FIT-202": self.fit_202,
         }
 
 
-SENSOR_TAGS: tuple[str, ...] = ("FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301")
+SENSOR_TAGS: tuple[str, ...] = ("FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301",
+                                "AIT-101B", "AIT-101C", "AIT-102", "FIT-201", "FIT-202")
+FIRST_SENSOR_TAGS = SENSOR_TAGS[:7]  # their noise comes from the model's first random stream (seeds stay valid)
 
 
 class InfluentParams(Strict):

@@ -22,7 +22,8 @@ from sim.params import SENSOR_TAGS
 if TYPE_CHECKING:
     from sim.model import PlantModel
 
-SensorTag = Literal["FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301"]
+SensorTag = Literal["FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301", "AIT-101B",
+                    "AIT-101C", "AIT-102", "FIT-201", "FIT-202"]
 PumpTag = Literal["P-201", "P-202"]
 Server = Literal["opcua", "modbus"]
 assert set(SensorTag.__args__) == set(SENSOR_TAGS)  # type: ignore[attr-defined]
@@ -174,14 +175,21 @@ class SensorEvent(_Timed):
     recover: Literal[True] | None = None
     drift_per_h: float | None = Field(default=None, description="engineering units per hour")
     offset: float | None = Field(default=None, description="calibration offset, engineering units")
+    broken: Literal[True] | None = None
+    calibrate: Literal[True] | None = None
+    coating_per_day: float | None = Field(default=None, ge=0, le=86400, description="lag seconds added per day")
 
     @model_validator(mode="after")
     def _one(self) -> SensorEvent:
-        acts = [n for n in ("fail", "stuck", "recover", "drift_per_h", "offset") if getattr(self, n) is not None]
+        acts = [n for n in _SENSOR_ACTS if getattr(self, n) is not None]
         if len(acts) != 1:
             raise ValueError("a sensor event takes exactly one of fail: true, stuck: true, recover: true, "
-                             f"drift_per_h: N, offset: N (got {', '.join(acts) or 'none'})")
+                             "drift_per_h: N, offset: N, broken: true, calibrate: true, coating_per_day: N "
+                             f"(got {', '.join(acts) or 'none'})")
         return self
+
+
+_SENSOR_ACTS = ("fail", "stuck", "recover", "drift_per_h", "offset", "broken", "calibrate", "coating_per_day")
 
 
 class PumpEvent(_Timed):
@@ -347,6 +355,12 @@ def _apply(model: PlantModel, event: Event, t: float) -> None:
             sensor.set_drift(event.drift_per_h)
         elif event.offset is not None:
             sensor.set_offset(event.offset)
+        elif event.broken:
+            sensor.break_glass()
+        elif event.calibrate:
+            sensor.calibrate()
+        elif event.coating_per_day is not None:
+            sensor.set_coating_rate(event.coating_per_day)
     elif isinstance(event, PumpEvent):
         if event.trip:
             model.trip_pump(event.pump)
