@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from sim.interface import SensorStatus
@@ -79,7 +81,7 @@ def test_lithium_analyser_samples_and_holds_and_is_uncertain_while_calibrating()
     for _ in range(1800):
         model.step(1.0)
         values.append(model.readings()["AIT-301"].value)
-    changes = sum(1 for a, b in zip(values, values[1:], strict=False) if a != b)
+    changes = sum(1 for a, b in itertools.pairwise(values) if a != b)
     assert changes == 3, "a new result every 600 s, held in between"
     model.sensors["AIT-301"].calibrate()
     model.step(1.0)
