@@ -267,11 +267,16 @@ def solve_log_h(tot: tuple[float, ...], c: Conditions, guess_ph: float | None = 
         else:
             return p
         dfdp = -dfdh * _LN10 * h
-        step = f / dfdp if dfdp < 0.0 else 0.0
-        new = p - step
-        if not lo < new < hi or step == 0.0:
+        if dfdp < 0.0:
+            step = f / dfdp
+            if abs(step) < 1e-10:  # converged (checked before the bracket: p may sit on its edge)
+                return p - step
+            new = p - step
+            if not lo < new < hi:
+                new = 0.5 * (lo + hi)
+        else:
             new = 0.5 * (lo + hi)
-        if abs(new - p) < 1e-10 or hi - lo < 1e-10:
+        if hi - lo < 1e-10:
             return new
         p = new
     return p
