@@ -9,7 +9,7 @@ Every constant and its source: docs/simulator-model.md §1.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -64,8 +64,7 @@ _PH_LOW, _PH_HIGH = -2.0, 16.0
 _LN10 = math.log(10.0)
 
 
-@dataclass(frozen=True, slots=True)
-class Invariants:
+class Invariants(NamedTuple):
     """Totals (mol/L) that acid-base and precipitation reactions conserve: the model's chemical state."""
 
     na: float = 0.0
@@ -83,11 +82,10 @@ class Invariants:
     al: float = 0.0
 
     def as_tuple(self) -> tuple[float, ...]:
-        return (self.na, self.li, self.sulfate, self.carbonate, self.chloride, self.fluoride, self.phosphate,
-                self.ni, self.co, self.mn, self.cu, self.fe, self.al)
+        return tuple(self)
 
 
-INVARIANT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Invariants))
+INVARIANT_NAMES: tuple[str, ...] = Invariants._fields
 N_INVARIANTS = len(INVARIANT_NAMES)
 _METAL_INDEX = tuple(INVARIANT_NAMES.index(m) for m in METALS)
 
@@ -352,7 +350,7 @@ def equilibrate(inv: Invariants | tuple[float, ...], temp_c: float = 25.0, guess
                 activities: bool = True, ionic_strength: float | None = None,
                 iterations: int = 30) -> Equilibrium:
     """Solve pH with the ionic strength made self-consistent (fixed point; `ionic_strength` pins it)."""
-    tot = inv.as_tuple() if isinstance(inv, Invariants) else inv
+    tot = tuple(inv)
     i_est = ionic_strength if ionic_strength is not None else _ionic_guess(tot)
     log_h = guess
     eq: Equilibrium | None = None
@@ -513,9 +511,7 @@ def sulfate_for_ph(ph: float, cations: float, c_t: float, cl: float, temp_c: flo
 
 
 def _with(inv: Invariants, **changes: float) -> Invariants:
-    values = {n: getattr(inv, n) for n in INVARIANT_NAMES}
-    values.update(changes)
-    return Invariants(**values)
+    return inv._replace(**changes)
 
 
 def mg_l_to_mol_l(mg_l: float, g_mol: float) -> float:

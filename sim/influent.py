@@ -19,6 +19,15 @@ from sim.chemistry import (
 )
 from sim.params import InfluentParams
 
+_IONIC_REFRESH_S = 30.0
+# influent quantity and factor to mol/L for each invariant, in Invariants' order ("" = set by _acidify)
+_TO_MOL_L: tuple[tuple[str, float], ...] = (
+    ("na_mg_l", mg_l_to_mol_l(1.0, NA_G_MOL)), ("li_mg_l", mg_l_to_mol_l(1.0, LI_G_MOL)), ("", 0.0),
+    ("tic_mmol_l", 1e-3), ("chloride_mmol_l", 1e-3), ("fluoride_mg_l", mg_l_to_mol_l(1.0, F_G_MOL)),
+    ("phosphate_mg_l", mg_l_to_mol_l(1.0, PO4_G_MOL)),
+    *((f"{m}_mg_l", mg_l_to_mol_l(1.0, METAL_G_MOL[m])) for m in ("ni", "co", "mn", "cu", "fe", "al")),
+)
+
 # Influent quantities a scenario may set (the unit is in the name, as in the scenario file).
 COMPONENT_QUANTITIES: tuple[str, ...] = ("fluoride_mg_l", "phosphate_mg_l", "ni_mg_l", "co_mg_l", "mn_mg_l",
                                          "cu_mg_l", "fe_mg_l", "al_mg_l")
@@ -26,7 +35,7 @@ INFLUENT_QUANTITIES: tuple[str, ...] = ("flow_m3_h", "ph", "li_mg_l", "na_mg_l",
                                         "temp_c", *COMPONENT_QUANTITIES)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InfluentState:
     """The influent now: flow, the composition that defines it, and its invariants."""
 
@@ -76,6 +85,7 @@ class Influent:
         self._ionic = 0.1  # the influent's ionic strength, carried from one evaluation to the next
         self._log_h = 2.5
         self._settle_next = False
+        self._ionic_age_s = 0.0
         self.state = self._evaluate(0.0, settle=True)
 
     def _pattern(self, t_s: float) -> dict[str, float]:
@@ -107,13 +117,7 @@ class Influent:
                 values[name] = target
         for shock in self._shocks:
             values.update(shock.values)
-        base = Invariants(
-            na=mg_l_to_mol_l(values["na_mg_l"], NA_G_MOL), li=mg_l_to_mol_l(values["li_mg_l"], LI_G_MOL),
-            carbonate=values["tic_mmol_l"] / 1000.0, chloride=values["chloride_mmol_l"] / 1000.0,
-            fluoride=mg_l_to_mol_l(values["fluoride_mg_l"], F_G_MOL),
-            phosphate=mg_l_to_mol_l(values["phosphate_mg_l"], PO4_G_MOL),
-            **{m: mg_l_to_mol_l(values[f"{m}_mg_l"], METAL_G_MOL[m]) for m in METAL_G_MOL},
-        )
+        base = Invariants(*[values[name] * factor if name else 0.0 for name, factor in _TO_MOL_L])
         settle = settle or self._settle_next
         self._settle_next = False
         inv = self._acidify(base, values["ph"], values["temp_c"], 25 if settle else 1)
@@ -137,13 +141,16 @@ class Influent:
             c = conditions(temp_c, self._ionic)
             log_h = ph + math.log10(c.gamma1)
             h = math.pow(10.0, -log_h)
-            excess, _ = charge_balance(h, base.as_tuple(), c)
+            excess, _ = charge_balance(h, base, c)
             per_sulfate = (h + 2.0 * c.ks) / (h + c.ks)
             sulfate = max(excess / per_sulfate, 0.0)
             # more alkaline than the water is by itself (an alkaline spill upstream): the rest is NaOH
             alkali = max(-excess, 0.0)
-            inv = Invariants(base.na + alkali, base.li, sulfate, *base.as_tuple()[3:])
+            inv = base._replace(na=base.na + alkali, sulfate=sulfate)
             tot = inv.as_tuple()
+            if passes == 1 and self._ionic_age_s < _IONIC_REFRESH_S:
+                break  # the influent's ionic strength drifts slowly: refreshed every _IONIC_REFRESH_S
+            self._ionic_age_s = 0.0
             ionic, _kappa = ionic_and_conductivity(tot, log_h, c)
             self._log_h = log_h
             converged = abs(ionic - self._ionic) < 1e-9 * ionic
@@ -157,6 +164,7 @@ class Influent:
         a = math.exp(-dt_s / self.p.wander_time_constant_s)
         b = math.sqrt(1.0 - a * a)
         self.wander = [a * w + b * n for w, n in zip(self.wander, noise, strict=True)]
+        self._ionic_age_s += dt_s
         live = [s for s in self._shocks if s.until_s > t_s]
         settle = len(live) != len(self._shocks)  # a slug just ended: a step change
         self._shocks = live

@@ -6,9 +6,8 @@ status, and commands. The model knows nothing of networks or wall clocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class SensorStatus(IntEnum):
@@ -19,8 +18,9 @@ class SensorStatus(IntEnum):
     FAILED = 2  # Bad_SensorFailure
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
+    """A value as a PLC input sees it, with its status (a tuple: made many times a simulated second)."""
+
     value: float
     status: SensorStatus = SensorStatus.GOOD
 

@@ -105,10 +105,11 @@ class PlantModel:
         p = self.params
         self.seed = p.seed if seed is None else seed
         self._rng = np.random.default_rng(self.seed)
-        self._noise = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE))
+        self._noise: list[list[float]] = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE)).tolist()
         self._noise_i = 0
         self._rng_extra = np.random.default_rng([self.seed, 14])
-        self._noise_extra = self._rng_extra.standard_normal((_NOISE_BLOCK, len(_EXTRA_TAGS)))
+        self._noise_extra: list[list[float]] = self._rng_extra.standard_normal(
+            (_NOISE_BLOCK, len(_EXTRA_TAGS))).tolist()
         self._t_s = 0.0
         self._scenario: ScenarioHook | None = None
 
@@ -196,18 +197,19 @@ class PlantModel:
             self._electrode_ph.popleft()
 
         if self._noise_i >= _NOISE_BLOCK:
-            self._noise = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE))
-            self._noise_extra = self._rng_extra.standard_normal((_NOISE_BLOCK, len(_EXTRA_TAGS)))
+            self._noise = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE)).tolist()
+            self._noise_extra = self._rng_extra.standard_normal((_NOISE_BLOCK, len(_EXTRA_TAGS))).tolist()
             self._noise_i = 0
         noise = self._noise[self._noise_i]
+        extra = self._noise_extra[self._noise_i]
         self._noise_i += 1
-        self.influent.step(self._t_s, dt_s, (float(noise[-3]), float(noise[-2]), float(noise[-1])))
+        self.influent.step(self._t_s, dt_s, (noise[-3], noise[-2], noise[-1]))
         truth = self._true_values()
+        sensors = self.sensors
         for i, tag in enumerate(FIRST_SENSOR_TAGS):
-            self.sensors[tag].step(truth[tag], dt_s, float(noise[i]))
-        extra = self._noise_extra[self._noise_i - 1]
+            sensors[tag].step(truth[tag], dt_s, noise[i])
         for i, tag in enumerate(_EXTRA_TAGS):
-            self.sensors[tag].step(truth[tag], dt_s, float(extra[i]))
+            sensors[tag].step(truth[tag], dt_s, extra[i])
         self._readings_cache = None
 
     def _equilibrate(self) -> None:
@@ -281,13 +283,12 @@ class PlantModel:
             outflow = [o + e for o, e in zip(outflow, extra, strict=True)]
             water_out_l += (v_new - v_max) * 1000.0
             v_new = v_max
-        for k in range(N_INVARIANTS):
-            self._in_mol[k] += inflow[k]
-            self._out_mol[k] += outflow[k]
+        self._in_mol = [a + b for a, b in zip(self._in_mol, inflow, strict=True)]
+        self._out_mol = [a + b for a, b in zip(self._out_mol, outflow, strict=True)]
         self._water_in_l += water_in_l
         self._water_out_l += water_out_l
         self.co2_to_air_mol += stripped
-        if any(self._moles[k] > 0.0 for k in _METAL_IDX):  # solids leave suspended, at the tank's share
+        if sum(self._moles[_METAL_IDX[0]:]) > 0.0:  # solids leave suspended, at the tank's share
             sp = speciate_log_h(tuple(n / v_l for n in self._moles), self._log_h, self._cond_c)
             frac_out = water_out_l / v_l
             for m, k in zip(METALS, _METAL_IDX, strict=True):

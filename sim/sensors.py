@@ -25,7 +25,7 @@ class Sensor:
     clears drift, offset and coating; an analyser (analyser_cycle_s > 0) samples and holds.
     """
 
-    __slots__ = ("_calibrating_s", "_cycle_s", "_noise", "_shown", "coating_lag_s", "coating_per_day",
+    __slots__ = ("_calibrating_s", "_cycle_s", "_decay", "_noise", "_shown", "coating_lag_s", "coating_per_day",
                  "drift_eu", "drift_per_h", "fault", "lagged", "name", "offset_eu", "params")
 
     def __init__(self, name: str, params: SensorParams, initial: float) -> None:
@@ -41,6 +41,7 @@ class Sensor:
         self._noise = 0.0
         self._calibrating_s = 0.0
         self._cycle_s = 0.0
+        self._decay = (0.0, 0.0, 1.0)  # (dt, tau, 1 − e^(−dt/tau)) of the last step: most steps repeat it
         self._shown = self._compose()
 
     def step(self, true_value: float, dt_s: float, noise: float) -> None:
@@ -50,7 +51,11 @@ class Sensor:
             self.coating_lag_s += self.coating_per_day * dt_s / 86400.0
         tau = p.lag_s + self.coating_lag_s
         if tau > 0.0:
-            self.lagged += (true_value - self.lagged) * (1.0 - math.exp(-dt_s / tau))
+            last_dt, last_tau, gain = self._decay
+            if last_dt != dt_s or last_tau != tau:
+                gain = 1.0 - math.exp(-dt_s / tau)
+                self._decay = (dt_s, tau, gain)
+            self.lagged += (true_value - self.lagged) * gain
         else:
             self.lagged = true_value
         self.drift_eu += self.drift_per_h * dt_s / 3600.0
