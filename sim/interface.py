@@ -40,9 +40,9 @@ MEASUREMENTS: tuple[str, ...] = (
     "AIT-301",  # C-301 outlet lithium, mg/L
     "P-201.SPEED",  # NaOH pump speed feedback, %
     "P-202.SPEED",  # H2SO4 pump speed feedback, %
-    "AIT-101B",  # T-101 pH, second electrode
-    "AIT-101C",  # T-101 pH, third electrode
-    "AIT-102",  # discharge pH after C-301
+    "AIT-104",  # T-101 pH, second electrode
+    "AIT-105",  # T-101 pH, third electrode
+    "AIT-302",  # discharge pH after C-301
     "FIT-201",  # NaOH line magnetic flowmeter, L/h
     "FIT-202",  # H2SO4 line magnetic flowmeter, L/h
 )

@@ -324,9 +324,9 @@ class PlantModel:
             "LIT-101": self._volume_m3 / tank.area_m2 / tank.height_m * 100.0,
             "TIT-101": self._temp_c,
             "AIT-301": mol_l_to_mg_l(self.column.outlet_mol_l, LI_G_MOL),
-            "AIT-101B": self._electrode_ph[0][1],
-            "AIT-101C": self._electrode_ph[0][1],
-            "AIT-102": self._ph_discharge,
+            "AIT-104": self._electrode_ph[0][1],
+            "AIT-105": self._electrode_ph[0][1],
+            "AIT-302": self._ph_discharge,
             "FIT-201": self.pumps["P-201"].pumped_l_h(self.watchdog_tripped),
             "FIT-202": self.pumps["P-202"].pumped_l_h(self.watchdog_tripped),
         }

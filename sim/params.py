@@ -127,9 +127,9 @@ class SensorSet(Strict):
     ait_301: SensorParams = Field(default=SensorParams(
         lag_s=120.0, noise_sd_eu=2.0, drift_tolerance_eu=20.0, range_low_eu=0.0, range_high_eu=1500.0,
         analyser_cycle_s=600.0, calibration_s=900.0), alias="AIT-301")
-    ait_101b: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-101B")
-    ait_101c: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-101C")
-    ait_102: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-102")
+    ait_104: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-104")
+    ait_105: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-105")
+    ait_302: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-302")
     fit_201: SensorParams = Field(default=_flowmeter(300.0), alias="FIT-201")
     fit_202: SensorParams = Field(default=_flowmeter(40.0), alias="FIT-202")
 
@@ -142,13 +142,13 @@ class SensorSet(Strict):
         return {
             "FIT-100": self.fit_100, "AIT-100": self.ait_100, "AIT-101": self.ait_101,
             "CIT-101": self.cit_101, "LIT-101": self.lit_101, "TIT-101": self.tit_101,
-            "AIT-301": self.ait_301, "AIT-101B": self.ait_101b, "AIT-101C": self.ait_101c,
-            "AIT-102": self.ait_102, "FIT-201": self.fit_201, "FIT-202": self.fit_202,
+            "AIT-301": self.ait_301, "AIT-104": self.ait_104, "AIT-105": self.ait_105,
+            "AIT-302": self.ait_302, "FIT-201": self.fit_201, "FIT-202": self.fit_202,
         }
 
 
 SENSOR_TAGS: tuple[str, ...] = ("FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301",
-                                "AIT-101B", "AIT-101C", "AIT-102", "FIT-201", "FIT-202")
+                                "AIT-104", "AIT-105", "AIT-302", "FIT-201", "FIT-202")
 FIRST_SENSOR_TAGS = SENSOR_TAGS[:7]  # their noise comes from the model's first random stream (seeds stay valid)
 
 

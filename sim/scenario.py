@@ -22,8 +22,8 @@ from sim.params import SENSOR_TAGS
 if TYPE_CHECKING:
     from sim.model import PlantModel
 
-SensorTag = Literal["FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301", "AIT-101B",
-                    "AIT-101C", "AIT-102", "FIT-201", "FIT-202"]
+SensorTag = Literal["FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301", "AIT-104",
+                    "AIT-105", "AIT-302", "FIT-201", "FIT-202"]
 PumpTag = Literal["P-201", "P-202"]
 Server = Literal["opcua", "modbus"]
 assert set(SensorTag.__args__) == set(SENSOR_TAGS)  # type: ignore[attr-defined]

@@ -26,27 +26,27 @@ def _dosing(params: SimParams | None = None) -> PlantModel:
 
 def test_three_electrodes_agree_when_healthy_and_drift_on_b_stays_good() -> None:
     model = _dosing()
-    model.sensors["AIT-101B"].set_drift(0.5)  # 0.5 pH per hour, silently
+    model.sensors["AIT-104"].set_drift(0.5)  # 0.5 pH per hour, silently
     _run(model, 3600)
     r = model.readings()
     truth = model.true_state().ph
     assert r["AIT-101"].value == pytest.approx(truth, abs=0.1)
-    assert r["AIT-101C"].value == pytest.approx(truth, abs=0.1)
-    assert r["AIT-101B"].value == pytest.approx(truth + 0.5, abs=0.1)
-    assert r["AIT-101B"].status is SensorStatus.GOOD, "no transmitter knows it is drifting"
+    assert r["AIT-105"].value == pytest.approx(truth, abs=0.1)
+    assert r["AIT-104"].value == pytest.approx(truth + 0.5, abs=0.1)
+    assert r["AIT-104"].status is SensorStatus.GOOD, "no transmitter knows it is drifting"
 
 
 def test_broken_glass_reads_near_7_and_stays_good_and_stuck_stays_good() -> None:
     model = _dosing()
-    model.sensors["AIT-101C"].break_glass()
-    model.sensors["AIT-101B"].stick()
-    frozen = model.readings()["AIT-101B"].value
+    model.sensors["AIT-105"].break_glass()
+    model.sensors["AIT-104"].stick()
+    frozen = model.readings()["AIT-104"].value
     model.command("P-201.SP", 30.0)
     _run(model, 1800)
     r = model.readings()
     assert abs(model.true_state().ph - 7.0) > 1.0, "the tank has moved well away from 7"
-    assert r["AIT-101C"].value == pytest.approx(7.0, abs=0.05) and r["AIT-101C"].status is SensorStatus.GOOD
-    assert r["AIT-101B"].value == frozen and r["AIT-101B"].status is SensorStatus.GOOD
+    assert r["AIT-105"].value == pytest.approx(7.0, abs=0.05) and r["AIT-105"].status is SensorStatus.GOOD
+    assert r["AIT-104"].value == frozen and r["AIT-104"].status is SensorStatus.GOOD
 
 
 def test_coating_slows_the_response_and_calibration_holds_then_clears_it() -> None:
@@ -54,8 +54,8 @@ def test_coating_slows_the_response_and_calibration_holds_then_clears_it() -> No
 scenario: coating
 duration_h: 2
 events:
-  - {at: 0, sensor: AIT-101C, coating_per_day: 86400}
-  - {at: 5400, sensor: AIT-101C, calibrate: true}
+  - {at: 0, sensor: AIT-105, coating_per_day: 86400}
+  - {at: 5400, sensor: AIT-105, calibrate: true}
 """
     model = _dosing()
     model.attach_scenario(load_scenario("coating.yaml", text).player())
@@ -63,16 +63,16 @@ events:
     model.command("P-201.SP", 30.0)
     _run(model, 300)
     r = model.readings()
-    assert abs(r["AIT-101"].value - r["AIT-101C"].value) > 0.5, "the coated electrode lags far behind"
+    assert abs(r["AIT-101"].value - r["AIT-105"].value) > 0.5, "the coated electrode lags far behind"
     _run(model, 4501)  # the calibration at 5400 s
-    held = model.readings()["AIT-101C"]
+    held = model.readings()["AIT-105"]
     assert held.status is SensorStatus.UNCERTAIN
     _run(model, 10)
-    assert model.readings()["AIT-101C"].value == held.value, "held while out of the process"
+    assert model.readings()["AIT-105"].value == held.value, "held while out of the process"
     _run(model, 400)
     r = model.readings()
-    assert r["AIT-101C"].status is SensorStatus.GOOD
-    assert model.sensors["AIT-101C"].coating_lag_s < 500.0, "calibration cleaned it (it fouls again)"
+    assert r["AIT-105"].status is SensorStatus.GOOD
+    assert model.sensors["AIT-105"].coating_lag_s < 500.0, "calibration cleaned it (it fouls again)"
 
 
 def test_lithium_analyser_samples_and_holds_and_is_uncertain_while_calibrating() -> None:
@@ -107,7 +107,7 @@ def test_discharge_ph_after_the_column_carries_the_h_released_for_li() -> None:
     ts = model.true_state()
     assert ts.column_outlet_li_mg_l < 0.5 * ts.influent.li_mg_l, "the fresh bed takes up most of the Li"
     assert ts.discharge_ph < ts.ph - 0.5, "the H+ the sorbent gives back acidifies the discharge"
-    assert model.readings()["AIT-102"].value == pytest.approx(ts.discharge_ph, abs=0.1)
+    assert model.readings()["AIT-302"].value == pytest.approx(ts.discharge_ph, abs=0.1)
 
 
 def test_mixing_time_and_electrode_delay_slow_what_the_electrode_sees() -> None:

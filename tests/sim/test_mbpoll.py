@@ -23,7 +23,7 @@ pytestmark = [
 ]
 
 FLOATS = ["FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301", "P-201.SPEED", "P-202.SPEED",
-          "AIT-101B", "AIT-101C", "AIT-102", "FIT-201", "FIT-202"]
+          "AIT-104", "AIT-105", "AIT-302", "FIT-201", "FIT-202"]
 _LINE = re.compile(r"^\[(\d+)\]:\s+(\S+)")
 
 

@@ -22,7 +22,7 @@ UNIT = 1
 INPUT_FLOATS = {"FIT-100": 0, "AIT-100": 2, "AIT-101": 4, "CIT-101": 6, "LIT-101": 8, "TIT-101": 10,
                 "AIT-301": 12, "P-201.SPEED": 14, "P-202.SPEED": 16,
                 # appended for the richer plant (issue 14): the addresses above never move
-                "AIT-101B": 18, "AIT-101C": 20, "AIT-102": 22, "FIT-201": 24, "FIT-202": 26}
+                "AIT-104": 18, "AIT-105": 20, "AIT-302": 22, "FIT-201": 24, "FIT-202": 26}
 STATUS_WORDS = {name: 100 + i for i, name in enumerate(INPUT_FLOATS)}
 DISCRETE_INPUTS = {"P-201.RUNNING": 0, "P-201.FAULT": 1, "P-202.RUNNING": 2, "P-202.FAULT": 3,
                    "WATCHDOG.TRIPPED": 4}
