@@ -48,6 +48,7 @@ class AuditAction(StrEnum):
     TOKEN_REVOKE = "token_revoke"
     SIMULATOR = "simulator"  # fault injection on the simulated PLC
     TAG_WRITE = "tag_write"  # an operator's write to one plant tag (pump run/stop/reset)
+    ONCALL_OVERRIDE = "oncall_override"  # an engineer's change to who is on call (plantctl.notify)
 
 
 @dataclass(frozen=True, slots=True)

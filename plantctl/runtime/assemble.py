@@ -12,6 +12,7 @@ from plantctl.audit.audit import AuditTrail
 from plantctl.config.models import PlantConfig
 from plantctl.db.pool import PoolLifecycle, service_pool
 from plantctl.historian.service import Historian
+from plantctl.notify.service import Notifier
 from plantctl.runtime.control_journal import ControlJournal
 from plantctl.runtime.service import PlantRuntime
 
@@ -37,6 +38,9 @@ def build_service(config: PlantConfig, database_url: str, state_dir: Path) -> Pl
     runtime.add_component("control-journal", control_journal)
     runtime.add_component("alarms", alarm_service, tap=alarm_service.submit)
     runtime.add_component("loops", runner, tap=runner.tap)
+    runtime.notifier = Notifier.for_plant(config, database_url, alarm_service)
+    if runtime.notifier is not None:
+        runtime.add_component("notifier", runtime.notifier)
     runtime.alarms = alarm_service.engine
     runtime.loops = group.loops
     return runtime
