@@ -26,14 +26,12 @@ from api.routers import audit, auth, health, live, metrics, reports, tag_writes,
 from api.routers import loops as loops_router
 from api.routers import notify as notify_router
 from api.routers import panel as panel_router
-from api.routers import simulator as simulator_router
 from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl import __version__
 from plantctl.alarms.engine import AlarmEngine
 from plantctl.historian.migrate import apply_migrations
 from plantctl.runtime.service import PlantRuntime
-from sim.facade.runner import SimulatedPlc
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +100,13 @@ class SecurityHeaders:
 
 def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
                loops: Mapping[str, Loop] | None = None, alarms: AlarmEngine | None = None,
-               simulator: SimulatedPlc | None = None) -> FastAPI:
-    """The runtime's lifecycle belongs to the caller (plantctl run); the app owns its database pool.
+               simulator: object | None = None) -> FastAPI:
+    """The app's lifespan starts the runtime and stops it (flushing the historian) when uvicorn shuts down.
 
-    loops and alarms default to the runtime's `loops` and `alarms` attributes when it has them; the simulator
-    bench (/api/v1/simulator) is mounted only with a simulator (argument or the runtime's `simulator`).
+    A runtime already running when the app starts (a second app served over the same service) is left to
+    whoever started it. loops and alarms default to the runtime's `loops` and `alarms` attributes; the
+    simulator bench (/api/v1/simulator) is mounted only with a simulator (argument or the runtime's
+    `simulator`), and only then is the simulator's code imported.
     """
     configured = settings or ApiSettings()
     redact_access_log()
@@ -136,11 +136,19 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
             throttle=LoginThrottle(settings.login_max_failures_per_user, settings.login_max_attempts_per_ip,
                                    settings.login_window_s),
             meter=meter, loops=loops, alarms=alarms)
+        owns_runtime = not runtime.started
         try:
+            if owns_runtime:
+                await runtime.start()
             yield
         finally:
-            app.state.ctx = None
-            await pool.close()
+            try:
+                if owns_runtime:
+                    await runtime.stop()  # sources closed, loops and journals flushed, then the historian
+                    log.info("runtime stopped")
+            finally:
+                app.state.ctx = None
+                await pool.close()
 
     app = FastAPI(title="plantctl", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   openapi_tags=[{"name": n} for n in ("auth", "users", "tags", "live", "trends", "alarms", "loops",
@@ -153,7 +161,11 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
         app.include_router(r)
     if runtime.notifier is not None:  # on-call notification: mounted only with a notifications: section
         app.include_router(notify_router.routes)
-    simulator_router.install(app, simulator if simulator is not None else getattr(runtime, "simulator", None))
+    plc = simulator if simulator is not None else getattr(runtime, "simulator", None)
+    if plc is not None:
+        from api.routers import simulator as simulator_router  # the simulator (and scipy) only when simulating
+
+        simulator_router.install(app, plc)
     app.include_router(panel_router.panel_router())  # the operator panel, after (and below) every API route
     app.add_middleware(SecurityHeaders)
 

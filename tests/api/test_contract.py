@@ -122,19 +122,27 @@ def test_openapi_documents_problems_and_security(service: Service) -> None:
     assert spec["paths"]["/api/v1/live/stream"]["get"]["responses"]["200"]["content"].keys() == {"text/event-stream"}
 
 
-def test_readyz_is_a_503_problem_until_the_runtime_starts(service: Service, tmp_path: object) -> None:
+def test_readyz_is_a_503_problem_until_every_source_is_connected(service: Service, tmp_path: object) -> None:
+    """A service whose PLCs do not answer serves its API, but says it is not ready, and which source is down."""
     from pathlib import Path
 
-    from api.app import create_app
     from api.settings import ApiSettings
-    from plantctl.runtime.service import PlantRuntime
+    from plantctl.runtime.assemble import build_service
+    from tests.support import free_port, sources_on
 
-    idle = PlantRuntime(service.server.config, state_dir=Path(str(tmp_path)), sources={})
-    app = create_app(idle, settings=ApiSettings(mode="production", database_url=service.server.database_url))
-    base = service.server.serve(app)
-    r = httpx.get(f"{base}/readyz", timeout=10)
-    body = _problem(r, 503)
-    assert body["type"] == "urn:plantctl:problem:not-ready" and body["runtime_started"] is False
+    server = service.server
+    nowhere = sources_on(server.config, f"opc.tcp://127.0.0.1:{free_port()}/nothing", free_port(), heartbeat=False)
+    built = build_service(nowhere, database_url=server.database_url, state_dir=Path(str(tmp_path)),
+                          settings=ApiSettings(mode="production", database_url=server.database_url))
+    base = server.serve(built.app)
+    try:
+        r = httpx.get(f"{base}/readyz", timeout=10)
+        body = _problem(r, 503)
+        assert body["type"] == "urn:plantctl:problem:not-ready" and body["runtime_started"] is True
+        assert body["ready"] is False and "PLC-1-OPCUA" in body["detail"] and "PLC-1-MODBUS" in body["detail"]
+    finally:
+        server.shutdown(base)
+    assert built.runtime.started is False, "the app's lifespan stops the runtime it started"
 
 
 _PATH_VALUES = {"name": "AIT-101", "username": "viewer", "token_id": "1", "kind": "daily", "period": "2026-10-25",

@@ -36,9 +36,8 @@ def fuzz_target(db_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     password = secrets.token_urlsafe(16)
     prepare_auth(ApiSettings(mode="production", database_url=url, admin_user="admin", admin_password=password))
     server = PlantServer(load_plant(EXAMPLE_PLANT), url, tmp_path_factory.mktemp("fuzz-state"))
-    server.start()
     try:
-        base = server.serve(server.app(login_max_attempts_per_ip=100_000, login_max_failures_per_user=100_000))
+        base = server.start(login_max_attempts_per_ip=100_000, login_max_failures_per_user=100_000)
         admin = login(base, "admin", password)
         r = httpx.post(f"{base}/api/v1/tokens", json={"name": "fuzz", "role": "admin"}, headers=admin.bearer)
         yield base, r.json()["token"]
