@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from control.closed_loop import loop_config, run_loop_on_scenario
 from control.scheduler import Tick, run_periodic
 from control.tuning import tune
-from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
+from plantctl.plantfile import load_plant
 from sim.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from plantctl.config import ConfigError, load_plant
+from plantctl.config import ConfigError
+from plantctl.plantfile import load_plant
 
 app = typer.Typer(
     name="plantctl",

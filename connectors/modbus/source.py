@@ -15,6 +15,14 @@ from connectors.base import Emit, SourceHealth, refuse_locally
 from connectors.health import LinkHealth, backoff_delays
 from connectors.heartbeat import heartbeat
 from connectors.modbus.codec import CodecError, decode, encode, to_engineering, to_raw
+from connectors.modbus.config import (
+    ByteOrder,
+    ModbusAddress,
+    ModbusSourceConfig,
+    ModbusTable,
+    ModbusType,
+    modbus_address,
+)
 from connectors.modbus.planner import (
     BIT_TABLES,
     Limits,
@@ -25,7 +33,7 @@ from connectors.modbus.planner import (
     plan,
 )
 from connectors.timing import cancel_and_wait, every
-from plantctl.config.models import ByteOrder, ModbusSourceConfig, ModbusTable, ModbusType, TagConfig
+from plantctl.config.models import TagConfig
 from plantctl.quality import Quality
 from plantctl.samples import Sample, utcnow
 from plantctl.writes import WriteOutcome
@@ -89,7 +97,7 @@ class ModbusSource:
     def __init__(self, config: ModbusSourceConfig, tags: list[TagConfig], emit: Emit) -> None:
         self._cfg = config
         self._emit = emit
-        self._tags = {t.name: t for t in tags if t.modbus is not None}
+        self._tags = {t.name: t for t in tags if isinstance(t.address, ModbusAddress)}
         self._planned = [self._footprint(t) for t in self._tags.values()]
         self._groups: list[PollGroup] = plan(
             self._planned,
@@ -146,8 +154,7 @@ class ModbusSource:
     # --- acquisition --------------------------------------------------------------------
 
     def _footprint(self, tag: TagConfig) -> PlannedTag:
-        assert tag.modbus is not None
-        addr = tag.modbus
+        addr = modbus_address(tag)
         unit = addr.unit_id if addr.unit_id is not None else self._cfg.unit_id
         count = 1 if addr.table in BIT_TABLES else addr.type.registers
         return PlannedTag(tag.name, unit, addr.table, addr.address, count, tag.scan_period_s)
@@ -307,11 +314,11 @@ class ModbusSource:
             raise ValueError(f"{len(regs)} registers for {req.count} asked")
         for pt in req.tags:
             tag = self._tags[pt.name]
-            assert tag.modbus is not None
-            order = tag.modbus.byte_order or self._cfg.byte_order
+            addr = modbus_address(tag)
+            order = addr.byte_order or self._cfg.byte_order
             offset = pt.address - req.address
-            raw = decode(tag.modbus.type, regs[offset : offset + pt.count], order, tag.modbus.bit)
-            if tag.modbus.type is ModbusType.BIT:
+            raw = decode(addr.type, regs[offset : offset + pt.count], order, addr.bit)
+            if addr.type is ModbusType.BIT:
                 value = raw
             else:
                 value = to_engineering(raw, tag.scaling, tag.range.low, tag.range.high)
@@ -349,8 +356,9 @@ class ModbusSource:
         refused = refuse_locally(cfg, tag, value)
         if refused is not None:
             return WriteOutcome.policy(refused)
-        assert cfg is not None and cfg.modbus is not None
-        if (cfg.modbus.table is ModbusTable.COIL or cfg.modbus.type is ModbusType.BIT) and value not in (0, 1):
+        assert cfg is not None
+        addr = modbus_address(cfg)
+        if (addr.table is ModbusTable.COIL or addr.type is ModbusType.BIT) and value not in (0, 1):
             return WriteOutcome.policy(f"{tag} is a bit: write 0 or 1, not {value:g}")
         client = self._client
         if client is None or not client.connected:
@@ -387,8 +395,7 @@ class ModbusSource:
 
     async def _send(self, client: AsyncModbusTcpClient, tag: TagConfig, value: float) -> WriteOutcome | None:
         """Send the write; the device's refusal as an outcome, None once it has accepted."""
-        assert tag.modbus is not None
-        addr = tag.modbus
+        addr = modbus_address(tag)
         unit = addr.unit_id if addr.unit_id is not None else self._cfg.unit_id
         order = addr.byte_order or self._cfg.byte_order
         table = addr.table
@@ -419,8 +426,7 @@ class ModbusSource:
 
     async def _read_back(self, client: AsyncModbusTcpClient, tag: TagConfig) -> WriteOutcome:
         """Read the written span again, so the operator sees what the device holds now."""
-        assert tag.modbus is not None
-        addr = tag.modbus
+        addr = modbus_address(tag)
         unit = addr.unit_id if addr.unit_id is not None else self._cfg.unit_id
         order = addr.byte_order or self._cfg.byte_order
         table = addr.table

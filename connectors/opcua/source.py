@@ -23,10 +23,11 @@ from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 from connectors.base import Emit, SourceHealth, refuse_locally
 from connectors.health import LinkHealth, backoff_delays
 from connectors.heartbeat import heartbeat
+from connectors.opcua.config import OpcUaAcquisition, OpcUaAddress, OpcUaSourceConfig, opcua_address
 from connectors.opcua.quality import map_status, status_name
 from connectors.opcua.security import SecuritySetupError, secure_client
 from connectors.timing import cancel_and_wait, every
-from plantctl.config.models import OpcUaAcquisition, OpcUaSourceConfig, TagConfig
+from plantctl.config.models import TagConfig
 from plantctl.quality import Quality
 from plantctl.samples import Sample, utcnow
 from plantctl.writes import WriteOutcome
@@ -120,13 +121,12 @@ class OpcUaSource:
     def __init__(self, config: OpcUaSourceConfig, tags: list[TagConfig], emit: Emit) -> None:
         self._cfg = config
         self._emit = emit
-        self._tags = {t.name: t for t in tags if t.opcua is not None}
+        self._tags = {t.name: t for t in tags if isinstance(t.address, OpcUaAddress)}
         self._sessions = [_Session(i) for i in range(config.sessions)]
         self._session_of: dict[str, _Session] = {}
         for i, tag in enumerate(self._tags.values()):
             session = self._sessions[i % config.sessions]
-            assert tag.opcua is not None
-            if tag.opcua.acquisition is OpcUaAcquisition.SUBSCRIBE:
+            if opcua_address(tag).acquisition is OpcUaAcquisition.SUBSCRIBE:
                 session.subscribed.append(tag)
             else:
                 session.polled.append(tag)
@@ -293,7 +293,6 @@ class OpcUaSource:
                 chunk = tags[start : start + CHUNK]
                 requests = []
                 for offset, tag in enumerate(chunk):
-                    assert tag.opcua is not None
                     handle = start + offset + 1
                     by_handle[handle] = tag.name
                     requests.append(_item_request(client, tag, handle, period_s))
@@ -307,7 +306,7 @@ class OpcUaSource:
                                 utcnow(),
                                 math.nan,
                                 Quality.BAD_CONFIG_ERROR,
-                                f"server refused to monitor {tag.opcua.node_id if tag.opcua else ''}: {reason}",
+                                f"server refused to monitor {opcua_address(tag).node_id}: {reason}",
                             )
                         )
             self._health.good_read()
@@ -331,7 +330,7 @@ class OpcUaSource:
         """Batch Read of the tags due on this period; report by exception when a deadband is set."""
         for start in range(0, len(tags), CHUNK):
             chunk = tags[start : start + CHUNK]
-            nodes = [client.get_node(t.opcua.node_id) for t in chunk if t.opcua is not None]
+            nodes = [client.get_node(opcua_address(t).node_id) for t in chunk]
             try:
                 values = await asyncio.wait_for(client.read_attributes(nodes), self._cfg.connect_timeout_s)
             except TimeoutError:
@@ -368,7 +367,7 @@ class OpcUaSource:
         refused = refuse_locally(cfg, tag, value)
         if refused is not None:
             return WriteOutcome.policy(refused)
-        assert cfg is not None and cfg.opcua is not None
+        assert cfg is not None
         session = self._session_of[tag]
         client = session.client
         if client is None:
@@ -407,8 +406,7 @@ class OpcUaSource:
 
     async def _send(self, client: Client, tag: TagConfig, value: float) -> Node:
         """Write the value as the node's own type; a Bad status on the write raises UaStatusCodeError."""
-        assert tag.opcua is not None
-        node = client.get_node(tag.opcua.node_id)
+        node = client.get_node(opcua_address(tag).node_id)
         vtype = self._variant_types.get(tag.name)
         if vtype is None:
             vtype = await node.read_data_type_as_variant_type()
@@ -426,14 +424,13 @@ class OpcUaSource:
 
 def _item_request(client: Client, tag: TagConfig, handle: int, period_s: float) -> ua.MonitoredItemCreateRequest:
     """MonitoredItemCreateRequest (Part 4 §5.12.2) with sampling interval, queue and deadband."""
-    assert tag.opcua is not None
     item = ua.ReadValueId()
-    item.NodeId = ua.NodeId.from_string(tag.opcua.node_id)
+    item.NodeId = ua.NodeId.from_string(opcua_address(tag).node_id)
     item.AttributeId = AttributeIds.Value
     params = ua.MonitoringParameters()
     params.ClientHandle = handle
     params.SamplingInterval = period_s * 1000.0
-    params.QueueSize = tag.opcua.queue_size
+    params.QueueSize = opcua_address(tag).queue_size
     params.DiscardOldest = True
     params.Filter = _deadband_filter(tag.deadband)
     request = ua.MonitoredItemCreateRequest()

@@ -35,8 +35,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol, TypeVar
 
-from plantctl.config import load_plant
-from plantctl.config.models import ByteOrder, ModbusSourceConfig, OpcUaSourceConfig, PlantConfig
+from connectors.modbus.config import ByteOrder, ModbusSourceConfig
+from connectors.opcua.config import OpcUaSourceConfig
+from plantctl.config.models import PlantConfig
+from plantctl.plantfile import load_plant
 from sim.facade.core import PlcCore
 from sim.facade.modbus_server import ModbusPlc, WordOrder
 from sim.facade.opcua_server import OpcUaPlc, OpcUaSettings

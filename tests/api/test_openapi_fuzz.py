@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api.auth.bootstrap import prepare_auth
 from api.settings import ApiSettings
-from plantctl.config import load_plant
+from plantctl.plantfile import load_plant
 from tests.api.conftest import EXAMPLE_PLANT, PlantServer, create_database, login
 
 EXAMPLES_PER_OPERATION = 5  # ~30 operations: keeps the fuzz near 20 s on two shared cores

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from pymodbus.constants import ExcCodes
 
+from connectors.modbus.config import ByteOrder, ModbusSourceConfig, ModbusType
 from connectors.modbus.source import ModbusSource
-from plantctl.config.models import ByteOrder, ModbusSourceConfig, ModbusType, TagConfig
+from plantctl.config.models import TagConfig
+from plantctl.plantfile import tag_config
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 from tests.connectors.modbus_server import (
@@ -55,7 +57,7 @@ def mtag(
     modbus = {"table": table, "address": address, "type": type_}
     modbus.update({k: v for k, v in extra.items() if k in ("bit", "byte_order", "unit_id")})
     rest = {k: v for k, v in extra.items() if k not in modbus}
-    return TagConfig.model_validate(
+    return tag_config(
         {
             "name": name,
             "unit": "%",

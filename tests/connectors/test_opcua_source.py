@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from asyncua import ua
 
+from connectors.opcua.config import OpcUaSourceConfig
 from connectors.opcua.source import OpcUaSource
-from plantctl.config.models import OpcUaSourceConfig, TagConfig
+from plantctl.config.models import TagConfig
+from plantctl.plantfile import tag_config
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 from tests.connectors.modbus_server import wait_until
@@ -41,7 +43,7 @@ def utag(
     address: dict[str, Any] = {"node_id": node if node.startswith("ns=") else NS + node}
     if poll:
         address["acquisition"] = "poll"
-    return TagConfig.model_validate(
+    return tag_config(
         {
             "name": name,
             "unit": "pH",

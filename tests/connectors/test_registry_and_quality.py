@@ -12,7 +12,7 @@ from connectors.modbus.source import ModbusSource
 from connectors.opcua.quality import map_status
 from connectors.opcua.source import OpcUaSource
 from connectors.registry import create_sources
-from plantctl.config import load_plant
+from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"

@@ -7,7 +7,7 @@ import pytest
 
 from control.closed_loop import ClosedLoopResult, loop_config, run_loop_on_scenario
 from control.events import LoopEventKind
-from plantctl.config import load_plant
+from plantctl.plantfile import load_plant
 from sim.interface import SensorStatus
 
 PLANT = "examples/plant.yaml"

@@ -13,7 +13,8 @@ from control.compensation import TitrationCurve, identify_curve
 from control.scheduler import PeriodicSchedule, Tick, run_periodic
 from control.split_range import PumpDemand, SplitRange
 from control.tuning import Fopdt, TuningReport, fit_fopdt, propose_pi
-from plantctl.config import ConfigError, load_plant
+from plantctl.config import ConfigError
+from plantctl.plantfile import load_plant
 
 
 def test_schedule_deadlines_are_absolute_so_lateness_does_not_accumulate() -> None:

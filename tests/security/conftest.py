@@ -11,7 +11,7 @@ import pytest
 
 from api.auth.bootstrap import prepare_auth
 from api.settings import ApiSettings
-from plantctl.config import load_plant
+from plantctl.plantfile import load_plant
 from tests.api.conftest import EXAMPLE_PLANT, PlantServer, Session, create_database, login
 
 
