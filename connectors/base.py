@@ -10,7 +10,7 @@ acquisition.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -59,6 +59,10 @@ class Source(Protocol):
         ...
 
     def health(self) -> SourceHealth: ...
+
+    def route_heartbeat(self, write: Callable[[str, float], Awaitable[WriteOutcome]]) -> None:
+        """Send the heartbeat through `write` (the runtime's write gate, heartbeat origin); call before start()."""
+        ...
 
 
 SourceFactory = Callable[[SourceConfigBase, list[TagConfig], Emit], Source]

@@ -344,6 +344,6 @@ async def test_regression_unreadable_client_key_is_a_reported_error_not_a_dead_t
         try:
             await wait_until(lambda: source.health().last_error is not None, 3, "an error")
             assert "is unreadable" in (source.health().last_error or "")
-            assert not any(t.done() for t in source._tasks), "acquisition keeps retrying"
+            assert source.supervisor.running, "acquisition keeps retrying"
         finally:
             await source.stop()

@@ -107,7 +107,7 @@ async def one_fault(plc: FaultServer, source: ModbusSource, watch: Watch, fault:
         assert math.isnan(sample.value), sample
         where = f"127.0.0.1:{plc.port}" in sample.reason or "holding registers" in sample.reason
         assert where and len(sample.reason) > 20, f"unclear reason {sample.reason!r} under {fault}"
-    assert all(not t.done() for t in source._tasks), f"a source task ended under {fault}"
+    assert source.supervisor.running, f"a source task ended under {fault}"
     plc.fault = None
     recovered = len(watch.samples)
     # back to Good: one link-loss backoff, a connect and a scan at most
