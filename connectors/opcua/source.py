@@ -194,7 +194,7 @@ class OpcUaSource:
         client.connection_lost_callback = on_lost
         try:
             await asyncio.wait_for(self._connect(client), self._cfg.connect_timeout_s)
-        except BaseException:
+        except Exception:
             await self._discard(client)
             raise
         session.client, session.lost = client, lost

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,21 @@ def test_status_codes_map_to_quality_keeping_the_reason(code: int, quality: Qual
     got, reason = map_status(code)
     assert got is quality
     assert reason.startswith(reason_start)
+
+
+def test_the_simulate_port_check_asks_each_protocol_where_its_device_listens() -> None:
+    from connectors.registry import listen_endpoints
+    from plantctl.serve import PortBusyError, ServeOptions, _check_ports
+    from tests.support import free_port
+
+    plant = load_plant(EXAMPLE)
+    assert [(e.host, e.port, e.what) for e in listen_endpoints(plant)] == [
+        ("127.0.0.1", 48400, "OPC UA (PLC-1-OPCUA)"), ("127.0.0.1", 50200, "Modbus TCP (PLC-1-MODBUS)")]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        elsewhere = {"modbus": {"port": port}, "opcua": {"endpoint": f"opc.tcp://127.0.0.1:{free_port()}/x"}}
+        moved = plant.model_copy(update={"sources": [s.model_copy(update=elsewhere[s.kind]) for s in plant.sources]})
+        with pytest.raises(PortBusyError, match=f"port {port} on 127.0.0.1 for the simulated PLC's Modbus TCP"):
+            _check_ports(ServeOptions(EXAMPLE, port=free_port(), simulate=True), moved)
