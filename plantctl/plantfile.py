@@ -12,7 +12,7 @@ from typing import Any
 from connectors.registry import schemas
 from plantctl.config import load
 from plantctl.config.models import PlantConfig, TagConfig
-from plantctl.config.yamlsrc import ConfigIssue, LocatedDocument
+from plantctl.config.yamlsrc import ConfigError, ConfigIssue, LocatedDocument
 
 
 def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIssue]]:
@@ -28,3 +28,11 @@ def load_plant(path: str | Path) -> PlantConfig:
 def tag_config(data: Mapping[str, Any]) -> TagConfig:
     """One tag as a plant file writes it (`modbus: {...}` / `opcua: {...}`), for tools, benches and tests."""
     return load.tag_from(data, schemas())
+
+
+def plant_config(data: Mapping[str, Any], name: str = "<plant mapping>") -> PlantConfig:
+    """A plant given as a mapping in plant-file shape (tools, tests), checked as a file is; raises ConfigError."""
+    config, issues = check_plant(LocatedDocument(name, dict(data)))
+    if config is None:
+        raise ConfigError(issues)
+    return config
