@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from enum import StrEnum
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -69,6 +69,8 @@ _REGISTER_COUNT = {
 
 class ModbusAddress(TagAddress):
     """A tag's table, address and type on the device."""
+
+    kind: ClassVar[str] = "modbus"
 
     table: ModbusTable
     address: int = Field(ge=0, le=65535, description="zero-based protocol address")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from enum import StrEnum
-from typing import Literal
+from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -94,6 +94,8 @@ class OpcUaAcquisition(StrEnum):
 
 class OpcUaAddress(TagAddress):
     """A tag's node on the server and how it is acquired."""
+
+    kind: ClassVar[str] = "opcua"
 
     node_id: str = Field(pattern=r"^(ns=\d+;)?[isgb]=.+$")
     acquisition: OpcUaAcquisition = OpcUaAcquisition.SUBSCRIBE

@@ -17,11 +17,12 @@ from typing import Any
 import psycopg
 
 from plantctl.alarms.conditions import SetpointProvider
-from plantctl.alarms.engine import AckResult, AlarmEngine
+from plantctl.alarms.engine import AckResult, AlarmEngine, TransitionSink
 from plantctl.alarms.journal import AlarmJournal, load_snapshots
 from plantctl.alarms.states import Transition
 from plantctl.audit import AuditAction, AuditTrail
 from plantctl.config.models import PlantConfig
+from plantctl.db.pool import ServicePool
 from plantctl.samples import Sample, utcnow
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,12 @@ class AlarmService:
 
     def __init__(self, plant: PlantConfig, database_url: str, setpoint: SetpointProvider | None = None, *,
                  audit: AuditTrail | None = None, tick_period_s: float = 0.5,
-                 clock: Callable[[], datetime] = utcnow, journal: AlarmJournal | None = None) -> None:
+                 clock: Callable[[], datetime] = utcnow, journal: AlarmJournal | None = None,
+                 pool: ServicePool | None = None) -> None:
         self.journal = journal or AlarmJournal(database_url)
-        self.engine = AlarmEngine.for_plant(plant, setpoint, sink=self.journal.submit)
+        self._db: str | ServicePool = database_url if pool is None else pool  # restore reads the service pool
+        self.engine = AlarmEngine.for_plant(plant, setpoint, sink=self._emit)
+        self._listeners: list[TransitionSink] = []
         self.audit = audit
         self._url = database_url
         self._clock = clock
@@ -46,7 +50,7 @@ class AlarmService:
     async def start(self) -> None:
         """Restore saved states (active, acknowledged, shelved, out of service), then run the journal and timers."""
         try:
-            snapshots = await load_snapshots(self._url)
+            snapshots = await load_snapshots(self._db)
         except (psycopg.Error, OSError) as exc:
             # Alarms must run without the database; the journal retries until it is back.
             self.restore_error = str(exc)
@@ -66,6 +70,18 @@ class AlarmService:
                 await self._task
             self._task = None
         await self.journal.stop(flush_timeout_s)
+
+    def add_listener(self, listener: TransitionSink) -> None:
+        """Also hand every transition to `listener` (after the journal); it must not block: notifications, exports."""
+        self._listeners.append(listener)
+
+    def _emit(self, transitions: list[Transition]) -> None:
+        self.journal.submit(transitions)
+        for listener in self._listeners:
+            try:
+                listener(transitions)
+            except Exception:  # a listener's bug must not stop the journal or the engine
+                log.exception("alarm transition listener %r failed", listener)
 
     def submit(self, batch: list[Sample]) -> None:
         """Bus tap: evaluate a batch now (pure, in memory); transitions go to the journal's queue."""

@@ -1,5 +1,12 @@
-"""The audit trail: who did what to the plant, when, from where — append-only in the database."""
+"""The audit trail: who did what to the plant, when, from where — append-only, durable across outages."""
 
-from plantctl.audit.audit import AuditAction, AuditEntry, AuditPage, AuditTrail
+from plantctl.audit.audit import (
+    AuditAction,
+    AuditEntry,
+    AuditNotDurableError,
+    AuditPage,
+    AuditReceipt,
+    AuditTrail,
+)
 
-__all__ = ["AuditAction", "AuditEntry", "AuditPage", "AuditTrail"]
+__all__ = ["AuditAction", "AuditEntry", "AuditNotDurableError", "AuditPage", "AuditReceipt", "AuditTrail"]

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import itertools
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from plantctl.config.reporting import ReportingConfig
+from plantctl.notify.config import NotificationsConfig
 
 TagName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$", max_length=64)]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -20,6 +33,16 @@ class PlantInfo(Strict):
     name: str
     site: str = ""
     description: str = ""
+    timezone: str = Field(default="UTC", description="IANA zone of the plant's clock: report days, shifts")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; give an IANA name such as Europe/Berlin or UTC") from None
+        return v
 
 
 # --- sources -------------------------------------------------------------------------------
@@ -58,6 +81,9 @@ class EngineeringRange(Strict):
 class TagAddress(Strict):
     """Where a tag lives on its source; each protocol's address model subclasses it (`opcua: {...}` etc.)."""
 
+    kind: ClassVar[str] = ""
+    """The source kind, which is also the key the plant file writes the address under."""
+
 
 class LinearScaling(Strict):
     """Raw device counts [raw_low, raw_high] map linearly onto the tag's engineering range."""
@@ -84,6 +110,14 @@ class TagConfig(Strict):
     deadband: float = Field(default=0.0, ge=0, description="absolute, in engineering units")
     scaling: LinearScaling | None = None
     writable: bool = False
+
+    @model_serializer(mode="wrap")
+    def _address_under_its_kind(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Dumped as a plant file writes it (the address under its kind's key), so a dump loads again."""
+        data = handler(self)
+        if isinstance(data, dict) and "address" in data and self.address.kind:
+            data[self.address.kind] = data.pop("address")
+        return data
 
 
 # --- historian -----------------------------------------------------------------------------
@@ -112,6 +146,28 @@ class LoopMode(StrEnum):
     MAN = "MAN"
     AUTO = "AUTO"
     CAS = "CAS"
+
+
+class LoopKind(StrEnum):
+    """Which control law a loop runs (control/kinds.py maps each to its factory)."""
+
+    PH = "ph"  # PID on (titration-compensated) pH, feedforward, split range base/acid
+    FLOW = "flow"  # inner reagent-flow loop: flow setpoint → pump speed, turndown by pulsing
+
+
+class TurndownConfig(Strict):
+    """Below its minimum effective speed a metering pump delivers nothing reliable: it is pulsed instead."""
+
+    min_speed_pct: float = Field(gt=0, lt=100, description="lowest speed at which the pump delivers reliably")
+    cycle_s: float = Field(default=30.0, ge=2, le=600,
+                           description="pulse cycle below the minimum speed: on at min_speed_pct for a duty share")
+
+
+class FlowDeviationConfig(Strict):
+    """The inner loop's flow short of its setpoint (pump wear, air lock) for longer than `delay_s` is alarmed."""
+
+    limit: float = Field(gt=0, description="deviation, in the flow's unit, that raises the alarm")
+    delay_s: float = Field(default=60.0, ge=0, description="how long the deviation must last")
 
 
 class FailSafeConfig(Strict):
@@ -240,16 +296,22 @@ class InterlockConfig(Strict):
     outputs: list[TagName] = Field(default_factory=list, description="MVs it stops; empty = all of the loop's")
     on_bad_quality: Literal["trip", "ignore"] = "trip"
     message: str = ""
+    voted_with: list[TagName] = Field(
+        default_factory=list, description="two more electrodes of the same measurement: the interlock then trips "
+                                          "on 2 out of 3 (tag + these); a bad channel counts per on_bad_quality")
 
     @model_validator(mode="after")
     def _one_limit(self) -> InterlockConfig:
         if (self.above is None) == (self.below is None):
             raise ValueError("an interlock needs exactly one of above: or below:")
+        if self.voted_with and (len(self.voted_with) != 2 or len({self.tag, *self.voted_with}) != 3):
+            raise ValueError("voted_with: needs two more tags, distinct from tag:, for a 2-out-of-3 vote")
         return self
 
 
 class LoopConfig(Strict):
     name: TagName
+    kind: LoopKind = LoopKind.PH
     description: str = ""
     pv: TagName
     mv: list[TagName] = Field(
@@ -267,7 +329,6 @@ class LoopConfig(Strict):
     period_s: float = Field(default=1.0, ge=0.05, le=3600)
     mode: LoopMode = LoopMode.MAN
     fail_safe: FailSafeConfig = FailSafeConfig()
-    options: dict[str, Any] = Field(default_factory=dict)
     split_range: SplitRangeConfig | None = None
     compensation: CompensationKind = CompensationKind.NONE
     titration_curve: TitrationCurveConfig | None = None
@@ -275,6 +336,22 @@ class LoopConfig(Strict):
     interlocks: list[InterlockConfig] = Field(default_factory=list)
     cas_source: TagName | None = Field(default=None, description="tag or loop giving the remote setpoint in CAS")
     sp_tracking_in_man: bool = True
+    turndown: TurndownConfig | None = Field(default=None, description="kind flow: pulse the pump below its minimum")
+    deviation_alarm: FlowDeviationConfig | None = Field(default=None, description="kind flow: inner-loop deviation")
+
+    @model_validator(mode="after")
+    def _kind_parts(self) -> LoopConfig:
+        if self.kind is LoopKind.FLOW:
+            ph_only = [f for f in ("split_range", "titration_curve", "feedforward") if getattr(self, f) is not None]
+            if self.compensation is not CompensationKind.NONE:
+                ph_only.append("compensation")
+            if ph_only:
+                raise ValueError(f"kind flow takes no {', '.join(ph_only)} (those are the pH law's)")
+            if len(self.mv) != 1:
+                raise ValueError("kind flow drives one pump: mv: [pump speed setpoint]")
+        elif self.turndown is not None or self.deviation_alarm is not None:
+            raise ValueError(f"turndown: and deviation_alarm: belong to kind flow, not {self.kind.value}")
+        return self
 
     @model_validator(mode="after")
     def _control_parts(self) -> LoopConfig:
@@ -379,6 +456,9 @@ class PlantConfig(Strict):
     loops: list[LoopConfig] = Field(default_factory=list)
     alarms: list[AlarmConfig] = Field(default_factory=list)
     simulation: dict[str, Any] | None = None
+    reporting: ReportingConfig | None = None
+    notifications: NotificationsConfig | None = Field(
+        default=None, description="on-call paging of alarms (docs/notifications.md); absent: no notifications")
 
     def tag(self, name: str) -> TagConfig:
         for t in self.tags:

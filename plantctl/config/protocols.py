@@ -49,6 +49,11 @@ class ProtocolSchema:
     address_model: type[TagAddress]
     checks: tuple[PlantCheck, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        if self.address_model.kind != self.kind:
+            raise ValueError(f"{self.address_model.__name__}.kind is {self.address_model.kind!r}, "
+                             f"not the protocol's kind {self.kind!r}")
+
 
 ProtocolTable = Mapping[str, ProtocolSchema]
 """kind → schema, as connectors/registry.py builds it."""

@@ -137,7 +137,8 @@ def test_readyz_is_a_503_problem_until_the_runtime_starts(service: Service, tmp_
     assert body["type"] == "urn:plantctl:problem:not-ready" and body["runtime_started"] is False
 
 
-_PATH_VALUES = {"name": "AIT-101", "username": "viewer", "token_id": "1"}
+_PATH_VALUES = {"name": "AIT-101", "username": "viewer", "token_id": "1", "kind": "daily", "period": "2026-10-25",
+                "fmt": "csv"}
 _READ_MIN_ROLE = {"/api/v1/audit": "engineer", "/api/v1/users": "admin", "/api/v1/tokens": "admin"}
 _PUBLIC = {"/healthz", "/readyz"}
 

@@ -12,7 +12,7 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import pytest
 from pydantic import Field
@@ -45,6 +45,7 @@ class LineSourceConfig(SourceConfigBase):
 
 
 class LineAddress(TagAddress):
+    kind: ClassVar[str] = "line"
     key: str = Field(pattern=r"^[a-z]+$")
 
 

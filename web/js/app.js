@@ -12,6 +12,8 @@ const PAGES = {
   alarms: () => import("./pages/alarms.js"),
   loops: () => import("./pages/loops.js"),
   audit: () => import("./pages/audit.js"),
+  reports: () => import("./pages/reports.js"),
+  oncall: () => import("./pages/oncall.js"),
   simulator: () => import("./pages/simulator.js"),
 };
 const MIN_ROLE = { audit: "engineer", simulator: "engineer" };
