@@ -71,3 +71,13 @@ def test_the_simulate_port_check_asks_each_protocol_where_its_device_listens() -
         moved = plant.model_copy(update={"sources": [s.model_copy(update=elsewhere[s.kind]) for s in plant.sources]})
         with pytest.raises(PortBusyError, match=f"port {port} on 127.0.0.1 for the simulated PLC's Modbus TCP"):
             _check_ports(ServeOptions(EXAMPLE, port=free_port(), simulate=True), moved)
+
+
+def test_a_dumped_plant_loads_again_with_each_address_under_its_kind() -> None:
+    from plantctl.plantfile import plant_config
+
+    plant = load_plant(EXAMPLE)
+    dumped = plant.model_dump(mode="json", exclude_none=True)
+    assert {k for t in dumped["tags"] for k in t} & {"opcua", "modbus"} == {"opcua", "modbus"}
+    assert not any("address" in t and isinstance(t["address"], dict) for t in dumped["tags"])
+    assert plant_config(dumped) == plant
