@@ -10,14 +10,14 @@ from plantctl.alarms.journal import AlarmJournal, read_journal
 from plantctl.alarms.service import AlarmService
 from plantctl.alarms.states import AlarmState
 from plantctl.audit import AuditTrail
-from plantctl.config.models import PlantConfig
+from plantctl.plantfile import plant_config
 from plantctl.samples import Sample
 
 from .recorded import at
 
 pytestmark = [pytest.mark.anyio, pytest.mark.db]
 
-PLANT = PlantConfig.model_validate({
+PLANT = plant_config({
     "plant": {"name": "test"},
     "sources": [{"kind": "modbus", "name": "PLC-1", "host": "127.0.0.1"}],
     "tags": [{"name": "AIT-101", "unit": "pH", "range": {"low": 0, "high": 14}, "source": "PLC-1",

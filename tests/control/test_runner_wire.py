@@ -13,8 +13,8 @@ import pytest
 from control.events import EventLog, LoopEventKind
 from control.group import LoopGroup
 from control.runner import LoopRunner
-from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
+from plantctl.plantfile import load_plant
 from plantctl.runtime.service import PlantRuntime
 from sim.facade.runner import SimulatedPlc, default_shelf_file
 from tests.support import sources_on
