@@ -14,7 +14,6 @@ from fastapi.openapi.utils import get_openapi
 from psycopg_pool import AsyncConnectionPool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.audit import ApiAudit
 from api.auth.bootstrap import AuthSetupError, check_production_admin
 from api.auth.ratelimit import LoginThrottle
 from api.auth.store import AuthStore
@@ -29,7 +28,8 @@ from api.routers import simulator as simulator_router
 from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl import __version__
-from plantctl.alarms.engine import AlarmEngine
+from plantctl.alarms.service import AlarmService
+from plantctl.audit import AuditTrail
 from plantctl.historian.migrate import apply_migrations
 from plantctl.runtime.service import PlantRuntime
 from sim.facade.runner import SimulatedPlc
@@ -100,7 +100,7 @@ class SecurityHeaders:
 
 
 def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
-               loops: Mapping[str, Loop] | None = None, alarms: AlarmEngine | None = None,
+               loops: Mapping[str, Loop] | None = None, alarms: AlarmService | None = None,
                simulator: SimulatedPlc | None = None) -> FastAPI:
     """The runtime's lifecycle belongs to the caller (plantctl run); the app owns its database pool.
 
@@ -111,8 +111,10 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
     redact_access_log()
     meter = AcquisitionMeter({t.name: t.source for t in runtime.config.tags})
     runtime.bus.add_tap("api-metrics", meter.tap)
-    loops = loops if loops is not None else getattr(runtime, "loops", None)
-    alarms = alarms if alarms is not None else getattr(runtime, "alarms", None)
+    loops = loops if loops is not None else runtime.loops
+    alarms = alarms if alarms is not None else runtime.alarms
+    if runtime.loops is None:  # the write gate must see the loops the API shows (ownership of outputs)
+        runtime.loops = loops
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -130,8 +132,16 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
             url, min_size=1, max_size=settings.db_pool_max, open=False, check=AsyncConnectionPool.check_connection,
             kwargs={"autocommit": True, "connect_timeout": 5}, timeout=10)
         await pool.open(wait=True, timeout=15)
+        # one audit writer for the service: the runtime's (built with it), else one on this pool for everyone
+        own_trail = runtime.audit is None
+        if own_trail:
+            runtime.audit = AuditTrail(pool=pool)
+        trail = runtime.audit
+        assert trail is not None
+        if alarms is not None and alarms.audit is None:
+            alarms.audit = trail
         app.state.ctx = ApiContext(
-            runtime=runtime, settings=settings, pool=pool, store=AuthStore(pool), audit=ApiAudit(pool),
+            runtime=runtime, settings=settings, pool=pool, store=AuthStore(pool), audit=trail,
             throttle=LoginThrottle(settings.login_max_failures_per_user, settings.login_max_attempts_per_ip,
                                    settings.login_window_s),
             meter=meter, loops=loops, alarms=alarms)
@@ -139,6 +149,8 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
             yield
         finally:
             app.state.ctx = None
+            if own_trail:
+                runtime.audit = None
             await pool.close()
 
     app = FastAPI(title="plantctl", version=__version__, description=DESCRIPTION, lifespan=lifespan,

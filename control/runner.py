@@ -2,8 +2,8 @@
 
 Lifecycle as every component here: `start()` returns at once with one task per loop (each on its
 own drift-free schedule), `stop()` cancels and awaits them. Writes go only through the `write`
-callable the runtime passes (PlantRuntime.write → the connector that owns the tag), each bounded by
-the loop period so a hung link cannot stall the loop; failures become loop events, once per streak.
+callable the runtime passes (the write gate, with this loop as origin → the connector that owns the tag),
+each bounded by the loop period so a hung link cannot stall the loop; failures become loop events, once per streak.
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from connectors.base import WriteResult
 from control.events import EventSink, LoopEvent, LoopEventKind
 from control.group import LoopGroup
 from control.loop import OutputRequest
 from control.scheduler import PeriodicSchedule, Tick, run_periodic
 from control.state import LoopStateStore
 from plantctl.samples import Sample
+from plantctl.writes import WriteOutcome
 
 log = logging.getLogger(__name__)
 
-Write = Callable[[str, float], Awaitable[WriteResult]]
+Write = Callable[[str, float], Awaitable[WriteOutcome]]
 
 REWRITE_EVERY_S = 10.0  # an unchanged output is written again this often (refreshes the PLC's value)
 PERSIST_EVERY_S = 10.0  # loop state is saved at least this often, and at once on a mode/setpoint change
@@ -109,9 +109,9 @@ class LoopRunner:
         try:
             result = await asyncio.wait_for(self._write(req.tag, req.value), timeout=period)
         except TimeoutError:
-            result = WriteResult(False, None, f"no answer within the loop period ({period:g} s)")
+            result = WriteOutcome.timeout(f"no answer within the loop period ({period:g} s)")
         except Exception as exc:  # a connector bug must not kill the loop task
-            result = WriteResult(False, None, f"write raised {type(exc).__name__}: {exc}")
+            result = WriteOutcome.link_down(f"write raised {type(exc).__name__}: {exc}")
         now = datetime.now(UTC)
         if result.accepted:
             self._last_written[req.tag] = (req.value, tick.started_s)

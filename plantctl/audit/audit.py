@@ -1,23 +1,35 @@
-"""Record and query operator and engineer actions; the table refuses UPDATE, DELETE and TRUNCATE (0101_audit.sql)."""
+"""Record and query operator and engineer actions; the table refuses UPDATE, DELETE and TRUNCATE (0101_audit.sql).
+
+AuditTrail is the service's only audit writer. Its contract, which every change to the plant relies on:
+`await reserve()` before the change raises AuditUnavailable when a record made now could not be made durable;
+`await record(...)` returns once the record is durable and raises AuditUnavailable when it cannot be. A change
+is therefore checked, reserved, applied, recorded (`apply_audited`): applied AND audited, or not applied.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+T = TypeVar("T")
+
+
+class AuditUnavailable(Exception):
+    """A record could not be (or could not be promised to be) made durable: refuse the change it would record."""
 
 
 class AuditAction(StrEnum):
-    """Actions that change the plant or who may change it; each is recorded."""
+    """The one vocabulary of recorded actions: what changes the plant, its alarms, or who may change them."""
 
     SETPOINT = "setpoint"
     MODE = "mode"
@@ -27,7 +39,7 @@ class AuditAction(StrEnum):
     UNSHELVE = "unshelve"
     OUT_OF_SERVICE = "out_of_service"
     IN_SERVICE = "in_service"
-    ALARM_RESET = "alarm_reset"
+    ALARM_RESET = "alarm_reset"  # a latching alarm reset by an operator
     CONFIG_RELOAD = "config_reload"
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"
@@ -38,6 +50,23 @@ class AuditAction(StrEnum):
     TOKEN_REVOKE = "token_revoke"
     SIMULATOR = "simulator"  # fault injection on the simulated PLC
     TAG_WRITE = "tag_write"  # an operator's write to one plant tag (pump run/stop/reset)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One action to record, in the one shape every writer uses.
+
+    old/new: the changed thing as a small dict ({"value": 7.2, "unit": "pH"}, {"mode": "AUTO"}, {"state": "ACKED"});
+    detail: the why and how ({"reason"/"comment": ..., "via": "cookie" | "bearer" | "token"}).
+    """
+
+    actor: str
+    action: AuditAction
+    target: str
+    old: Any = None
+    new: Any = None
+    source_address: str = ""
+    detail: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +159,44 @@ class AuditTrail:
             raise ValueError(f"unknown audit action {action!r}; known: {known}") from None
         params = (actor, act.value, target, _json(old, "old"), _json(new, "new"), source_address,
                   _json(detail or {}, "detail"))
-        async with self._conn() as conn:
-            cur = await conn.execute(
-                "INSERT INTO audit_log (actor, action, target, old_value, new_value, source_address, detail) "
-                f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}", params)
-            row = await cur.fetchone()
+        try:
+            async with self._conn() as conn:
+                cur = await conn.execute(
+                    "INSERT INTO audit_log (actor, action, target, old_value, new_value, source_address, detail) "
+                    f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}", params)
+                row = await cur.fetchone()
+        except (psycopg.OperationalError, PoolTimeout, OSError) as exc:
+            raise AuditUnavailable(f"audit record of {act.value} {target} not stored: {exc}") from exc
         assert row is not None
         return _entry(row)
+
+    async def add(self, rec: AuditRecord) -> AuditEntry:
+        """record() for an AuditRecord."""
+        return await self.record(rec.actor, rec.action, rec.target, rec.old, rec.new, rec.source_address,
+                                 rec.detail)
+
+    async def reserve(self) -> None:
+        """Before a change: raise AuditUnavailable if its record could not be made durable now.
+
+        Without a durable queue that is the database answering; with one it is the queue having room.
+        """
+        try:
+            async with self._conn() as conn:
+                await conn.execute("SELECT 1")
+        except (psycopg.OperationalError, PoolTimeout, OSError) as exc:
+            raise AuditUnavailable(f"the audit trail cannot store records now: {exc}") from exc
+
+    async def apply_audited(self, apply: Callable[[], T], rec: Callable[[T], AuditRecord]) -> T:
+        """Reserve, apply, record: the change is applied and audited, or (AuditUnavailable) not applied.
+
+        Safe in this order because reserve() refuses while a record could not be made durable, and apply()
+        raises before changing anything when it refuses (the caller's validation); the record is built from
+        what apply() returned, so it says what was done, not what was asked.
+        """
+        await self.reserve()
+        result = apply()
+        await self.add(rec(result))
+        return result
 
     async def query(self, *, start: datetime | None = None, end: datetime | None = None, actor: str | None = None,
                     action: AuditAction | str | None = None, target: str | None = None, limit: int = 100,

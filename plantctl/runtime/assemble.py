@@ -15,21 +15,23 @@ from plantctl.runtime.service import PlantRuntime
 
 
 def build_service(config: PlantConfig, database_url: str, state_dir: Path) -> PlantRuntime:
-    """Loop outputs reach the PLC only through runtime.write; every event and state goes to the database."""
+    """Loop outputs reach the PLC only through the write gate; every event and state goes to the database."""
     historian = Historian(database_url, config.historian, config.tags, state_dir=state_dir)
     runtime = PlantRuntime(config, state_dir=state_dir, historian=historian)
     control_journal = ControlJournal(database_url)
     group = LoopGroup(config, events=control_journal)
-    runner = LoopRunner(group, runtime.write, control_journal, control_journal)
+    runner = LoopRunner(group, runtime.gate.loop_writer(), control_journal, control_journal)
 
     def setpoint(loop: str) -> float | None:
         lp = group.loops.get(loop)
         return None if lp is None else lp.setpoint
 
-    alarm_service = AlarmService(config, database_url, setpoint, audit=AuditTrail(database_url))
+    audit = AuditTrail(database_url)
+    alarm_service = AlarmService(config, database_url, setpoint, audit=audit)
     runtime.add_component("control-journal", control_journal)
     runtime.add_component("alarms", alarm_service, tap=alarm_service.submit)
     runtime.add_component("loops", runner, tap=runner.tap)
-    runtime.alarms = alarm_service.engine
+    runtime.alarms = alarm_service
     runtime.loops = group.loops
+    runtime.audit = audit
     return runtime

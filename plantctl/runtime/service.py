@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from connectors.base import Source, SourceHealth, WriteResult
 from connectors.registry import create_sources
 from control.loop import Loop
-from plantctl.alarms.engine import AlarmEngine
+from plantctl.alarms.service import AlarmService
+from plantctl.audit import AuditTrail
 from plantctl.config.models import PlantConfig
 from plantctl.runtime.bus import SampleBus, Tap
 from plantctl.runtime.live import LiveCache
+from plantctl.runtime.write_gate import Origin, WriteGate
 from plantctl.samples import Sample
+from plantctl.writes import WriteOutcome
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +60,9 @@ class PlantRuntime:
         self.sources: dict[str, Source] = sources
         self._owner = {t.name: t.source for t in config.tags}
         self._components: list[tuple[str, Component]] = []
-        self.alarms: AlarmEngine | None = None
+        self.alarms: AlarmService | None = None
         self.loops: Mapping[str, Loop] | None = None
+        self.gate = WriteGate(config, _Outcomes(self.sources), lambda: self.loops, last_value=self._last_value)
         self.simulator: object | None = None
         self.started = False
 
@@ -93,18 +97,63 @@ class PlantRuntime:
             await self.historian.stop()  # flushes what the bus handed it
         self.started = False
 
-    async def write(self, tag: str, value: float) -> WriteResult:
-        """The one path by which anything in the service writes to the plant."""
-        source_name = self._owner.get(tag)
-        if source_name is None:
-            return WriteResult(False, None, f"unknown tag {tag!r}")
-        source = self.sources.get(source_name)
-        if source is None:
-            return WriteResult(False, None, f"source {source_name!r} of {tag} is not running in this service")
-        return await source.write(tag, value)
+    def _last_value(self, tag: str) -> float | None:
+        last = self.live.get(tag)
+        return None if last is None or last.value != last.value else last.value
+
+    @property
+    def audit(self) -> AuditTrail | None:
+        """The service's one audit writer (operator writes through the gate, alarm actions, API actions)."""
+        return self.gate.audit
+
+    @audit.setter
+    def audit(self, trail: AuditTrail | None) -> None:
+        self.gate.audit = trail
+        if self.alarms is not None and self.alarms.audit is None:
+            self.alarms.audit = trail
+
+    async def write(self, tag: str, value: float, origin: Origin) -> WriteOutcome:
+        """The one path by which anything in the service writes to the plant: the write gate."""
+        return await self.gate.write(tag, value, origin)
 
     def source_health(self) -> dict[str, SourceHealth]:
         return {name: s.health() for name, s in self.sources.items()}
 
     def ready(self) -> bool:
         return self.started and all(h.connected for h in self.source_health().values())
+
+
+class _Outcomes(Mapping[str, "_Legacy"]):
+    """The sources as the gate sees them: each write's result as a WriteOutcome.
+
+    Transitional: until every connector returns WriteOutcome itself, a WriteResult is classified here from the
+    link state the source reports (never from its words).
+    """
+
+    def __init__(self, sources: Mapping[str, Source]) -> None:
+        self._sources = sources
+
+    def __getitem__(self, name: str) -> _Legacy:
+        return _Legacy(self._sources[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+
+class _Legacy:
+    def __init__(self, source: Source) -> None:
+        self._source = source
+
+    async def write(self, tag: str, value: float) -> WriteOutcome:
+        result: WriteOutcome | WriteResult = await self._source.write(tag, value)
+        if isinstance(result, WriteOutcome):
+            return result
+        if result.accepted:
+            return (WriteOutcome.written(result.value_read_back, result.reason) if result.value_read_back is not None
+                    else WriteOutcome.not_confirmed(result.reason))
+        if not self._source.health().connected:
+            return WriteOutcome.link_down(result.reason)
+        return WriteOutcome.device(result.reason)

@@ -26,8 +26,8 @@ from api.app import create_app
 from api.auth.bootstrap import add_user, prepare_auth
 from api.settings import ApiSettings
 from control.loop import Loop
-from plantctl.alarms.engine import AlarmEngine
 from plantctl.alarms.journal import AlarmJournal
+from plantctl.alarms.service import AlarmService
 from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
 from plantctl.historian.service import Historian
@@ -51,7 +51,7 @@ class PlantServer:
     runtime: PlantRuntime | None = None
     historian: Historian | None = None
     loops: dict[str, Loop] = field(default_factory=dict)
-    alarms: AlarmEngine | None = None
+    alarms: AlarmService | None = None
     journal: AlarmJournal | None = None
     loop_events: list[Any] = field(default_factory=list)
     _servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = field(default_factory=list)
@@ -69,8 +69,8 @@ class PlantServer:
         self.loops = {lp.name: Loop.from_plant(self.config, lp.name, self.loop_events.append)
                       for lp in self.config.loops}
         self.journal = AlarmJournal(self.database_url)
-        self.alarms = AlarmEngine.for_plant(self.config, sink=self.journal.submit)
-        engine, loops = self.alarms, list(self.loops.values())
+        self.alarms = AlarmService(self.config, self.database_url, journal=self.journal)
+        engine, loops = self.alarms.engine, list(self.loops.values())
 
         def feed(batch: list[Sample]) -> None:
             engine.process(batch, utcnow())

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from connectors.base import WriteResult
 from control.events import EventLog, LoopEventKind
 from control.group import LoopGroup
 from control.runner import LoopRunner
 from control.state import LoopState
 from plantctl.config import load_plant
 from plantctl.samples import Sample
+from plantctl.writes import WriteOutcome
 
 
 class MemoryStore:
@@ -32,11 +32,11 @@ def test_refused_writes_are_one_event_per_streak_and_state_is_saved_and_restored
     writes: list[tuple[str, float]] = []
     refuse = {"P-202.SP": True}
 
-    async def write(tag: str, value: float) -> WriteResult:
+    async def write(tag: str, value: float) -> WriteOutcome:
         writes.append((tag, value))
         if refuse.get(tag):
-            return WriteResult(False, None, "exception 4: device failure")
-        return WriteResult(True, value, "")
+            return WriteOutcome.device("exception 4: device failure")
+        return WriteOutcome.written(value)
 
     async def main() -> tuple[EventLog, MemoryStore, LoopRunner]:
         log = EventLog()

@@ -161,7 +161,7 @@ class PanelService:
         self.runtime.bus.add_tap("loops", feed_loops)
         await self.alarms.start()
         await self.runtime.start()
-        app = create_app(self.runtime, settings=settings, loops=self.loops, alarms=self.alarms.engine,
+        app = create_app(self.runtime, settings=settings, loops=self.loops, alarms=self.alarms,
                          simulator=self.plc)
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                                                      lifespan="on", ws="none"))
