@@ -27,6 +27,12 @@ def _rows(url: str) -> list[tuple[Any, ...]]:
                             "AND target = 'PHC-101' ORDER BY id").fetchall()
 
 
+def _wait_for_rows(url: str, n: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(_rows(url)) < n and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.xfail(strict=True, reason="needs the durable audit path (queue helper): without it reserve() refuses "
                    "while the database is away, so the change is (correctly) not applied")
@@ -57,8 +63,6 @@ async def test_setpoint_change_with_the_database_stopped_is_applied_and_audited_
     want = [("olga", {"value": first, "unit": "pH"}, {"value": 7.1, "unit": "pH"}),
             ("olga", {"value": 7.1, "unit": "pH"}, {"value": 7.3, "unit": "pH"}),
             ("olga", {"value": 7.3, "unit": "pH"}, {"value": 7.4, "unit": "pH"})]
-    deadline = time.monotonic() + 60
-    while len(await asyncio.to_thread(_rows, url)) < 3 and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
+    await asyncio.to_thread(_wait_for_rows, url, 3, 60)
     await asyncio.sleep(2)  # a replay that doubles would show by now
     assert await asyncio.to_thread(_rows, url) == want
