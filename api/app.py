@@ -138,7 +138,8 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
             runtime.audit = AuditTrail(pool=pool)
         trail = runtime.audit
         assert trail is not None
-        if alarms is not None and alarms.audit is None:
+        own_alarm_trail = alarms is not None and alarms.audit is None
+        if alarms is not None and own_alarm_trail:
             alarms.audit = trail
         app.state.ctx = ApiContext(
             runtime=runtime, settings=settings, pool=pool, store=AuthStore(pool), audit=trail,
@@ -149,8 +150,10 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
             yield
         finally:
             app.state.ctx = None
-            if own_trail:
+            if own_trail:  # the trail goes with this app's pool
                 runtime.audit = None
+            if alarms is not None and own_alarm_trail:
+                alarms.audit = None
             await pool.close()
 
     app = FastAPI(title="plantctl", version=__version__, description=DESCRIPTION, lifespan=lifespan,

@@ -109,8 +109,6 @@ class PlantRuntime:
     @audit.setter
     def audit(self, trail: AuditTrail | None) -> None:
         self.gate.audit = trail
-        if self.alarms is not None and self.alarms.audit is None:
-            self.alarms.audit = trail
 
     async def write(self, tag: str, value: float, origin: Origin) -> WriteOutcome:
         """The one path by which anything in the service writes to the plant: the write gate."""
