@@ -17,18 +17,10 @@ from typing import Protocol, runtime_checkable
 
 from plantctl.config.models import TagConfig
 from plantctl.samples import Sample
+from plantctl.writes import WriteOutcome
 
 Emit = Callable[[list[Sample]], None]
 """Receives one batch of samples; called from the event loop, must return at once."""
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """What became of a write: accepted by the device or not, what it reads back, and why."""
-
-    accepted: bool
-    value_read_back: float | None
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +50,11 @@ class Source(Protocol):
         """Cancel and await every task, close the link."""
         ...
 
-    async def write(self, tag: str, value: float) -> WriteResult:
-        """Write one engineering value through the device's single write path and read it back."""
+    async def write(self, tag: str, value: float) -> WriteOutcome:
+        """Write one engineering value through the device's single write path and read it back.
+
+        Never raises for a plant-side failure: link, timeout and device refusals are outcomes.
+        """
         ...
 
     def health(self) -> SourceHealth: ...

@@ -6,14 +6,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from connectors.base import WriteResult
+from plantctl.writes import WriteOutcome
 
 
 async def heartbeat(
     source: str,
     tag: str,
     period_s: float,
-    write: Callable[[str, float], Awaitable[WriteResult]],
+    write: Callable[[str, float], Awaitable[WriteOutcome]],
     connected: Callable[[], bool],
     logger: logging.Logger,
 ) -> None:

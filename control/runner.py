@@ -111,7 +111,7 @@ class LoopRunner:
         except TimeoutError:
             result = WriteOutcome.timeout(f"no answer within the loop period ({period:g} s)")
         except Exception as exc:  # a connector bug must not kill the loop task
-            result = WriteOutcome.link_down(f"write raised {type(exc).__name__}: {exc}")
+            result = WriteOutcome.link_down(f"write path failed: {type(exc).__name__}: {exc}")
         now = datetime.now(UTC)
         if result.accepted:
             self._last_written[req.tag] = (req.value, tick.started_s)

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
+from pymodbus.exceptions import ConnectionException, ModbusException
 
-from connectors.base import Emit, SourceHealth, WriteResult, refuse_locally
+from connectors.base import Emit, SourceHealth, refuse_locally
 from connectors.health import LinkHealth, backoff_delays
 from connectors.heartbeat import heartbeat
 from connectors.modbus.codec import CodecError, decode, encode, to_engineering, to_raw
@@ -28,6 +28,7 @@ from connectors.timing import cancel_and_wait, every
 from plantctl.config.models import ByteOrder, ModbusSourceConfig, ModbusTable, ModbusType, TagConfig
 from plantctl.quality import Quality
 from plantctl.samples import Sample, utcnow
+from plantctl.writes import WriteOutcome
 
 _log = logging.getLogger(__name__)
 
@@ -343,27 +344,49 @@ class ModbusSource:
 
     # --- writes -------------------------------------------------------------------------
 
-    async def write(self, tag: str, value: float) -> WriteResult:
+    async def write(self, tag: str, value: float) -> WriteOutcome:
         cfg = self._tags.get(tag)
         refused = refuse_locally(cfg, tag, value)
         if refused is not None:
-            return WriteResult(False, None, refused)
+            return WriteOutcome.policy(refused)
         assert cfg is not None and cfg.modbus is not None
         if (cfg.modbus.table is ModbusTable.COIL or cfg.modbus.type is ModbusType.BIT) and value not in (0, 1):
-            return WriteResult(False, None, f"{tag} is a bit: write 0 or 1, not {value:g}")
+            return WriteOutcome.policy(f"{tag} is a bit: write 0 or 1, not {value:g}")
         client = self._client
         if client is None or not client.connected:
-            return WriteResult(False, None, f"source {self.name} is not connected")
+            return WriteOutcome.link_down(f"source {self.name} is not connected")
+        bound = self._cfg.timeout_s * 3 + 1.0
         async with self._write_lock:
+            written = False
             try:
-                return await asyncio.wait_for(self._write_locked(client, cfg, value), self._cfg.timeout_s * 3 + 1.0)
-            except CodecError as exc:
-                return WriteResult(False, None, f"{tag}: {exc}")
+                async with asyncio.timeout(bound):
+                    refusal = await self._send(client, cfg, value)
+                    if refusal is not None:
+                        return refusal
+                    written = True
+                    return await self._read_back(client, cfg)
+            except CodecError as exc:  # the value does not fit the register type: nothing was sent
+                if written:
+                    return WriteOutcome.not_confirmed(f"written, but the read-back does not decode: {exc}")
+                return WriteOutcome.policy(f"{tag}: {exc}")
             except (TimeoutError, ModbusException, OSError) as exc:
-                self._health.error(f"write {tag}: {exc}")
-                return WriteResult(False, None, f"no answer writing {tag}: {exc or 'timeout'}")
+                outcome = self._write_failed(client, tag, exc, written, bound)
+        self._health.error(f"write {tag}: {outcome.reason}")
+        return outcome
 
-    async def _write_locked(self, client: AsyncModbusTcpClient, tag: TagConfig, value: float) -> WriteResult:
+    def _write_failed(
+        self, client: AsyncModbusTcpClient, tag: str, exc: BaseException, written: bool, bound: float
+    ) -> WriteOutcome:
+        """Map a library failure onto an outcome: after the write it is unconfirmed, before it the link decides."""
+        what = str(exc) or (f"no answer within {bound:g} s" if isinstance(exc, TimeoutError) else type(exc).__name__)
+        if written:
+            return WriteOutcome.not_confirmed(f"written, but read-back failed: {what}")
+        if isinstance(exc, ConnectionException | OSError) or not client.connected:
+            return WriteOutcome.link_down(f"link to {self._cfg.host}:{self._cfg.port} lost writing {tag}: {what}")
+        return WriteOutcome.timeout(f"no answer writing {tag}: {what}")
+
+    async def _send(self, client: AsyncModbusTcpClient, tag: TagConfig, value: float) -> WriteOutcome | None:
+        """Send the write; the device's refusal as an outcome, None once it has accepted."""
         assert tag.modbus is not None
         addr = tag.modbus
         unit = addr.unit_id if addr.unit_id is not None else self._cfg.unit_id
@@ -392,10 +415,20 @@ class ModbusSource:
                 reply = await client.write_registers(addr.address, regs, device_id=unit)
         if reply.isError():
             return _refused(reply, "writing", where)
+        return None
+
+    async def _read_back(self, client: AsyncModbusTcpClient, tag: TagConfig) -> WriteOutcome:
+        """Read the written span again, so the operator sees what the device holds now."""
+        assert tag.modbus is not None
+        addr = tag.modbus
+        unit = addr.unit_id if addr.unit_id is not None else self._cfg.unit_id
+        order = addr.byte_order or self._cfg.byte_order
+        table = addr.table
+        count = 1 if table in BIT_TABLES else addr.type.registers
         back = await _READERS[table](client)(addr.address, count=count, device_id=unit)
         if back.isError():
             code = int(getattr(back, "exception_code", 0) or 0)
-            return WriteResult(True, None, f"written, but read-back failed: {describe_exception(code)}")
+            return WriteOutcome.not_confirmed(f"written, but read-back failed: {describe_exception(code)}")
         if table is ModbusTable.COIL:
             read_back = float(bool(back.bits[0]))
         else:
@@ -405,12 +438,12 @@ class ModbusSource:
                 if addr.type is ModbusType.BIT
                 else to_engineering(raw_back, tag.scaling, tag.range.low, tag.range.high)
             )
-        return WriteResult(True, read_back, "written and read back")
+        return WriteOutcome.written(read_back)
 
 
-def _refused(reply: Any, doing: str, where: str) -> WriteResult:
+def _refused(reply: Any, doing: str, where: str) -> WriteOutcome:
     code = int(getattr(reply, "exception_code", 0) or 0)
-    return WriteResult(False, None, f"device refused: {describe_exception(code)} {doing} {where}")
+    return WriteOutcome.device(f"device refused: {describe_exception(code)} {doing} {where}")
 
 
 # Modbus Application Protocol V1.1b3 §6.1–6.4: the read function of each table.

@@ -14,11 +14,13 @@ from typing import Any
 
 from asyncua import ua
 from asyncua.client.client import Client
+from asyncua.client.ua_client import UaClientState
+from asyncua.common.node import Node
 from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusChangeEvent
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
-from connectors.base import Emit, SourceHealth, WriteResult, refuse_locally
+from connectors.base import Emit, SourceHealth, refuse_locally
 from connectors.health import LinkHealth, backoff_delays
 from connectors.heartbeat import heartbeat
 from connectors.opcua.quality import map_status, status_name
@@ -27,6 +29,7 @@ from connectors.timing import cancel_and_wait, every
 from plantctl.config.models import OpcUaAcquisition, OpcUaSourceConfig, TagConfig
 from plantctl.quality import Quality
 from plantctl.samples import Sample, utcnow
+from plantctl.writes import WriteOutcome
 
 _log = logging.getLogger(__name__)
 
@@ -41,6 +44,14 @@ _INTEGER_TYPES = {
     ua.VariantType.Int64,
     ua.VariantType.UInt64,
 }
+# OPC UA Part 4 §7.39 / Part 6: statuses that say the link (channel, session, transport) failed, not the device.
+_LINK_STATUSES = frozenset({
+    "BadConnectionClosed", "BadSecureChannelClosed", "BadSecureChannelIdInvalid", "BadSessionClosed",
+    "BadSessionIdInvalid", "BadSessionNotActivated", "BadNotConnected", "BadServerNotConnected",
+    "BadCommunicationError", "BadNoCommunication", "BadServerHalted", "BadShutdown", "BadTcpInternalError",
+    "BadDisconnect",
+})
+_TIMEOUT_STATUSES = frozenset({"BadTimeout", "BadRequestTimeout"})
 
 
 class LinkLost(Exception):
@@ -352,30 +363,50 @@ class OpcUaSource:
 
     # --- writes -----------------------------------------------------------------------------
 
-    async def write(self, tag: str, value: float) -> WriteResult:
+    async def write(self, tag: str, value: float) -> WriteOutcome:
         cfg = self._tags.get(tag)
         refused = refuse_locally(cfg, tag, value)
         if refused is not None:
-            return WriteResult(False, None, refused)
+            return WriteOutcome.policy(refused)
         assert cfg is not None and cfg.opcua is not None
-        client = self._session_of[tag].client
+        session = self._session_of[tag]
+        client = session.client
         if client is None:
-            return WriteResult(False, None, f"source {self.name} is not connected")
+            return WriteOutcome.link_down(f"source {self.name} is not connected")
+        bound = self._cfg.connect_timeout_s
         async with self._write_lock:
+            written = False
             # asyncua may hold a request up to 60 s while reconnecting: bound it ourselves.
             try:
-                return await asyncio.wait_for(self._write_locked(client, cfg, value), self._cfg.connect_timeout_s)
-            except TimeoutError:
-                reason = f"no answer writing {tag} within {self._cfg.connect_timeout_s:g} s"
-            except UaStatusCodeError as exc:
-                _, text = map_status(exc.code)
-                reason = f"device refused: {text}"
-            except (OSError, ConnectionError, UaError) as exc:
-                reason = f"writing {tag} failed: {exc!r}"
-        self._health.error(reason)
-        return WriteResult(False, None, reason)
+                async with asyncio.timeout(bound):
+                    node = await self._send(client, cfg, value)
+                    written = True
+                    return await self._read_back(cfg, node)
+            except (OSError, ConnectionError, TimeoutError, UaError) as exc:
+                outcome = self._write_failed(session, client, tag, exc, written, bound)
+        self._health.error(outcome.reason)
+        return outcome
 
-    async def _write_locked(self, client: Client, tag: TagConfig, value: float) -> WriteResult:
+    def _write_failed(
+        self, session: _Session, client: Client, tag: str, exc: BaseException, written: bool, bound: float
+    ) -> WriteOutcome:
+        """Map asyncua's failure onto an outcome: after the write it is unconfirmed, before it the error decides."""
+        if written:
+            return WriteOutcome.not_confirmed(f"written, but read-back failed: {exc!r}")
+        link_up = session.client is client and client.uaclient.state is UaClientState.CONNECTED
+        if isinstance(exc, UaStatusCodeError):
+            name = status_name(exc.code)
+            if name in _LINK_STATUSES:
+                return WriteOutcome.link_down(f"link to {self._cfg.endpoint} lost writing {tag}: {name}")
+            if name in _TIMEOUT_STATUSES:
+                return WriteOutcome.timeout(f"no answer writing {tag}: {name}")
+            return WriteOutcome.device(f"device refused: {map_status(exc.code)[1]}")
+        if isinstance(exc, TimeoutError) and link_up:
+            return WriteOutcome.timeout(f"no answer writing {tag} within {bound:g} s")
+        return WriteOutcome.link_down(f"link to {self._cfg.endpoint} lost writing {tag}: {exc!r}")
+
+    async def _send(self, client: Client, tag: TagConfig, value: float) -> Node:
+        """Write the value as the node's own type; a Bad status on the write raises UaStatusCodeError."""
         assert tag.opcua is not None
         node = client.get_node(tag.opcua.node_id)
         vtype = self._variant_types.get(tag.name)
@@ -384,10 +415,13 @@ class OpcUaSource:
             self._variant_types[tag.name] = vtype
         # a bare DataValue: some PLC servers refuse writes that carry a SourceTimestamp
         await node.write_attribute(AttributeIds.Value, ua.DataValue(ua.Variant(_coerce(value, vtype), vtype)))
+        return node
+
+    async def _read_back(self, tag: TagConfig, node: Node) -> WriteOutcome:
         back = sample_from(tag.name, await node.read_data_value(raise_on_bad_status=False))
         if back.quality.is_bad:
-            return WriteResult(True, None, f"written, but read-back is bad: {back.reason}")
-        return WriteResult(True, back.value, "written and read back")
+            return WriteOutcome.not_confirmed(f"written, but read-back is bad: {back.reason}")
+        return WriteOutcome.written(back.value)
 
 
 def _item_request(client: Client, tag: TagConfig, handle: int, period_s: float) -> ua.MonitoredItemCreateRequest:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from connectors.base import Source, SourceHealth, WriteResult
+from connectors.base import Source, SourceHealth
 from connectors.registry import create_sources
 from control.loop import Loop
 from plantctl.alarms.service import AlarmService
@@ -62,7 +62,7 @@ class PlantRuntime:
         self._components: list[tuple[str, Component]] = []
         self.alarms: AlarmService | None = None
         self.loops: Mapping[str, Loop] | None = None
-        self.gate = WriteGate(config, _Outcomes(self.sources), lambda: self.loops, last_value=self._last_value)
+        self.gate = WriteGate(config, self.sources, lambda: self.loops, last_value=self._last_value)
         self.simulator: object | None = None
         self.started = False
 
@@ -120,38 +120,3 @@ class PlantRuntime:
     def ready(self) -> bool:
         return self.started and all(h.connected for h in self.source_health().values())
 
-
-class _Outcomes(Mapping[str, "_Legacy"]):
-    """The sources as the gate sees them: each write's result as a WriteOutcome.
-
-    Transitional: until every connector returns WriteOutcome itself, a WriteResult is classified here from the
-    link state the source reports (never from its words).
-    """
-
-    def __init__(self, sources: Mapping[str, Source]) -> None:
-        self._sources = sources
-
-    def __getitem__(self, name: str) -> _Legacy:
-        return _Legacy(self._sources[name])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._sources)
-
-    def __len__(self) -> int:
-        return len(self._sources)
-
-
-class _Legacy:
-    def __init__(self, source: Source) -> None:
-        self._source = source
-
-    async def write(self, tag: str, value: float) -> WriteOutcome:
-        result: WriteOutcome | WriteResult = await self._source.write(tag, value)
-        if isinstance(result, WriteOutcome):
-            return result
-        if result.accepted:
-            return (WriteOutcome.written(result.value_read_back, result.reason) if result.value_read_back is not None
-                    else WriteOutcome.not_confirmed(result.reason))
-        if not self._source.health().connected:
-            return WriteOutcome.link_down(result.reason)
-        return WriteOutcome.device(result.reason)

@@ -37,8 +37,6 @@ def _run_over_opcua(plant: PlantConfig) -> PlantConfig:
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=True, reason="needs the connectors' own WriteOutcome mapping (wip/seam f22e183): until it "
-                   "is on main the OPC UA source reports a dropped link as a refusal (409); passes merged with it")
 def test_write_while_the_opcua_link_drops_mid_call_is_502_link_down(service: Service, tmp_path: Path) -> None:
     server = service.server
     plc = SimulatedPlc(EXAMPLE_PLANT, opcua_port=free_port(), modbus_port=free_port(), state_dir=tmp_path / "plc",
