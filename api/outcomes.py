@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.errors import ApiProblem
-from plantctl.audit import AuditUnavailable
+from plantctl.audit import AuditNotDurableError
 from plantctl.runtime.write_gate import PolicyCode
 from plantctl.writes import WriteOutcome, WriteStatus
 
@@ -38,7 +38,7 @@ def raise_for_outcome(outcome: WriteOutcome) -> None:
     raise ApiProblem(status, slug, title, outcome.reason)
 
 
-def audit_unavailable(exc: AuditUnavailable) -> ApiProblem:
+def audit_unavailable(exc: AuditNotDurableError) -> ApiProblem:
     """A change refused (not applied) because its audit record could not be made durable."""
     status, title = POLICY_HTTP[PolicyCode.AUDIT_UNAVAILABLE]
     return ApiProblem(status, PolicyCode.AUDIT_UNAVAILABLE, title, f"not applied: {exc}", {"Retry-After": "5"})

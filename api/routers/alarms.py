@@ -21,7 +21,7 @@ from plantctl.alarms.engine import AlarmStatus
 from plantctl.alarms.journal import read_journal
 from plantctl.alarms.service import AlarmService
 from plantctl.alarms.states import AlarmRefused, AlarmState, Transition
-from plantctl.audit import AuditUnavailable
+from plantctl.audit import AuditNotDurableError
 from plantctl.samples import utcnow
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"], responses=problem_responses(401, 403, 422, 503))
@@ -178,7 +178,7 @@ async def ack(name: str, body: AckIn, request: Request, ctx: Ctx, user: Operator
     _status(alarms, name)
     try:
         result = await alarms.acknowledge([name], user.username, body.comment, client_ip(request), user.via)
-    except AuditUnavailable as exc:
+    except AuditNotDurableError as exc:
         raise audit_unavailable(exc) from None
     if name in result.refused:
         raise _refused(result.refused[name])
@@ -193,7 +193,7 @@ async def _act(ctx: ApiContext, name: str, action: Callable[[AlarmService], Awai
         return _t_out(await action(alarms))
     except AlarmRefused as exc:
         raise _refused(exc) from None
-    except AuditUnavailable as exc:
+    except AuditNotDurableError as exc:
         raise audit_unavailable(exc) from None
 
 

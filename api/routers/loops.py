@@ -13,7 +13,7 @@ from api.errors import ApiProblem, problem_responses
 from api.outcomes import audit_unavailable
 from api.schemas import NO_NUL, SampleOut, sample_out
 from control.loop import Loop, ModeRefused
-from plantctl.audit import AuditAction, AuditRecord, AuditUnavailable
+from plantctl.audit import AuditAction, AuditNotDurableError, AuditRecord
 from plantctl.config.models import LoopMode
 from plantctl.samples import utcnow
 
@@ -123,7 +123,7 @@ async def set_mode(name: str, body: ModeIn, request: Request, ctx: Ctx, user: Op
         await ctx.audit.apply_audited(apply, record)
     except ModeRefused as exc:
         raise ApiProblem(409, "mode-refused", "Mode change refused", str(exc)) from None
-    except AuditUnavailable as exc:
+    except AuditNotDurableError as exc:
         raise audit_unavailable(exc) from None
     return loop_out(ctx, loop)
 
@@ -144,7 +144,7 @@ async def set_setpoint(name: str, body: ValueIn, request: Request, ctx: Ctx, use
         await ctx.audit.apply_audited(apply, record)
     except ValueError as exc:
         raise ApiProblem(422, "out-of-range", "Setpoint out of range", str(exc)) from None
-    except AuditUnavailable as exc:
+    except AuditNotDurableError as exc:
         raise audit_unavailable(exc) from None
     return loop_out(ctx, loop)
 
@@ -167,6 +167,6 @@ async def set_output(name: str, body: ValueIn, request: Request, ctx: Ctx, user:
         raise ApiProblem(409, "not-in-manual", "Output refused", str(exc)) from None
     except ValueError as exc:
         raise ApiProblem(422, "out-of-range", "Output out of range", str(exc)) from None
-    except AuditUnavailable as exc:
+    except AuditNotDurableError as exc:
         raise audit_unavailable(exc) from None
     return loop_out(ctx, loop)

@@ -80,7 +80,7 @@ class AlarmService:
                 log.exception("alarm timer tick failed")
 
     # -- operator actions: reserve the audit record, act (journaled by the engine's sink), record -------
-    # Safe in this order: reserve() refuses (AuditUnavailable) while a record could not be made durable, and the
+    # Safe in this order: reserve() refuses (AuditNotDurableError) while a record could not be made durable, and the
     # engine refuses (AlarmRefused) before changing anything, so an action is applied and audited, or neither.
     async def _reserve(self) -> None:
         if self.audit is not None:

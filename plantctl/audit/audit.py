@@ -1,8 +1,8 @@
 """Record and query operator and engineer actions; the table refuses UPDATE, DELETE and TRUNCATE (0101_audit.sql).
 
 AuditTrail is the service's only audit writer. Its contract, which every change to the plant relies on:
-`await reserve()` before the change raises AuditUnavailable when a record made now could not be made durable;
-`await record(...)` returns once the record is durable and raises AuditUnavailable when it cannot be. A change
+`await reserve()` before the change raises AuditNotDurableError when a record made now could not be made durable;
+`await record(...)` returns once the record is durable and raises AuditNotDurableError when it cannot be. A change
 is therefore checked, reserved, applied, recorded (`apply_audited`): applied AND audited, or not applied.
 """
 
@@ -24,8 +24,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 T = TypeVar("T")
 
 
-class AuditUnavailable(Exception):
-    """A record could not be (or could not be promised to be) made durable: refuse the change it would record."""
+class AuditNotDurableError(RuntimeError):
+    """The audit record could not be (or could not be promised to be) made durable: refuse the action it describes."""
 
 
 class AuditAction(StrEnum):
@@ -166,7 +166,7 @@ class AuditTrail:
                     f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}", params)
                 row = await cur.fetchone()
         except (psycopg.OperationalError, PoolTimeout, OSError) as exc:
-            raise AuditUnavailable(f"audit record of {act.value} {target} not stored: {exc}") from exc
+            raise AuditNotDurableError(f"audit record of {act.value} {target} not stored: {exc}") from exc
         assert row is not None
         return _entry(row)
 
@@ -176,7 +176,7 @@ class AuditTrail:
                                  rec.detail)
 
     async def reserve(self) -> None:
-        """Before a change: raise AuditUnavailable if its record could not be made durable now.
+        """Before a change: raise AuditNotDurableError if its record could not be made durable now.
 
         Without a durable queue that is the database answering; with one it is the queue having room.
         """
@@ -184,10 +184,10 @@ class AuditTrail:
             async with self._conn() as conn:
                 await conn.execute("SELECT 1")
         except (psycopg.OperationalError, PoolTimeout, OSError) as exc:
-            raise AuditUnavailable(f"the audit trail cannot store records now: {exc}") from exc
+            raise AuditNotDurableError(f"the audit trail cannot store records now: {exc}") from exc
 
     async def apply_audited(self, apply: Callable[[], T], rec: Callable[[T], AuditRecord]) -> T:
-        """Reserve, apply, record: the change is applied and audited, or (AuditUnavailable) not applied.
+        """Reserve, apply, record: the change is applied and audited, or (AuditNotDurableError) not applied.
 
         Safe in this order because reserve() refuses while a record could not be made durable, and apply()
         raises before changing anything when it refuses (the caller's validation); the record is built from

@@ -6,7 +6,7 @@ in range, bits 0/1, heartbeat tags for the heartbeat only, loop ownership, role)
 nowhere else; a refusal is `WriteOutcome` REFUSED_BY_POLICY with a machine-readable `code` (PolicyCode).
 
 Operator writes are audited with the order "reserve, write, record": `AuditTrail.reserve()` fails
-(AuditUnavailable) before anything leaves the service when the record could not be made durable, so a
+(AuditNotDurableError) before anything leaves the service when the record could not be made durable, so a
 write is either sent *and* audited or refused. Every write that may have changed the plant is recorded with its
 outcome: accepted, timed out, or link lost during the call; a device's refusal changed nothing and is not.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from plantctl.audit import AuditAction, AuditTrail, AuditUnavailable
+from plantctl.audit import AuditAction, AuditNotDurableError, AuditTrail
 from plantctl.config.models import LoopConfig, LoopMode, PlantConfig, TagConfig
 from plantctl.writes import WriteOutcome, WriteStatus
 
@@ -94,7 +94,7 @@ class SourceWriter(Protocol):
 class WrittenNotAudited(Exception):
     """The write left the service but its audit record could not be made durable (the store failed after reserve)."""
 
-    def __init__(self, outcome: WriteOutcome, cause: AuditUnavailable) -> None:
+    def __init__(self, outcome: WriteOutcome, cause: AuditNotDurableError) -> None:
         super().__init__(f"{outcome.status.value}, but not audited: {cause}")
         self.outcome = outcome
 
@@ -169,7 +169,7 @@ class WriteGate:
                                            PolicyCode.AUDIT_UNAVAILABLE)
             try:
                 await self.audit.reserve()
-            except AuditUnavailable as exc:
+            except AuditNotDurableError as exc:
                 return WriteOutcome.policy(f"not written: the audit record cannot be made durable ({exc})",
                                            PolicyCode.AUDIT_UNAVAILABLE)
         outcome, sent = await self._send(tag, value)
@@ -198,7 +198,7 @@ class WriteGate:
                 source_address=origin.address,
                 detail={"reason": origin.reason, "via": origin.via, "outcome": outcome.status.value,
                         "read_back": outcome.value_read_back, "device": outcome.reason})
-        except AuditUnavailable as exc:
+        except AuditNotDurableError as exc:
             # reserve() promised durability; only a failure of the durable store itself gets here
             log.critical("AUDIT LOST: %s wrote %s = %g (%s) but the record could not be made durable",
                          origin.user, tag.name, value, outcome.status.value)
