@@ -21,7 +21,7 @@ from api.context import ApiContext
 from api.errors import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from api.metrics import AcquisitionMeter
 from api.routers import alarms as alarms_router
-from api.routers import audit, auth, health, live, metrics, tag_writes, tags, trends
+from api.routers import audit, auth, health, live, metrics, reports, tag_writes, tags, trends
 from api.routers import loops as loops_router
 from api.routers import panel as panel_router
 from api.routers import simulator as simulator_router
@@ -158,12 +158,12 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
 
     app = FastAPI(title="plantctl", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   openapi_tags=[{"name": n} for n in ("auth", "users", "tags", "live", "trends", "alarms", "loops",
-                                                      "audit", "health", "metrics")])
+                                                      "audit", "reports", "health", "metrics")])
     app.state.runtime = runtime
     app.state.ctx = None
     install_problem_handlers(app)
     for r in (health.router, auth.router, tags.router, tag_writes.router, live.router, trends.router,
-              alarms_router.router, loops_router.router, audit.router, metrics.router):
+              alarms_router.router, loops_router.router, audit.router, reports.router, metrics.router):
         app.include_router(r)
     simulator_router.install(app, simulator if simulator is not None else getattr(runtime, "simulator", None))
     app.include_router(panel_router.panel_router())  # the operator panel, after (and below) every API route

@@ -25,9 +25,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from plantctl.config.models import HistorianConfig, TagConfig
+from plantctl.durable.queue import FRAME_OVERHEAD
 from plantctl.historian.codec import encode_batch
 from plantctl.historian.migrate import MIGRATIONS_DIR, apply_migrations
-from plantctl.historian.spool import FRAME_OVERHEAD
 from plantctl.historian.writer import HistorianWriter, WriterSettings
 from plantctl.quality import Quality
 from plantctl.samples import Sample

@@ -142,11 +142,13 @@ def _mount_subcommands() -> None:
     from connectors.opcua.browse import browse_command
     from control.tuning import tune_command
     from plantctl.alarms.report import report_alarms_command
+    from plantctl.reports.cli import mount as mount_reports
     from sim.cli import sim_command
 
     app.add_typer(users_app, name="users")
     report_app = typer.Typer(help="Reports over a period from the plant database.", no_args_is_help=True)
     report_app.command("alarms")(report_alarms_command)
+    mount_reports(report_app)
     app.add_typer(report_app, name="report")
     app.command("sim")(sim_command)
     app.command("tune")(tune_command)

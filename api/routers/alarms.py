@@ -160,8 +160,7 @@ async def history(ctx: Ctx, _user: Viewer,
     start = start or end - timedelta(days=1)
     if not start < end:
         raise ApiProblem(422, "validation", "Empty range", "start must be before end")
-    assert ctx.settings.database_url is not None
-    rows = await read_journal(ctx.settings.database_url, start, end, alarm, limit)
+    rows = await read_journal(ctx.pool, start, end, alarm, limit)
     return [JournalOut(ts=r.ts, id=r.id, alarm=r.alarm, event=r.event, old_state=r.old_state, new_state=r.new_state,
                        priority=r.priority, value=r.value, unit=r.unit, quality=r.quality, user=r.user,
                        comment=r.comment) for r in rows]

@@ -1,30 +1,36 @@
 """The alarm journal: transitions persisted in batches by a background writer that never blocks the engine.
 
-Buffer contract: `submit` appends to an in-memory queue of at most `queue_max` transitions and
-returns at once. The writer takes up to `batch_max_rows` at a time (or whatever is there after
-`batch_max_age_s`) and writes them in one transaction — binary COPY into the alarm_journal
-hypertable plus an upsert of each alarm's last snapshot into alarm_state. On a database error
-the batch is kept and retried with backoff. When the queue is full the newest transitions are
-dropped and counted (`stats.dropped`); alarm_state is always written from the newest
-transition submitted per alarm, so the restart state stays right even then.
-Sizing: queue_max ≥ outage seconds × transitions per second.
+Buffer contract: `submit` puts transitions into a durable outbox (plantctl.durable.outbox) and
+returns at once. One task writes batches of up to `batch_max_rows` (or whatever arrived within
+`batch_max_age_s`) in one transaction — binary COPY into the alarm_journal hypertable, an upsert of
+each alarm's newest snapshot into alarm_state, and the batch id (alarm_journal_batches), so a batch
+retried after a lost acknowledgement is written once. While the database is away, and whenever more
+than `queue_max` transitions wait in memory, they go to a durable queue on disk (fsync'd, replayed
+first, in order); when that is full its oldest segment is dropped and counted (`stats.dropped`).
+alarm_state is always written from the newest transition submitted per alarm, so the restart state
+stays right even then. Sizing: queue_max_bytes ≥ outage seconds × transitions per second ×
+(TRANSITION_BYTES + frame); the default rides through a day at 10 transitions/s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+import tempfile
 import uuid
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from plantctl.alarms.states import AlarmSnapshot, ShelveKind, Transition
+from plantctl.alarms.states import AlarmEvent, AlarmSnapshot, AlarmState, ShelveKind, Transition
+from plantctl.db.pool import ServicePool, connection
+from plantctl.durable.outbox import DurableOutbox
+from plantctl.durable.queue import max_bytes_for
+from plantctl.durable.retry import DATABASE_AWAY
+from plantctl.quality import Quality
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +111,31 @@ async def write_batch_executemany(conn: psycopg.AsyncConnection[Any], batch: Seq
         await cur.executemany(_UPSERT_STATE_SQL, [_state_row(t) for t in _last_per_alarm(batch)])
 
 
+TRANSITION_BYTES = 200
+"""A transition as queued on disk (JSON of its journal row): 162 B measured for a limit alarm's activation."""
+QUEUE_MAX_BYTES = max_bytes_for(outage_s=86400, records_per_s=10, bytes_per_record=TRANSITION_BYTES)
+
+
+def _encode(t: Transition) -> list[Any]:
+    return [v.isoformat() if isinstance(v, datetime) else v for v in journal_row(t)]
+
+
+def _decode(row: list[Any]) -> Transition:
+    v: list[Any] = [datetime.fromisoformat(x) if typ == "timestamptz" and x is not None else x
+                    for x, typ in zip(row, _JOURNAL_TYPES, strict=True)]
+    (ts, alarm, event, old, new, priority, value, unit, quality, user, comment, active, acked, latched, shelve,
+     until, reason, suppressed, oos, since, acked_at) = v
+    return Transition(ts, alarm, AlarmEvent(event), AlarmState(old), AlarmState(new), priority, value, unit,
+                      None if quality is None else Quality(quality), user, comment,
+                      AlarmSnapshot(active, acked, latched, None if shelve is None else ShelveKind(shelve), until,
+                                    reason, suppressed, oos, since, acked_at))
+
+
 @dataclass
 class JournalStats:
     submitted: int = 0
     written: int = 0
-    dropped: int = 0  # queue full: never written (counted, logged once per episode)
+    dropped: int = 0  # never written: the disk queue was full, the disk failed, or the database refused the rows
     batches: int = 0
     failures: int = 0  # failed write attempts (each retried)
     duplicates_skipped: int = 0  # rows of a retried batch the database had already committed
@@ -120,113 +146,97 @@ class JournalStats:
 
 
 class AlarmJournal:
-    """Background writer of the alarm journal; `start()` returns at once, `stop()` flushes and closes."""
+    """Background writer of the alarm journal; `start()` returns at once, `stop()` flushes and closes.
+
+    Without a queue_dir the disk queue lives in a temporary folder removed at stop: durable across a
+    database outage, not across a restart of the service (tests and tools; the service gives one).
+    """
 
     def __init__(self, database_url: str, *, queue_max: int = 200_000, batch_max_rows: int = 5_000,
-                 batch_max_age_s: float = 0.2, retry_max_delay_s: float = 5.0, connect_timeout_s: float = 5.0) -> None:
+                 batch_max_age_s: float = 0.2, retry_max_delay_s: float = 5.0, connect_timeout_s: float = 5.0,
+                 queue_dir: Path | None = None, queue_max_bytes: int = QUEUE_MAX_BYTES) -> None:
         if queue_max < 1 or batch_max_rows < 1 or batch_max_age_s <= 0:
             raise ValueError("queue_max and batch_max_rows must be ≥ 1 and batch_max_age_s > 0")
         self._url = database_url
         self.queue_max = queue_max
         self.batch_max_rows = batch_max_rows
         self.batch_max_age_s = batch_max_age_s
-        self.retry_max_delay_s = retry_max_delay_s
         self.connect_timeout_s = connect_timeout_s
-        self._queue: deque[Transition] = deque()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if queue_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="plantctl-alarm-journal-")
+            queue_dir = Path(self._tmp.name)
         self._latest: dict[str, Transition] = {}  # the newest transition submitted per alarm, written or not
-        self._dropped_alarms: set[str] = set()  # alarms whose newest state was dropped and is not yet saved
-        self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self._conn: psycopg.AsyncConnection[Any] | None = None
-        self._overflowing = False
-        self._flushing = False
-        self._busy = False
-        self._inflight: tuple[uuid.UUID, int] | None = None  # a batch being retried keeps its id and size
-        self.stats = JournalStats()
+        self._batches_since_prune = 0
+        self.outbox: DurableOutbox[Transition] = DurableOutbox(
+            "alarm journal", self._write, encode=_encode, decode=_decode, retry_on=DATABASE_AWAY,
+            queue_dir=queue_dir, queue_max_bytes=queue_max_bytes, memory_max=queue_max, batch_max=batch_max_rows,
+            batch_max_age_s=batch_max_age_s, retry_min_delay_s=0.1, retry_max_delay_s=retry_max_delay_s)
 
     # -- the engine's side ---------------------------------------------------------------------
     def submit(self, transitions: Iterable[Transition]) -> None:
         """Queue transitions for writing; never waits. Usable as the engine's sink."""
-        queue, stats = self._queue, self.stats
         for t in transitions:
-            stats.submitted += 1
             self._latest[t.alarm] = t
-            if len(queue) >= self.queue_max:
-                stats.dropped += 1
-                self._dropped_alarms.add(t.alarm)
-                if not self._overflowing:
-                    self._overflowing = True
-                    log.error("alarm journal queue full (%d): dropping transitions until it drains", self.queue_max)
-                continue
-            queue.append(t)
-        if len(queue) >= self.batch_max_rows:
-            self._notify()
-
-    def _notify(self) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
+            self.outbox.put(t)
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        """Transitions not yet written, in memory and on disk."""
+        s = self.outbox.stats()
+        return s.in_memory + s.pending_on_disk
+
+    @property
+    def stats(self) -> JournalStats:
+        s = self.outbox.stats()
+        return JournalStats(s.submitted, s.written, s.dropped + s.unwritable + s.refused, s.batches, s.failures,
+                            s.duplicates)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
-        if self._task is not None:
-            return
-        self._loop = asyncio.get_running_loop()
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="alarm-journal-writer")
+        await self.outbox.start()
 
     async def stop(self, flush_timeout_s: float = 10.0) -> None:
-        """Flush what is queued (up to flush_timeout_s), then close; unflushed rows stay counted in `queued`."""
-        task = self._task
-        if task is None:
-            return
-        self._stopping = True
-        self._wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), flush_timeout_s)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            if self._queue:
-                log.error("alarm journal stopped with %d transitions not written", len(self._queue))
-        self._task = None
+        """Flush what is queued (up to flush_timeout_s), then close; the rest stays in the disk queue."""
+        await self.outbox.stop(flush_timeout_s)
+        if self.queued:
+            log.error("alarm journal stopped with %d transitions not written%s", self.queued,
+                      " (temporary queue: lost)" if self._tmp is not None else " (kept on disk for the next start)")
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     async def flush(self, timeout_s: float = 30.0) -> None:
         """Wait until everything submitted so far is written (tests, shutdown)."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        self._flushing = True
         try:
-            while self._queue or self._dropped_alarms or self._busy:
-                self._wake.set()
-                if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(
-                        f"alarm journal: {len(self._queue)} transitions still queued after {timeout_s} s")
-                await asyncio.sleep(0.01)
-        finally:
-            self._flushing = False
+            await self.outbox.flush(timeout_s)
+        except TimeoutError:
+            raise TimeoutError(f"alarm journal: {self.queued} transitions still queued after {timeout_s} s") from None
 
-    async def _wait(self, timeout_s: float) -> None:
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout_s)
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = await psycopg.AsyncConnection.connect(self._url, connect_timeout=int(self.connect_timeout_s))
+        return self._conn
+
+    async def _write(self, batch: list[Transition], batch_id: uuid.UUID) -> bool:
+        # alarm_state gets the newest state the engine has submitted, even if later journal rows are
+        # still queued: a restart resumes from the engine's latest state.
+        states = [self._latest.get(t.alarm, t) for t in _last_per_alarm(batch)]
+        try:
+            conn = await self._connection()
+            fresh = await write_batch(conn, batch, states, batch_id)
+        except DATABASE_AWAY:
+            if self._conn is not None and (self._conn.broken or self._conn.closed):
+                self._conn = None
+            raise
+        self._batches_since_prune += 1
+        if self._batches_since_prune >= _PRUNE_EVERY_BATCHES:
+            self._batches_since_prune = 0
+            await self._prune()
+        return fresh
 
     async def _prune(self) -> None:
         """Forget batch ids older than a day (a retry never comes that late)."""
@@ -236,62 +246,6 @@ class AlarmJournal:
                 await conn.execute("DELETE FROM alarm_journal_batches WHERE written < now() - interval '1 day'")
         except (psycopg.Error, OSError) as exc:
             log.warning("alarm journal: pruning batch ids failed (%s); will retry later", exc)
-
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = await psycopg.AsyncConnection.connect(self._url, connect_timeout=int(self.connect_timeout_s))
-        return self._conn
-
-    async def _run(self) -> None:
-        delay = 0.1
-        while True:
-            if not self._queue and not self._dropped_alarms:
-                if self._stopping:
-                    return
-                await self._wait(self.batch_max_age_s)
-                continue
-            if len(self._queue) < self.batch_max_rows and not (self._stopping or self._flushing):
-                await self._wait(self.batch_max_age_s)  # let a partial batch fill, at most batch_max_age_s
-            if self._inflight is None:
-                self._inflight = (uuid.uuid4(), min(len(self._queue), self.batch_max_rows))
-            batch_id, n = self._inflight
-            batch = [self._queue[i] for i in range(n)]
-            touched = self._dropped_alarms | {t.alarm for t in batch}
-            self._dropped_alarms = set()
-            # alarm_state gets the newest state the engine has submitted, even if its journal rows are
-            # still queued (or were dropped): a restart resumes from the engine's latest state.
-            states = [self._latest[a] for a in touched]
-            self._busy = True
-            try:
-                conn = await self._connection()
-                fresh = await write_batch(conn, batch, states, batch_id)
-            except (psycopg.Error, OSError) as exc:
-                self._busy = False
-                self._dropped_alarms |= touched - {t.alarm for t in batch}
-                self.stats.failures += 1
-                log.warning("alarm journal write of %d rows failed (%s); retrying in %.1f s", n, exc, delay)
-                if self._conn is not None and (self._conn.broken or self._conn.closed):
-                    self._conn = None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_max_delay_s)
-                continue
-            for _ in range(n):
-                self._queue.popleft()
-            self._inflight = None
-            self._busy = False
-            if fresh:
-                self.stats.written += n
-                self.stats.batches += 1
-            else:  # committed by an attempt whose acknowledgement was lost: not written twice
-                self.stats.written += n
-                self.stats.duplicates_skipped += n
-                self._dropped_alarms |= touched  # their newest states still need saving
-            if self.stats.batches % _PRUNE_EVERY_BATCHES == 0:
-                await self._prune()
-            if self._overflowing and len(self._queue) < self.queue_max // 2:
-                self._overflowing = False
-                log.warning("alarm journal queue drained; %d transitions were dropped in total", self.stats.dropped)
-            delay = 0.1
 
 
 # --- restart -------------------------------------------------------------------------------------
@@ -307,9 +261,9 @@ def _snapshot(row: tuple[Any, ...]) -> tuple[str, AlarmSnapshot]:
                                      bool(suppressed), bool(oos), since, acked_at)
 
 
-async def load_snapshots(database_url: str, connect_timeout_s: float = 5.0) -> dict[str, AlarmSnapshot]:
+async def load_snapshots(database: str | ServicePool, connect_timeout_s: float = 5.0) -> dict[str, AlarmSnapshot]:
     """The saved state of every alarm (from alarm_state), for AlarmEngine.restore at start."""
-    async with await psycopg.AsyncConnection.connect(database_url, connect_timeout=int(connect_timeout_s)) as conn:
+    async with connection(database, connect_timeout_s) as conn:
         cur = await conn.execute(_LOAD_SQL)
         return dict(_snapshot(r) for r in await cur.fetchall())
 
@@ -332,7 +286,7 @@ class JournalEntry:
     comment: str
 
 
-async def read_journal(database_url: str, start: datetime, end: datetime, alarm: str | None = None,
+async def read_journal(database: str | ServicePool, start: datetime, end: datetime, alarm: str | None = None,
                        limit: int = 1000) -> list[JournalEntry]:
     """Journal rows in [start, end), oldest first, optionally of one alarm."""
     if start.tzinfo is None or end.tzinfo is None:
@@ -340,6 +294,6 @@ async def read_journal(database_url: str, start: datetime, end: datetime, alarm:
     sql = ("SELECT ts, id, alarm, event, old_state, new_state, priority, value, unit, quality, user_name, comment "
            "FROM alarm_journal WHERE ts >= %s AND ts < %s AND (%s::text IS NULL OR alarm = %s) "
            "ORDER BY ts, id LIMIT %s")
-    async with await psycopg.AsyncConnection.connect(database_url, connect_timeout=5) as conn:
+    async with connection(database) as conn:
         cur = await conn.execute(sql, (start, end, alarm, alarm, limit))
         return [JournalEntry(*r) for r in await cur.fetchall()]

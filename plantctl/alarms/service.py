@@ -22,6 +22,7 @@ from plantctl.alarms.journal import AlarmJournal, load_snapshots
 from plantctl.alarms.states import AlarmRefused, Transition
 from plantctl.audit import AuditAction, AuditRecord, AuditTrail
 from plantctl.config.models import PlantConfig
+from plantctl.db.pool import ServicePool
 from plantctl.samples import Sample, utcnow
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,10 @@ class AlarmService:
 
     def __init__(self, plant: PlantConfig, database_url: str, setpoint: SetpointProvider | None = None, *,
                  audit: AuditTrail | None = None, tick_period_s: float = 0.5,
-                 clock: Callable[[], datetime] = utcnow, journal: AlarmJournal | None = None) -> None:
+                 clock: Callable[[], datetime] = utcnow, journal: AlarmJournal | None = None,
+                 pool: ServicePool | None = None) -> None:
         self.journal = journal or AlarmJournal(database_url)
+        self._db: str | ServicePool = database_url if pool is None else pool  # restore reads the service pool
         self.engine = AlarmEngine.for_plant(plant, setpoint, sink=self.journal.submit)
         self.audit = audit
         self._url = database_url
@@ -46,7 +49,7 @@ class AlarmService:
     async def start(self) -> None:
         """Restore saved states (active, acknowledged, shelved, out of service), then run the journal and timers."""
         try:
-            snapshots = await load_snapshots(self._url)
+            snapshots = await load_snapshots(self._db)
         except (psycopg.Error, OSError) as exc:
             # Alarms must run without the database; the journal retries until it is back.
             self.restore_error = str(exc)

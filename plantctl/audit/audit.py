@@ -1,31 +1,36 @@
 """Record and query operator and engineer actions; the table refuses UPDATE, DELETE and TRUNCATE (0101_audit.sql).
 
-AuditTrail is the service's only audit writer. Its contract, which every change to the plant relies on:
-`await reserve()` before the change raises AuditNotDurableError when a record made now could not be made durable;
-`await record(...)` returns once the record is durable and raises AuditNotDurableError when it cannot be. A change
-is therefore checked, reserved, applied, recorded (`apply_audited`): applied AND audited, or not applied.
+`record` returns once the record is durable — committed, or fsync'd to the durable queue while the
+database is away (plantctl/audit/durable.py) — and raises AuditNotDurableError otherwise. AuditTrail is the
+service's only audit writer; every change to the plant relies on its contract: `await reserve()` before the
+change raises AuditNotDurableError when a record made now could not be made durable, so a change is checked,
+reserved, applied, recorded (`apply_audited`): applied AND audited, or not applied.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from plantctl.audit.durable import AuditNotDurableError, AuditWriter, AuditWriterStats, PendingRecord
+
+__all__ = ["AuditAction", "AuditEntry", "AuditNotDurableError", "AuditPage", "AuditReceipt", "AuditRecord",
+           "AuditTrail"]
+
 T = TypeVar("T")
-
-
-class AuditNotDurableError(RuntimeError):
-    """The audit record could not be (or could not be promised to be) made durable: refuse the action it describes."""
+RESERVE_BYTES = 16 * 1024  # room a reserved record may take in the durable queue (records are ~0.5 kB)
 
 
 class AuditAction(StrEnum):
@@ -82,6 +87,20 @@ class AuditEntry:
     new: Any
     source_address: str
     detail: dict[str, Any]
+    occurred: datetime | None = None  # the service's clock at the action (later ts: replayed after an outage)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReceipt:
+    """A durable audit record: `entry` as stored when committed now, None while it waits in the durable queue."""
+
+    record_id: uuid.UUID
+    occurred: datetime
+    entry: AuditEntry | None
+
+    @property
+    def queued(self) -> bool:
+        return self.entry is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +111,7 @@ class AuditPage:
     next_cursor: str | None
 
 
-_COLUMNS = "id, ts, actor, action, target, old_value, new_value, source_address, detail"
+_COLUMNS = "id, ts, actor, action, target, old_value, new_value, source_address, detail, occurred"
 MAX_PAGE = 1000
 
 
@@ -107,8 +126,9 @@ def _json(value: Any, what: str) -> Jsonb | None:
 
 
 def _entry(row: tuple[Any, ...]) -> AuditEntry:
-    id_, ts, actor, action, target, old, new, src, detail = row
-    return AuditEntry(int(id_), ts, str(actor), str(action), str(target), old, new, str(src), dict(detail or {}))
+    id_, ts, actor, action, target, old, new, src, detail, occurred = row
+    return AuditEntry(int(id_), ts, str(actor), str(action), str(target), old, new, str(src), dict(detail or {}),
+                      occurred)
 
 
 def _encode_cursor(e: AuditEntry) -> str:
@@ -127,20 +147,37 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 class AuditTrail:
-    """The audit trail in the database at database_url (or through a shared connection pool)."""
+    """The audit trail in the database at database_url (or through a shared connection pool).
+
+    With a queue_dir, records survive a database outage in a durable queue there (REFUSE_NEW when
+    full, sized by queue_max_bytes); without one, a record the database cannot take now is refused.
+    """
 
     def __init__(self, database_url: str | None = None, *, pool: AsyncConnectionPool[Any] | None = None,
-                 connect_timeout_s: float = 5.0) -> None:
+                 connect_timeout_s: float = 5.0, queue_dir: Path | None = None,
+                 queue_max_bytes: int = 64 * 1024**2, write_timeout_s: float = 3.0) -> None:
         if (database_url is None) == (pool is None):
             raise ValueError("give the audit trail a database_url or a pool, not both")
         self._url = database_url
         self._pool = pool
-        self._timeout = int(connect_timeout_s)
+        self._timeout = max(1, int(min(connect_timeout_s, write_timeout_s)))
+        self.writer = AuditWriter(self._conn, queue_dir=queue_dir, queue_max_bytes=queue_max_bytes,
+                                  write_timeout_s=write_timeout_s)
+
+    async def start(self) -> None:
+        """Replay what an earlier run left in the durable queue (in the background)."""
+        await self.writer.start()
+
+    async def stop(self) -> None:
+        await self.writer.stop()
+
+    def stats(self) -> AuditWriterStats:
+        return self.writer.stats()
 
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         if self._pool is not None:
-            async with self._pool.connection() as conn:
+            async with self._pool.connection(timeout=self._timeout) as conn:
                 yield conn
         else:
             assert self._url is not None
@@ -148,8 +185,11 @@ class AuditTrail:
                 yield conn
 
     async def record(self, actor: str, action: AuditAction | str, target: str = "", old: Any = None,
-                     new: Any = None, source_address: str = "", detail: dict[str, Any] | None = None) -> AuditEntry:
-        """Append one action (e.g. a setpoint change: old/new as {"value": 7.0, "unit": "pH"}); returns it as stored."""
+                     new: Any = None, source_address: str = "", detail: dict[str, Any] | None = None) -> AuditReceipt:
+        """Append one action (e.g. a setpoint change: old/new as {"value": 7.0, "unit": "pH"}) durably.
+
+        Raises AuditNotDurableError when it can be neither committed nor queued: do not apply the action then.
+        """
         if not actor.strip():
             raise ValueError("an audit entry needs an actor (the user, or 'system' for the service itself)")
         try:
@@ -157,20 +197,14 @@ class AuditTrail:
         except ValueError:
             known = ", ".join(a.value for a in AuditAction)
             raise ValueError(f"unknown audit action {action!r}; known: {known}") from None
-        params = (actor, act.value, target, _json(old, "old"), _json(new, "new"), source_address,
-                  _json(detail or {}, "detail"))
-        try:
-            async with self._conn() as conn:
-                cur = await conn.execute(
-                    "INSERT INTO audit_log (actor, action, target, old_value, new_value, source_address, detail) "
-                    f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}", params)
-                row = await cur.fetchone()
-        except (psycopg.OperationalError, PoolTimeout, OSError) as exc:
-            raise AuditNotDurableError(f"audit record of {act.value} {target} not stored: {exc}") from exc
-        assert row is not None
-        return _entry(row)
+        for what, value in (("old", old), ("new", new), ("detail", detail or {})):
+            _json(value, what)
+        pending = PendingRecord(uuid.uuid4(), datetime.now(UTC), actor, act.value, target, old, new,
+                                source_address, dict(detail or {}))
+        row = await self.writer.write(pending, _COLUMNS)
+        return AuditReceipt(pending.record_id, pending.occurred, None if row is None else _entry(row))
 
-    async def add(self, rec: AuditRecord) -> AuditEntry:
+    async def add(self, rec: AuditRecord) -> AuditReceipt:
         """record() for an AuditRecord."""
         return await self.record(rec.actor, rec.action, rec.target, rec.old, rec.new, rec.source_address,
                                  rec.detail)
@@ -178,8 +212,14 @@ class AuditTrail:
     async def reserve(self) -> None:
         """Before a change: raise AuditNotDurableError if its record could not be made durable now.
 
-        Without a durable queue that is the database answering; with one it is the queue having room.
+        With a durable queue that is the queue having room (the record commits, or queues); without one it is
+        the database answering.
         """
+        queue = self.writer.queue
+        if queue is not None:
+            if queue.pending_bytes + RESERVE_BYTES > queue.max_bytes:
+                raise AuditNotDurableError(f"the audit queue is full ({queue.pending_bytes} of {queue.max_bytes} B)")
+            return
         try:
             async with self._conn() as conn:
                 await conn.execute("SELECT 1")

@@ -21,6 +21,7 @@ from plantctl.config.models import (
     PlantInfo,
     TagConfig,
 )
+from plantctl.config.reporting import ReportingConfig
 from plantctl.config.yamlsrc import ConfigError, ConfigIssue, Loc, LocatedDocument, load_located
 
 M = TypeVar("M", bound=BaseModel)
@@ -187,6 +188,15 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
             ref((*loc, "suppress_when", "tag"), alarm.suppress_when.tag)
         if alarm.loop is not None and alarm.loop not in loops:
             issues.append(doc.issue((*loc, "loop"), f"unknown loop {alarm.loop!r}"))
+
+    if data.get("reporting") is not None:
+        reporting = validate_section(doc, ReportingConfig, data["reporting"], ("reporting",), issues)
+        for where, name, unit in reporting.unit_checks() if isinstance(reporting, ReportingConfig) else []:
+            if name not in tags:
+                ref(("reporting", *where), name)
+            elif tags[name].unit != unit:
+                issues.append(doc.issue(("reporting", *where),
+                                        f"tag {name!r} is in {tags[name].unit!r}; this figure needs a tag in {unit!r}"))
 
     if data.get("simulation") is not None and not isinstance(data["simulation"], dict):
         issues.append(doc.issue(("simulation",), "simulation must be a mapping"))

@@ -7,8 +7,11 @@ import itertools
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from plantctl.config.reporting import ReportingConfig
 
 TagName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$", max_length=64)]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -22,6 +25,16 @@ class PlantInfo(Strict):
     name: str
     site: str = ""
     description: str = ""
+    timezone: str = Field(default="UTC", description="IANA zone of the plant's clock: report days, shifts")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; give an IANA name such as Europe/Berlin or UTC") from None
+        return v
 
 
 # --- sources -------------------------------------------------------------------------------
@@ -539,6 +552,7 @@ class PlantConfig(Strict):
     loops: list[LoopConfig] = Field(default_factory=list)
     alarms: list[AlarmConfig] = Field(default_factory=list)
     simulation: dict[str, Any] | None = None
+    reporting: ReportingConfig | None = None
 
     def tag(self, name: str) -> TagConfig:
         for t in self.tags:

@@ -1,100 +1,19 @@
-"""Versioned SQL migrations applied in order at start, once each, safe with concurrent starters.
-
-Files are ``NNNN_<what>.sql`` in plantctl/historian/migrations/ (four digits, lower-case name);
-each runs in its own transaction together with its row in ``schema_migrations``. A session-level
-advisory lock serialises starters, so two services starting at once apply each file once.
-"""
+"""The historian's schema: its migrations folder (plantctl.db.migrate applies every part's) and chunk sizing."""
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import re
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 
-log = logging.getLogger(__name__)
+from plantctl.db.migrate import MigrationError, apply_migrations, discover
+
+__all__ = ["MIGRATIONS_DIR", "MigrationError", "apply_migrations", "chunk_interval_for", "discover",
+           "tune_chunk_interval"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-# pg_advisory_lock key: "plantctl" in ASCII, fits a bigint.
-ADVISORY_LOCK_KEY = int.from_bytes(b"plantctl", "big") & 0x7FFF_FFFF_FFFF_FFFF
-
-_CREATE_LEDGER = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version  integer     PRIMARY KEY,
-    name     text        NOT NULL,
-    sha256   text        NOT NULL,
-    applied  timestamptz NOT NULL DEFAULT now()
-)
-"""
-
-
-class MigrationError(RuntimeError):
-    """The migrations folder or the database's migration ledger is inconsistent."""
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    path: Path
-
-    @property
-    def sql(self) -> str:
-        return self.path.read_text(encoding="utf-8")
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
-
-
-def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """The migration files in version order; a badly named or duplicate-numbered file is an error."""
-    found: dict[int, Migration] = {}
-    for path in sorted(directory.iterdir()):
-        if path.suffix != ".sql":
-            continue
-        m = _FILE_NAME.match(path.name)
-        if m is None:
-            raise MigrationError(
-                f"{path}: migration files are named NNNN_<lower_case_name>.sql, e.g. 0002_alarm_journal.sql")
-        version = int(m.group(1))
-        if version in found:
-            raise MigrationError(f"{path.name} and {found[version].path.name} share version {version:04d}")
-        found[version] = Migration(version, m.group(2), path)
-    return [found[v] for v in sorted(found)]
-
-
-def apply_migrations(database_url: str, directory: Path = MIGRATIONS_DIR,
-                     connect_timeout_s: float = 10) -> list[str]:
-    """Apply the migrations not yet applied; returns the file names applied now (empty: up to date)."""
-    migrations = discover(directory)
-    applied_now: list[str] = []
-    with psycopg.connect(database_url, autocommit=True, connect_timeout=int(connect_timeout_s)) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
-        try:
-            conn.execute(_CREATE_LEDGER)
-            done = {int(v): str(h) for v, h in conn.execute("SELECT version, sha256 FROM schema_migrations")}
-            for mig in migrations:
-                if mig.version in done:
-                    if done[mig.version] != mig.sha256:
-                        raise MigrationError(
-                            f"{mig.path.name} was changed after it was applied (sha256 differs); "
-                            "never edit an applied migration, add a new one")
-                    continue
-                with conn.transaction():
-                    conn.execute(mig.sql.encode())
-                    conn.execute("INSERT INTO schema_migrations (version, name, sha256) VALUES (%s, %s, %s)",
-                                 (mig.version, mig.name, mig.sha256))
-                log.info("applied migration %s", mig.path.name)
-                applied_now.append(mig.path.name)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
-    return applied_now
+"""The historian's own migrations (0001-0099); the registry of every part's is plantctl.db.migrate."""
 
 
 # --- chunk sizing ------------------------------------------------------------------------

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 from plantctl.config.models import HistorianConfig, TagConfig
+from plantctl.db.pool import ServicePool, service_pool
 from plantctl.historian import queries
-from plantctl.historian.migrate import MIGRATIONS_DIR, apply_migrations, tune_chunk_interval
+from plantctl.historian.migrate import apply_migrations, tune_chunk_interval
 from plantctl.historian.retention import RetentionReport, apply_retention, ensure_retention_policies
 from plantctl.historian.rollups import (
     RollupReport,
@@ -35,7 +35,7 @@ def rows_per_day(tags: Sequence[TagConfig]) -> float:
     return sum(86400 / t.scan_period_s for t in tags)
 
 
-def _prepare_database(url: str, tags: Sequence[TagConfig], migrations_dir: Path) -> timedelta:
+def _prepare_database(url: str, tags: Sequence[TagConfig], migrations_dir: Path | None) -> timedelta:
     apply_migrations(url, migrations_dir)
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         return tune_chunk_interval(conn, rows_per_day(tags))
@@ -47,7 +47,7 @@ class Historian:
     def __init__(self, database_url: str, config: HistorianConfig, tags: Sequence[TagConfig], *,
                  state_dir: Path | None = None, writer_settings: WriterSettings | None = None,
                  rollup_settings: RollupSettings | None = None, connect_timeout_s: float = 5.0,
-                 migrations_dir: Path = MIGRATIONS_DIR) -> None:
+                 migrations_dir: Path | None = None, pool: ServicePool | None = None) -> None:
         self._url = database_url
         self.config = config
         self._tags = list(tags)
@@ -55,9 +55,9 @@ class Historian:
         self._rollup_settings = rollup_settings or RollupSettings()
         self.writer = HistorianWriter(database_url, config, state_dir=state_dir, tags=tags,
                                       settings=writer_settings)
-        self.pool: AsyncConnectionPool[psycopg.AsyncConnection[object]] = AsyncConnectionPool(
-            database_url, min_size=1, max_size=4, open=False, check=AsyncConnectionPool.check_connection,
-            kwargs={"autocommit": True, "connect_timeout": max(2, int(connect_timeout_s))}, timeout=connect_timeout_s)
+        self._owns_pool = pool is None  # reads and jobs use the service's pool when given one
+        self.pool: ServicePool = pool if pool is not None else service_pool(
+            database_url, max_size=4, connect_timeout_s=connect_timeout_s, name="historian")
         self._jobs: asyncio.Task[None] | None = None
         self._prepared = False
         self._preparing = asyncio.Lock()  # the schedule and a caller may prepare at once (catalog race)
@@ -76,7 +76,8 @@ class Historian:
                 await self._jobs
             self._jobs = None
         await self.writer.stop()
-        await self.pool.close()
+        if self._owns_pool:
+            await self.pool.close()
 
     def submit(self, batch: Sequence[Sample]) -> int:
         return self.writer.submit(batch)

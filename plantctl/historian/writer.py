@@ -37,10 +37,11 @@ import psycopg
 from psycopg import errors as pgerrors
 
 from plantctl.config.models import HistorianConfig, TagConfig
+from plantctl.durable.queue import DurableQueue, Overflow
+from plantctl.durable.retry import Backoff
 from plantctl.historian.codec import SpoolFormatError, decode_batch, encode_batch
 from plantctl.historian.copybin import CopyPayload, encode_copy, encode_spooled
 from plantctl.historian.quarantine import Quarantine
-from plantctl.historian.spool import Spool
 from plantctl.historian.tags import load_tag_ids, register_tags
 from plantctl.samples import Sample, utcnow
 
@@ -135,7 +136,7 @@ class HistorianWriter:
         self._tags = list(tags)
         self._on_durable = on_durable
         spool_dir = Path(config.spool_dir) if config.spool_dir else state_dir / "spool"
-        self.spool = Spool(spool_dir, config.spool_max_bytes)
+        self.spool = DurableQueue(spool_dir, config.spool_max_bytes, overflow=Overflow.DROP_OLDEST)
         self.quarantine = Quarantine(state_dir / "quarantine", self._settings.quarantine_max_bytes)
         self._queue: deque[_Batch] = deque()
         self._open: list[Sample] = []
@@ -150,7 +151,7 @@ class HistorianWriter:
         self._tag_ids: dict[str, int] = {}
         self._tag_reload_at = 0.0
         self._next_attempt = 0.0
-        self._delay = self._settings.reconnect_min_delay_s
+        self._backoff = Backoff(self._settings.reconnect_min_delay_s, self._settings.reconnect_max_delay_s)
         self._down_logged = False
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -438,13 +439,12 @@ class HistorianWriter:
                 log.warning("historian: database unreachable, spooling to %s: %s", self.spool.directory, exc)
                 self._down_logged = True
                 self._outages += 1
-            self._next_attempt = time.monotonic() + self._delay
-            self._delay = min(self._delay * 2, s.reconnect_max_delay_s)
+            self._next_attempt = time.monotonic() + self._backoff.next_delay()
             return False
         if self._down_logged:
             log.warning("historian: database back; replaying %d spooled batches", self.spool.pending_batches)
         self._down_logged = False
-        self._delay = s.reconnect_min_delay_s
+        self._backoff.reset()
         self._conn = new
         return True
 
@@ -458,8 +458,7 @@ class HistorianWriter:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.close()
-        self._next_attempt = time.monotonic() + self._delay
-        self._delay = min(self._delay * 2, self._settings.reconnect_max_delay_s)
+        self._next_attempt = time.monotonic() + self._backoff.next_delay()
 
     async def _store(self, samples: list[Sample] | Callable[[], list[Sample]], refusal_quarantines: bool = True,
                      prebuilt: CopyPayload | None = None) -> _Outcome:

@@ -6,9 +6,11 @@ from pathlib import Path
 
 from control.group import LoopGroup
 from control.runner import LoopRunner
+from plantctl.alarms.journal import AlarmJournal
 from plantctl.alarms.service import AlarmService
 from plantctl.audit.audit import AuditTrail
 from plantctl.config.models import PlantConfig
+from plantctl.db.pool import PoolLifecycle, service_pool
 from plantctl.historian.service import Historian
 from plantctl.runtime.control_journal import ControlJournal
 from plantctl.runtime.service import PlantRuntime
@@ -16,9 +18,11 @@ from plantctl.runtime.service import PlantRuntime
 
 def build_service(config: PlantConfig, database_url: str, state_dir: Path) -> PlantRuntime:
     """Loop outputs reach the PLC only through the write gate; every event and state goes to the database."""
-    historian = Historian(database_url, config.historian, config.tags, state_dir=state_dir)
+    pool = service_pool(database_url)  # the service's one pool: historian reads, restore, audit
+    historian = Historian(database_url, config.historian, config.tags, state_dir=state_dir, pool=pool)
     runtime = PlantRuntime(config, state_dir=state_dir, historian=historian)
-    control_journal = ControlJournal(database_url)
+    runtime.add_component("database-pool", PoolLifecycle(pool))  # stopped after every user of it
+    control_journal = ControlJournal(database_url, state_dir=state_dir, pool=pool)
     group = LoopGroup(config, events=control_journal)
     runner = LoopRunner(group, runtime.gate.loop_writer(), control_journal, control_journal)
 
@@ -26,8 +30,10 @@ def build_service(config: PlantConfig, database_url: str, state_dir: Path) -> Pl
         lp = group.loops.get(loop)
         return None if lp is None else lp.setpoint
 
-    audit = AuditTrail(database_url)
-    alarm_service = AlarmService(config, database_url, setpoint, audit=audit)
+    audit = AuditTrail(pool=pool, queue_dir=state_dir / "audit-queue")  # durable while the database is away
+    alarm_service = AlarmService(config, database_url, setpoint, audit=audit, pool=pool,
+                                 journal=AlarmJournal(database_url, queue_dir=state_dir / "alarm-journal"))
+    runtime.add_component("audit", audit)
     runtime.add_component("control-journal", control_journal)
     runtime.add_component("alarms", alarm_service, tap=alarm_service.submit)
     runtime.add_component("loops", runner, tap=runner.tap)

@@ -107,18 +107,32 @@ async def test_a_flood_of_1000_transitions_per_second_for_30_s_loses_nothing(ala
     assert _count(alarm_db, "SELECT count(*) FROM alarm_state WHERE state = 'RTNUN'") == n_alarms
 
 
-async def test_overflow_is_counted_and_the_restart_state_still_right(alarm_db: str) -> None:
+async def test_a_burst_beyond_memory_goes_to_disk_and_is_all_written(alarm_db: str) -> None:
     journal = AlarmJournal(alarm_db, queue_max=10)
     await journal.start()
     engine = AlarmEngine([alarm(name="T.H", tag="T", type="H", limit=10.0)], sink=journal.submit)
-    for k in range(25):  # no await in between: the writer cannot drain, the queue overflows
+    for k in range(25):  # no await in between: the writer cannot drain, memory overflows to the disk queue
         engine.process([Sample("T", at(k), 20.0 if k % 2 == 0 else 0.0)], at(k))
-    assert journal.stats.dropped == 15
+    assert journal.outbox.stats().spilled >= 20
     await journal.flush()
     await journal.stop()
-    assert _count(alarm_db) == 10
+    assert journal.stats.dropped == 0
+    assert _count(alarm_db) == 25
+    assert _count(alarm_db, "SELECT count(DISTINCT ts) FROM alarm_journal") == 25
+
+
+async def test_overflow_of_the_disk_queue_is_counted_and_the_restart_state_still_right(alarm_db: str) -> None:
+    journal = AlarmJournal(alarm_db, queue_max=5, queue_max_bytes=2048)
+    await journal.start()
+    engine = AlarmEngine([alarm(name="T.H", tag="T", type="H", limit=10.0)], sink=journal.submit)
+    for k in range(25):  # no await in between; the small disk queue drops its oldest segments
+        engine.process([Sample("T", at(k), 20.0 if k % 2 == 0 else 0.0)], at(k))
+    await journal.flush()
+    await journal.stop()
+    dropped = journal.stats.dropped
+    assert dropped > 0 and _count(alarm_db) == 25 - dropped
     snaps = await load_snapshots(alarm_db)
-    assert snaps["T.H"].active is True  # k = 24 raised it: the dropped last transition still reached alarm_state
+    assert snaps["T.H"].active is True  # k = 24 raised it: the newest state reached alarm_state
 
 
 async def test_restart_state_follows_engine_order_even_when_a_late_sample_is_stamped_earlier(alarm_db: str) -> None:

@@ -17,9 +17,11 @@ pytestmark = [pytest.mark.anyio, pytest.mark.db]
 async def test_record_stores_who_what_when_old_new_and_where(audit_db: str) -> None:
     trail = AuditTrail(audit_db)
     before = datetime.now(UTC)
-    e = await trail.record("alice", AuditAction.SETPOINT, "AIC-101", {"value": 7.0, "unit": "pH"},
-                           {"value": 7.5, "unit": "pH"}, "10.0.0.7", {"reason": "discharge permit trend"})
+    receipt = await trail.record("alice", AuditAction.SETPOINT, "AIC-101", {"value": 7.0, "unit": "pH"},
+                                 {"value": 7.5, "unit": "pH"}, "10.0.0.7", {"reason": "discharge permit trend"})
     after = datetime.now(UTC)
+    e = receipt.entry
+    assert e is not None and not receipt.queued and e.occurred == receipt.occurred
     assert (e.actor, e.action, e.target, e.source_address) == ("alice", "setpoint", "AIC-101", "10.0.0.7")
     assert (e.old, e.new) == ({"value": 7.0, "unit": "pH"}, {"value": 7.5, "unit": "pH"})
     assert e.detail == {"reason": "discharge permit trend"}

@@ -14,7 +14,7 @@ from control.loop import Loop
 from plantctl.audit import AuditAction, AuditRecord, AuditTrail
 from plantctl.config import load_plant
 from plantctl.db import LocalDatabase
-from plantctl.historian.migrate import apply_migrations
+from plantctl.db.migrate import apply_migrations
 from plantctl.samples import utcnow
 
 pytestmark = [pytest.mark.anyio, pytest.mark.db, pytest.mark.slow]
@@ -34,13 +34,12 @@ def _wait_for_rows(url: str, n: int, timeout_s: float) -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=True, reason="needs the durable audit path (queue helper): without it reserve() refuses "
-                   "while the database is away, so the change is (correctly) not applied")
 async def test_setpoint_change_with_the_database_stopped_is_applied_and_audited_once_in_order(
         private_db_server: LocalDatabase, tmp_path: Path) -> None:
     url = private_db_server.create_database("audit_outage")
     await asyncio.to_thread(apply_migrations, url)
-    trail = AuditTrail(url)
+    trail = AuditTrail(url, queue_dir=tmp_path / "audit-queue", write_timeout_s=2.0)
+    await trail.start()
     loop = Loop.from_plant(PLANT, "PHC-101", lambda _e: None)
     first = loop.setpoint
 
@@ -63,6 +62,9 @@ async def test_setpoint_change_with_the_database_stopped_is_applied_and_audited_
     want = [("olga", {"value": first, "unit": "pH"}, {"value": 7.1, "unit": "pH"}),
             ("olga", {"value": 7.1, "unit": "pH"}, {"value": 7.3, "unit": "pH"}),
             ("olga", {"value": 7.3, "unit": "pH"}, {"value": 7.4, "unit": "pH"})]
-    await asyncio.to_thread(_wait_for_rows, url, 3, 60)
-    await asyncio.sleep(2)  # a replay that doubles would show by now
-    assert await asyncio.to_thread(_rows, url) == want
+    try:
+        await asyncio.to_thread(_wait_for_rows, url, 3, 60)
+        await asyncio.sleep(2)  # a replay that doubles would show by now
+        assert await asyncio.to_thread(_rows, url) == want
+    finally:
+        await trail.stop()

@@ -84,3 +84,24 @@ def test_chunk_interval_rule() -> None:
     assert chunk_interval_for(250 * 86400) == timedelta(hours=2)      # 21.6 M/day: 2.29 h → 2 h
     assert chunk_interval_for(5000 * 86400) == timedelta(hours=1)     # 432 M/day: 0.11 h → floor 1 h
     assert chunk_interval_for(10 * 86400 / 10) == timedelta(days=7)   # 86 k/day: 23.9 d → cap 7 d
+
+
+def test_every_part_keeps_its_migrations_beside_it_and_one_registry_orders_them() -> None:
+    from plantctl.db.migrate import MIGRATION_FOLDERS
+
+    found = discover()
+    assert [m.version for m in found] == sorted(m.version for m in found)
+    owners = {m.path.name: m.path.parent.parent.name for m in found}
+    assert owners["0001_core.sql"] == "historian" and owners["0100_alarms.sql"] == "alarms"
+    assert owners["0101_audit.sql"] == "audit" and owners["0200_auth.sql"] == "auth"
+    assert owners["0300_control.sql"] == "runtime"
+    assert {m.path.parent for m in found} == set(MIGRATION_FOLDERS)
+
+
+def test_a_version_used_in_two_folders_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "0005_one.sql").write_text("SELECT 1;")
+    (tmp_path / "b" / "0005_other.sql").write_text("SELECT 2;")
+    with pytest.raises(MigrationError, match="share version 0005"):
+        discover([tmp_path / "a", tmp_path / "b"])

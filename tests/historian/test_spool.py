@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from plantctl.durable.queue import FRAME_OVERHEAD, DurableQueue
 from plantctl.historian.codec import SpoolFormatError, decode_batch, encode_batch
 from plantctl.historian.copybin import encode_copy, encode_spooled
 from plantctl.historian.quarantine import Quarantine
-from plantctl.historian.spool import FRAME_OVERHEAD, Spool
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 
@@ -21,7 +21,7 @@ def _payload(i: int, size: int = 100) -> bytes:
     return i.to_bytes(4, "little") * (size // 4)
 
 
-def _drain(spool: Spool) -> list[bytes]:
+def _drain(spool: DurableQueue) -> list[bytes]:
     out = []
     while (rec := spool.peek()) is not None:
         out.append(rec.payload)
@@ -30,7 +30,7 @@ def _drain(spool: Spool) -> list[bytes]:
 
 
 def test_records_come_back_in_order_and_commit_survives_reopen(tmp_path: Path) -> None:
-    sp = Spool(tmp_path, max_bytes=1 << 20, segment_max_bytes=1000)
+    sp = DurableQueue(tmp_path, max_bytes=1 << 20, segment_max_bytes=1000)
     sp.append_many([(_payload(i), 10) for i in range(30)])  # spans several segments
     assert sp.pending_batches == 30 and sp.pending_rows == 300
     for i in range(12):
@@ -38,7 +38,7 @@ def test_records_come_back_in_order_and_commit_survives_reopen(tmp_path: Path) -
         assert rec is not None and rec.payload == _payload(i)
         sp.commit(rec)
     sp.close()
-    again = Spool(tmp_path, max_bytes=1 << 20, segment_max_bytes=1000)
+    again = DurableQueue(tmp_path, max_bytes=1 << 20, segment_max_bytes=1000)
     assert again.pending_batches == 18
     assert _drain(again) == [_payload(i) for i in range(12, 30)]
     assert not again
@@ -46,43 +46,43 @@ def test_records_come_back_in_order_and_commit_survives_reopen(tmp_path: Path) -
 
 
 def test_uncommitted_record_is_replayed_after_a_crash(tmp_path: Path) -> None:
-    sp = Spool(tmp_path, max_bytes=1 << 20)
+    sp = DurableQueue(tmp_path, max_bytes=1 << 20)
     sp.append_many([(_payload(1), 1), (_payload(2), 1)])
     rec = sp.peek()
     assert rec is not None
     # crash here: the record was peeked (and maybe stored) but never committed
-    again = Spool(tmp_path, max_bytes=1 << 20)
+    again = DurableQueue(tmp_path, max_bytes=1 << 20)
     assert _drain(again) == [_payload(1), _payload(2)]
 
 
 def test_torn_last_record_is_cut_and_earlier_ones_kept(tmp_path: Path) -> None:
-    sp = Spool(tmp_path, max_bytes=1 << 20)
+    sp = DurableQueue(tmp_path, max_bytes=1 << 20)
     sp.append_many([(_payload(1), 1), (_payload(2), 1)])
     sp.close()
     seg = next(tmp_path.glob("seg-*.spool"))
     with seg.open("ab") as fh:
         fh.write(b"\x40\x00\x00\x00garbage")  # a crash mid-append: header says 64 bytes, 7 follow
-    again = Spool(tmp_path, max_bytes=1 << 20)
+    again = DurableQueue(tmp_path, max_bytes=1 << 20)
     assert again.counters.torn_bytes_truncated == 11
     again.append(_payload(3), 1)
     assert _drain(again) == [_payload(1), _payload(2), _payload(3)]
 
 
 def test_flipped_bit_fails_the_crc(tmp_path: Path) -> None:
-    sp = Spool(tmp_path, max_bytes=1 << 20)
+    sp = DurableQueue(tmp_path, max_bytes=1 << 20)
     sp.append_many([(_payload(1), 1), (_payload(2), 1)])
     sp.close()
     seg = next(tmp_path.glob("seg-*.spool"))
     data = bytearray(seg.read_bytes())
     data[FRAME_OVERHEAD + 100 + FRAME_OVERHEAD + 5] ^= 0x01  # inside the second payload
     seg.write_bytes(bytes(data))
-    again = Spool(tmp_path, max_bytes=1 << 20)
+    again = DurableQueue(tmp_path, max_bytes=1 << 20)
     assert _drain(again) == [_payload(1)]
 
 
 def test_full_spool_drops_oldest_segments_and_counts_them(tmp_path: Path) -> None:
     frame = FRAME_OVERHEAD + 100
-    sp = Spool(tmp_path, max_bytes=10 * frame, segment_max_bytes=2 * frame)  # 5 segments of 2
+    sp = DurableQueue(tmp_path, max_bytes=10 * frame, segment_max_bytes=2 * frame)  # 5 segments of 2
     sp.append_many([(_payload(i), 3) for i in range(14)])
     assert sp.bytes_on_disk <= 10 * frame
     assert sp.counters.dropped_batches == 4 and sp.counters.dropped_rows == 12
@@ -92,7 +92,7 @@ def test_full_spool_drops_oldest_segments_and_counts_them(tmp_path: Path) -> Non
 
 
 def test_a_batch_larger_than_the_spool_is_dropped_with_a_reason(tmp_path: Path) -> None:
-    sp = Spool(tmp_path, max_bytes=4096)
+    sp = DurableQueue(tmp_path, max_bytes=4096)
     sp.append(b"x" * 5000, 7)
     assert sp.counters.dropped_rows == 7 and "larger than the whole spool" in sp.counters.drops[0]
     assert not sp

@@ -12,6 +12,7 @@ const PAGES = {
   alarms: () => import("./pages/alarms.js"),
   loops: () => import("./pages/loops.js"),
   audit: () => import("./pages/audit.js"),
+  reports: () => import("./pages/reports.js"),
   simulator: () => import("./pages/simulator.js"),
 };
 const MIN_ROLE = { audit: "engineer", simulator: "engineer" };

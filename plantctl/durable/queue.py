@@ -1,19 +1,33 @@
-"""Disk spool for sample batches while the database is away: append-only, fsync'd, bounded, crash-safe.
+"""The one durable queue of plantctl: append-only, fsync'd, bounded, crash-safe, replayed in order.
 
-Layout of the spool directory:
+Used while the database is away by the historian (sample batches), the alarm journal, the control
+journal and the audit trail. Layout of a queue directory:
   seg-<20 digits>.spool  segments; records are framed [len u32][crc32 u32][rows u32][payload],
                           little-endian, crc32 over rows+payload (zlib.crc32)
   committed              "<segment number> <byte offset>": every record before it is in the database
 
-A record leaves the spool only when the caller commits it after its database transaction
-committed; a crash between the two replays that record, which the database's unique
-(tag_id, ts) index turns into a no-op, so nothing is lost or doubled. When full, whole oldest
-segments are dropped (logged and counted): recent plant data is the more valuable.
+Replay is in order and exactly once *at the consumer*: a record leaves the queue only when the
+caller commits it after its database transaction committed; a crash between the two replays that
+record, which the consumer's idempotency key turns into a no-op (samples: the unique (tag_id, ts)
+index; alarm journal: its batch id; audit: the record id).
+
+Sizing rule (the OpenTelemetry Collector exporterhelper's): max_bytes ≥ seconds of outage to ride
+through × records per second × (bytes per record + FRAME_OVERHEAD); ``max_bytes_for`` computes it.
+
+Overflow — one code path, the policy is the queue's parameter, every loss is counted:
+  DROP_OLDEST  whole oldest segments go (``dropped_*`` counters, logged): for plant records
+               (samples, alarm and loop journals) the recent data is the more valuable, and the
+               writer must never stop acquisition because a disk filled.
+  REFUSE_NEW   ``append`` raises QueueFullError and writes nothing (``refused_*`` counters): for the
+               audit, where a record must never be silently dropped, the caller refuses the action
+               instead (applied *and* audited, or not applied).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
+import math
 import os
 import struct
 import zlib
@@ -26,6 +40,24 @@ log = logging.getLogger(__name__)
 _FRAME = struct.Struct("<III")
 FRAME_OVERHEAD = _FRAME.size
 _SEGMENT_GLOB = "seg-*.spool"
+
+
+class Overflow(enum.Enum):
+    """What a full queue does with a new record (see the module docstring for which to choose)."""
+
+    DROP_OLDEST = "drop-oldest"
+    REFUSE_NEW = "refuse-new"
+
+
+class QueueFullError(Exception):
+    """A REFUSE_NEW queue has no room for the records: nothing of them was written."""
+
+
+def max_bytes_for(outage_s: float, records_per_s: float, bytes_per_record: float) -> int:
+    """The queue size that rides through outage_s at records_per_s (the module's sizing rule), at least 1 KiB."""
+    if outage_s < 0 or records_per_s < 0 or bytes_per_record < 0:
+        raise ValueError("outage, rate and record size must be ≥ 0")
+    return max(1024, math.ceil(outage_s * records_per_s * (bytes_per_record + FRAME_OVERHEAD)))
 
 
 def _segment_name(number: int) -> str:
@@ -50,8 +82,8 @@ class _Segment:
 
 
 @dataclass(frozen=True, slots=True)
-class SpoolRecord:
-    """One spooled batch, and where it ends (the committed marker after it)."""
+class QueueRecord:
+    """One queued record (``rows`` items in it), and where it ends (the committed marker after it)."""
 
     segment: int
     offset: int
@@ -61,7 +93,9 @@ class SpoolRecord:
 
 
 @dataclass(slots=True)
-class SpoolCounters:
+class QueueCounters:
+    """Everything the queue did since it was opened; every record lost is in dropped_* or refused_*."""
+
     appended_batches: int = 0
     appended_rows: int = 0
     committed_batches: int = 0
@@ -69,21 +103,25 @@ class SpoolCounters:
     dropped_batches: int = 0
     dropped_rows: int = 0
     dropped_segments: int = 0
+    refused_batches: int = 0  # REFUSE_NEW: appends refused because the queue was full
+    refused_rows: int = 0
     torn_bytes_truncated: int = 0
     corrupt_segments: int = 0
     drops: list[str] = field(default_factory=list)
 
 
-class Spool:
+class DurableQueue:
     """FIFO of byte records on disk with a committed-offset marker; see the module docstring."""
 
-    def __init__(self, directory: Path, max_bytes: int, segment_max_bytes: int | None = None) -> None:
+    def __init__(self, directory: Path, max_bytes: int, segment_max_bytes: int | None = None,
+                 overflow: Overflow = Overflow.DROP_OLDEST) -> None:
         if max_bytes < 1024:
-            raise ValueError(f"spool max_bytes {max_bytes} is below 1024")
+            raise ValueError(f"queue max_bytes {max_bytes} is below 1024")
         self.directory = directory
         self.max_bytes = max_bytes
+        self.overflow = overflow
         self.segment_max_bytes = segment_max_bytes or max(4096, min(64 * 1024**2, max_bytes // 8))
-        self.counters = SpoolCounters()
+        self.counters = QueueCounters()
         self._segments: list[_Segment] = []
         self._cursor = 0  # byte offset of the next uncommitted record in _segments[0]
         self._head_consumed_records = 0
@@ -102,6 +140,11 @@ class Spool:
     @property
     def pending_rows(self) -> int:
         return sum(s.rows for s in self._segments) - self._head_consumed_rows
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of records not yet committed (the committed head of a segment awaits its deletion)."""
+        return self.bytes_on_disk - (self._cursor if self._segments else 0)
 
     @property
     def bytes_on_disk(self) -> int:
@@ -181,9 +224,19 @@ class Spool:
 
     # -- append ------------------------------------------------------------------------------
     def append_many(self, items: list[tuple[bytes, int]]) -> None:
-        """Append (payload, rows) records in order and fsync once; drops oldest segments when full."""
+        """Append (payload, rows) records in order and fsync once; when full, apply the overflow policy."""
         if not items:
             return
+        if self.overflow is Overflow.REFUSE_NEW:
+            needed = sum(FRAME_OVERHEAD + len(payload) for payload, _rows in items)
+            if self.pending_bytes + needed > self.max_bytes:
+                rows = sum(r for _p, r in items)
+                self.counters.refused_batches += len(items)
+                self.counters.refused_rows += rows
+                msg = (f"queue {self.directory} full ({self.bytes_on_disk} of {self.max_bytes} B): "
+                       f"refused {len(items)} records ({needed} B)")
+                log.error(msg)
+                raise QueueFullError(msg)
         for payload, rows in items:
             frame_len = FRAME_OVERHEAD + len(payload)
             if frame_len > self.max_bytes:
@@ -231,7 +284,8 @@ class Spool:
     def _drop(self, why: str, batches: int, rows: int) -> None:
         self.counters.dropped_batches += batches
         self.counters.dropped_rows += rows
-        msg = f"spool full ({self.bytes_on_disk} of {self.max_bytes} B): dropped {batches} batches, {rows} rows: {why}"
+        msg = (f"queue {self.directory} full ({self.bytes_on_disk} of {self.max_bytes} B): "
+               f"dropped {batches} batches, {rows} rows: {why}")
         self.counters.drops.append(msg)
         del self.counters.drops[:-20]
         log.error(msg)
@@ -259,12 +313,12 @@ class Spool:
         self._head_consumed_records = self._head_consumed_rows = 0
 
     # -- replay ------------------------------------------------------------------------------
-    def peek(self) -> SpoolRecord | None:
+    def peek(self) -> QueueRecord | None:
         """The oldest uncommitted record, or None when the spool is empty."""
         records = self.peek_many(1, 0)
         return records[0] if records else None
 
-    def peek_many(self, max_records: int, max_rows: int) -> list[SpoolRecord]:
+    def peek_many(self, max_records: int, max_rows: int) -> list[QueueRecord]:
         """The oldest uncommitted records of the head segment, in order: at least one (if any), then
         more while the count stays within max_records and the rows within max_rows."""
         while self._segments:
@@ -282,7 +336,7 @@ class Spool:
                 self._reader.close()
             self._reader = head.path.open("rb")
             self._reader_segment = head.number
-        out: list[SpoolRecord] = []
+        out: list[QueueRecord] = []
         pos, rows_total = self._cursor, 0
         self._reader.seek(pos)
         while pos < head.size and len(out) < max_records:
@@ -291,15 +345,15 @@ class Spool:
                 break
             payload = self._reader.read(length)
             end = pos + FRAME_OVERHEAD + length
-            out.append(SpoolRecord(head.number, pos, end, rows, payload))
+            out.append(QueueRecord(head.number, pos, end, rows, payload))
             pos, rows_total = end, rows_total + rows
         return out
 
-    def commit(self, record: SpoolRecord) -> None:
+    def commit(self, record: QueueRecord) -> None:
         """Mark a record as stored in the database; durable before returning."""
         self.commit_many([record])
 
-    def commit_many(self, records: list[SpoolRecord]) -> None:
+    def commit_many(self, records: list[QueueRecord]) -> None:
         """Mark consecutive records (from peek_many) as stored; one durable marker update."""
         if not records:
             return

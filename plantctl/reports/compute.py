@@ -1,0 +1,185 @@
+"""Compute a discharge report from the historian's raw samples (Good quality only, held for max_hold_s)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from plantctl.config.models import PlantConfig
+from plantctl.config.reporting import ReportingConfig
+from plantctl.reports.figures import AlarmFigures, OperatorAction, Report, RowFigures
+from plantctl.reports.period import Period
+from plantctl.reports.steps import Floats, Series, grid, per_row, row_of, sample_on
+
+_GOOD = 192  # OPC DA quality bits 7-6 = 11: Good
+
+
+class ReportError(ValueError):
+    """A report cannot be made (no reporting: section, unknown tag); the message says what to fix."""
+
+
+def _epoch(t: datetime) -> float:
+    return t.timestamp()
+
+
+def fetch_series(conn: psycopg.Connection[Any], tag: str, start: datetime, end: datetime) -> Series:
+    """One tag's stored samples with start <= ts < end, oldest first."""
+    cur = conn.execute("SELECT id FROM tags WHERE name = %s", (tag,))
+    row = cur.fetchone()
+    if row is None:
+        return Series.empty()
+    cur = conn.execute(
+        "SELECT extract(epoch FROM ts)::float8, value, quality FROM samples "
+        "WHERE tag_id = %s AND ts >= %s AND ts < %s ORDER BY ts", (row[0], start, end))
+    rows = cur.fetchall()
+    if not rows:
+        return Series.empty()
+    arr = np.array(rows, dtype=np.float64)
+    quality = arr[:, 2].astype(np.int64)
+    return Series(arr[:, 0].copy(), arr[:, 1].copy(), (quality & _GOOD) == _GOOD)
+
+
+def _reporting(plant: PlantConfig) -> ReportingConfig:
+    if plant.reporting is None:
+        raise ReportError("the plant file has no reporting: section naming the discharge pH and flow tags "
+                          "(docs/reports.md)")
+    return plant.reporting
+
+
+def compute(conn: psycopg.Connection[Any], plant: PlantConfig, period: Period) -> Report:
+    """Every figure of the period, per row (hour or day) and in total, from the stored samples."""
+    cfg = _reporting(plant)
+    hold = cfg.max_hold_s
+    t0, t1 = _epoch(period.start), _epoch(period.end)
+    lookback = period.start.timestamp() - hold
+
+    def load(tag: str | None) -> Series | None:
+        if tag is None:
+            return None
+        return fetch_series(conn, tag, datetime.fromtimestamp(lookback, UTC), period.end)
+
+    ph = load(cfg.discharge_ph)
+    q = load(cfg.discharge_flow)
+    div = load(cfg.diverted_flow)
+    reagent_series = [load(r.flow if r.flow is not None else r.pump_speed) for r in cfg.reagents]
+    li_in = cfg.lithium.inlet
+    li_out = cfg.lithium.outlet
+    li_series = {
+        "in_c": load(li_in.concentration if li_in else None), "in_q": load(li_in.flow if li_in else None),
+        "out_c": load(li_out.concentration if li_out else None), "out_q": load(li_out.flow if li_out else None)}
+    everything = [s for s in [ph, q, div, *reagent_series, *li_series.values()] if s is not None]
+
+    row_starts = np.array([_epoch(s.start) for s in period.slots])
+    g = grid(t0, t1, everything, hold, row_starts)
+    rows = row_of(g, row_starts)
+    n = len(period.slots)
+    dur = g.duration
+    hours = dur / 3600.0
+
+    assert ph is not None and q is not None
+    ph_v, ph_ok = sample_on(g, ph, hold)
+    q_v, q_ok = sample_on(g, q, hold)
+    discharging = q_ok & (q_v > 0)
+    outside = ph_ok & ((ph_v < cfg.permit.ph_low) | (ph_v > cfg.permit.ph_high))
+    flow_m3 = np.where(q_ok, q_v, 0.0) * hours
+
+    def row_sum(weights: Floats) -> Floats:
+        return per_row(weights, rows, n)
+
+    discharging_min = row_sum(np.where(discharging, dur, 0.0)) / 60
+    out_min = row_sum(np.where(discharging & outside, dur, 0.0)) / 60
+    unknown_min = row_sum(np.where(discharging & ~ph_ok, dur, 0.0)) / 60
+    vol = row_sum(flow_m3)
+    offspec = row_sum(np.where(outside, flow_m3, 0.0))
+    diverted: Floats | None = None
+    if div is not None:
+        d_v, d_ok = sample_on(g, div, hold)
+        diverted = row_sum(np.where(d_ok, d_v, 0.0) * hours)
+    reagents = []
+    for r, s in zip(cfg.reagents, reagent_series, strict=True):
+        assert s is not None
+        v, ok = sample_on(g, s, hold)
+        l_h = v if r.flow is not None else v / 100.0 * float(r.capacity_l_h or 0.0)
+        reagents.append(row_sum(np.where(ok, l_h, 0.0) * hours))
+
+    def li_kg(c: Series | None, flow: Series | None) -> Floats | None:
+        if c is None or flow is None:
+            return None
+        cv, cok = sample_on(g, c, hold)
+        fv, fok = sample_on(g, flow, hold)
+        return row_sum(np.where(cok & fok, cv * fv, 0.0) * hours) / 1000.0  # mg/L = g/m3 -> kg
+
+    li_in_kg = li_kg(li_series["in_c"], li_series["in_q"])
+    li_out_kg = li_kg(li_series["out_c"], li_series["out_q"])
+
+    def ph_stats(mask: np.ndarray[Any, np.dtype[np.bool_]]) -> tuple[float | None, float | None, float | None]:
+        sel = mask & ph_ok & (dur > 0)
+        if not sel.any():
+            return None, None, None
+        return (float(ph_v[sel].min()), float(np.average(ph_v[sel], weights=dur[sel])), float(ph_v[sel].max()))
+
+    def figures(label: str, mask: np.ndarray[Any, np.dtype[np.bool_]], i: int | None) -> RowFigures:
+        def pick(a: Floats | None) -> float | None:
+            if a is None:
+                return None
+            return float(a[i]) if i is not None else float(a.sum())
+
+        lo, mean, hi = ph_stats(mask)
+        return RowFigures(
+            label=label, ph_min=lo, ph_mean=mean, ph_max=hi,
+            minutes_discharging=pick(discharging_min) or 0.0, minutes_out_of_permit=pick(out_min) or 0.0,
+            minutes_ph_unknown=pick(unknown_min) or 0.0, volume_discharged_m3=pick(vol) or 0.0,
+            volume_offspec_m3=pick(offspec) or 0.0, volume_diverted_m3=pick(diverted),
+            reagents_l=tuple(pick(a) or 0.0 for a in reagents),
+            li_in_kg=pick(li_in_kg), li_out_kg=pick(li_out_kg))
+
+    row_figs = tuple(figures(s.label, rows == i, i) for i, s in enumerate(period.slots))
+    total = figures("total", np.ones(len(dur), dtype=bool), None)
+    return Report(
+        plant=plant.plant.name, site=plant.plant.site, kind=period.kind, key=period.key, zone=period.zone,
+        start=period.start, end=period.end, ph_low=cfg.permit.ph_low, ph_high=cfg.permit.ph_high,
+        discharge_ph_tag=cfg.discharge_ph, reagent_names=tuple(r.name for r in cfg.reagents),
+        rows=row_figs, total=total, alarms=_alarms(conn, period), actions=_actions(conn, period))
+
+
+def _alarms(conn: psycopg.Connection[Any], period: Period) -> AlarmFigures | None:
+    """The ISA-18.2 / EEMUA 191 figures of the period; None where the database has no alarm journal."""
+    from plantctl.alarms.health import alarm_health
+
+    try:
+        with conn.transaction():
+            h = alarm_health(conn, period.start, period.end)
+    except psycopg.errors.UndefinedTable:
+        return None
+    return AlarmFigures(
+        annunciations=h.annunciations, per_10min_avg=h.per_10min_avg, per_10min_max=h.per_10min_max,
+        flood_share=h.flood_share, chattering=len(h.chattering), standing_at_end=len(h.standing),
+        top=tuple((a.alarm, a.count) for a in h.top[:5]))
+
+
+def _change(old: Any, new: Any) -> str:
+    def short(v: Any) -> str:
+        return "" if v is None else json.dumps(v, sort_keys=True, separators=(",", ":"))
+
+    o, n = short(old), short(new)
+    return f"{o} -> {n}" if o and n else n or o
+
+
+def _actions(conn: psycopg.Connection[Any], period: Period) -> tuple[OperatorAction, ...]:
+    """Operator and engineer actions of the period from the audit trail, oldest first."""
+    try:
+        with conn.transaction():
+            # occurred: when the action was taken (ts is the insert, later for a record replayed after an outage)
+            cur = conn.execute(
+                "SELECT coalesce(occurred, ts) AS at, actor, action, target, old_value, new_value FROM audit_log "
+                "WHERE coalesce(occurred, ts) >= %s AND coalesce(occurred, ts) < %s ORDER BY at, id",
+                (period.start, period.end))
+            rows = cur.fetchall()
+    except psycopg.errors.UndefinedTable:
+        return ()
+    return tuple(OperatorAction(ts.astimezone(UTC), str(actor), str(action), str(target), _change(old, new))
+                 for ts, actor, action, target, old, new in rows)
