@@ -23,6 +23,8 @@ class LoopEventKind(StrEnum):
     RESTORED = "restored"  # state resumed after a restart
     OUTPUT_WRITE_FAILED = "output_write_failed"  # the connector refused or did not answer (once per streak)
     OUTPUT_WRITE_RECOVERED = "output_write_recovered"
+    FLOW_DEVIATION = "flow_deviation"  # an inner flow loop cannot hold its setpoint (pump wear, air lock)
+    FLOW_DEVIATION_CLEARED = "flow_deviation_cleared"
 
 
 @dataclass(frozen=True, slots=True)

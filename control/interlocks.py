@@ -6,8 +6,11 @@ last line of protection (docs/control.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from control.voting import TwoOutOfThree
 from plantctl.config.models import InterlockAction, InterlockConfig
 from plantctl.samples import Sample
 
@@ -28,6 +31,12 @@ class Interlock:
         self.cfg = cfg
         self.outputs: tuple[str, ...] = tuple(cfg.outputs or loop_outputs)
         self.tripped = False
+        self.tags: tuple[str, ...] = (cfg.tag, *cfg.voted_with)
+
+    @property
+    def voted(self) -> bool:
+        """Two out of three electrodes decide (`voted_with:`), not one."""
+        return len(self.tags) == 3
 
     @property
     def forces_manual(self) -> bool:
@@ -56,6 +65,25 @@ class Interlock:
             if v >= limit + cfg.deadband:
                 return self._set(False, f"{cfg.tag} = {v:g} back at or above {limit + cfg.deadband:g}")
         return None
+
+    def evaluate_voted(self, now: datetime, samples: Sequence[Sample | None],
+                       stale_after_s: float) -> InterlockChange | None:
+        """2oo3: trips when two of the three channels are beyond the limit (a bad or stale one counts as
+        beyond with on_bad_quality trip, and not at all with ignore); clears `deadband` back inside."""
+        cfg = self.cfg
+        above = cfg.above is not None
+        limit = cfg.above if cfg.above is not None else cfg.below
+        assert limit is not None
+        vote = TwoOutOfThree(limit, above, cfg.deadband, stale_after_s, self.tripped,
+                             bad_counts_as_trip=cfg.on_bad_quality == "trip")
+        tripped = vote.evaluate(now, samples)
+        shown = ", ".join(f"{tag} = {'bad' if smp is None or smp.quality.is_bad else f'{smp.value:g}'}"
+                          for tag, smp in zip(self.tags, samples, strict=True))
+        side = "above" if above else "below"
+        if tripped:
+            return self._set(True, f"2 of 3 {side} {limit:g} ({shown})")
+        edge = limit - cfg.deadband if above else limit + cfg.deadband
+        return self._set(False, f"fewer than 2 of 3 {side} {edge:g} ({shown})")
 
     def _set(self, tripped: bool, reason: str) -> InterlockChange | None:
         if tripped == self.tripped:

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from control.compensation import Compensator, TitrationCurve
+from control.compensation import Compensator
 from control.events import EventSink, LoopEvent, LoopEventKind
 from control.feedforward import Feedforward
 from control.interlocks import Interlock
-from control.pid import PidCore
-from control.split_range import PumpDemand, SplitRange
+from control.kinds import build_law
+from control.law import ControlLaw
 from control.state import LoopState
 from plantctl.config.models import CompensationKind, LoopConfig, LoopMode, PlantConfig
 from plantctl.samples import Sample
@@ -45,7 +45,7 @@ class OutputRequest:
 
 
 class Loop:
-    """One supervisory control loop (MAN / AUTO / CAS) over one PV and one or two outputs."""
+    """One supervisory control loop (MAN / AUTO / CAS): the shell around its kind's control law."""
 
     def __init__(self, cfg: LoopConfig, events: EventSink, pv_unit: str = "", output_unit: str = "%") -> None:
         self.cfg = cfg
@@ -53,17 +53,8 @@ class Loop:
         self._emit = events
         self.pv_unit = pv_unit
         self.output_unit = output_unit
-        curve = TitrationCurve.from_config(cfg.titration_curve) if cfg.titration_curve is not None else None
-        self.curve = curve
-        self.compensator = Compensator(cfg.compensation, curve)
-        self.feedforward = Feedforward(cfg.feedforward, curve) if cfg.feedforward is not None else None
-        self.split: SplitRange | None = None
-        if len(cfg.mv) == 2:
-            sr = cfg.split_range
-            self.split = SplitRange(sr.dead_band_pct if sr else 0.0, sr.low_side_gain if sr else 1.0)
+        self.law: ControlLaw = build_law(cfg, self._law_event)
         self.interlocks = [Interlock(c, list(cfg.mv)) for c in cfg.interlocks]
-        self.pid = PidCore(cfg.kp, cfg.ki, cfg.kd, self.compensator.to_control(cfg.setpoint),
-                           cfg.output_low, cfg.output_high)
         self.mode = LoopMode.MAN
         self.setpoint = cfg.setpoint
         self.remote_setpoint: float | None = None
@@ -71,15 +62,11 @@ class Loop:
         self.fail_safe = FailSafeState.NORMAL
         self._hold_since: datetime | None = None
         self._latest: dict[str, Sample] = {}
-        self._ff_u = 0.0
-        self._ff_pct = 0.0  # base pump % the feedforward model gives, before the adapted gain
-        self._ff_gain = 1.0
-        self._ff_ok = True
         self._manual_target = 0.0
         self._force_output: float | None = None  # applied at the next execute without rate limit
         self.pv_usable = False
         self._pending_mode = cfg.mode  # the configured start mode, taken once the PV is usable
-        self._restored_integral: float | None = None
+        self._restored_i: float | None = None
         self._held_output = 0.0  # PID part + feedforward at the start of a fail-safe hold
         self._ff_at_hold: float | None = None
         self._inputs = self._input_tags()
@@ -106,9 +93,7 @@ class Loop:
         return self._inputs
 
     def _input_tags(self) -> frozenset[str]:
-        tags = {self.cfg.pv, *(i.cfg.tag for i in self.interlocks)}
-        if self.feedforward is not None:
-            tags.update(self.feedforward.tags)
+        tags = {self.cfg.pv, *(t for i in self.interlocks for t in i.tags), *self.law.inputs}
         if self.cfg.cas_source is not None:
             tags.add(self.cfg.cas_source)
         return frozenset(tags)
@@ -166,7 +151,9 @@ class Loop:
         pv_sample, why_bad = self._pv(now)
         usable = why_bad is None
         self.pv_usable = usable
-        self._update_feedforward(now)
+        sp_now = self.remote_setpoint if self.mode is LoopMode.CAS and self.remote_setpoint is not None \
+            else self.setpoint
+        self.law.observe(now, self._latest, sp_now, self.cfg.fail_safe.stale_after_s)
         self._update_remote_setpoint(now)
         if self._pending_mode is not LoopMode.MAN and usable and self._cannot_run(now) is None:
             mode, self._pending_mode = self._pending_mode, LoopMode.MAN
@@ -175,7 +162,7 @@ class Loop:
 
         forced = self._force_output
         self._force_output = None
-        integral_before: float | None = None  # set when the PID computed this period
+        computed = False  # the law computed this period
         if self.mode is LoopMode.MAN:
             if usable and self.fail_safe is not FailSafeState.NORMAL:
                 self.fail_safe = FailSafeState.NORMAL
@@ -188,7 +175,7 @@ class Loop:
             held_ff = self._ff_at_hold
             target = self._fail_safe_step(now, why_bad or "")
             if self.fail_safe is FailSafeState.HOLD and self.cfg.fail_safe.feedforward_in_hold:
-                target += self._ff_u - (held_ff if held_ff is not None else self._ff_u)
+                target += self.law.bias - (held_ff if held_ff is not None else self.law.bias)
             if self.fail_safe is FailSafeState.SUBSTITUTED:  # just shed to MAN: the substitute goes out now
                 forced = target
         else:
@@ -197,50 +184,44 @@ class Loop:
                 self.fail_safe = FailSafeState.NORMAL
                 self._hold_since = None
                 self._ff_at_hold = None
-                self.pid.start(self.output - self._ff_u)
+                self.law.reset(self.output)
                 self._event(now, LoopEventKind.PV_RECOVERED,
                             f"{self.cfg.pv} usable again within the hold time; control resumes from the held output")
             sp = self.setpoint
             if self.mode is LoopMode.CAS and self.remote_setpoint is not None:
                 sp = self.remote_setpoint
-            self.pid.setpoint = self.compensator.to_control(sp)
-            if pv_sample.quality.is_good:  # learn only from a trusted PV: not from a drifting electrode
-                self._adapt_feedforward(dt_s)
-            integral_before = self.pid.integral
-            pv = pv_sample.value
-            u_pid = self.pid.update(self.compensator.to_control(pv), dt_s, self.compensator.gain_factor(pv))
-            target = u_pid + self._ff_u
+            target = self.law.update(now, pv_sample, sp, dt_s)
+            computed = True
 
         u = forced if forced is not None else self._rate_limited(target, dt_s)
         u = min(max(u, self.cfg.output_low), self.cfg.output_high)
-        requests, u_applied = self._outputs(u)
+        requests, u_applied = self._outputs(now, u)
         self.output = u_applied
         if self.mode is LoopMode.MAN:
             if forced is not None or u_applied != u:  # forced or stopped: stays there when the cause clears
                 self._manual_target = u_applied
-        elif self.pid.active:
-            if u_applied != u or integral_before is None:  # a stopped pump or a hold: back-calculate
-                self.pid.track(u_applied - self._ff_u)
+        elif self.law.active:
+            if u_applied != u or not computed:  # a stopped pump or a hold: back-calculate
+                self.law.track(u_applied)
             elif u != min(max(target, self.cfg.output_low), self.cfg.output_high):
                 # Only the rate limit held the output back: freeze the integral (conditional integration).
-                # Back-calculating here would bury every fast feedforward change in the integral, where
-                # it stays: a load drop would keep the old dose.
-                self.pid.seed_integral(integral_before)
+                self.law.freeze_integration()
         return requests
 
     def track_output(self, value: float) -> None:
         """Follow an output set from outside (a cascade primary while its secondary is not in CAS)."""
         self.output = min(max(value, self.cfg.output_low), self.cfg.output_high)
         self._manual_target = self.output
-        if self.pid.active:
-            self.pid.track(self.output - self._ff_u)
+        if self.law.active:
+            self.law.track(self.output)
 
     # --- persistence -----------------------------------------------------------------------
 
     def snapshot(self, now: datetime) -> LoopState:
         return LoopState(loop=self.name, mode=self.mode, setpoint=self.setpoint, output_pct=self.output,
-                         integral_pct=self.pid.integral if self.pid.active else self.output - self._ff_u,
-                         saved_at=now, remote_setpoint=self.remote_setpoint, feedforward_gain=self._ff_gain)
+                         integral_pct=self.law.integral if self.law.active else self.output - self.law.bias,
+                         saved_at=now, remote_setpoint=self.remote_setpoint,
+                         feedforward_gain=self.law.feedforward_gain)
 
     def restore(self, state: LoopState, now: datetime) -> None:
         """Resume after a restart from the saved state (mode AUTO/CAS waits for a usable PV)."""
@@ -253,12 +234,10 @@ class Loop:
         self.output = out
         self._manual_target = out
         self.mode = LoopMode.MAN
-        self.pid.stop()
+        self.law.stop()
         self._pending_mode = state.mode
-        self._restored_integral = state.integral_pct
-        if self.feedforward is not None and self.feedforward.cfg.adapt is not None:
-            ad = self.feedforward.cfg.adapt
-            self._ff_gain = min(max(state.feedforward_gain, ad.gain_low), ad.gain_high)
+        self._restored_i = state.integral_pct
+        self.law.restore_gain(state.feedforward_gain)
         self._event(now, LoopEventKind.RESTORED,
                     f"restored: {state.mode.value}, setpoint {self.setpoint:g} {self.pv_unit}, output {out:g} % "
                     f"(saved {state.saved_at.isoformat()})", "loop",
@@ -274,13 +253,11 @@ class Loop:
         old = self.mode
         self.mode = mode
         if mode is LoopMode.MAN:
-            self.pid.stop()
+            self.law.stop()
             self._manual_target = self.output
         elif old is LoopMode.MAN:
-            self.pid.start(self.output - self._ff_u)
-            if self._restored_integral is not None:
-                self.pid.seed_integral(self._restored_integral)
-                self._restored_integral = None
+            self.law.reset(self.output, self._restored_i)
+            self._restored_i = None
             self.fail_safe = FailSafeState.NORMAL
         self._event(now, LoopEventKind.MODE_CHANGE, f"{old.value} → {mode.value}: {reason}", actor,
                     {"old": old.value, "new": mode.value})
@@ -292,8 +269,9 @@ class Loop:
         for lock in self.interlocks:
             if lock.tripped and lock.forces_manual:
                 return f"interlock {lock.cfg.name} is active"
-            if lock.cfg.tag not in self._latest and not lock.tripped and lock.cfg.on_bad_quality == "trip":
-                return f"interlock {lock.cfg.name} has no value of {lock.cfg.tag} yet"
+            missing = [t for t in lock.tags if t not in self._latest]
+            if len(missing) >= (2 if lock.voted else 1) and not lock.tripped and lock.cfg.on_bad_quality == "trip":
+                return f"interlock {lock.cfg.name} has no value of {', '.join(missing)} yet"
         return None
 
     def _pv(self, now: datetime) -> tuple[Sample | None, str | None]:
@@ -314,8 +292,8 @@ class Loop:
             self.fail_safe = FailSafeState.HOLD
             self._hold_since = now
             self._held_output = self.output
-            self._ff_at_hold = self._ff_u
-            self.pid.stop()
+            self._ff_at_hold = self.law.bias
+            self.law.stop()
             self._event(now, LoopEventKind.FAIL_SAFE_HOLD,
                         f"PV {self.cfg.pv} {why}: output held at {self.output:g} % for up to {fs.hold_s:g} s",
                         data={"output": self.output, "hold_s": fs.hold_s})
@@ -341,10 +319,16 @@ class Loop:
         # then a missing value trips as a bad one does.
         starting = (now - self._first_execute).total_seconds() < self.cfg.fail_safe.stale_after_s
         for lock in self.interlocks:
-            sample = self._latest.get(lock.cfg.tag)
-            if sample is None and starting:
-                continue
-            change = lock.evaluate(sample)
+            if lock.voted:
+                samples = [self._latest.get(t) for t in lock.tags]
+                if starting and any(smp is None for smp in samples):
+                    continue
+                change = lock.evaluate_voted(now, samples, self.cfg.fail_safe.stale_after_s)
+            else:
+                sample = self._latest.get(lock.cfg.tag)
+                if sample is None and starting:
+                    continue
+                change = lock.evaluate(sample)
             if change is None:
                 continue
             kind = LoopEventKind.INTERLOCK_TRIP if change.tripped else LoopEventKind.INTERLOCK_CLEAR
@@ -354,49 +338,6 @@ class Loop:
                     self._change_mode(LoopMode.MAN, now, f"interlock {change.name}", "loop")
                 self._pending_mode = LoopMode.MAN
                 self._force_output = 0.0
-
-    def _update_feedforward(self, now: datetime) -> None:
-        ff = self.feedforward
-        if ff is None:
-            return
-        flow = self._latest.get(ff.cfg.flow_tag)
-        inf = self._latest.get(ff.cfg.influent_ph_tag) if ff.cfg.influent_ph_tag else None
-        bad = [t for t, s in ((ff.cfg.flow_tag, flow), (ff.cfg.influent_ph_tag, inf))
-               if t is not None and (s is None or s.quality.is_bad
-                                     or (now - s.ts).total_seconds() > self.cfg.fail_safe.stale_after_s)]
-        if bad:
-            if self._ff_ok:
-                self._ff_ok = False
-                self._event(now, LoopEventKind.FEEDFORWARD_BAD,
-                            f"feedforward input {', '.join(bad)} unusable: feedforward held at {self._ff_u:g} %")
-            return
-        if not self._ff_ok:
-            self._ff_ok = True
-            self._event(now, LoopEventKind.FEEDFORWARD_RECOVERED, "feedforward inputs usable again")
-        assert flow is not None
-        sp = self.remote_setpoint if self.mode is LoopMode.CAS and self.remote_setpoint is not None \
-            else self.setpoint
-        self._ff_pct = ff.base_pump_pct(flow.value, sp, inf.value if inf is not None else None)
-        self._set_ff(self._ff_gain * self._ff_pct)  # enters the PID sum; the total stays rate-limited downstream
-
-    def _set_ff(self, pump_pct: float) -> None:
-        ff_u = self.split.output_for_high(pump_pct) if self.split is not None else pump_pct
-        self._ff_u = min(ff_u, self.cfg.output_high)
-        self.pid.set_bias(self._ff_u)
-
-    def _adapt_feedforward(self, dt_s: float) -> None:
-        """Move a slice of the integral into the feedforward gain; the output does not move."""
-        ad = self.feedforward.cfg.adapt if self.feedforward is not None else None
-        if ad is None or not self._ff_ok or self._ff_pct < ad.min_pct or not self.pid.active:
-            return
-        wanted = self.pid.integral / self._ff_pct  # the gain change that would take the whole integral
-        gain = min(max(self._ff_gain + wanted * min(dt_s / ad.time_s, 1.0), ad.gain_low), ad.gain_high)
-        if gain == self._ff_gain:
-            return
-        before = self._ff_u
-        self._ff_gain = gain
-        self._set_ff(gain * self._ff_pct)
-        self.pid.shift_integral(before - self._ff_u)
 
     def _update_remote_setpoint(self, now: datetime) -> None:
         src = self.cfg.cas_source
@@ -418,39 +359,39 @@ class Loop:
         step = rate * dt_s
         return self.output + min(max(target - self.output, -step), step)
 
-    def _outputs(self, u: float) -> tuple[list[OutputRequest], float]:
-        """Requests for every MV after split range and stop interlocks; and the output actually applied."""
-        stopped = {tag for lock in self.interlocks if lock.tripped for tag in lock.outputs}
-        sr = self.cfg.split_range
-        if sr is not None and sr.low_side_above_pv is not None and len(self.cfg.mv) == 2:
-            pv = self._latest.get(self.cfg.pv)
-            if pv is None or pv.quality.is_bad or pv.value <= sr.low_side_above_pv:
-                stopped.add(self.cfg.mv[1])
+    def _outputs(self, now: datetime, u: float) -> tuple[list[OutputRequest], float]:
+        """Requests for every MV after the law's allocation and stop interlocks; and the output applied."""
+        stopped = frozenset(tag for lock in self.interlocks if lock.tripped for tag in lock.outputs)
+        alloc = self.law.allocate(now, u, self._latest.get(self.cfg.pv), stopped)
         unit = self.output_unit
-        if not self.cfg.mv:  # cascade primary: its output is the secondary's remote setpoint
-            return [], u
-        if self.split is None:
-            tag = self.cfg.mv[0]
-            value = 0.0 if tag in stopped else u
-            return [OutputRequest(self.name, tag, value, unit)], value
-        demand = self.split.split(u)
-        high_tag, low_tag = self.cfg.mv
-        applied = PumpDemand(0.0 if high_tag in stopped else demand.high_pct,
-                             0.0 if low_tag in stopped else demand.low_pct)
-        u_applied = u if applied == demand else self.split.output_for(applied)
-        return ([OutputRequest(self.name, high_tag, applied.high_pct, unit),
-                 OutputRequest(self.name, low_tag, applied.low_pct, unit)], u_applied)
+        return [OutputRequest(self.name, tag, value, unit) for tag, value in alloc.values], alloc.applied
+
+    def _law_event(self, now: datetime, kind: LoopEventKind, reason: str) -> None:
+        self._event(now, kind, reason)
 
     # --- status ----------------------------------------------------------------------------
 
     @property
+    def feedforward(self) -> Feedforward | None:
+        return self.law.feedforward
+
+    @property
     def feedforward_output(self) -> float:
-        return self._ff_u
+        return self.law.bias
 
     @property
     def feedforward_gain(self) -> float:
         """The adapted feedforward ratio (1.0 without adaptation)."""
-        return self._ff_gain
+        return self.law.feedforward_gain
+
+    @property
+    def integral(self) -> float:
+        """The law's integral (output %), for display and tests."""
+        return self.law.integral
+
+    @property
+    def compensator(self) -> Compensator:
+        return self.law.compensator
 
     @property
     def active_interlocks(self) -> list[str]:
@@ -458,8 +399,8 @@ class Loop:
 
     @property
     def control_space_unit(self) -> str:
-        return self.compensator.unit or self.pv_unit
+        return self.law.compensator.unit or self.pv_unit
 
     @property
     def compensation(self) -> CompensationKind:
-        return self.compensator.kind
+        return self.law.compensator.kind

@@ -1,8 +1,11 @@
-"""The PID core: simple-pid 2.0 timed by the loop (dt passed in), with tracking for bumpless transfer.
+"""The PID core: simple-pid 2.0 through its public API, timed by the loop (dt passed in), with tracking.
 
 simple-pid clamps its integral to the output limits only (LIBRARIES.md); every other constraint
 downstream (rate limit, interlock, split-range side stopped) is fed back with `track()`
 (back-calculation), so the integral never winds up against an output that is not applied.
+simple-pid has no integral setter: the integral is set by `set_auto_mode(True, last_output=...)`,
+which also clears the derivative history; that history is put back by one call with zero gains,
+which moves no term but records the last measurement.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ class PidCore:
                         output_limits=(output_low, output_high),
                         differential_on_measurement=True, auto_mode=False)
         self._low, self._high = output_low, output_high
-        self._limits = (output_low, output_high)  # of the PID part: shifted by set_bias
         self._gains = (kp, ki, kd)
+        self._p_plus_d = 0.0  # P + D of the last update (0 after a start), what tracking keeps
+        self._last_pv: float | None = None  # the derivative history simple-pid holds, to put back
 
     @property
     def setpoint(self) -> float:
@@ -51,6 +55,8 @@ class PidCore:
         """Begin computing from `output` (MAN→AUTO): integral = output, no history, so no D kick."""
         self._pid.set_auto_mode(False)
         self._pid.set_auto_mode(True, last_output=output)
+        self._p_plus_d = 0.0
+        self._last_pv = None
 
     def stop(self) -> None:
         """Stop computing (MAN, fail-safe): no integral action until `start()`."""
@@ -62,11 +68,13 @@ class PidCore:
         self._pid.tunings = (kp * gain_factor, ki * gain_factor, kd * gain_factor)
         out = self._pid(pv, dt=dt_s)
         assert out is not None  # auto mode always computes
+        p, _i, d = self._pid.components
+        self._p_plus_d = float(p) + float(d)
+        self._last_pv = pv
         return float(out)
 
     def proportional_and_derivative(self) -> float:
-        p, _i, d = self._pid.components
-        return float(p) + float(d)
+        return self._p_plus_d
 
     def set_bias(self, bias: float) -> None:
         """Limit the PID part so that it plus `bias` (the feedforward) stays within the output limits.
@@ -75,24 +83,24 @@ class PidCore:
         over-doses; shifted limits let feedback correct the feedforward whole, and keep the integral
         from winding up against the total's limits.
         """
-        self._limits = (self._low - bias, self._high - bias)
-        self._pid.output_limits = self._limits
-
-    def _clamp(self, value: float) -> float:
-        lo, hi = self._limits
-        return min(max(value, lo), hi)
+        self._pid.output_limits = (self._low - bias, self._high - bias)
 
     def track(self, applied: float) -> None:
         """Back-calculate the integral so P + I + D equals the output actually applied (anti-windup)."""
-        target = applied - self.proportional_and_derivative()
-        # simple-pid 2.0 has no public integral setter; _integral / _last_output are its state (pid.py).
-        setattr(self._pid, "_integral", self._clamp(target))  # noqa: B010
-        setattr(self._pid, "_last_output", applied)  # noqa: B010
+        self.seed(applied - self._p_plus_d)
 
-    def seed_integral(self, value: float) -> None:
+    def seed(self, value: float) -> None:
         """Set the integral directly: a restore after a restart, or freezing it while the rate limit holds."""
-        setattr(self._pid, "_integral", self._clamp(value))  # noqa: B010
+        if not self.active:
+            return
+        self._pid.set_auto_mode(False)
+        self._pid.set_auto_mode(True, last_output=value)  # clamped to the limits by simple-pid
+        if self._last_pv is not None:  # put the derivative history back: a call that moves no term
+            gains = self._pid.tunings
+            self._pid.tunings = (0.0, 0.0, 0.0)
+            self._pid(self._last_pv, dt=1.0)
+            self._pid.tunings = gains
 
-    def shift_integral(self, delta: float) -> None:
+    def shift(self, delta: float) -> None:
         """Move part of the integral elsewhere (into the feedforward gain), keeping the total unchanged."""
-        setattr(self._pid, "_integral", self._clamp(self.integral + delta))  # noqa: B010
+        self.seed(self.integral + delta)

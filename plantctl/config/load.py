@@ -163,6 +163,8 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
             ref((*loc, "feedforward", "influent_ph_tag"), loop.feedforward.influent_ph_tag)
         for j, lock in enumerate(loop.interlocks):
             ref((*loc, "interlocks", j, "tag"), lock.tag)
+            for k, voted in enumerate(lock.voted_with):
+                ref((*loc, "interlocks", j, "voted_with", k), voted)
         loop_loc[loop.name] = loc
 
     primaries = {lp.cas_source for lp in loops.values()}

@@ -287,6 +287,28 @@ class LoopMode(StrEnum):
     CAS = "CAS"
 
 
+class LoopKind(StrEnum):
+    """Which control law a loop runs (control/kinds.py maps each to its factory)."""
+
+    PH = "ph"  # PID on (titration-compensated) pH, feedforward, split range base/acid
+    FLOW = "flow"  # inner reagent-flow loop: flow setpoint → pump speed, turndown by pulsing
+
+
+class TurndownConfig(Strict):
+    """Below its minimum effective speed a metering pump delivers nothing reliable: it is pulsed instead."""
+
+    min_speed_pct: float = Field(gt=0, lt=100, description="lowest speed at which the pump delivers reliably")
+    cycle_s: float = Field(default=30.0, ge=2, le=600,
+                           description="pulse cycle below the minimum speed: on at min_speed_pct for a duty share")
+
+
+class FlowDeviationConfig(Strict):
+    """The inner loop's flow short of its setpoint (pump wear, air lock) for longer than `delay_s` is alarmed."""
+
+    limit: float = Field(gt=0, description="deviation, in the flow's unit, that raises the alarm")
+    delay_s: float = Field(default=60.0, ge=0, description="how long the deviation must last")
+
+
 class FailSafeConfig(Strict):
     hold_s: float = Field(default=10.0, ge=0)
     substitute_output: float = 0.0
@@ -413,16 +435,22 @@ class InterlockConfig(Strict):
     outputs: list[TagName] = Field(default_factory=list, description="MVs it stops; empty = all of the loop's")
     on_bad_quality: Literal["trip", "ignore"] = "trip"
     message: str = ""
+    voted_with: list[TagName] = Field(
+        default_factory=list, description="two more electrodes of the same measurement: the interlock then trips "
+                                          "on 2 out of 3 (tag + these); a bad channel counts per on_bad_quality")
 
     @model_validator(mode="after")
     def _one_limit(self) -> InterlockConfig:
         if (self.above is None) == (self.below is None):
             raise ValueError("an interlock needs exactly one of above: or below:")
+        if self.voted_with and (len(self.voted_with) != 2 or len({self.tag, *self.voted_with}) != 3):
+            raise ValueError("voted_with: needs two more tags, distinct from tag:, for a 2-out-of-3 vote")
         return self
 
 
 class LoopConfig(Strict):
     name: TagName
+    kind: LoopKind = LoopKind.PH
     description: str = ""
     pv: TagName
     mv: list[TagName] = Field(
@@ -440,7 +468,6 @@ class LoopConfig(Strict):
     period_s: float = Field(default=1.0, ge=0.05, le=3600)
     mode: LoopMode = LoopMode.MAN
     fail_safe: FailSafeConfig = FailSafeConfig()
-    options: dict[str, Any] = Field(default_factory=dict)
     split_range: SplitRangeConfig | None = None
     compensation: CompensationKind = CompensationKind.NONE
     titration_curve: TitrationCurveConfig | None = None
@@ -448,6 +475,22 @@ class LoopConfig(Strict):
     interlocks: list[InterlockConfig] = Field(default_factory=list)
     cas_source: TagName | None = Field(default=None, description="tag or loop giving the remote setpoint in CAS")
     sp_tracking_in_man: bool = True
+    turndown: TurndownConfig | None = Field(default=None, description="kind flow: pulse the pump below its minimum")
+    deviation_alarm: FlowDeviationConfig | None = Field(default=None, description="kind flow: inner-loop deviation")
+
+    @model_validator(mode="after")
+    def _kind_parts(self) -> LoopConfig:
+        if self.kind is LoopKind.FLOW:
+            ph_only = [f for f in ("split_range", "titration_curve", "feedforward") if getattr(self, f) is not None]
+            if self.compensation is not CompensationKind.NONE:
+                ph_only.append("compensation")
+            if ph_only:
+                raise ValueError(f"kind flow takes no {', '.join(ph_only)} (those are the pH law's)")
+            if len(self.mv) != 1:
+                raise ValueError("kind flow drives one pump: mv: [pump speed setpoint]")
+        elif self.turndown is not None or self.deviation_alarm is not None:
+            raise ValueError(f"turndown: and deviation_alarm: belong to kind flow, not {self.kind.value}")
+        return self
 
     @model_validator(mode="after")
     def _control_parts(self) -> LoopConfig:

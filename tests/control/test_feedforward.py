@@ -143,7 +143,7 @@ def test_adaptation_moves_a_persistent_integral_into_the_feedforward_gain() -> N
     for _ in range(4 * 3600):
         tank.step()
     assert loop.feedforward_gain == pytest.approx(1.4, abs=0.05)
-    assert abs(loop.pid.integral) < 0.05 * loop.feedforward_output
+    assert abs(loop.integral) < 0.05 * loop.feedforward_output
     assert abs(tank.curve.ph(tank.x) - 7.0) < 0.05
 
 
@@ -155,7 +155,7 @@ def test_no_learning_from_an_uncertain_pv() -> None:
     for _ in range(3600):
         tank.step()
     assert loop.feedforward_gain == 1.0 and loop.mode is LoopMode.AUTO
-    assert loop.pid.integral > 0.2 * loop.feedforward_output  # the integral carries the error instead
+    assert loop.integral > 0.2 * loop.feedforward_output  # the integral carries the error instead
 
 
 def test_with_the_learnt_gain_a_load_drop_overdoses_far_less_than_an_integral_offset() -> None:
@@ -241,6 +241,6 @@ def test_acid_pump_waits_for_its_permissive_and_the_integral_does_not_wind_up() 
 
     below = run(7.3, 600, 0)  # above the setpoint 7.0, under the permissive
     assert below == {"P-1.SP": 0.0, "P-2.SP": 0.0}
-    assert abs(loop.output) <= 0.1 and loop.pid.integral > -2.0  # held in the dead band, not wound up to −4 %
+    assert abs(loop.output) <= 0.1 and loop.integral > -2.0  # held in the dead band, not wound up to −4 %
     above = run(8.2, 60, 600)
     assert above["P-2.SP"] > 50.0 and above["P-1.SP"] == 0.0

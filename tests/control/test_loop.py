@@ -150,14 +150,14 @@ def test_bad_pv_holds_output_then_substitutes_and_sheds_to_man_and_needs_operato
     for _ in range(5):
         rig.step(7.0)
     held = rig.loop.output
-    integral = rig.loop.pid.integral
+    integral = rig.loop.integral
     rig.step(7.0, Quality.BAD_SENSOR_FAILURE)  # acts within this one period
     assert rig.loop.fail_safe is FailSafeState.HOLD
     assert rig.log.of(LoopEventKind.FAIL_SAFE_HOLD)
     for _ in range(4):
         rig.step(3.0, Quality.BAD_SENSOR_FAILURE)  # a bad value far off must not drive the PID
         assert rig.loop.output == pytest.approx(held)
-        assert rig.loop.pid.integral == pytest.approx(integral)
+        assert rig.loop.integral == pytest.approx(integral)
     rig.step(3.0, Quality.BAD_SENSOR_FAILURE)  # 5 s: hold_s reached
     assert rig.loop.mode is LoopMode.MAN
     assert rig.loop.output == pytest.approx(3.0)  # substitute, not rate-limited
@@ -218,7 +218,7 @@ def test_level_ll_interlock_stops_all_dosing_within_one_period_and_integral_does
     assert rig.out == {"P-1.SP": 0.0, "P-2.SP": 0.0}
     for _ in range(200):
         rig.step(7.0)
-    assert rig.loop.pid.integral < 10.0  # tracked the stopped output instead of integrating the error
+    assert rig.loop.integral < 10.0  # tracked the stopped output instead of integrating the error
     rig.aux["LIT-1"] = 13.0
     rig.step(7.0)
     assert rig.loop.output <= 1.0 + 1e-9  # restarts from 0 at the rate limit

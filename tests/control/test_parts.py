@@ -25,6 +25,14 @@ def test_schedule_deadlines_are_absolute_so_lateness_does_not_accumulate() -> No
     assert s.missed_total == 0
 
 
+def test_a_late_ticks_missed_count_is_the_jump_to_the_next_index() -> None:
+    """Regression: under load tick 1 started 1.13 periods late; its `missed` covers deadline 2, skipped."""
+    s = PeriodicSchedule(0.01, t0_s=0.0)
+    a, b, c = s.begin(0.0000054), s.begin(0.0213), s.begin(0.0301)
+    assert (a.index, a.missed, b.index, b.missed, c.index) == (0, 0, 1, 1, 3)
+    assert c.index == b.index + 1 + b.missed
+
+
 def test_schedule_counts_missed_periods_instead_of_bursting_to_catch_up() -> None:
     s = PeriodicSchedule(0.1, t0_s=0.0)
     s.begin(0.0)
@@ -50,9 +58,10 @@ def test_run_periodic_keeps_the_period_on_the_event_loop_clock() -> None:
     asyncio.run(main())
     d0 = ticks[0].deadline_s
     for prev, tick in itertools.pairwise(ticks):
-        # every deadline sits on the grid d0 + k·period; a late tick skips (and counts) periods
+        # every deadline sits on the grid d0 + k·period; a tick that starts late skips (and counts, in its
+        # own `missed`) the deadlines it overran, so the next tick's index jumps by that many
         assert tick.deadline_s - d0 == pytest.approx(tick.index * 0.01, abs=1e-9)
-        assert tick.index == prev.index + 1 + tick.missed
+        assert tick.index == prev.index + 1 + prev.missed
     assert all(t.lateness_s >= 0 for t in ticks)
 
 

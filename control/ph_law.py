@@ -1,0 +1,192 @@
+"""The pH law (kind `ph`): PID on the titration-compensated pH, influent feedforward with an adapted
+gain, split range onto a base and an acid pump. The loop shell around it is `control.loop.Loop`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from control.compensation import Compensator, TitrationCurve
+from control.events import LoopEventKind
+from control.feedforward import Feedforward
+from control.law import Allocation, Notify
+from control.pid import PidCore
+from control.split_range import PumpDemand, SplitRange
+from plantctl.config.models import LoopConfig
+from plantctl.samples import Sample
+
+
+class PhLaw:
+    """PID + titration compensation + feedforward + split range, as one control law."""
+
+    def __init__(self, cfg: LoopConfig, notify: Notify) -> None:
+        self.cfg = cfg
+        self._notify = notify
+        curve = TitrationCurve.from_config(cfg.titration_curve) if cfg.titration_curve is not None else None
+        self.curve = curve
+        self._compensator = Compensator(cfg.compensation, curve)
+        self._feedforward = Feedforward(cfg.feedforward, curve) if cfg.feedforward is not None else None
+        self.split: SplitRange | None = None
+        if len(cfg.mv) == 2:
+            sr = cfg.split_range
+            self.split = SplitRange(sr.dead_band_pct if sr else 0.0, sr.low_side_gain if sr else 1.0)
+        self.pid = PidCore(cfg.kp, cfg.ki, cfg.kd, self._compensator.to_control(cfg.setpoint),
+                           cfg.output_low, cfg.output_high)
+        self._ff_u = 0.0
+        self._ff_pct = 0.0  # base pump % the feedforward model gives, before the adapted gain
+        self._ff_gain = 1.0
+        self._ff_ok = True
+        self._i_before: float | None = None
+        self._last: tuple[float, float] | None = None  # (pv, setpoint) of the last update
+
+    # --- what the shell reads -------------------------------------------------------------------
+
+    @property
+    def inputs(self) -> frozenset[str]:
+        return frozenset(self._feedforward.tags) if self._feedforward is not None else frozenset()
+
+    @property
+    def limits(self) -> tuple[float, float]:
+        return self.cfg.output_low, self.cfg.output_high
+
+    @property
+    def active(self) -> bool:
+        return self.pid.active
+
+    @property
+    def bias(self) -> float:
+        return self._ff_u
+
+    @property
+    def integral(self) -> float:
+        return self.pid.integral
+
+    @property
+    def feedforward_gain(self) -> float:
+        return self._ff_gain
+
+    @property
+    def compensator(self) -> Compensator:
+        return self._compensator
+
+    @property
+    def feedforward(self) -> Feedforward | None:
+        return self._feedforward
+
+    # --- the period -----------------------------------------------------------------------------
+
+    def observe(self, now: datetime, latest: Mapping[str, Sample], setpoint: float, stale_after_s: float) -> None:
+        """Feedforward from influent flow and pH; its inputs bad or stale hold its last value."""
+        ff = self._feedforward
+        if ff is None:
+            return
+        flow = latest.get(ff.cfg.flow_tag)
+        inf = latest.get(ff.cfg.influent_ph_tag) if ff.cfg.influent_ph_tag else None
+        bad = [t for t, s in ((ff.cfg.flow_tag, flow), (ff.cfg.influent_ph_tag, inf))
+               if t is not None and (s is None or s.quality.is_bad
+                                     or (now - s.ts).total_seconds() > stale_after_s)]
+        if bad:
+            if self._ff_ok:
+                self._ff_ok = False
+                self._notify(now, LoopEventKind.FEEDFORWARD_BAD,
+                             f"feedforward input {', '.join(bad)} unusable: feedforward held at {self._ff_u:g} %")
+            return
+        if not self._ff_ok:
+            self._ff_ok = True
+            self._notify(now, LoopEventKind.FEEDFORWARD_RECOVERED, "feedforward inputs usable again")
+        assert flow is not None
+        self._ff_pct = ff.base_pump_pct(flow.value, setpoint, inf.value if inf is not None else None)
+        self._set_ff(self._ff_gain * self._ff_pct)  # enters the PID sum; the total stays rate-limited downstream
+
+    def update(self, now: datetime, pv: Sample, setpoint: float, dt_s: float) -> float:
+        self.pid.setpoint = self._compensator.to_control(setpoint)
+        if pv.quality.is_good:  # learn only from a trusted PV: not from a drifting electrode
+            self._adapt_feedforward(dt_s)
+        self._i_before = self.pid.integral
+        self._last = (pv.value, setpoint)
+        u_pid = self.pid.update(self._compensator.to_control(pv.value), dt_s, self._compensator.gain_factor(pv.value))
+        return u_pid + self._ff_u
+
+    def reset(self, output: float, integral: float | None = None) -> None:
+        self.pid.start(output - self._ff_u)
+        if integral is not None:
+            self.pid.seed(integral)
+        self._i_before = None
+
+    def stop(self) -> None:
+        self.pid.stop()
+        self._i_before = None
+
+    def track(self, applied: float) -> None:
+        self.pid.track(applied - self._ff_u)
+
+    def freeze_integration(self) -> None:
+        # Back-calculating here would bury every fast feedforward change in the integral, where it
+        # stays: a load drop would keep the old dose.
+        if self._i_before is not None:
+            self.pid.seed(self._i_before)
+
+    def allocate(self, now: datetime, u: float, pv: Sample | None, stopped: frozenset[str]) -> Allocation:
+        """Split range onto [base, acid]; the acid side needs its PV permissive; stopped sides at 0."""
+        stop = set(stopped)
+        sr = self.cfg.split_range
+        if sr is not None and sr.low_side_above_pv is not None and len(self.cfg.mv) == 2 \
+                and (pv is None or pv.quality.is_bad or pv.value <= sr.low_side_above_pv):
+            stop.add(self.cfg.mv[1])
+        if not self.cfg.mv:  # cascade primary: its output is the secondary's remote setpoint
+            return Allocation((), u)
+        if self.split is None:
+            tag = self.cfg.mv[0]
+            value = 0.0 if tag in stop else u
+            return Allocation(((tag, value),), value)
+        demand = self.split.split(u)
+        high_tag, low_tag = self.cfg.mv
+        applied = PumpDemand(0.0 if high_tag in stop else demand.high_pct,
+                             0.0 if low_tag in stop else demand.low_pct)
+        u_applied = u if applied == demand else self.split.output_for(applied)
+        return Allocation(((high_tag, applied.high_pct), (low_tag, applied.low_pct)), u_applied)
+
+    def restore_gain(self, gain: float) -> None:
+        if self._feedforward is not None and self._feedforward.cfg.adapt is not None:
+            ad = self._feedforward.cfg.adapt
+            self._ff_gain = min(max(gain, ad.gain_low), ad.gain_high)
+
+    def adopt_curve(self, curve: TitrationCurve) -> None:
+        """Take an identified titration curve (control.titration_id) for compensation and feedforward.
+
+        Bumpless: the proportional term's change at the last PV and setpoint moves into the integral.
+        The feedforward follows the new curve from the next period (rate-limited by the loop).
+        """
+        old = self._compensator
+        new = Compensator(self.cfg.compensation, curve)
+        if self.pid.active and self._last is not None:
+            pv, sp = self._last
+            kp = self.pid.tunings[0]
+            p_old = kp * old.gain_factor(pv) * (old.to_control(sp) - old.to_control(pv))
+            p_new = kp * new.gain_factor(pv) * (new.to_control(sp) - new.to_control(pv))
+            self.pid.shift(p_old - p_new)
+        self.curve = curve
+        self._compensator = new
+        if self.cfg.feedforward is not None:
+            self._feedforward = Feedforward(self.cfg.feedforward, curve)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _set_ff(self, pump_pct: float) -> None:
+        ff_u = self.split.output_for_high(pump_pct) if self.split is not None else pump_pct
+        self._ff_u = min(ff_u, self.cfg.output_high)
+        self.pid.set_bias(self._ff_u)
+
+    def _adapt_feedforward(self, dt_s: float) -> None:
+        """Move a slice of the integral into the feedforward gain; the output does not move."""
+        ad = self._feedforward.cfg.adapt if self._feedforward is not None else None
+        if ad is None or not self._ff_ok or self._ff_pct < ad.min_pct or not self.pid.active:
+            return
+        wanted = self.pid.integral / self._ff_pct  # the gain change that would take the whole integral
+        gain = min(max(self._ff_gain + wanted * min(dt_s / ad.time_s, 1.0), ad.gain_low), ad.gain_high)
+        if gain == self._ff_gain:
+            return
+        before = self._ff_u
+        self._ff_gain = gain
+        self._set_ff(gain * self._ff_pct)
+        self.pid.shift(before - self._ff_u)
