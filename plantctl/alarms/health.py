@@ -72,6 +72,9 @@ class AlarmHealth:
     shelved: list[str] = field(default_factory=list)
     by_priority: dict[int, int] = field(default_factory=dict)
     operator_actions: int = 0
+    acks: int = 0  # acknowledgements of raised alarms in the period
+    ack_median_s: float | None = None  # time from annunciation to acknowledgement
+    ack_p90_s: float | None = None
 
 
 def _check_period(start: datetime, end: datetime, operators: int) -> None:
@@ -139,8 +142,19 @@ def alarm_health(conn: psycopg.Connection[Any], start: datetime, end: datetime, 
     actions_row = conn.execute(
         "SELECT count(*) FROM alarm_journal WHERE ts >= %s AND ts < %s AND user_name <> ''", period).fetchone()
 
+    ack_row = conn.execute(
+        "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY s), "
+        "percentile_cont(0.9) WITHIN GROUP (ORDER BY s) FROM ("
+        "  SELECT extract(epoch FROM a.ts - (SELECT max(u.ts) FROM alarm_journal u WHERE u.alarm = a.alarm"
+        "   AND u.ts <= a.ts AND u.new_state = 'UNACK' AND u.old_state <> 'UNACK'"
+        "  )) AS s FROM alarm_journal a WHERE a.event = 'ack' AND a.old_state = 'UNACK' AND a.ts >= %s AND a.ts < %s"
+        ") acks WHERE s IS NOT NULL", period).fetchone()
+    acks, ack_median, ack_p90 = ack_row if ack_row else (0, None, None)
+
     return AlarmHealth(
         start=start, end=end, operators=operators, annunciations=total,
+        acks=int(acks), ack_median_s=None if ack_median is None else float(ack_median),
+        ack_p90_s=None if ack_p90 is None else float(ack_p90),
         per_10min_avg=total / operators / windows,
         per_10min_max=max((r for _, r in per_bucket), default=0.0),
         flood_periods=floods, flood_share=flood_windows / windows,

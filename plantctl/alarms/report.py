@@ -49,6 +49,9 @@ def format_health(h: AlarmHealth) -> str:
         dist = ", ".join(f"P{p}: {n} ({n / h.annunciations * 100:.0f} %)" for p, n in sorted(h.by_priority.items()))
         lines.append(f"By priority:                   {dist}")
     lines.append(f"Operator actions:              {h.operator_actions}")
+    if h.acks and h.ack_median_s is not None and h.ack_p90_s is not None:
+        lines.append(f"Time to acknowledge:           median {h.ack_median_s:.0f} s, 90 % within "
+                     f"{h.ack_p90_s:.0f} s ({h.acks} acknowledgements)")
     lines += ["", f"Top {len(h.top)} most frequent ({h.top10_share * 100:.1f} % of all):"]
     lines += [f"  {i:2d}. {a.alarm:<28} {a.count:6d}  {a.share * 100:5.1f} %" for i, a in enumerate(h.top, 1)]
     if not h.top:

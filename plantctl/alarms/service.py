@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 
 from plantctl.alarms.conditions import SetpointProvider
-from plantctl.alarms.engine import AckResult, AlarmEngine
+from plantctl.alarms.engine import AckResult, AlarmEngine, TransitionSink
 from plantctl.alarms.journal import AlarmJournal, load_snapshots
 from plantctl.alarms.states import AlarmRefused, Transition
 from plantctl.audit import AuditAction, AuditRecord, AuditTrail
@@ -37,7 +37,8 @@ class AlarmService:
                  pool: ServicePool | None = None) -> None:
         self.journal = journal or AlarmJournal(database_url)
         self._db: str | ServicePool = database_url if pool is None else pool  # restore reads the service pool
-        self.engine = AlarmEngine.for_plant(plant, setpoint, sink=self.journal.submit)
+        self.engine = AlarmEngine.for_plant(plant, setpoint, sink=self._emit)
+        self._listeners: list[TransitionSink] = []
         self.audit = audit
         self._url = database_url
         self._clock = clock
@@ -69,6 +70,18 @@ class AlarmService:
                 await self._task
             self._task = None
         await self.journal.stop(flush_timeout_s)
+
+    def add_listener(self, listener: TransitionSink) -> None:
+        """Also hand every transition to `listener` (after the journal); it must not block: notifications, exports."""
+        self._listeners.append(listener)
+
+    def _emit(self, transitions: list[Transition]) -> None:
+        self.journal.submit(transitions)
+        for listener in self._listeners:
+            try:
+                listener(transitions)
+            except Exception:  # a listener's bug must not stop the journal or the engine
+                log.exception("alarm transition listener %r failed", listener)
 
     def submit(self, batch: list[Sample]) -> None:
         """Bus tap: evaluate a batch now (pure, in memory); transitions go to the journal's queue."""

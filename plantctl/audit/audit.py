@@ -53,8 +53,10 @@ class AuditAction(StrEnum):
     USER_UPDATE = "user_update"
     TOKEN_CREATE = "token_create"
     TOKEN_REVOKE = "token_revoke"
+    THROTTLE_CLEAR = "throttle_clear"  # an admin lifts login throttling for a user or address
     SIMULATOR = "simulator"  # fault injection on the simulated PLC
     TAG_WRITE = "tag_write"  # an operator's write to one plant tag (pump run/stop/reset)
+    ONCALL_OVERRIDE = "oncall_override"  # an engineer's change to who is on call (plantctl.notify)
 
 
 @dataclass(frozen=True, slots=True)

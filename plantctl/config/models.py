@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from plantctl.config.reporting import ReportingConfig
+from plantctl.notify.config import NotificationsConfig
 
 TagName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$", max_length=64)]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -596,6 +597,8 @@ class PlantConfig(Strict):
     alarms: list[AlarmConfig] = Field(default_factory=list)
     simulation: dict[str, Any] | None = None
     reporting: ReportingConfig | None = None
+    notifications: NotificationsConfig | None = Field(
+        default=None, description="on-call paging of alarms (docs/notifications.md); absent: no notifications")
 
     def tag(self, name: str) -> TagConfig:
         for t in self.tags:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from connectors.base import Source, SourceHealth
 from connectors.registry import create_sources
@@ -18,6 +18,9 @@ from plantctl.runtime.live import LiveCache
 from plantctl.runtime.write_gate import Origin, WriteGate
 from plantctl.samples import Sample
 from plantctl.writes import WriteOutcome
+
+if TYPE_CHECKING:
+    from plantctl.notify.service import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ class PlantRuntime:
         self.loops: Mapping[str, Loop] | None = None
         self.gate = WriteGate(config, self.sources, lambda: self.loops, last_value=self._last_value)
         self.simulator: object | None = None
+        self.notifier: Notifier | None = None
         self.started = False
 
     def add_component(self, name: str, component: Component, tap: Tap | None = None) -> None:

@@ -13,6 +13,7 @@ const PAGES = {
   loops: () => import("./pages/loops.js"),
   audit: () => import("./pages/audit.js"),
   reports: () => import("./pages/reports.js"),
+  oncall: () => import("./pages/oncall.js"),
   simulator: () => import("./pages/simulator.js"),
 };
 const MIN_ROLE = { audit: "engineer", simulator: "engineer" };

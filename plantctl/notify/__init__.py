@@ -1,0 +1,1 @@
+"""On-call alarm notification: rosters, escalation pipelines, a durable outbox, channels and ack links."""
