@@ -62,7 +62,7 @@ class SimulatorControl:
 
 class SensorOut(BaseModel):
     tag: str
-    fault: Literal["none", "stuck", "failed"]
+    fault: Literal["none", "stuck", "failed", "broken"]
     value: float = Field(description="what the PLC input card reads now, in the instrument's unit")
     status: Literal["GOOD", "UNCERTAIN", "FAILED"]
 
@@ -105,9 +105,10 @@ class SimulatorOut(BaseModel):
 
 class SensorActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"action": "fail"}]})
-    action: Literal["fail", "stuck", "recover"] = Field(
+    action: Literal["fail", "stuck", "recover", "broken", "calibrate"] = Field(
         description="fail: transmitter failure (Bad_SensorFailure); stuck: frozen value still reported good; "
-                    "recover: repaired and recalibrated")
+                    "recover: repaired and recalibrated; broken: cracked pH glass, reads near 7 and good; "
+                    "calibrate: held uncertain for the calibration, then drift, offset and coating cleared")
 
 
 class PumpActionIn(BaseModel):
@@ -169,7 +170,8 @@ async def sensor_action(tag: TagPath, body: SensorActionIn, request: Request, ct
         raise ApiProblem(404, "unknown-instrument", "Unknown instrument",
                          f"the simulator has no instrument {tag!r}; it has {', '.join(sim.model.sensors)}")
     old = sensor.fault.value
-    {"fail": sensor.fail, "stuck": sensor.stick, "recover": sensor.recover}[body.action]()
+    {"fail": sensor.fail, "stuck": sensor.stick, "recover": sensor.recover, "broken": sensor.break_glass,
+     "calibrate": sensor.calibrate}[body.action]()
     await sim.plc.publish()  # on the wire now, not at the next pacing tick
     await _audit(ctx, request, user, tag, {"fault": old}, {"fault": sensor.fault.value}, {"action": body.action})
     return state_out(sim)
