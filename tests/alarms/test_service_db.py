@@ -54,10 +54,12 @@ async def test_actions_are_journaled_and_audited_and_survive_a_restart(alarm_db:
 
     entries = (await audit.query()).entries
     assert [(e.actor, e.action, e.target, e.old, e.new, e.source_address) for e in entries] == [
-        ("bob", "shelve", "AIT-101.H", "NORM", "SHLVD", "10.0.0.8"),
-        ("alice", "ack", "AIT-101.HH", "UNACK", "ACKED", "10.0.0.7"),
+        ("bob", "shelve", "AIT-101.H", {"state": "NORM"},
+         {"state": "SHLVD", "duration_s": 600, "kind": "timed", "until": (at(6) + timedelta(seconds=600)).isoformat()},
+         "10.0.0.8"),
+        ("alice", "ack", "AIT-101.HH", {"state": "UNACK"}, {"state": "ACKED"}, "10.0.0.7"),
     ]
-    assert entries[0].detail["until"] == (at(6) + timedelta(seconds=600)).isoformat()
+    assert entries[0].new["until"] == (at(6) + timedelta(seconds=600)).isoformat()
 
     clock.now = at(700)  # back after the shelve's expiry
     again = AlarmService(PLANT, alarm_db, audit=audit, clock=clock, tick_period_s=3600)
