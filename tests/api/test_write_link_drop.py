@@ -15,7 +15,8 @@ import pytest
 
 from api.app import create_app
 from api.settings import ApiSettings
-from plantctl.config.models import OpcUaAcquisition, OpcUaAddress, PlantConfig
+from connectors.opcua.config import OpcUaAcquisition, OpcUaAddress
+from plantctl.config.models import PlantConfig
 from plantctl.runtime.service import PlantRuntime
 from sim.facade.runner import SimulatedPlc
 from tests.api.conftest import EXAMPLE_PLANT, Service
@@ -28,9 +29,8 @@ TAG = "P-202.RUN"
 def _run_over_opcua(plant: PlantConfig) -> PlantConfig:
     """The example plant with P-202's run command addressed over OPC UA (in the example it is a Modbus coil)."""
     ua = next(s.name for s in plant.sources if s.kind == "opcua")
-    tags = [t.model_copy(update={"source": ua, "modbus": None,
-                                 "opcua": OpcUaAddress(node_id="ns=2;s=Plant.P202.RUN",
-                                                       acquisition=OpcUaAcquisition.POLL)})
+    tags = [t.model_copy(update={"source": ua, "address": OpcUaAddress(node_id="ns=2;s=Plant.P202.RUN",
+                                                                       acquisition=OpcUaAcquisition.POLL)})
             if t.name == TAG else t for t in plant.tags]
     return plant.model_copy(update={"tags": tags})
 
