@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -34,6 +34,14 @@ class SourceHealth:
     reconnect_count: int
     request_plan_size: int
     last_error: str | None
+    last_error_at: datetime | None = None
+    """When the last error happened; kept as history after last_error clears on recovery."""
+    requests: int = 0
+    timeouts: int = 0
+    exceptions: dict[str, int] = field(default_factory=dict)
+    """Device refusals of reads by code (Modbus exception number, OPC UA status name)."""
+    round_trip_mean_ms: float | None = None
+    round_trip_p99_ms: float | None = None
 
 
 @runtime_checkable

@@ -179,6 +179,7 @@ class Supervisor:
                 outcome = classify(exc, progress)
                 if outcome is None:
                     raise
-        if outcome.status is not WriteStatus.REFUSED_BY_POLICY:  # a local refusal is no link error
+        # A refusal (ours or the device's) is reported on the write, not as the source's error.
+        if outcome.status not in (WriteStatus.REFUSED_BY_POLICY, WriteStatus.REFUSED_BY_DEVICE):
             self.health.error(outcome.reason)
         return outcome

@@ -35,7 +35,13 @@ class SourceHealthOut(BaseModel):
     error_count: int
     reconnect_count: int
     request_plan_size: int
-    last_error: str | None
+    last_error: str | None = Field(description="the current error; None once the link recovered")
+    last_error_at: datetime | None = Field(default=None, description="when the last error happened (kept as history)")
+    requests: int = 0
+    timeouts: int = 0
+    exceptions: dict[str, int] = Field(default_factory=dict, description="device refusals of reads, by code")
+    round_trip_mean_ms: float | None = None
+    round_trip_p99_ms: float | None = None
 
 
 class QueueOut(BaseModel):

@@ -51,6 +51,17 @@ def render_metrics(ctx: ApiContext, guard: SlowClientGuard | None = None) -> str
              [({"source": n}, h.error_count) for n, h in sorted(health.items())])
     x.family("plantctl_source_reconnects_total", "counter", "Reconnects of a source",
              [({"source": n}, h.reconnect_count) for n, h in sorted(health.items())])
+    x.family("plantctl_source_requests_total", "counter", "Read requests a source sent",
+             [({"source": n}, h.requests) for n, h in sorted(health.items())])
+    x.family("plantctl_source_timeouts_total", "counter", "Read requests that got no answer in time",
+             [({"source": n}, h.timeouts) for n, h in sorted(health.items())])
+    x.family("plantctl_source_exceptions_total", "counter", "Reads the device refused, by exception code",
+             [({"source": n, "code": c}, k)
+              for n, h in sorted(health.items()) for c, k in sorted(h.exceptions.items())])
+    for stat in ("mean", "p99"):
+        x.family(f"plantctl_source_round_trip_{stat}_ms", "gauge", f"{stat} round trip of a source's reads",
+                 [({"source": n}, v) for n, h in sorted(health.items())
+                  if (v := getattr(h, f"round_trip_{stat}_ms")) is not None])
     hist = historian_stats(ctx)
     if hist is not None:
         for key, kind, help_text in (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ from connectors.modbus.planner import (
     coalesce,
     plan,
 )
+from connectors.rangecheck import judge
 from connectors.supervisor import Supervisor, WriteFn, WriteProgress
 from connectors.timing import every
 from plantctl.config.models import TagConfig
@@ -245,6 +247,7 @@ class ModbusSource:
     ) -> list[Sample]:
         where = span_text(req.table, req.address, req.count, req.unit_id)
         call = _READERS[req.table](client)
+        sent = time.monotonic()
         try:
             reply = await asyncio.wait_for(
                 call(req.address, count=req.count, device_id=req.unit_id),
@@ -253,9 +256,12 @@ class ModbusSource:
         except (TimeoutError, ModbusException, OSError) as exc:
             if not client.connected:
                 raise LinkLost(f"connection to {self._cfg.host}:{self._cfg.port} lost ({exc})") from exc
+            self._health.timed_out()
             return self._bad(req, Quality.BAD_COMM_FAILURE, f"no answer reading {where}: {exc}")
+        self._health.answered(time.monotonic() - sent)
         if reply.isError():
             code = int(getattr(reply, "exception_code", 0) or 0)
+            self._health.refused(str(code))
             if code == 2 and split_on_illegal_address:
                 raise _SplitNeeded(f"{describe_exception(code)} reading {where}")
             return self._bad(
@@ -302,17 +308,23 @@ class ModbusSource:
                 value = raw
             else:
                 value = to_engineering(raw, tag.scaling, tag.range.low, tag.range.high)
-            quality = Quality.GOOD if math.isfinite(value) else Quality.BAD_DEVICE_FAILURE
-            self._report(out, pt.name, now, value, quality)
+            if not math.isfinite(value):
+                quality, reason = Quality.BAD_DEVICE_FAILURE, "device sent a value that is not a finite number"
+            elif addr.type is ModbusType.BIT:
+                quality, reason = Quality.GOOD, ""
+            else:
+                quality, reason = judge(tag, value)
+            self._report(out, pt.name, now, value, quality, reason)
         return out
 
-    def _report(self, out: list[Sample], name: str, ts: Any, value: float, quality: Quality) -> None:
+    def _report(
+        self, out: list[Sample], name: str, ts: Any, value: float, quality: Quality, reason: str = ""
+    ) -> None:
         """Report by exception when the tag has a deadband; every scan when its deadband is 0."""
         tag = self._tags[name]
         last = self._last.get(name)
         if last is not None and tag.deadband > 0 and last[1] == quality and abs(value - last[0]) <= tag.deadband:
             return
-        reason = "" if quality.is_good else "device sent a value that is not a finite number"
         self._last[name] = (value, quality, reason)
         out.append(Sample(name, ts, value, quality, reason))
 

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 import math
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from connectors.base import Emit, SourceHealth, refuse_locally
 from connectors.opcua.config import OpcUaAcquisition, OpcUaAddress, OpcUaSourceConfig, opcua_address
 from connectors.opcua.quality import map_status, status_name
 from connectors.opcua.security import SecuritySetupError, secure_client
+from connectors.rangecheck import judge
 from connectors.supervisor import Supervisor, WriteFn, WriteProgress
 from connectors.timing import every
 from plantctl.config.models import TagConfig
@@ -92,6 +94,16 @@ def sample_from(tag: str, dv: ua.DataValue) -> Sample:
             kind = "no value" if raw is None else f"a {type(raw).__name__}"
             reason = f"the node holds {kind}, not a number"
     return Sample(tag, ts, value, quality, reason)
+
+
+def range_checked(tag: TagConfig, sample: Sample) -> Sample:
+    """A Good value outside the tag's range is downgraded with its reason (connectors.rangecheck)."""
+    if not sample.quality.is_good:
+        return sample
+    quality, reason = judge(tag, sample.value)
+    if quality.is_good:
+        return sample
+    return Sample(sample.tag, sample.ts, sample.value, quality, reason)
 
 
 def _deadband_filter(deadband: float) -> ua.DataChangeFilter | None:
@@ -291,7 +303,7 @@ class OpcUaSource:
                     ch = event.data.subscription_data.client_handle
                     name = by_handle.get(ch) if ch is not None else None
                     if name is not None:
-                        self._queue(sample_from(name, event.data.monitored_item.Value))
+                        self._queue(range_checked(self._tags[name], sample_from(name, event.data.monitored_item.Value)))
                         self._health.last_good_read = utcnow()
                 elif isinstance(event, StatusChangeEvent):
                     code = event.notification.Status.value
@@ -307,16 +319,21 @@ class OpcUaSource:
         for start in range(0, len(tags), CHUNK):
             chunk = tags[start : start + CHUNK]
             nodes = [client.get_node(opcua_address(t).node_id) for t in chunk]
+            sent = time.monotonic()
             try:
                 values = await asyncio.wait_for(client.read_attributes(nodes), self._cfg.connect_timeout_s)
             except TimeoutError:
+                self._health.timed_out()
                 self._poll_failed(chunk, f"no answer to a Read within {self._cfg.connect_timeout_s:g} s")
                 continue
             except UaStatusCodeError as exc:  # the whole Read refused, e.g. BadTooManyOperations
+                self._health.answered(time.monotonic() - sent)
+                self._health.refused(status_name(exc.code))
                 self._poll_failed(chunk, f"Read refused: {map_status(exc.code)[1]}")
                 continue
+            self._health.answered(time.monotonic() - sent)
             for tag, dv in zip(chunk, values, strict=True):
-                self._report_polled(tag, sample_from(tag.name, dv))
+                self._report_polled(tag, range_checked(tag, sample_from(tag.name, dv)))
             self._health.good_read()
 
     def _report_polled(self, tag: TagConfig, sample: Sample) -> None:

@@ -110,6 +110,10 @@ class TagConfig(Strict):
     deadband: float = Field(default=0.0, ge=0, description="absolute, in engineering units")
     scaling: LinearScaling | None = None
     writable: bool = False
+    range_margin_pct: float = Field(
+        default=5.0, ge=0, le=1000, description="% of the span beyond the range still stored Good (sensor over-range)")
+    hard_limits: EngineeringRange | None = Field(
+        default=None, description="beyond these a value is Bad, not Uncertain; default: the range widened by 10 spans")
 
     @model_serializer(mode="wrap")
     def _address_under_its_kind(self, handler: SerializerFunctionWrapHandler) -> Any:
