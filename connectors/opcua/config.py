@@ -55,6 +55,16 @@ class OpcUaSourceConfig(SourceConfigBase):
     allow_insecure: bool = Field(
         default=False, description="lab only: allow security None to an endpoint that is not loopback")
 
+    @field_validator("security", mode="before")
+    @classmethod
+    def _security_is_a_mapping(cls, value: object) -> object:
+        """`security: None` (or a bare mode) is the commonest slip; say how to write it."""
+        if value is None or isinstance(value, str):
+            raise ValueError(
+                f"security is a mapping, not {value!r}: write security: {{mode: None, policy: None}} "
+                "for a lab server, or security: {mode: SignAndEncrypt, policy: Basic256Sha256}")
+        return value
+
     @model_validator(mode="after")
     def _no_clear_text_off_host(self) -> OpcUaSourceConfig:
         """IEC 62443-3-3 SR 3.1/4.1: a session leaving the host is signed and encrypted unless a lab says not."""

@@ -30,11 +30,31 @@ _SECTIONS = set(PlantConfig.model_fields)
 _TAG_FIELDS = set(TagConfig.model_fields) - {"address"}
 
 
+FIELD_FIXES: dict[str, str] = {
+    "password": "put the password in an environment variable and name it with password_env: (never in the file)",
+    "username": "name the environment variable holding the user name with username_env:",
+    "user": "name the environment variable holding the user name with username_env:",
+    "scan_rate": "write scan_period_s: (seconds between reads)",
+    "poll_rate": "write scan_period_s: (seconds between reads)",
+    "units": "write unit: (one engineering unit, e.g. mg/L)",
+    "min": "write range: {low: …, high: …}",
+    "max": "write range: {low: …, high: …}",
+    "writeable": "write writable:",
+    "slave": "write unit_id: (the Modbus unit/slave id)",
+    "slave_id": "write unit_id: (the Modbus unit/slave id)",
+    "security_mode": "write security: {mode: SignAndEncrypt, policy: Basic256Sha256}",
+    "security_policy": "write security: {mode: SignAndEncrypt, policy: Basic256Sha256}",
+    "register": "write the modbus: address as {table: holding_register, address: N, type: …}",
+}
+"""The field an engineer most likely meant, for the unknown fields seen most in the field."""
+
+
 def _plain(error: Any) -> str:
     kind, msg, loc = error["type"], error["msg"], error["loc"]
     field = loc[-1] if loc else ""
     if kind == "extra_forbidden":
-        return f"unknown field {field!r}"
+        fix = FIELD_FIXES.get(str(field))
+        return f"unknown field {field!r}" + (f": {fix}" if fix else "")
     if kind == "missing":
         return f"missing required field {field!r}"
     if msg.startswith("Value error, "):
