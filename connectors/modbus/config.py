@@ -22,6 +22,13 @@ class ByteOrder(StrEnum):
     CDAB = "CDAB"  # words swapped (common on PLCs)
 
 
+class RegisterNumbering(StrEnum):
+    """How the plant file numbers registers: the protocol's 0-based addresses or a PLC manual's 1-based ones."""
+
+    ZERO_BASED = "zero_based"
+    ONE_BASED = "one_based"
+
+
 class ModbusSourceConfig(SourceConfigBase):
     """A Modbus TCP device or gateway (supervisor settings come from SourceConfigBase)."""
 
@@ -35,6 +42,14 @@ class ModbusSourceConfig(SourceConfigBase):
     max_read_bits: int = Field(default=2000, ge=1, le=2000)
     gap_fill_registers: int = Field(
         default=10, ge=0, le=124, description="unused registers a read may span to save a request")
+    register_numbering: RegisterNumbering | None = Field(
+        default=None,
+        description="zero_based: address: is the protocol address (the default); one_based: as a PLC manual numbers "
+        "them (register 1 is protocol address 0). Set zero_based explicitly to use addresses above 30000 as is.")
+
+    def protocol_address(self, address: int) -> int:
+        """The address on the wire for an `address:` written in this source's numbering."""
+        return address - 1 if self.register_numbering is RegisterNumbering.ONE_BASED else address
 
 
 class ModbusTable(StrEnum):
@@ -79,6 +94,26 @@ class ModbusAddress(TagAddress):
     byte_order: ByteOrder | None = Field(default=None, description="overrides the device's")
     unit_id: int | None = Field(default=None, ge=0, le=255, description="overrides the device's")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _register_notation(cls, data: object) -> object:
+        """`register: 40001` (Modicon notation: 0xxxx coil, 1xxxx discrete input, 3xxxx input, 4xxxx holding)."""
+        if not isinstance(data, dict) or "register" not in data:
+            return data
+        if "table" in data or "address" in data:
+            raise ValueError("give either register: (e.g. 40001, its table implied) or table: with address:, not both")
+        number = data["register"]
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise ValueError(f"register: is a Modicon number like 30001 or 400001, not {number!r}")
+        digits = len(str(number))
+        if digits not in (5, 6) or str(number)[0] not in _NOTATION_TABLES or number % 10 ** (digits - 1) == 0:
+            raise ValueError(
+                f"register: {number} is not Modicon notation: 0xxxx coils, 1xxxx discrete inputs, "
+                "3xxxx input registers, 4xxxx holding registers, counted from 1 (e.g. 40001 or 400001)")
+        rest = {k: v for k, v in data.items() if k != "register"}
+        return {**rest, "table": _NOTATION_TABLES[str(number)[0]],
+                "address": number % 10 ** (digits - 1) - 1}
+
     @model_validator(mode="after")
     def _shape(self) -> ModbusAddress:
         bit_table = self.table in (ModbusTable.COIL, ModbusTable.DISCRETE_INPUT)
@@ -95,6 +130,10 @@ class ModbusAddress(TagAddress):
     @property
     def span(self) -> range:
         return range(self.address, self.address + self.type.registers)
+
+
+_NOTATION_TABLES = {"0": "coil", "1": "discrete_input", "3": "input_register", "4": "holding_register"}
+_NOTATION_BASE = {"coil": 0, "discrete_input": 10000, "input_register": 30000, "holding_register": 40000}
 
 
 def _as_modbus(tag: TagConfig, src: SourceConfigBase) -> tuple[ModbusAddress, ModbusSourceConfig] | None:
@@ -141,7 +180,36 @@ def check_overlaps(plant: CheckedPlant) -> list[ConfigIssue]:
 
 BIT_INPUTS_AND_INPUT_REGISTERS = (ModbusTable.INPUT_REGISTER, ModbusTable.DISCRETE_INPUT)
 
-SCHEMA = ProtocolSchema("modbus", ModbusSourceConfig, ModbusAddress, (check_read_only_tables, check_overlaps))
+def check_numbering(plant: CheckedPlant) -> list[ConfigIssue]:
+    """1-based register numbers from a PLC manual (30003, 40001) must not pass as 0-based addresses."""
+    issues: list[ConfigIssue] = []
+    for tag, src in plant.tags_of_kind("modbus"):
+        found = _as_modbus(tag, src)
+        if found is None:
+            continue
+        addr, device = found
+        if device.register_numbering is RegisterNumbering.ONE_BASED:
+            if addr.address == 0:
+                issues.append(plant.issue(tag.name, ("modbus", "address"), (
+                    f"source {device.name!r} numbers registers from 1 (register_numbering: one_based): "
+                    "address 0 does not exist; the first register is address: 1")))
+            continue
+        if device.register_numbering is RegisterNumbering.ZERO_BASED or addr.table not in _LOOKS_ONE_BASED:
+            continue
+        base = _NOTATION_BASE[addr.table.value]
+        if base < addr.address <= base + 9999:
+            issues.append(plant.issue(tag.name, ("modbus", "address"), (
+                f"address {addr.address} looks like a 1-based {addr.table.value} number from a PLC manual, "
+                f"which is protocol address {addr.address - base - 1}: write register: {addr.address} "
+                f"(its table implied), or address: {addr.address - base - 1}; if the device really uses "
+                f"address {addr.address}, set register_numbering: zero_based on source {device.name!r}")))
+    return issues
+
+
+_LOOKS_ONE_BASED = (ModbusTable.INPUT_REGISTER, ModbusTable.HOLDING_REGISTER)
+
+SCHEMA = ProtocolSchema(
+    "modbus", ModbusSourceConfig, ModbusAddress, (check_read_only_tables, check_overlaps, check_numbering))
 """The Modbus part of the plant file, as the loader asks for it."""
 
 

@@ -92,13 +92,22 @@ def span_text(table: ModbusTable, first: int, count: int, unit: int) -> str:
     return f"{TABLE_WORDS[table]} {first}–{first + count - 1} of unit {unit}"
 
 
+def _on_the_wire(tag: TagConfig, config: ModbusSourceConfig) -> TagConfig:
+    """The tag with its address as the protocol numbers it (a one_based source's register 1 is address 0)."""
+    addr = modbus_address(tag)
+    wire = config.protocol_address(addr.address)
+    if wire == addr.address:
+        return tag
+    return tag.model_copy(update={"address": addr.model_copy(update={"address": wire})})
+
+
 class ModbusSource:
     """One Modbus TCP connection (a PLC or a gateway with several unit ids) and its tags."""
 
     def __init__(self, config: ModbusSourceConfig, tags: list[TagConfig], emit: Emit) -> None:
         self._cfg = config
         self._emit = emit
-        self._tags = {t.name: t for t in tags if isinstance(t.address, ModbusAddress)}
+        self._tags = {t.name: _on_the_wire(t, config) for t in tags if isinstance(t.address, ModbusAddress)}
         self._planned = [self._footprint(t) for t in self._tags.values()]
         self._groups: list[PollGroup] = plan(
             self._planned,
