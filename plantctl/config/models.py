@@ -252,6 +252,8 @@ class TagConfig(Strict):
     deadband: float = Field(default=0.0, ge=0, description="absolute, in engineering units")
     scaling: LinearScaling | None = None
     writable: bool = False
+    decimals: int | None = Field(default=None, ge=0, le=6,
+                                 description="decimals shown to operators; absent: from the range (display_decimals)")
 
     @model_validator(mode="after")
     def _one_address(self) -> TagConfig:
@@ -261,6 +263,16 @@ class TagConfig(Strict):
 
 
 # --- historian -----------------------------------------------------------------------------
+
+
+def display_decimals(tag: TagConfig) -> int:
+    """The tag's `decimals:`, else what suits its range: pH 2, conductivity 1, lithium 0; counts and bools 0."""
+    if tag.decimals is not None:
+        return tag.decimals
+    if tag.unit in ("bool", "count"):
+        return 0
+    span = abs(tag.range.high - tag.range.low)
+    return 2 if span <= 20 else 1 if span <= 200 else 0
 
 
 class RetentionConfig(Strict):

@@ -1,0 +1,298 @@
+"""Level-1 plant overview in one call: today's and the last hour's figures, key measurements, loops, alarms.
+
+The figures come from the discharge report's arithmetic (plantctl.reports.compute) over local midnight → now
+and the last hour; they and the 2-hour sparklines are read from the historian at most once per CACHE_S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from api.auth.deps import Ctx, Viewer
+from api.context import ApiContext
+from api.errors import problem_responses
+from plantctl.alarms.states import ANNUNCIATED, AlarmState
+from plantctl.config.models import AlarmType, PlantConfig, display_decimals
+from plantctl.reports.compute import ReportError, compute
+from plantctl.reports.figures import Report
+from plantctl.reports.period import LocalSlot, Period
+from plantctl.samples import utcnow
+
+router = APIRouter(prefix="/api/v1/overview", tags=["overview"], responses=problem_responses(401, 403))
+CACHE_S = 5.0
+SPARK_S = 2 * 3600
+SPARK_BUCKET_S = 60
+_LIMIT_TYPES = (AlarmType.HH, AlarmType.H, AlarmType.L, AlarmType.LL)
+_NOT_MEASURED_COLUMN = ("not measured: needs the lithium in and out of the column (reporting.lithium inlet and "
+                        "outlet) and the column's capacity, which this plant file does not give")
+
+
+class ReagentUseOut(BaseModel):
+    name: str
+    litres: float
+    l_per_m3: float | None = Field(description="litres per m³ discharged; None when nothing was discharged")
+
+
+class FiguresOut(BaseModel):
+    start: datetime
+    end: datetime
+    permit_pct: float | None = Field(description="share of discharging time with a known pH inside the permit, %")
+    minutes_discharging: float
+    minutes_out_of_permit: float
+    minutes_ph_unknown: float
+    volume_discharged_m3: float
+    volume_diverted_m3: float | None = Field(description="None: the plant measures no diverted flow")
+    reagents: list[ReagentUseOut]
+    li_in_kg: float | None
+    li_out_kg: float | None
+    li_recovered_kg: float | None = Field(description="None: inlet or outlet lithium not measured")
+    alarms_annunciated: int | None
+    alarm_rate_per_10min: float | None
+
+
+class MeasuredOut(BaseModel):
+    value: float | None
+    note: str = Field(description="why there is no value (\"not measured: …\"), empty when there is one")
+
+
+class LimitOut(BaseModel):
+    alarm: str
+    type: str
+    limit: float
+    priority: int
+
+
+class IndicatorOut(BaseModel):
+    tag: str
+    description: str
+    unit: str
+    decimals: int
+    low: float
+    high: float
+    role: str = Field(description="why it is key: discharge pH, discharge flow, loop PV, alarmed")
+    permit_low: float | None
+    permit_high: float | None
+    limits: list[LimitOut]
+    setpoint: float | None
+    loop: str | None
+
+
+class SparklineOut(BaseModel):
+    tag: str
+    t: list[float] = Field(description="bucket starts, epoch seconds")
+    v: list[float | None] = Field(description="average of the Good samples in the bucket; None: none")
+
+
+class LoopSummaryOut(BaseModel):
+    name: str
+    description: str
+    pv_tag: str
+    pv_unit: str
+    decimals: int
+    mode: str
+    setpoint: float
+    pv: float | None
+    pv_good: bool
+    output: float
+    deviation: float | None = Field(description="PV − SP; None when the PV is not Good")
+    interlocks: list[str]
+
+
+class AlarmCountsOut(BaseModel):
+    standing: int = Field(description="active now (annunciated)")
+    unacked: int
+    shelved: int
+    out_of_service: int
+
+
+class OverviewOut(BaseModel):
+    at: datetime
+    zone: str
+    figures_note: str = Field(description="why there are no figures (no reporting: section, no database)")
+    today: FiguresOut | None
+    last_hour: FiguresOut | None
+    column_loading_pct: MeasuredOut
+    time_to_breakthrough_h: MeasuredOut
+    alarms: AlarmCountsOut
+    indicators: list[IndicatorOut]
+    sparklines: list[SparklineOut]
+    loops: list[LoopSummaryOut]
+
+
+def _figures(r: Report) -> FiguresOut:
+    t = r.total
+    vol = t.volume_discharged_m3
+    share = r.permit_share
+    return FiguresOut(
+        start=r.start, end=r.end, permit_pct=None if share is None else 100.0 * share,
+        minutes_discharging=t.minutes_discharging, minutes_out_of_permit=t.minutes_out_of_permit,
+        minutes_ph_unknown=t.minutes_ph_unknown, volume_discharged_m3=vol, volume_diverted_m3=t.volume_diverted_m3,
+        reagents=[ReagentUseOut(name=n, litres=litres, l_per_m3=litres / vol if vol > 0 else None)
+                  for n, litres in zip(r.reagent_names, t.reagents_l, strict=True)],
+        li_in_kg=t.li_in_kg, li_out_kg=t.li_out_kg, li_recovered_kg=t.li_recovered_kg,
+        alarms_annunciated=None if r.alarms is None else r.alarms.annunciations,
+        alarm_rate_per_10min=None if r.alarms is None else r.alarms.per_10min_avg)
+
+
+def _period(key: str, zone: str, start: datetime, end: datetime) -> Period:
+    return Period("overview", key, zone, start, end, (LocalSlot(start, end, key),))
+
+
+def key_tags(plant: PlantConfig) -> list[tuple[str, str]]:
+    """(tag, role) of the key measurements, from the plant file: discharge pH and flow, loop PVs, alarmed tags."""
+    out: dict[str, str] = {}
+    if plant.reporting is not None:
+        out[plant.reporting.discharge_ph] = "discharge pH"
+        out.setdefault(plant.reporting.discharge_flow, "discharge flow")
+    for lp in plant.loops:
+        out.setdefault(lp.pv, f"{lp.name} PV")
+    for a in plant.alarms:
+        if a.type in _LIMIT_TYPES:
+            out.setdefault(a.tag, "alarmed")
+    known = {t.name for t in plant.tags}
+    return [(tag, role) for tag, role in out.items() if tag in known]
+
+
+def _indicators(ctx: ApiContext) -> list[IndicatorOut]:
+    plant = ctx.runtime.config
+    permit = plant.reporting.permit if plant.reporting is not None else None
+    out = []
+    for tag, role in key_tags(plant):
+        t = plant.tag(tag)
+        loop = next((lp for lp in plant.loops if lp.pv == tag), None)
+        live_loop = ctx.loops.get(loop.name) if ctx.loops is not None and loop is not None else None
+        is_ph = plant.reporting is not None and tag == plant.reporting.discharge_ph
+        out.append(IndicatorOut(
+            tag=tag, description=t.description, unit=t.unit, decimals=display_decimals(t), low=t.range.low,
+            high=t.range.high, role=role, permit_low=permit.ph_low if permit and is_ph else None,
+            permit_high=permit.ph_high if permit and is_ph else None,
+            limits=[LimitOut(alarm=a.name, type=a.type.value, limit=float(a.limit), priority=a.priority)
+                    for a in plant.alarms if a.tag == tag and a.type in _LIMIT_TYPES and a.limit is not None],
+            setpoint=live_loop.setpoint if live_loop is not None else (loop.setpoint if loop else None),
+            loop=loop.name if loop else None))
+    return out
+
+
+def _loops(ctx: ApiContext) -> list[LoopSummaryOut]:
+    if ctx.loops is None:
+        return []
+    out = []
+    for loop in ctx.loops.values():
+        pv = ctx.runtime.live.get(loop.cfg.pv)
+        good = pv is not None and pv.quality.is_good and pv.value == pv.value
+        try:
+            decimals = display_decimals(ctx.runtime.config.tag(loop.cfg.pv))
+        except KeyError:
+            decimals = 2
+        out.append(LoopSummaryOut(
+            name=loop.name, description=loop.cfg.description, pv_tag=loop.cfg.pv, pv_unit=loop.pv_unit,
+            decimals=decimals, mode=loop.mode.value, setpoint=loop.setpoint,
+            pv=pv.value if pv is not None and good else None, pv_good=good, output=loop.output,
+            deviation=pv.value - loop.setpoint if pv is not None and good else None,
+            interlocks=list(loop.active_interlocks)))
+    return out
+
+
+def _alarm_counts(ctx: ApiContext) -> AlarmCountsOut:
+    if ctx.alarms is None:
+        return AlarmCountsOut(standing=0, unacked=0, shelved=0, out_of_service=0)
+    st = ctx.alarms.statuses()
+    return AlarmCountsOut(standing=sum(1 for s in st if s.state in ANNUNCIATED and s.active),
+                          unacked=sum(1 for s in st if s.state in ANNUNCIATED and not s.acked),
+                          shelved=sum(1 for s in st if s.state is AlarmState.SHLVD),
+                          out_of_service=sum(1 for s in st if s.state is AlarmState.OOSRV))
+
+
+@dataclass(frozen=True, slots=True)
+class _Historic:
+    """What the overview reads from the historian, kept CACHE_S."""
+
+    at: datetime
+    note: str
+    today: FiguresOut | None
+    last_hour: FiguresOut | None
+    sparklines: list[SparklineOut]
+
+
+def _sparklines(conn: psycopg.Connection[Any], tags: list[str], now: datetime) -> list[SparklineOut]:
+    start = now - timedelta(seconds=SPARK_S)
+    cur = conn.execute(
+        "SELECT t.name, extract(epoch FROM time_bucket(make_interval(secs => %s), s.ts))::float8 AS b, "
+        "avg(s.value) FILTER (WHERE (s.quality & 192) = 192) FROM samples s JOIN tags t ON t.id = s.tag_id "
+        "WHERE t.name = ANY(%s) AND s.ts >= %s AND s.ts < %s GROUP BY 1, 2 ORDER BY 1, 2",
+        (SPARK_BUCKET_S, tags, start, now))
+    series: dict[str, SparklineOut] = {tag: SparklineOut(tag=tag, t=[], v=[]) for tag in tags}
+    for name, bucket, avg in cur.fetchall():
+        s = series[str(name)]
+        s.t.append(float(bucket))
+        s.v.append(None if avg is None else float(avg))
+    return list(series.values())
+
+
+def _read_historic(url: str, plant: PlantConfig) -> _Historic:
+    now = utcnow()
+    zone = plant.plant.timezone
+    local = now.astimezone(ZoneInfo(zone))
+    midnight = datetime(local.year, local.month, local.day, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
+        sparks = _sparklines(conn, [tag for tag, _ in key_tags(plant)], now)
+        try:
+            today = _figures(compute(conn, plant, _period("today", zone, midnight, now)))
+            hour = _figures(compute(conn, plant, _period("last hour", zone, now - timedelta(hours=1), now)))
+        except ReportError as exc:
+            return _Historic(now, str(exc), None, None, sparks)
+    return _Historic(now, "", today, hour, sparks)
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.value: _Historic | None = None
+        self.read_at = 0.0
+
+
+def _cache(request: Request) -> _Cache:
+    cache = getattr(request.app.state, "overview_cache", None)
+    if cache is None:
+        cache = request.app.state.overview_cache = _Cache()
+    assert isinstance(cache, _Cache)
+    return cache
+
+
+async def _historic(request: Request, ctx: ApiContext) -> _Historic:
+    cache = _cache(request)
+    async with cache.lock:  # one reader at a time: a burst of tabs costs one historian read
+        if cache.value is None or time.monotonic() - cache.read_at > CACHE_S:
+            url = ctx.settings.database_url
+            if not url:
+                cache.value = _Historic(utcnow(), "no figures: the service runs without a plant database", None,
+                                        None, [])
+            else:
+                cache.value = await asyncio.to_thread(_read_historic, str(url), ctx.runtime.config)
+            cache.read_at = time.monotonic()
+        return cache.value
+
+
+@router.get("", summary="The plant at a glance: key figures today and the last hour, key measurements, loops, "
+            "alarms (viewer); historian parts cached 5 s")
+async def overview(request: Request, ctx: Ctx, _user: Viewer) -> OverviewOut:
+    h = await _historic(request, ctx)
+    plant = ctx.runtime.config
+    measured_li = plant.reporting is not None and plant.reporting.lithium.inlet is not None \
+        and plant.reporting.lithium.outlet is not None
+    note = _NOT_MEASURED_COLUMN if not measured_li else \
+        "not measured: the plant file gives no column capacity to judge loading against"
+    return OverviewOut(
+        at=h.at, zone=plant.plant.timezone, figures_note=h.note, today=h.today, last_hour=h.last_hour,
+        column_loading_pct=MeasuredOut(value=None, note=note),
+        time_to_breakthrough_h=MeasuredOut(value=None, note=note),
+        alarms=_alarm_counts(ctx), indicators=_indicators(ctx), sparklines=h.sparklines, loops=_loops(ctx))
