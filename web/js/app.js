@@ -13,6 +13,8 @@ const PAGES = {
   loops: () => import("./pages/loops.js"),
   audit: () => import("./pages/audit.js"),
   reports: () => import("./pages/reports.js"),
+  logbook: () => import("./pages/logbook.js"),
+  handover: () => import("./pages/handover.js"),
   oncall: () => import("./pages/oncall.js"),
   simulator: () => import("./pages/simulator.js"),
 };
