@@ -22,6 +22,7 @@ from api.context import ApiContext
 from api.errors import problem_responses
 from plantctl.alarms.states import ANNUNCIATED, AlarmState
 from plantctl.config.models import AlarmType, PlantConfig, display_decimals
+from plantctl.config.process import derived_process
 from plantctl.reports.compute import ReportError, compute
 from plantctl.reports.figures import Report
 from plantctl.reports.period import LocalSlot, Period
@@ -296,3 +297,53 @@ async def overview(request: Request, ctx: Ctx, _user: Viewer) -> OverviewOut:
         column_loading_pct=MeasuredOut(value=None, note=note),
         time_to_breakthrough_h=MeasuredOut(value=None, note=note),
         alarms=_alarm_counts(ctx), indicators=_indicators(ctx), sparklines=h.sparklines, loops=_loops(ctx))
+
+
+class ProcessInstrumentOut(BaseModel):
+    tag: str
+    description: str
+    unit: str
+    decimals: int
+    loop: str | None = Field(description="the loop whose PV this is")
+
+
+class ProcessPumpOut(BaseModel):
+    name: str
+    tags: list[str] = Field(description="the pump's tags (<pump>.SPEED, .RUNNING, .FAULT …)")
+
+
+class ProcessUnitOut(BaseModel):
+    name: str
+    kind: str
+    description: str
+    instruments: list[ProcessInstrumentOut]
+    pumps: list[ProcessPumpOut]
+
+
+class ProcessOut(BaseModel):
+    source: str = Field(description="'plant file' (process: section) or 'derived from tag names'")
+    units: list[ProcessUnitOut]
+
+
+def process_of(plant: PlantConfig) -> ProcessOut:
+    """The plant file's process: section, else one derived from the tag names and the loops."""
+    cfg = plant.process
+    source = "plant file"
+    if cfg is None:
+        links = {mv.split(".")[0]: lp.pv for lp in plant.loops for mv in lp.mv}
+        cfg = derived_process([t.name for t in plant.tags], links)
+        source = "derived from tag names"
+    pv_loop = {lp.pv: lp.name for lp in plant.loops}
+    tags = {t.name: t for t in plant.tags}
+    return ProcessOut(source=source, units=[ProcessUnitOut(
+        name=u.name, kind=u.kind.value, description=u.description,
+        instruments=[ProcessInstrumentOut(tag=n, description=tags[n].description, unit=tags[n].unit,
+                                          decimals=display_decimals(tags[n]), loop=pv_loop.get(n))
+                     for n in u.instruments if n in tags],
+        pumps=[ProcessPumpOut(name=p, tags=[t for t in tags if t.startswith(f"{p}.")]) for p in u.pumps])
+        for u in cfg.units])
+
+
+@router.get("/process", summary="The treatment train for the process graphic, in flow order (viewer)")
+async def process(ctx: Ctx, _user: Viewer) -> ProcessOut:
+    return process_of(ctx.runtime.config)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from plantctl.config.process import ProcessConfig
 from plantctl.config.reporting import ReportingConfig
 from plantctl.notify.config import NotificationsConfig
 
@@ -609,6 +610,8 @@ class PlantConfig(Strict):
     alarms: list[AlarmConfig] = Field(default_factory=list)
     simulation: dict[str, Any] | None = None
     reporting: ReportingConfig | None = None
+    process: ProcessConfig | None = Field(
+        default=None, description="the train for the process graphic (docs/panel.md); absent: derived from tag names")
     notifications: NotificationsConfig | None = Field(
         default=None, description="on-call paging of alarms (docs/notifications.md); absent: no notifications")
 

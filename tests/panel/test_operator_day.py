@@ -4,6 +4,7 @@ handover, tablet sizes and touch targets, and the overview's first paint with li
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 import re
@@ -53,7 +54,7 @@ def expected_figures(url: str, start: datetime, end: datetime) -> dict[str, floa
     edges = sorted(c for c in cuts if t0 <= c <= t1)
     times = {id(s): [x[0] for x in s] for s in (ph, q, naoh)}
     out_s = disch_s = unknown_s = vol = naoh_l = 0.0
-    for a, b in zip(edges, edges[1:], strict=False):
+    for a, b in itertools.pairwise(edges):
         dur = b - a
         p, f, sp = (_at(s, times[id(s)], a) for s in (ph, q, naoh))
         if f is not None:
@@ -75,8 +76,8 @@ def inject_out_of_permit(service: PanelService) -> None:
     """Twenty 1 s samples of pH 9.6 fifty minutes ago (between the seeded 10 s samples): a known excursion."""
     at = utcnow().replace(microsecond=500_000) - timedelta(minutes=50)
     with psycopg.connect(service.database_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO samples (ts, tag_id, value, quality) SELECT %s + make_interval(secs => g), t.id, 9.6, "
-                     "192 FROM tags t, generate_series(0, 19) g WHERE t.name = 'AIT-101'", (at,))
+        conn.execute("INSERT INTO samples (ts, tag_id, value, quality) SELECT %s + make_interval(secs => g), t.id, "
+                     "9.6, 192 FROM tags t, generate_series(0, 19) g WHERE t.name = 'AIT-101'", (at,))
 
 
 def test_overview_key_figures_match_the_historian(panel_service: PanelService, page: Page) -> None:
@@ -189,7 +190,8 @@ def test_logbook_note_is_audited_searchable_and_on_the_handover(panel_service: P
         login(viewer, panel_service, "viewer", "#/logbook")
         expect(viewer.get_by_role("button", name="Add note")).to_be_disabled()
         expect(viewer.locator(".notes tr[data-note]").first).to_be_visible()  # a viewer reads the notes
-        status = viewer.evaluate("window.plantctl.api.post('/api/v1/logbook', {text: 'x'}).then(() => 0, e => e.status)")
+        status = viewer.evaluate("window.plantctl.api.post('/api/v1/logbook', {text: 'x'})"
+                                 ".then(() => 0, (e) => e.status)")
         assert status == 403
     finally:
         viewer.context.close()
@@ -252,3 +254,38 @@ def test_overview_first_paint_with_live_data(panel_service: PanelService, page: 
     (ARTIFACTS / "overview_first_paint.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result))
     assert result["median_ms"] <= 1000, result
+
+
+def test_process_graphic_drawn_from_the_plant_file_opens_faceplates(panel_service: PanelService, page: Page) -> None:
+    login(page, panel_service, "viewer", "#/process")
+    expect(page.locator("[data-page=process]")).to_have_attribute("data-process", "ready")
+    expect(page.get_by_test_id("process-source")).to_contain_text("plant file")
+    # the example plant's process: section, in flow order
+    units = page.locator("svg.process .p-unit").evaluate_all("(gs) => gs.map((g) => g.dataset.unit)")
+    assert units == ["Influent", "T-101", "C-301", "Discharge"]
+    tank = page.locator(".p-unit[data-unit='T-101']")
+    assert tank.locator(".p-inst").evaluate_all("(gs) => gs.map((g) => g.dataset.tag)") == [
+        "AIT-101", "CIT-101", "LIT-101", "TIT-101"]
+    expect(tank.locator(".p-pump")).to_have_count(2)
+    expect(tank.locator(".p-loop[data-loop='PHC-101']")).to_have_count(1)
+    expect(page.locator(".p-inst[data-tag='AIT-101'] .pvalue")).to_have_text(re.compile(r"^\d+\.\d\d pH$"))
+    expect(page.locator(".p-inst[data-tag='AIT-301'] .pvalue")).to_have_text(re.compile(r"^\d+ mg/L$"))
+    screenshot(page, "process")
+    page.get_by_role("button", name="AIT-301 C-301 outlet lithium: faceplate").click()
+    expect(page.get_by_test_id("faceplate").get_by_role("heading", name="AIT-301")).to_be_visible()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="FIT-100 Influent flow: faceplate").focus()
+    page.keyboard.press("Enter")  # keyboard operable
+    expect(page.get_by_test_id("faceplate").get_by_role("heading", name="FIT-100")).to_be_visible()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name=re.compile(r"^P-201 pump")).click()
+    expect(page.get_by_test_id("faceplate").get_by_role("heading", name="P-201.SPEED")).to_be_visible()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="PHC-101 loop faceplate").click()
+    expect(page.locator("[data-page=loops]")).to_be_visible()
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.get_by_role("navigation", name="Pages").get_by_role("link", name="Process").click()
+    expect(page.locator("[data-page=process]")).to_have_attribute("data-process", "ready")
+    box = page.locator(".p-inst[data-tag='AIT-101'] circle").bounding_box()
+    assert box is not None and box["width"] >= 44 and box["height"] >= 44, box  # touch-sized at tablet width
+    screenshot(page, "process-tablet-landscape")

@@ -8,6 +8,7 @@ import { el } from "./util.js";
 const ROLES = ["viewer", "operator", "engineer", "admin"];
 const PAGES = {
   overview: () => import("./pages/overview.js"),
+  process: () => import("./pages/process.js"),
   trends: () => import("./pages/trends.js"),
   alarms: () => import("./pages/alarms.js"),
   loops: () => import("./pages/loops.js"),
