@@ -1,16 +1,18 @@
 """Level-1 plant overview in one call: today's and the last hour's figures, key measurements, loops, alarms.
 
 The figures come from the discharge report's arithmetic (plantctl.reports.compute) over local midnight → now
-and the last hour; they and the 2-hour sparklines are read from the historian at most once per CACHE_S.
+(read at most once per TODAY_S) and the last hour (with the 2-hour sparklines, once per CACHE_S); after the
+first read a stale value is served while the next is read in the background.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -30,6 +32,8 @@ from plantctl.samples import utcnow
 
 router = APIRouter(prefix="/api/v1/overview", tags=["overview"], responses=problem_responses(401, 403))
 CACHE_S = 5.0
+T = TypeVar("T")
+TODAY_S = 60.0  # today's figures: a whole day of samples near midnight (bench/overview.py), read once a minute
 SPARK_S = 2 * 3600
 SPARK_BUCKET_S = 60
 _LIMIT_TYPES = (AlarmType.HH, AlarmType.H, AlarmType.L, AlarmType.LL)
@@ -116,7 +120,8 @@ class AlarmCountsOut(BaseModel):
 
 
 class OverviewOut(BaseModel):
-    at: datetime
+    at: datetime = Field(description="when the last hour's figures and the sparklines were read")
+    today_at: datetime = Field(description="when today's figures were read (kept up to a minute)")
     zone: str
     figures_note: str = Field(description="why there are no figures (no reporting: section, no database)")
     today: FiguresOut | None
@@ -214,13 +219,21 @@ def _alarm_counts(ctx: ApiContext) -> AlarmCountsOut:
 
 
 @dataclass(frozen=True, slots=True)
-class _Historic:
-    """What the overview reads from the historian, kept CACHE_S."""
+class _Today:
+    """Local midnight → now: the costly read (a whole day of samples near midnight), kept TODAY_S."""
 
     at: datetime
     note: str
-    today: FiguresOut | None
-    last_hour: FiguresOut | None
+    figures: FiguresOut | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Recent:
+    """The last hour's figures and the 2-hour sparklines, kept CACHE_S."""
+
+    at: datetime
+    note: str
+    figures: FiguresOut | None
     sparklines: list[SparklineOut]
 
 
@@ -239,64 +252,105 @@ def _sparklines(conn: psycopg.Connection[Any], tags: list[str], now: datetime) -
     return list(series.values())
 
 
-def _read_historic(url: str, plant: PlantConfig) -> _Historic:
+def _read_today(url: str, plant: PlantConfig) -> _Today:
     now = utcnow()
-    zone = plant.plant.timezone
-    local = now.astimezone(ZoneInfo(zone))
-    midnight = datetime(local.year, local.month, local.day, tzinfo=ZoneInfo(zone)).astimezone(UTC)
-    with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
-        sparks = _sparklines(conn, [tag for tag, _ in key_tags(plant)], now)
-        try:
-            today = _figures(compute(conn, plant, _period("today", zone, midnight, now)))
-            hour = _figures(compute(conn, plant, _period("last hour", zone, now - timedelta(hours=1), now)))
-        except ReportError as exc:
-            return _Historic(now, str(exc), None, None, sparks)
-    return _Historic(now, "", today, hour, sparks)
+    zone = ZoneInfo(plant.plant.timezone)
+    local = now.astimezone(zone)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=zone).astimezone(UTC)
+    try:
+        with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
+            return _Today(now, "", _figures(compute(conn, plant, _period("today", plant.plant.timezone, midnight,
+                                                                               now))))
+    except ReportError as exc:
+        return _Today(now, str(exc), None)
+    except psycopg.Error as exc:
+        return _Today(now, f"historian unavailable: {exc}", None)
 
 
-class _Cache:
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.value: _Historic | None = None
+def _read_recent(url: str, plant: PlantConfig) -> _Recent:
+    now = utcnow()
+    try:
+        with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
+            sparks = _sparklines(conn, [tag for tag, _ in key_tags(plant)], now)
+            try:
+                hour = _figures(compute(conn, plant, _period("last hour", plant.plant.timezone,
+                                                             now - timedelta(hours=1), now)))
+            except ReportError as exc:
+                return _Recent(now, str(exc), None, sparks)
+    except psycopg.Error as exc:
+        return _Recent(now, f"historian unavailable: {exc}", None, [])
+    return _Recent(now, "", hour, sparks)
+
+
+class _Kept(Generic[T]):
+    """One historian read kept `ttl_s`; once there is a value, a stale one is served while a fresh one is read
+    in the background (one read at a time), so a page load never waits on the historian after the first."""
+
+    def __init__(self, ttl_s: float, load: Callable[[], T]) -> None:
+        self.ttl_s = ttl_s
+        self.load = load
+        self.value: T | None = None
         self.read_at = 0.0
+        self.task: asyncio.Task[T] | None = None
+
+    async def _run(self) -> T:
+        value = await asyncio.to_thread(self.load)
+        self.value, self.read_at = value, time.monotonic()
+        return value
+
+    def _refresh(self) -> asyncio.Task[T]:
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run())
+        return self.task
+
+    async def get(self) -> T:
+        if self.value is None:
+            return await asyncio.shield(self._refresh())
+        if time.monotonic() - self.read_at > self.ttl_s:
+            self._refresh()
+        return self.value
 
 
-def _cache(request: Request) -> _Cache:
+@dataclass
+class _Cache:
+    today: _Kept[_Today]
+    recent: _Kept[_Recent]
+
+
+def _cache(request: Request, ctx: ApiContext) -> _Cache | None:
+    url = ctx.settings.database_url
+    if not url:
+        return None
     cache = getattr(request.app.state, "overview_cache", None)
     if cache is None:
-        cache = request.app.state.overview_cache = _Cache()
+        plant = ctx.runtime.config
+        cache = request.app.state.overview_cache = _Cache(
+            _Kept(TODAY_S, lambda: _read_today(str(url), plant)), _Kept(CACHE_S, lambda: _read_recent(str(url), plant)))
     assert isinstance(cache, _Cache)
     return cache
 
 
-async def _historic(request: Request, ctx: ApiContext) -> _Historic:
-    cache = _cache(request)
-    async with cache.lock:  # one reader at a time: a burst of tabs costs one historian read
-        if cache.value is None or time.monotonic() - cache.read_at > CACHE_S:
-            url = ctx.settings.database_url
-            if not url:
-                cache.value = _Historic(utcnow(), "no figures: the service runs without a plant database", None,
-                                        None, [])
-            else:
-                cache.value = await asyncio.to_thread(_read_historic, str(url), ctx.runtime.config)
-            cache.read_at = time.monotonic()
-        return cache.value
-
-
 @router.get("", summary="The plant at a glance: key figures today and the last hour, key measurements, loops, "
-            "alarms (viewer); historian parts cached 5 s")
+            "alarms (viewer); today's figures kept 60 s, the last hour's and the sparklines 5 s")
 async def overview(request: Request, ctx: Ctx, _user: Viewer) -> OverviewOut:
-    h = await _historic(request, ctx)
+    cache = _cache(request, ctx)
+    if cache is None:
+        now = utcnow()
+        today, recent = _Today(now, "no figures: the service runs without a plant database", None), \
+            _Recent(now, "", None, [])
+    else:
+        today, recent = await asyncio.gather(cache.today.get(), cache.recent.get())
     plant = ctx.runtime.config
     measured_li = plant.reporting is not None and plant.reporting.lithium.inlet is not None \
         and plant.reporting.lithium.outlet is not None
     note = _NOT_MEASURED_COLUMN if not measured_li else \
         "not measured: the plant file gives no column capacity to judge loading against"
     return OverviewOut(
-        at=h.at, zone=plant.plant.timezone, figures_note=h.note, today=h.today, last_hour=h.last_hour,
+        at=recent.at, today_at=today.at, zone=plant.plant.timezone, figures_note=today.note or recent.note,
+        today=today.figures, last_hour=recent.figures,
         column_loading_pct=MeasuredOut(value=None, note=note),
         time_to_breakthrough_h=MeasuredOut(value=None, note=note),
-        alarms=_alarm_counts(ctx), indicators=_indicators(ctx), sparklines=h.sparklines, loops=_loops(ctx))
+        alarms=_alarm_counts(ctx), indicators=_indicators(ctx), sparklines=recent.sparklines, loops=_loops(ctx))
 
 
 class ProcessInstrumentOut(BaseModel):

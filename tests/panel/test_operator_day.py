@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from plantctl.samples import utcnow
-from tests.panel.conftest import ARTIFACTS, PanelService, login, screenshot
+from tests.panel.conftest import ARTIFACTS, EXCURSION_S, PanelService, excursion_at, login, screenshot
 
 HOLD_S = 60.0  # the example plant's reporting.max_hold_s (default)
 PERMIT = (6.0, 9.0)
@@ -72,16 +72,9 @@ def expected_figures(url: str, start: datetime, end: datetime) -> dict[str, floa
             "permit_pct": 100 * (1 - out_s / known) if known > 0 else float("nan")}
 
 
-def inject_out_of_permit(service: PanelService) -> None:
-    """Twenty 1 s samples of pH 9.6 fifty minutes ago (between the seeded 10 s samples): a known excursion."""
-    at = utcnow().replace(microsecond=500_000) - timedelta(minutes=50)
-    with psycopg.connect(service.database_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO samples (ts, tag_id, value, quality) SELECT %s + make_interval(secs => g), t.id, "
-                     "9.6, 192 FROM tags t, generate_series(0, 19) g WHERE t.name = 'AIT-101'", (at,))
-
-
 def test_overview_key_figures_match_the_historian(panel_service: PanelService, page: Page) -> None:
-    inject_out_of_permit(panel_service)
+    assert panel_service.seeded_end is not None
+    excursion = excursion_at(panel_service.seeded_end)  # seeded before the service started (conftest.py)
     login(page, panel_service, "operator")
     with page.expect_response(lambda r: r.url.endswith("/api/v1/overview") and r.ok) as got:
         page.reload()
@@ -92,7 +85,9 @@ def test_overview_key_figures_match_the_historian(panel_service: PanelService, p
         want = expected_figures(panel_service.database_url, start, end)
         # the service read the historian at `end`; a sample of the last second may have landed after it
         assert fig["minutes_out_of_permit"] == pytest.approx(want["minutes_out_of_permit"], abs=0.05), key
-        assert want["minutes_out_of_permit"] > 0.2, "the injected excursion is inside both periods"
+        if start <= excursion < end:
+            # 20 s of pH 9.6 from +0.5 s, less the in-band seeded sample at +10 s standing until +10.5 s: 19 s
+            assert want["minutes_out_of_permit"] >= (EXCURSION_S - 1) / 60 - 1e-9, "the seeded excursion counts"
         assert fig["volume_discharged_m3"] == pytest.approx(want["volume_discharged_m3"], abs=0.01), key
         assert fig["permit_pct"] == pytest.approx(want["permit_pct"], abs=0.05), key
         naoh = fig["reagents"][0]
@@ -234,7 +229,8 @@ def test_tablet_overview_alarms_faceplate_touch_targets(panel_service: PanelServ
 def test_overview_first_paint_with_live_data(panel_service: PanelService, page: Page) -> None:
     """Navigation start → key figures drawn and a live value painted, median of three loads (target ≤ 1 s).
 
-    Each load waits out the overview's 5 s cache first, so every one reads the historian (the cold path)."""
+    Each load comes after the 5 s refresh interval: the service answers from its kept figures while it reads
+    the next ones (the first, cold read of a service is bench/overview.py's figure)."""
     login(page, panel_service, "operator")
     runs = []
     for _ in range(3):
@@ -247,7 +243,7 @@ def test_overview_first_paint_with_live_data(panel_service: PanelService, page: 
             live_ms: performance.getEntriesByName('overview-live')[0].startTime })"""))
     first_paint = [max(r["figures_ms"], r["live_ms"]) for r in runs]
     result = {"what": "overview first paint with live data (navigation start to key figures and a live value), "
-                      "historian read each time (cache expired)",
+                      "each load after the refresh interval (kept figures served while the next are read)",
               "runs_ms": [round(x, 1) for x in first_paint], "median_ms": round(statistics.median(first_paint), 1),
               "target_ms": 1000, "detail": runs}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
