@@ -34,10 +34,10 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.routers import overview
-from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
 from plantctl.historian.migrate import apply_migrations
 from plantctl.historian.writer import HistorianWriter
+from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
 from plantctl.reports.compute import compute
 from plantctl.reports.period import daily

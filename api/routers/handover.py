@@ -95,7 +95,7 @@ async def handover(ctx: Ctx, _user: Viewer,
                    ) -> HandoverOut:
     now = utcnow()
     since = now - timedelta(hours=hours)
-    statuses = ctx.alarms.statuses() if ctx.alarms is not None else []
+    statuses = ctx.alarms.engine.statuses() if ctx.alarms is not None else []
     units = _units(ctx)
     oos = [s for s in statuses if s.state is AlarmState.OOSRV]
     loops = _loops(ctx)

@@ -36,7 +36,7 @@ def note_out(n: Note) -> NoteOut:
 
 
 def logbook(ctx: ApiContext) -> Logbook:
-    return Logbook(ctx.pool, ctx.audit.trail)
+    return Logbook(ctx.pool, ctx.audit)
 
 
 @router.get("", summary="Notes, newest first; `q` searches text and author, since/until bound the time (viewer)")

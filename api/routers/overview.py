@@ -211,7 +211,7 @@ def _loops(ctx: ApiContext) -> list[LoopSummaryOut]:
 def _alarm_counts(ctx: ApiContext) -> AlarmCountsOut:
     if ctx.alarms is None:
         return AlarmCountsOut(standing=0, unacked=0, shelved=0, out_of_service=0)
-    st = ctx.alarms.statuses()
+    st = ctx.alarms.engine.statuses()
     return AlarmCountsOut(standing=sum(1 for s in st if s.state in ANNUNCIATED and s.active),
                           unacked=sum(1 for s in st if s.state in ANNUNCIATED and not s.acked),
                           shelved=sum(1 for s in st if s.state is AlarmState.SHLVD),

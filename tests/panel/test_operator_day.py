@@ -261,7 +261,7 @@ def test_process_graphic_drawn_from_the_plant_file_opens_faceplates(panel_servic
     assert units == ["Influent", "T-101", "C-301", "Discharge"]
     tank = page.locator(".p-unit[data-unit='T-101']")
     assert tank.locator(".p-inst").evaluate_all("(gs) => gs.map((g) => g.dataset.tag)") == [
-        "AIT-101", "CIT-101", "LIT-101", "TIT-101"]
+        "AIT-101", "AIT-104", "AIT-105", "CIT-101", "LIT-101", "TIT-101"]
     expect(tank.locator(".p-pump")).to_have_count(2)
     expect(tank.locator(".p-loop[data-loop='PHC-101']")).to_have_count(1)
     expect(page.locator(".p-inst[data-tag='AIT-101'] .pvalue")).to_have_text(re.compile(r"^\d+\.\d\d pH$"))

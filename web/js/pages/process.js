@@ -70,7 +70,8 @@ function drawUnit(u, x, ctx) {
     tankBottom = 318;
     parts.push(svg("path", { class: "vessel", d: `M${x + 14} ${top} V${tankBottom - 30} Q${x + 14} ${tankBottom} ${x + 44} ${tankBottom} `
       + `H${x + w - 44} Q${x + w - 14} ${tankBottom} ${x + w - 14} ${tankBottom - 30} V${top} Z` }));
-    slots = [[x + w / 2 - 58, 110], [x + w / 2 + 58, 110], [x + w / 2 - 58, 215], [x + w / 2 + 58, 215]];
+    slots = [[x + w / 2 - 82, 110], [x + w / 2, 110], [x + w / 2 + 82, 110],
+      [x + w / 2 - 82, 215], [x + w / 2, 215], [x + w / 2 + 82, 215]];
   } else if (u.kind === "column") {
     parts.push(svg("rect", { class: "vessel", x: x + w / 2 - 36, y: 58, width: 72, height: 290, rx: 30 }),
       svg("line", { class: "pipe", x1: x, x2: x + w / 2 - 36, y1: PIPE_Y, y2: PIPE_Y }),
