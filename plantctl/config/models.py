@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from plantctl.config.process import ProcessConfig
 from plantctl.config.reporting import ReportingConfig
 from plantctl.notify.config import NotificationsConfig
 
@@ -110,6 +111,8 @@ class TagConfig(Strict):
     deadband: float = Field(default=0.0, ge=0, description="absolute, in engineering units")
     scaling: LinearScaling | None = None
     writable: bool = False
+    decimals: int | None = Field(default=None, ge=0, le=6,
+                                 description="decimals shown to operators; absent: from the range (display_decimals)")
 
     @model_serializer(mode="wrap")
     def _address_under_its_kind(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -121,6 +124,16 @@ class TagConfig(Strict):
 
 
 # --- historian -----------------------------------------------------------------------------
+
+
+def display_decimals(tag: TagConfig) -> int:
+    """The tag's `decimals:`, else what suits its range: pH 2, conductivity 1, lithium 0; counts and bools 0."""
+    if tag.decimals is not None:
+        return tag.decimals
+    if tag.unit in ("bool", "count"):
+        return 0
+    span = abs(tag.range.high - tag.range.low)
+    return 2 if span <= 20 else 1 if span <= 200 else 0
 
 
 class RetentionConfig(Strict):
@@ -457,6 +470,8 @@ class PlantConfig(Strict):
     alarms: list[AlarmConfig] = Field(default_factory=list)
     simulation: dict[str, Any] | None = None
     reporting: ReportingConfig | None = None
+    process: ProcessConfig | None = Field(
+        default=None, description="the train for the process graphic (docs/panel.md); absent: derived from tag names")
     notifications: NotificationsConfig | None = Field(
         default=None, description="on-call paging of alarms (docs/notifications.md); absent: no notifications")
 
