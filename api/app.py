@@ -22,7 +22,20 @@ from api.hardening import SecurityHeaders
 from api.log_redaction import redact_access_log
 from api.metrics import AcquisitionMeter
 from api.routers import alarms as alarms_router
-from api.routers import audit, auth, health, live, metrics, reports, tag_writes, tags, trends
+from api.routers import (
+    audit,
+    auth,
+    handover,
+    health,
+    live,
+    logbook,
+    metrics,
+    overview,
+    reports,
+    tag_writes,
+    tags,
+    trends,
+)
 from api.routers import loops as loops_router
 from api.routers import notify as notify_router
 from api.routers import panel as panel_router
@@ -112,13 +125,15 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
     app = FastAPI(title="plantctl", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None,  # behind login: api.docs_pages
                   openapi_tags=[{"name": n} for n in ("auth", "users", "tags", "live", "trends", "alarms", "loops",
-                                                      "audit", "reports", "health", "metrics")])
+                                                      "audit", "reports", "overview", "logbook", "health",
+                                                      "metrics")])
     app.state.runtime = runtime
     app.state.settings = configured  # api.server_limits.uvicorn_config serves it with these limits
     app.state.ctx = None
     install_problem_handlers(app)
     for r in (health.router, auth.router, tags.router, tag_writes.router, live.router, trends.router,
-              alarms_router.router, loops_router.router, audit.router, reports.router, metrics.router):
+              alarms_router.router, loops_router.router, audit.router, reports.router, overview.router, logbook.router,
+              handover.router, metrics.router):
         app.include_router(r)
     if runtime.notifier is not None:  # on-call notification: mounted only with a notifications: section
         app.include_router(notify_router.routes)

@@ -20,6 +20,7 @@ from plantctl.config.models import (
     TagAddress,
     TagConfig,
 )
+from plantctl.config.process import ProcessConfig
 from plantctl.config.protocols import CheckedPlant, ProtocolTable
 from plantctl.config.reporting import ReportingConfig
 from plantctl.config.yamlsrc import ConfigError, ConfigIssue, Loc, LocatedDocument, load_located
@@ -242,6 +243,16 @@ def check_plant(doc: LocatedDocument, protocols: ProtocolTable) -> tuple[PlantCo
             elif tags[name].unit != unit:
                 issues.append(doc.issue(("reporting", *where),
                                         f"tag {name!r} is in {tags[name].unit!r}; this figure needs a tag in {unit!r}"))
+
+    if data.get("process") is not None:
+        process = validate_section(doc, ProcessConfig, data["process"], ("process",), issues)
+        for i, part in enumerate(process.units if isinstance(process, ProcessConfig) else []):
+            for j, name in enumerate(part.instruments):
+                ref(("process", "units", i, "instruments", j), name)
+            for j, pump in enumerate(part.pumps):
+                if not any(t.startswith(f"{pump}.") for t in [*tags, *tag_loc]):
+                    issues.append(doc.issue(("process", "units", i, "pumps", j),
+                                            f"no tag of pump {pump!r} ({pump}.SPEED, {pump}.RUNNING …)"))
 
     if data.get("simulation") is not None and not isinstance(data["simulation"], dict):
         issues.append(doc.issue(("simulation",), "simulation must be a mapping"))

@@ -18,8 +18,9 @@ from pydantic import (
     model_validator,
 )
 
+from plantctl.config.notifications import NotificationsConfig
+from plantctl.config.process import ProcessConfig
 from plantctl.config.reporting import ReportingConfig
-from plantctl.notify.config import NotificationsConfig
 
 TagName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$", max_length=64)]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -114,6 +115,8 @@ class TagConfig(Strict):
         default=5.0, ge=0, le=1000, description="% of the span beyond the range still stored Good (sensor over-range)")
     hard_limits: EngineeringRange | None = Field(
         default=None, description="beyond these a value is Bad, not Uncertain; default: the range widened by 10 spans")
+    decimals: int | None = Field(default=None, ge=0, le=6,
+                                 description="decimals shown to operators; absent: from the range (display_decimals)")
 
     @model_serializer(mode="wrap")
     def _address_under_its_kind(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -125,6 +128,16 @@ class TagConfig(Strict):
 
 
 # --- historian -----------------------------------------------------------------------------
+
+
+def display_decimals(tag: TagConfig) -> int:
+    """The tag's `decimals:`, else what suits its range: pH 2, conductivity 1, lithium 0; counts and bools 0."""
+    if tag.decimals is not None:
+        return tag.decimals
+    if tag.unit in ("bool", "count"):
+        return 0
+    span = abs(tag.range.high - tag.range.low)
+    return 2 if span <= 20 else 1 if span <= 200 else 0
 
 
 class RetentionConfig(Strict):
@@ -461,6 +474,8 @@ class PlantConfig(Strict):
     alarms: list[AlarmConfig] = Field(default_factory=list)
     simulation: dict[str, Any] | None = None
     reporting: ReportingConfig | None = None
+    process: ProcessConfig | None = Field(
+        default=None, description="the train for the process graphic (docs/panel.md); absent: derived from tag names")
     notifications: NotificationsConfig | None = Field(
         default=None, description="on-call paging of alarms (docs/notifications.md); absent: no notifications")
 

@@ -2,7 +2,11 @@
 // out of service / return to service (engineer, with a reason), and the journal with filters.
 
 import { api, qs } from "../api.js";
-import { dateToUtcInput, el, fmt, fmtDateTime, PRIORITY, say, STATE_TEXT, utcInputToDate } from "../util.js";
+import { dateToUtcInput, el, fmtDateTime, fmtTag, PRIORITY, say, STATE_TEXT, utcInputToDate } from "../util.js";
+
+let TAGS = new Map(); // tag metadata (decimals), set at mount
+/** An alarm's value to its tag's precision; a journal row names the alarm only (its tag is the name before .TYPE). */
+const alarmValue = (value, unit, tag) => (value === null ? "" : `${fmtTag(value, TAGS.get(tag) || TAGS.get(tag.replace(/\.[^.]+$/, "")))} ${unit}`);
 
 function stateText(a) {
   if (!a.latched) return STATE_TEXT[a.state] || a.state;
@@ -14,7 +18,7 @@ function activeRow(a, canWrite, canEngineer, onAck, onShelve, onReset, onOutOfSe
     el("td.prio", {}, el("span.marker", { text: String(a.priority), title: PRIORITY[a.priority] }), " ", PRIORITY[a.priority]),
     el("th", { scope: "row", text: a.name }),
     el("td", { text: a.message || `${a.tag} ${a.type}` }),
-    el("td.num", { text: a.value === null ? "—" : `${fmt(a.value, 2)} ${a.unit}` }),
+    el("td.num", { text: a.value === null ? "—" : alarmValue(a.value, a.unit, a.tag) }),
     el("td.state", { "data-testid": "state", text: stateText(a) }),
     el("td.time", { text: fmtDateTime(a.active_since) }),
     el("td.actions", {},
@@ -26,6 +30,7 @@ function activeRow(a, canWrite, canEngineer, onAck, onShelve, onReset, onOutOfSe
 }
 
 export function mount(root, ctx) {
+  TAGS = ctx.tags;
   const canWrite = ctx.can("operator");
   const canEngineer = ctx.can("engineer");
   const status = el("p.status", { role: "status", "aria-live": "polite" });
@@ -181,7 +186,7 @@ export function mount(root, ctx) {
       const shown = rows.filter((r) => (!hUser.value || r.user === hUser.value.trim()) && (!hEvent.value || r.event === hEvent.value)).reverse();
       hBody.replaceChildren(...shown.slice(0, 500).map((r) => el("tr", { class: `p${r.priority}` },
         el("td.time", { text: fmtDateTime(r.ts) }), el("th", { scope: "row", text: r.alarm }), el("td", { text: r.event }),
-        el("td", { text: `${r.old_state} → ${r.new_state}` }), el("td.num", { text: r.value === null ? "" : `${fmt(r.value, 2)} ${r.unit}` }),
+        el("td", { text: `${r.old_state} → ${r.new_state}` }), el("td.num", { text: alarmValue(r.value, r.unit, r.alarm) }),
         el("td", { text: r.user }), el("td", { text: r.comment }))));
       say(hStatus, `${shown.length} journal ${shown.length === 1 ? "entry" : "entries"}${shown.length > 500 ? " (newest 500 shown)" : ""}`);
     } catch (exc) {
