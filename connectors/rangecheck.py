@@ -18,8 +18,9 @@ HARD_LIMIT_SPANS = 10.0
 """Without configured hard limits, a value this many spans beyond the range is Bad, not Uncertain."""
 WILD_SPANS = 100.0
 """This many spans beyond the range is a decoding mistake, not a process excursion."""
-TINY = 1e-30
-"""A non-zero magnitude below this is a float read with the wrong word order, not a measurement."""
+TINY_SPANS = 1e-9
+"""A non-zero magnitude below this fraction of the span is a float read in the wrong word order (1e-19, 2e-41):
+no instrument resolves nine orders of magnitude below its range."""
 CHECK_DECODING = "check byte/word order or data type"
 
 
@@ -27,7 +28,7 @@ def judge(tag: TagConfig, value: float) -> tuple[Quality, str]:
     """The quality and reason a finite value of `tag` gets (GOOD and '' when it is plausible)."""
     low, high = tag.range.low, tag.range.high
     span = high - low
-    if value != 0 and abs(value) < TINY:
+    if value != 0 and abs(value) < TINY_SPANS * span:
         return Quality.UNCERTAIN, (
             f"{value:g} {tag.unit} is implausibly small for {tag.name} [{low:g}, {high:g}]: {CHECK_DECODING}")
     margin = span * tag.range_margin_pct / 100.0

@@ -31,6 +31,14 @@ def _report_app() -> typer.Typer:
     return report_app
 
 
+def _probe_app() -> typer.Typer:
+    from connectors.modbus.probe import probe_modbus_command
+
+    probe = typer.Typer(help="Read a device once to find its addresses and decodings.", no_args_is_help=True)
+    probe.command("modbus")(probe_modbus_command)
+    return probe
+
+
 def _command(module: str, attr: str, name: str) -> Callable[[], typer.Typer]:
     def one() -> typer.Typer:
         sub = typer.Typer()
@@ -48,6 +56,7 @@ _LAZY: dict[str, tuple[Callable[[], typer.Typer], bool]] = {
     "sim": (_command("sim.cli", "sim_command", "sim"), False),
     "tune": (_command("plantctl.tools.tuning", "tune_command", "tune"), False),
     "browse": (_command("connectors.opcua.browse", "browse_command", "browse"), False),
+    "probe": (_probe_app, True),
 }
 
 
