@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit
@@ -107,9 +108,28 @@ class OpcUaAddress(TagAddress):
 
     kind: ClassVar[str] = "opcua"
 
-    node_id: str = Field(pattern=r"^(ns=\d+;)?[isgb]=.+$")
+    node_id: str = Field(description="ns=<index>;s=… or, surviving a PLC project re-download, nsu=<namespace URI>;s=…")
     acquisition: OpcUaAcquisition = OpcUaAcquisition.SUBSCRIBE
     queue_size: int = Field(default=1, ge=0, le=10000)
+
+    @field_validator("node_id")
+    @classmethod
+    def _node_id(cls, v: str) -> str:
+        if not _NODE_ID.match(v):
+            raise ValueError(
+                f"node_id {v!r} is not an OPC UA node id: write ns=2;s=Plant.AIT-101 (namespace index) or "
+                "nsu=urn:vendor:plc;s=Plant.AIT-101 (namespace URI, stable across PLC project downloads); "
+                "the identifier is i= (numeric), s= (string), g= (GUID) or b= (opaque)")
+        return v
+
+    @property
+    def namespace_uri(self) -> str | None:
+        """The nsu= part, resolved against the server's namespace array at connect; None for ns= ids."""
+        found = _NODE_ID.match(self.node_id)
+        return found.group("uri") if found else None
+
+
+_NODE_ID = re.compile(r"^(?:ns=\d+;|nsu=(?P<uri>[^;]+);)?(?P<ident>[isgb]=.+)$")
 
 
 SCHEMA = ProtocolSchema("opcua", OpcUaSourceConfig, OpcUaAddress)

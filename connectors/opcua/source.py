@@ -151,6 +151,7 @@ class OpcUaSource:
         self._pending: list[Sample] = []
         self._flush_scheduled = False
         self._last_polled: dict[str, tuple[float, Quality, str]] = {}
+        self._node_ids: dict[str, str] = {}  # tag → ns=<index> node id, nsu= ids resolved at every connect
 
     @property
     def name(self) -> str:
@@ -206,10 +207,31 @@ class OpcUaSource:
         client.connection_lost_callback = on_lost
         try:
             await asyncio.wait_for(self._connect(client), self._cfg.connect_timeout_s)
+            await self._resolve_namespaces(client, session.tags)
         except Exception:
             await self._discard(client)
             raise
         session.client, session.lost = client, lost
+
+    async def _resolve_namespaces(self, client: Client, tags: list[TagConfig]) -> None:
+        """nsu= node ids to the namespace index the server uses now (it changes when a PLC project is re-downloaded)."""
+        wanted = [t for t in tags if opcua_address(t).namespace_uri is not None]
+        if not wanted:
+            return
+        namespaces: list[str] = list(await client.get_namespace_array())
+        for tag in wanted:
+            addr = opcua_address(tag)
+            uri = addr.namespace_uri
+            if uri not in namespaces:
+                raise SecuritySetupError(
+                    f"tag {tag.name}: namespace {uri!r} is not on {self._cfg.endpoint}; "
+                    f"the server offers {', '.join(namespaces)}")
+            identifier = addr.node_id.split(";", 1)[1]
+            self._node_ids[tag.name] = f"ns={namespaces.index(uri)};{identifier}"
+
+    def _node_id(self, tag: TagConfig) -> str:
+        """The node id to send: the configured one, or its nsu= resolved at the last connect."""
+        return self._node_ids.get(tag.name, opcua_address(tag).node_id)
 
     async def _close(self, session: _Session) -> None:
         client, session.client = session.client, None
@@ -283,7 +305,7 @@ class OpcUaSource:
                 for offset, tag in enumerate(chunk):
                     handle = start + offset + 1
                     by_handle[handle] = tag.name
-                    requests.append(_item_request(client, tag, handle, period_s))
+                    requests.append(_item_request(self._node_id(tag), tag, handle, period_s))
                 results = await sub.create_monitored_items(requests)
                 for tag, result in zip(chunk, results, strict=True):
                     if isinstance(result, ua.StatusCode):
@@ -318,7 +340,7 @@ class OpcUaSource:
         """Batch Read of the tags due on this period; report by exception when a deadband is set."""
         for start in range(0, len(tags), CHUNK):
             chunk = tags[start : start + CHUNK]
-            nodes = [client.get_node(opcua_address(t).node_id) for t in chunk]
+            nodes = [client.get_node(self._node_id(t)) for t in chunk]
             sent = time.monotonic()
             try:
                 values = await asyncio.wait_for(client.read_attributes(nodes), self._cfg.connect_timeout_s)
@@ -400,7 +422,7 @@ class OpcUaSource:
 
     async def _send(self, client: Client, tag: TagConfig, value: float) -> Node:
         """Write the value as the node's own type; a Bad status on the write raises UaStatusCodeError."""
-        node = client.get_node(opcua_address(tag).node_id)
+        node = client.get_node(self._node_id(tag))
         vtype = self._variant_types.get(tag.name)
         if vtype is None:
             vtype = await node.read_data_type_as_variant_type()
@@ -416,10 +438,10 @@ class OpcUaSource:
         return WriteOutcome.written(back.value)
 
 
-def _item_request(client: Client, tag: TagConfig, handle: int, period_s: float) -> ua.MonitoredItemCreateRequest:
+def _item_request(node_id: str, tag: TagConfig, handle: int, period_s: float) -> ua.MonitoredItemCreateRequest:
     """MonitoredItemCreateRequest (Part 4 §5.12.2) with sampling interval, queue and deadband."""
     item = ua.ReadValueId()
-    item.NodeId = ua.NodeId.from_string(opcua_address(tag).node_id)
+    item.NodeId = ua.NodeId.from_string(node_id)
     item.AttributeId = AttributeIds.Value
     params = ua.MonitoringParameters()
     params.ClientHandle = handle

@@ -68,6 +68,7 @@ class TestPlc:
     server_cert: Path | None = None
     values: dict[str, tuple[Any, ua.VariantType]] = field(default_factory=dict)
     types: dict[str, ua.VariantType] = field(default_factory=dict)
+    namespaces_before: list[str] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
@@ -102,6 +103,8 @@ class TestPlc:
             self.server_cert = cert
         if self.user is not None:
             server.set_identity_tokens([ua.UserNameIdentityToken])
+        for uri in self.namespaces_before:  # a re-downloaded PLC project may shift our namespace's index
+            await server.register_namespace(uri)
         idx = await server.register_namespace(NS_URI)
         plant = await server.nodes.objects.add_object(idx, "Plant")
         t101 = await plant.add_object(idx, "T101")
