@@ -108,6 +108,10 @@ def check_config(path: ConfigPath) -> None:
             typer.echo(str(issue), err=True)
         n = len(exc.issues)
         raise _fail(f"{path}: {n} problem{'s' if n != 1 else ''}", 1) from None
+    from plantctl.config.todos import todo_warnings
+
+    for warning in todo_warnings(path):
+        typer.echo(warning, err=True)
     typer.echo(f"{path}: OK — {len(config.sources)} sources, {len(config.tags)} tags, "
                f"{len(config.loops)} loops, {len(config.alarms)} alarms")
 

@@ -7,10 +7,12 @@ from the AnalogItem properties EngineeringUnits and EURange (OPC UA Part 8 §5.3
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import re
 import sys
 from dataclasses import dataclass
-from typing import cast
+from pathlib import Path
+from typing import Annotated, cast
 
 import typer
 import yaml
@@ -157,44 +159,70 @@ def tag_name(path: str, taken: set[str]) -> str:
     raise ValueError(f"no unique tag name for {path}")
 
 
-def render_tags_yaml(variables: list[BrowsedVariable], source: str) -> str:
-    """YAML `tags:` stanzas for the plant file; guesses are marked with a comment to check."""
+def render_tags_yaml(variables: list[BrowsedVariable], source: str, writable_pattern: str | None = None) -> str:
+    """YAML `tags:` stanzas safe to paste: read-only unless asked, and `# TODO` (a check-config warning) on guesses."""
     taken: set[str] = set()
     lines = ["tags:"]
     for v in variables:
+        name = tag_name(v.browse_path, taken)
         entry: dict[str, object] = {
-            "name": tag_name(v.browse_path, taken),
+            "name": name,
             "description": v.description or v.browse_path,
             "unit": v.unit or "unknown",
             "range": {"low": v.eu_range[0], "high": v.eu_range[1]} if v.eu_range else {"low": 0, "high": 100},
             "source": source,
             "opcua": {"node_id": v.node_id},
         }
-        if v.writable:
-            entry["writable"] = True
+        asked = writable_pattern is not None and (
+            fnmatch.fnmatchcase(name, writable_pattern) or fnmatch.fnmatchcase(v.browse_path, writable_pattern))
+        entry["writable"] = v.writable and asked
         text = yaml.safe_dump([entry], sort_keys=False, default_flow_style=None, allow_unicode=True)
         todo = []
         if v.unit is None:
-            todo.append("unit")
+            todo.append("unit (server publishes no EngineeringUnits)")
         if v.eu_range is None:
-            todo.append("range")
+            todo.append("range (server publishes no EURange; 0–100 is a guess)")
         if todo:
-            lines.append(f"  # {v.browse_path} ({v.data_type}): server publishes no {' or '.join(todo)}; set it")
+            lines.append(f"  # TODO {v.browse_path} ({v.data_type}): set {'; '.join(todo)}")
+        if v.writable and not asked:
+            lines.append("  # the server lets this node be written; left read-only (browse --writable-pattern)")
         lines.extend("  " + line for line in text.rstrip().splitlines())
     return "\n".join(lines) + "\n"
 
 
 def browse_command(
-    endpoint: str, emit_config: bool = False, source: str = "PLC-OPCUA", timeout_s: float = 10.0
+    endpoint: str,
+    emit_config: bool = False,
+    source: str = "PLC-OPCUA",
+    timeout_s: float = 10.0,
+    writable_pattern: Annotated[str | None, typer.Option(
+        help="glob on tag name or browse path: only matching writable nodes are emitted writable")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="plant file whose --source entry gives the security (mode, policy, pki_dir, *_env credentials)")] = None,
 ) -> None:
     """List a server's numeric variables, or print them as plant-file tags with --emit-config."""
+    source_cfg: OpcUaSourceConfig | None = None
+    if config is not None:
+        from plantctl.config import ConfigError
+        from plantctl.plantfile import load_plant
+
+        try:
+            plant = load_plant(config)
+        except ConfigError as exc:
+            print(f"browse failed: {config} has errors; run plantctl check-config {config}", file=sys.stderr)
+            raise typer.Exit(code=2) from exc
+        found = next((s for s in plant.sources if s.name == source), None)
+        if not isinstance(found, OpcUaSourceConfig):
+            print(f"browse failed: no OPC UA source {source!r} in {config}", file=sys.stderr)
+            raise typer.Exit(code=2)
+        source_cfg = found
     try:
-        variables = asyncio.run(browse(endpoint, timeout_s=timeout_s))
+        variables = asyncio.run(browse(endpoint, config=source_cfg, timeout_s=timeout_s))
     except BrowseError as exc:
         print(f"browse failed: {exc}", file=sys.stderr)
         raise typer.Exit(code=2) from exc
     if emit_config:
-        sys.stdout.write(render_tags_yaml(variables, source))
+        sys.stdout.write(render_tags_yaml(variables, source, writable_pattern))
         return
     for v in variables:
         rng = f"[{v.eu_range[0]:g}, {v.eu_range[1]:g}]" if v.eu_range else "[?]"

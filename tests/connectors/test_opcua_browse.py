@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from connectors.opcua.browse import BrowseError, browse, render_tags_yaml
 from connectors.opcua.config import opcua_address
+from plantctl.cli import app
 from plantctl.plantfile import tag_config
 from sim.facade import SimulatedPlc
 from sim.facade.points import POINTS, UNITS
@@ -38,7 +40,7 @@ async def test_emitted_config_is_valid_plant_file_tags() -> None:
     async with opcua_server() as plc:
         variables = await browse(plc.endpoint, timeout_s=5)
     text = render_tags_yaml(variables, "PLC-1-OPCUA")
-    assert "server publishes no unit or range; set it" in text  # CIT-101 has no properties
+    assert "# TODO Objects/Plant/T101/CIT-101 (Double): set unit" in text  # CIT-101 has no properties
     tags = [tag_config(t) for t in yaml.safe_load(text)["tags"]]
     by_name = {t.name: t for t in tags}
     assert by_name["AIT-101"].unit == "pH" and by_name["AIT-101"].range.high == 14.0
@@ -63,3 +65,21 @@ async def test_browse_the_simulated_plc_finds_every_documented_point(tmp_path: P
 async def test_unreachable_server_is_a_clear_error() -> None:
     with pytest.raises(BrowseError, match="cannot open a session"):
         await browse(f"opc.tcp://127.0.0.1:{free_port()}/nobody", timeout_s=2)
+
+
+async def test_emitted_config_is_safe_to_paste_and_its_guesses_are_check_config_warnings(tmp_path: Path) -> None:
+    """Issue 17 problem 3: read-only unless asked; a guessed unit or range is a warning, not silent."""
+    async with opcua_server() as plc:
+        variables = await browse(plc.endpoint, timeout_s=5)
+    assert any(v.writable for v in variables), "the test PLC offers writable nodes"
+    safe = {t["name"]: t for t in yaml.safe_load(render_tags_yaml(variables, "PLC-1-OPCUA"))["tags"]}
+    assert not any(t["writable"] for t in safe.values())
+    asked = {t["name"]: t for t in yaml.safe_load(render_tags_yaml(variables, "PLC-1-OPCUA", "P-201.*"))["tags"]}
+    assert [n for n, t in asked.items() if t["writable"]] == ["P-201.SP", "P-201.RUN"]
+    plant = tmp_path / "plant.yaml"
+    plant.write_text("plant: {name: t}\nsources:\n  - {name: PLC-1-OPCUA, kind: opcua, endpoint: "
+                     f"'{plc.endpoint}'}}\n" + render_tags_yaml(variables, "PLC-1-OPCUA"))
+    result = CliRunner().invoke(app, ["check-config", str(plant)])
+    assert result.exit_code == 0, result.output
+    assert "warning: TODO Objects/Plant/T101/CIT-101 (Double): set unit" in result.output
+    assert "warning: unit unknown" in result.output
