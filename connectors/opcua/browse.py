@@ -71,6 +71,23 @@ async def _properties(node: Node) -> dict[str, object]:
     return out
 
 
+# OPC UA Part 8 §5.6.3: EUInformation.UnitId packs the UNECE Rec 20 common code; ours as the plant file spells it.
+_UNECE_TO_OURS = {"MQH": "m3/h", "H61": "mS/cm", "P1": "%", "CEL": "degC", "M1": "mg/L", "E32": "L/h",
+                  "LTR": "L", "MTQ": "m3", "BAR": "bar", "KPA": "kPa", "MTR": "m", "MMT": "mm"}
+_SYMBOL_TO_OURS = {"m³/h": "m3/h", "°C": "degC", "mg/l": "mg/L", "l/h": "L/h", "m³": "m3"}
+
+
+def our_unit(eu: ua.EUInformation) -> str | None:
+    """Our spelling of a server's EngineeringUnits: by UNECE code first, then by its display name."""
+    uid = int(eu.UnitId) if eu.UnitId is not None else -1
+    if uid > 0:
+        code = "".join(chr((uid >> shift) & 0xFF) for shift in (16, 8, 0)).lstrip("\x00")
+        if code in _UNECE_TO_OURS:
+            return _UNECE_TO_OURS[code]
+    text = eu.DisplayName.Text if eu.DisplayName and eu.DisplayName.Text else None
+    return _SYMBOL_TO_OURS.get(text, text) if text else None
+
+
 async def _describe(node: Node, path: str) -> BrowsedVariable | None:
     try:
         vtype = await node.read_data_type_as_variant_type()
@@ -81,8 +98,8 @@ async def _describe(node: Node, path: str) -> BrowsedVariable | None:
     props = await _properties(node)
     unit = None
     eu = props.get("EngineeringUnits")
-    if isinstance(eu, ua.EUInformation) and eu.DisplayName and eu.DisplayName.Text:
-        unit = eu.DisplayName.Text
+    if isinstance(eu, ua.EUInformation):
+        unit = our_unit(eu)
     rng = props.get("EURange")
     eu_range = (float(rng.Low), float(rng.High)) if isinstance(rng, ua.Range) else None
     if vtype is ua.VariantType.Boolean:
