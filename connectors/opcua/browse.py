@@ -135,6 +135,21 @@ async def _walk(node: Node, path: str, out: list[BrowsedVariable], seen: set[str
         await _walk(child, child_path, out, seen, max_nodes)
 
 
+async def offered_endpoints(endpoint: str, timeout_s: float) -> str:
+    """The endpoints a server offers, as the source's security options spell them, to say what to ask for."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            endpoints = await Client(endpoint, timeout=timeout_s).connect_and_get_server_endpoints()
+    except Exception:  # the hint is a courtesy; the original error stands on its own
+        return ""
+    rows = sorted({(ua.MessageSecurityMode(e.SecurityMode).name, e.SecurityPolicyUri.rpartition("#")[2],
+                    ", ".join(sorted(ua.UserTokenType(t.TokenType).name for t in e.UserIdentityTokens)))
+                   for e in endpoints})
+    listed = "; ".join(f"mode {m}, policy {p} (users: {u})" for m, p, u in rows)
+    return (f". The server offers: {listed}. Give browse --config PLANT --source NAME whose source has "
+            "security: {mode: …, policy: …} (and username_env/password_env for UserName)")
+
+
 async def browse(
     endpoint: str, *, config: OpcUaSourceConfig | None = None, timeout_s: float = 10.0, max_nodes: int = 20000
 ) -> list[BrowsedVariable]:
@@ -150,7 +165,8 @@ async def browse(
         raise BrowseError(str(exc)) from exc
     except (TimeoutError, OSError, UaError) as exc:
         client.disconnect_socket()
-        raise BrowseError(f"cannot open a session with {endpoint}: {exc or type(exc).__name__}") from exc
+        offered = await offered_endpoints(endpoint, timeout_s) if "No matching endpoints" in str(exc) else ""
+        raise BrowseError(f"cannot open a session with {endpoint}: {exc or type(exc).__name__}{offered}") from exc
     try:
         found: list[BrowsedVariable] = []
         await _walk(client.nodes.objects, "Objects", found, set(), max_nodes)

@@ -83,3 +83,14 @@ async def test_emitted_config_is_safe_to_paste_and_its_guesses_are_check_config_
     assert result.exit_code == 0, result.output
     assert "warning: TODO Objects/Plant/T101/CIT-101 (Double): set unit" in result.output
     assert "warning: unit unknown" in result.output
+
+
+async def test_browse_of_a_secured_server_lists_the_endpoints_it_offers(tmp_path: Path) -> None:
+    """Issue 17 problem 2: 'No matching endpoints' comes with what the server does offer."""
+    async with opcua_server(pki=tmp_path / "server-pki") as plc:
+        with pytest.raises(BrowseError) as info:
+            await browse(plc.endpoint, timeout_s=5)
+    message = str(info.value)
+    assert "No matching endpoints" in message
+    assert "mode SignAndEncrypt, policy Basic256Sha256" in message and "mode Sign, policy Basic256Sha256" in message
+    assert "browse --config" in message
