@@ -39,6 +39,14 @@ class OpcUaSecurity(Strict):
         return self
 
 
+class TimestampPolicy(StrEnum):
+    """Which time a sample carries: the device's (source), the server's, or when plantctl received it."""
+
+    SOURCE = "source"
+    SERVER = "server"
+    RECEIPT = "receipt"
+
+
 class OpcUaSourceConfig(SourceConfigBase):
     """An OPC UA server: endpoint, security, sessions (supervisor settings come from SourceConfigBase)."""
 
@@ -51,6 +59,10 @@ class OpcUaSourceConfig(SourceConfigBase):
         default=None, description="environment variable holding the password (never the password itself)")
     pki_dir: str | None = Field(default=None, description="client certificate, key and trusted server certs")
     trust_on_first_use: bool = False
+    timestamp: TimestampPolicy = Field(
+        default=TimestampPolicy.SOURCE,
+        description="source: the device's time (servers that stamp only on change make steady values look old); "
+        "server: the server's; receipt: when plantctl received it (use for servers that stamp only on change)")
     sessions: int = Field(default=1, ge=1, le=16)
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
     allow_insecure: bool = Field(

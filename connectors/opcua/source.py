@@ -22,7 +22,7 @@ from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from connectors.base import Emit, SourceHealth, refuse_locally
-from connectors.opcua.config import OpcUaAcquisition, OpcUaAddress, OpcUaSourceConfig, opcua_address
+from connectors.opcua.config import OpcUaAcquisition, OpcUaAddress, OpcUaSourceConfig, TimestampPolicy, opcua_address
 from connectors.opcua.quality import map_status, status_name
 from connectors.opcua.security import SecuritySetupError, secure_client
 from connectors.rangecheck import judge
@@ -79,11 +79,16 @@ def _aware(ts: datetime | None) -> datetime | None:
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)  # UA DateTime is UTC
 
 
-def sample_from(tag: str, dv: ua.DataValue) -> Sample:
-    """One sample from a DataValue: our quality from its status, its source timestamp, a float."""
+def sample_from(tag: str, dv: ua.DataValue, policy: TimestampPolicy = TimestampPolicy.SOURCE) -> Sample:
+    """One sample from a DataValue: our quality from its status, the timestamp the source's policy trusts, a float."""
     code = dv.StatusCode.value if dv.StatusCode is not None else 0
     quality, reason = map_status(code)
-    ts = _aware(dv.SourceTimestamp) or _aware(dv.ServerTimestamp) or utcnow()
+    if policy is TimestampPolicy.RECEIPT:
+        ts = utcnow()
+    elif policy is TimestampPolicy.SERVER:
+        ts = _aware(dv.ServerTimestamp) or utcnow()
+    else:
+        ts = _aware(dv.SourceTimestamp) or _aware(dv.ServerTimestamp) or utcnow()
     raw: Any = dv.Value.Value if dv.Value is not None else None
     if isinstance(raw, bool | int | float):
         value = float(raw)
@@ -325,7 +330,8 @@ class OpcUaSource:
                     ch = event.data.subscription_data.client_handle
                     name = by_handle.get(ch) if ch is not None else None
                     if name is not None:
-                        self._queue(range_checked(self._tags[name], sample_from(name, event.data.monitored_item.Value)))
+                        value = event.data.monitored_item.Value
+                        self._queue(range_checked(self._tags[name], sample_from(name, value, self._cfg.timestamp)))
                         self._health.last_good_read = utcnow()
                 elif isinstance(event, StatusChangeEvent):
                     code = event.notification.Status.value
@@ -355,7 +361,7 @@ class OpcUaSource:
                 continue
             self._health.answered(time.monotonic() - sent)
             for tag, dv in zip(chunk, values, strict=True):
-                self._report_polled(tag, range_checked(tag, sample_from(tag.name, dv)))
+                self._report_polled(tag, range_checked(tag, sample_from(tag.name, dv, self._cfg.timestamp)))
             self._health.good_read()
 
     def _report_polled(self, tag: TagConfig, sample: Sample) -> None:
