@@ -50,6 +50,12 @@ def test_live_api_serves_values_acquired_from_the_simulated_plc(service: Service
             health = c.get("/api/v1/health", headers=viewer).json()
             assert {s["name"]: s["connected"] for s in health["sources"]} == {"PLC-1-OPCUA": True,
                                                                               "PLC-1-MODBUS": True}
+            modbus = next(s for s in health["sources"] if s["name"] == "PLC-1-MODBUS")
+            assert modbus["requests"] > 0 and modbus["last_error"] is None  # issue 17: per-source counters
+            assert modbus["round_trip_mean_ms"] > 0 and modbus["round_trip_p99_ms"] >= modbus["round_trip_mean_ms"]
+            metrics = c.get("/metrics", headers=viewer).text
+            assert 'plantctl_source_requests_total{source="PLC-1-MODBUS"}' in metrics
+            assert 'plantctl_source_round_trip_p99_ms{source="PLC-1-MODBUS"}' in metrics
     finally:
         if base:
             server.shutdown(base)
