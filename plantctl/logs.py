@@ -30,6 +30,13 @@ def configure_logging() -> None:
     if not debug:
         handler.addFilter(FoldLibraryTracebacks())
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    if not debug:
-        for name in _LIBRARIES:
-            logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """The sources log one line per failure and one per recovery; the libraries' own retry warnings
+    ("Repeating…", "Requested session timeout…") are folded away unless PLANTCTL_DEBUG=1."""
+    if os.environ.get("PLANTCTL_DEBUG") == "1":
+        return
+    for name in _LIBRARIES:
+        logging.getLogger(name).setLevel(logging.ERROR)

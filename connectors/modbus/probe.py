@@ -138,6 +138,9 @@ def probe_modbus_command(
     timeout_s: Annotated[float, typer.Option("--timeout", help="seconds to wait for an answer")] = 1.0,
 ) -> None:
     """Read Modbus registers once and print every decoding (type × byte order), or scan which addresses answer."""
+    from plantctl.logs import quiet_libraries
+
+    quiet_libraries()
     host, port = _split_host(target)
     try:
         kind = {"input": ModbusTable.INPUT_REGISTER, "holding": ModbusTable.HOLDING_REGISTER}[table]

@@ -234,6 +234,9 @@ def browse_command(
         help="plant file whose --source entry gives the security (mode, policy, pki_dir, *_env credentials)")] = None,
 ) -> None:
     """List a server's numeric variables, or print them as plant-file tags with --emit-config."""
+    from plantctl.logs import quiet_libraries
+
+    quiet_libraries()
     source_cfg: OpcUaSourceConfig | None = None
     if config is not None:
         from plantctl.config import ConfigError
