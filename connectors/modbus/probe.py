@@ -64,11 +64,12 @@ def _split_host(target: str) -> tuple[str, int]:
 
 
 def _find_tag(config: Path, name: str) -> tuple[TagConfig, ModbusSourceConfig | None]:
+    from connectors.registry import schemas
     from plantctl.config import ConfigError
-    from plantctl.plantfile import load_plant
+    from plantctl.config.load import load_plant
 
     try:
-        plant = load_plant(config)
+        plant = load_plant(config, schemas())
     except ConfigError as exc:
         raise typer.BadParameter("the plant file has errors; run plantctl check-config " + str(config)) from exc
     tag = next((t for t in plant.tags if t.name == name), None)

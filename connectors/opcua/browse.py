@@ -239,11 +239,12 @@ def browse_command(
     quiet_libraries()
     source_cfg: OpcUaSourceConfig | None = None
     if config is not None:
+        from connectors.registry import schemas
         from plantctl.config import ConfigError
-        from plantctl.plantfile import load_plant
+        from plantctl.config.load import load_plant
 
         try:
-            plant = load_plant(config)
+            plant = load_plant(config, schemas())
         except ConfigError as exc:
             print(f"browse failed: {config} has errors; run plantctl check-config {config}", file=sys.stderr)
             raise typer.Exit(code=2) from exc
