@@ -21,6 +21,8 @@ WILD_SPANS = 100.0
 TINY_SPANS = 1e-9
 """A non-zero magnitude below this fraction of the span is a float read in the wrong word order (1e-19, 2e-41):
 no instrument resolves nine orders of magnitude below its range."""
+TINY_ABSOLUTE = 1e-6
+"""...and below this in any unit, so a wide range (±1e13 counters) never judges ordinary numbers tiny."""
 CHECK_DECODING = "check byte/word order or data type"
 
 
@@ -28,7 +30,7 @@ def judge(tag: TagConfig, value: float) -> tuple[Quality, str]:
     """The quality and reason a finite value of `tag` gets (GOOD and '' when it is plausible)."""
     low, high = tag.range.low, tag.range.high
     span = high - low
-    if value != 0 and abs(value) < TINY_SPANS * span:
+    if value != 0 and abs(value) < min(TINY_SPANS * span, TINY_ABSOLUTE):
         return Quality.UNCERTAIN, (
             f"{value:g} {tag.unit} is implausibly small for {tag.name} [{low:g}, {high:g}]: {CHECK_DECODING}")
     margin = span * tag.range_margin_pct / 100.0
