@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 from sim.chemistry import (
@@ -31,6 +32,7 @@ _TO_MOL_L: tuple[tuple[str, float], ...] = (
 # Influent quantities a scenario may set (the unit is in the name, as in the scenario file).
 COMPONENT_QUANTITIES: tuple[str, ...] = ("fluoride_mg_l", "phosphate_mg_l", "ni_mg_l", "co_mg_l", "mn_mg_l",
                                          "cu_mg_l", "fe_mg_l", "al_mg_l")
+_COMPONENTS = operator.itemgetter(*COMPONENT_QUANTITIES)
 INFLUENT_QUANTITIES: tuple[str, ...] = ("flow_m3_h", "ph", "li_mg_l", "na_mg_l", "tic_mmol_l", "chloride_mmol_l",
                                         "temp_c", *COMPONENT_QUANTITIES)
 
@@ -78,6 +80,10 @@ class Influent:
 
     def __init__(self, params: InfluentParams, start_time_h: float) -> None:
         self.p = params
+        # the parts of the pattern that do not vary with time (params are frozen): built once, not per step
+        self._fixed = {"na_mg_l": params.na_mg_l, "tic_mmol_l": params.tic_mmol_l,
+                       "chloride_mmol_l": params.chloride_mmol_l,
+                       **{name: getattr(params, name) for name in COMPONENT_QUANTITIES}}
         self.start_time_h = start_time_h
         self.wander = [0.0, 0.0, 0.0]  # flow, pH, Li: standard-normal OU states
         self._overrides: dict[str, _Override] = {}
@@ -99,11 +105,8 @@ class Influent:
             "ph": p.ph_mean - p.ph_amplitude * c + p.ph_wander * w[1],
             "li_mg_l": max(p.li_mean_mg_l + p.li_amplitude_mg_l * c
                            + p.li_mean_mg_l * p.li_wander_fraction * w[2], 0.0),
-            "na_mg_l": p.na_mg_l,
-            "tic_mmol_l": p.tic_mmol_l,
-            "chloride_mmol_l": p.chloride_mmol_l,
             "temp_c": p.temp_mean_c + p.temp_amplitude_c * c,
-            **{name: getattr(p, name) for name in COMPONENT_QUANTITIES},
+            **self._fixed,
         }
 
     def _evaluate(self, t_s: float, settle: bool = False) -> InfluentState:
@@ -121,12 +124,10 @@ class Influent:
         settle = settle or self._settle_next
         self._settle_next = False
         inv = self._acidify(base, values["ph"], values["temp_c"], 25 if settle else 1)
-        return InfluentState(
-            flow_m3_h=values["flow_m3_h"], ph=values["ph"], li_mg_l=values["li_mg_l"],
-            na_mg_l=values["na_mg_l"], tic_mmol_l=values["tic_mmol_l"],
-            chloride_mmol_l=values["chloride_mmol_l"], temp_c=values["temp_c"], invariants=inv,
-            **{name: values[name] for name in COMPONENT_QUANTITIES},
-        )
+        # positional, in InfluentState's field order (COMPONENT_QUANTITIES is that order): once a step
+        return InfluentState(values["flow_m3_h"], values["ph"], values["li_mg_l"], values["na_mg_l"],
+                             values["tic_mmol_l"], values["chloride_mmol_l"], values["temp_c"], inv,
+                             *_COMPONENTS(values))
 
     def _acidify(self, base: Invariants, ph: float, temp_c: float, passes: int) -> Invariants:
         """Add the sulfuric acid (or, above the water's own pH, the NaOH) that makes `base` read `ph`.
@@ -146,8 +147,9 @@ class Influent:
             sulfate = max(excess / per_sulfate, 0.0)
             # more alkaline than the water is by itself (an alkaline spill upstream): the rest is NaOH
             alkali = max(-excess, 0.0)
-            inv = base._replace(na=base.na + alkali, sulfate=sulfate)
-            tot = inv.as_tuple()
+            # built field by field: NamedTuple._replace costs more than the charge balance does
+            inv = Invariants(base[0] + alkali, base[1], sulfate, *base[3:])
+            tot = inv
             if passes == 1 and self._ionic_age_s < _IONIC_REFRESH_S:
                 break  # the influent's ionic strength drifts slowly: refreshed every _IONIC_REFRESH_S
             self._ionic_age_s = 0.0
