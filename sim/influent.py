@@ -92,6 +92,8 @@ class Influent:
         self._log_h = 2.5
         self._settle_next = False
         self._ionic_age_s = 0.0
+        self._cond_key: tuple[float, float] = (math.nan, math.nan)
+        self._cond = conditions()
         self.state = self._evaluate(0.0, settle=True)
 
     def _pattern(self, t_s: float) -> dict[str, float]:
@@ -139,7 +141,12 @@ class Influent:
         """
         inv = base
         for _ in range(passes):
-            c = conditions(temp_c, self._ionic)
+            # conditions() sees the temperature only to 0.01 K and the ionic strength is refreshed every
+            # _IONIC_REFRESH_S: most steps reuse the last set (same numbers, not an approximation)
+            key = (round(temp_c, 2), self._ionic)
+            if key != self._cond_key:
+                self._cond, self._cond_key = conditions(temp_c, self._ionic), key
+            c = self._cond
             log_h = ph + math.log10(c.gamma1)
             h = math.pow(10.0, -log_h)
             excess, _ = charge_balance(h, base, c)
