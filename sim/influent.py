@@ -93,6 +93,7 @@ class Influent:
         self._settle_next = False
         self._ionic_age_s = 0.0
         self._cond_key: tuple[float, float] = (math.nan, math.nan)
+        self._decay = (math.nan, 0.0, 0.0)  # (dt, a, b) of the wander's last step
         self._cond = conditions()
         self.state = self._evaluate(0.0, settle=True)
 
@@ -170,13 +171,17 @@ class Influent:
 
     def step(self, t_s: float, dt_s: float, noise: tuple[float, float, float]) -> InfluentState:
         """Advance the wander by dt_s with standard-normal draws, then evaluate at t_s (end of step)."""
-        a = math.exp(-dt_s / self.p.wander_time_constant_s)
-        b = math.sqrt(1.0 - a * a)
+        if dt_s != self._decay[0]:  # the OU decay for this dt (steps nearly always repeat it)
+            a = math.exp(-dt_s / self.p.wander_time_constant_s)
+            self._decay = (dt_s, a, math.sqrt(1.0 - a * a))
+        _dt, a, b = self._decay
         self.wander = [a * w + b * n for w, n in zip(self.wander, noise, strict=True)]
         self._ionic_age_s += dt_s
-        live = [s for s in self._shocks if s.until_s > t_s]
-        settle = len(live) != len(self._shocks)  # a slug just ended: a step change
-        self._shocks = live
+        settle = False
+        if self._shocks:
+            live = [s for s in self._shocks if s.until_s > t_s]
+            settle = len(live) != len(self._shocks)  # a slug just ended: a step change
+            self._shocks = live
         self.state = self._evaluate(t_s, settle=settle)
         return self.state
 

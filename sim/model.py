@@ -161,6 +161,7 @@ class PlantModel:
 
         specs = p.sensors.by_tag()
         truth = self._true_values()
+        # in SENSOR_TAGS order: step() pairs them with the noise columns and readings() walks them in order
         self.sensors = {tag: Sensor(tag, specs[tag], truth[tag]) for tag in SENSOR_TAGS}
         self._readings_cache: dict[str, Reading] | None = None
         self.attach_scenario(scenario)
@@ -212,8 +213,8 @@ class PlantModel:
         truth = self._true_values()
         sensors = self.sensors
         # each instrument with its draw: the first streams' columns in FIRST_SENSOR_TAGS order, then the extra
-        for tag, n in zip(SENSOR_TAGS, (*noise[:_N_FIRST], *extra), strict=True):
-            sensors[tag].step(truth[tag], dt_s, n)
+        for (tag, sensor), n in zip(sensors.items(), (*noise[:_N_FIRST], *extra), strict=True):
+            sensor.step(truth[tag], dt_s, n)
         self._readings_cache = None
 
     def _equilibrate(self) -> None:
@@ -343,8 +344,7 @@ class PlantModel:
 
     def readings(self) -> dict[str, Reading]:
         if self._readings_cache is None:
-            sensors = self.sensors
-            out = {tag: sensors[tag].reading() for tag in SENSOR_TAGS}
+            out = {tag: sensor.reading() for tag, sensor in self.sensors.items()}
             lock = self.watchdog_tripped
             for name, speed, running, fault in _PUMP_POINTS:
                 pump = self.pumps[name]
