@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.deps import Ctx, Viewer
 from api.errors import ApiProblem, problem_responses
-from plantctl.config.models import TagConfig
+from plantctl.config.models import TagConfig, display_decimals
 
 router = APIRouter(prefix="/api/v1/tags", tags=["tags"], responses=problem_responses(401, 403))
 
@@ -20,7 +20,7 @@ class RangeOut(BaseModel):
 class TagOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "name": "AIT-101", "description": "T-101 pH (discharge)", "unit": "pH", "range": {"low": 0, "high": 14},
-        "source": "PLC-1-OPCUA", "writable": False, "scan_period_s": 1.0, "deadband": 0.005}]})
+        "source": "PLC-1-OPCUA", "writable": False, "scan_period_s": 1.0, "deadband": 0.005, "decimals": 2}]})
 
     name: str
     description: str
@@ -30,12 +30,13 @@ class TagOut(BaseModel):
     writable: bool
     scan_period_s: float
     deadband: float = Field(description="absolute, in the tag's unit")
+    decimals: int = Field(description="decimals to show: the plant file's decimals:, else derived from the range")
 
 
 def tag_out(t: TagConfig) -> TagOut:
     return TagOut(name=t.name, description=t.description, unit=t.unit, range=RangeOut(low=t.range.low,
                   high=t.range.high), source=t.source, writable=t.writable, scan_period_s=t.scan_period_s,
-                  deadband=t.deadband)
+                  deadband=t.deadband, decimals=display_decimals(t))
 
 
 def unknown_tag(name: str) -> ApiProblem:

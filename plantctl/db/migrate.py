@@ -3,8 +3,8 @@
 Each subsystem keeps its ``NNNN_<what>.sql`` files in a ``migrations/`` folder beside its code;
 MIGRATION_FOLDERS is the one registry of those folders. Versions are unique across all folders
 (each part owns a range: 0001-0099 historian, 0100-0199 alarms and audit, 0200-0299 auth,
-0300-0399 control, 0500-0599 reports, 0600-0699 notifications) and the files are applied in version
-order, once each, every file in its own transaction together with its row in ``schema_migrations``.
+0300-0399 control, 0500-0599 reports, 0600-0699 notifications, 0700-0799 logbook) and the files are
+applied in version order, once each, every file in its own transaction together with its row in ``schema_migrations``.
 A session-level advisory lock serialises starters, so two services starting at once apply each file
 once. The folders are named by path, not imported: this module stays below the packages whose schema it applies.
 """
@@ -31,6 +31,7 @@ MIGRATION_FOLDERS: tuple[Path, ...] = (
     _PACKAGES / "plantctl" / "runtime" / "migrations",  # 0300-0399: loop state and events
     _PACKAGES / "plantctl" / "reports" / "migrations",  # 0500-0599: filed discharge reports
     _PACKAGES / "plantctl" / "notify" / "migrations",  # 0600-0699: on-call notification
+    _PACKAGES / "plantctl" / "logbook" / "migrations",  # 0700-0799: the operators' shift logbook
 )
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # pg_advisory_lock key: "plantctl" in ASCII, fits a bigint.

@@ -69,7 +69,7 @@ def test_tags_metadata(service: Service) -> None:
     assert len(tags) == len(service.server.config.tags)
     assert one == {"name": "P-201.SP", "description": "NaOH pump speed setpoint", "unit": "%",
                    "range": {"low": 0.0, "high": 100.0}, "source": "PLC-1-MODBUS", "writable": True,
-                   "scan_period_s": 1.0, "deadband": 0.0}
+                   "scan_period_s": 1.0, "deadband": 0.0, "decimals": 1}  # range 0-100: one decimal
 
 
 _LINE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? '

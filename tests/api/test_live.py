@@ -112,16 +112,21 @@ def test_stream_unknown_tag_is_404(service: Service) -> None:
 def test_closed_stream_releases_its_bus_subscription(service: Service) -> None:
     assert service.server.runtime is not None
     bus = service.server.runtime.bus
+
+    def live_subscriptions() -> set[str]:
+        return {n for n in service.server.call(bus.stats) if n.startswith("api-live-")}
+
+    before = live_subscriptions()  # streams of earlier tests may still be closing: judge this stream's own
     with service.client() as c, _stream(c, headers=service.sessions["viewer"].bearer) as r:
         events = sse_events(r)  # keep it referenced: a discarded iterator closes the connection (httpx)
         assert next(events)[0] == "subscribed"
-        opened = [n for n in service.server.call(bus.stats) if n.startswith("api-live-")]
-        assert opened, f"no live subscription while the stream is open: {service.server.call(bus.stats)}"
+        mine = live_subscriptions() - before
+        assert mine, f"no live subscription while the stream is open: {service.server.call(bus.stats)}"
     deadline = time.monotonic() + 5
-    while any(n.startswith("api-live-") for n in service.server.call(bus.stats)) and time.monotonic() < deadline:
+    while mine & live_subscriptions() and time.monotonic() < deadline:
         service.server.publish([Sample("TIT-101", utcnow(), 20.0)])  # wakes the producer so it sees the close
         time.sleep(0.05)
-    assert not any(n.startswith("api-live-") for n in service.server.call(bus.stats))
+    assert not mine & live_subscriptions()
 
 
 def test_snapshot_has_newest_value_with_unit_quality_and_utc_time(service: Service) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from control.events import LoopEventKind
-from plantctl.config import load_plant
+from plantctl.plantfile import load_plant
 from plantctl.tools.closed_loop import ClosedLoopResult, loop_config, run_loop_on_scenario
 from sim.interface import SensorStatus
 

@@ -2,9 +2,9 @@
 --simulate` builds it): loops running, alarms audited, the simulated PLC on free ports.
 
 A SimulatedPlc on free loopback ports, a PlantRuntime with the real OPC UA and Modbus sources, the
-historian on the test TimescaleDB (seeded with 7 days of history for six tags), the alarm service,
-the control loops, the API with the simulator bench and the panel under uvicorn, demo users — all on one
-event loop in a service thread. A headless Chromium (Debian's) drives the panel.
+historian on the test TimescaleDB (seeded with 7 days of history for six tags and a known pH excursion),
+the alarm service, the control loops, the API with the simulator bench and the panel under uvicorn, demo
+users — all on one event loop in a service thread. A headless Chromium (Debian's) drives the panel.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ from api.server_limits import uvicorn_config
 from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl.alarms.service import AlarmService
-from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
 from plantctl.historian.migrate import apply_migrations
 from plantctl.historian.rollups import run_rollups
 from plantctl.historian.service import Historian
 from plantctl.historian.writer import HistorianWriter
+from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
 from plantctl.runtime.assemble import Simulation, build_service
 from plantctl.runtime.service import PlantRuntime
@@ -57,6 +57,15 @@ SHELF = default_shelf_file(Path(tempfile.gettempdir()) / f"plantctl-sim-tests-{o
 SEEDED_TAGS = {"AIT-100": (2.5, 0.4, "pH"), "AIT-101": (7.2, 0.3, "pH"), "CIT-101": (14.0, 2.0, "mS/cm"),
                "AIT-301": (40.0, 15.0, "mg/L"), "FIT-100": (5.5, 2.0, "m3/h"), "LIT-101": (62.0, 6.0, "%")}
 SEED_DAYS = 7
+EXCURSION_PH = 9.6  # outside the permit's 6-9: twenty 1 s samples between the seeded 10 s ones, 20 min before the end
+
+
+def excursion_at(seed_end: datetime) -> datetime:
+    """When the seeded excursion begins: 20 minutes before the seed ends, between two 10 s samples."""
+    return seed_end - timedelta(minutes=20) + timedelta(milliseconds=500)
+
+
+EXCURSION_S = 20
 SEED_STEP_S = 10
 T = TypeVar("T")
 
@@ -97,6 +106,9 @@ async def seed_history(url: str, plant: PlantConfig, state_dir: Path) -> tuple[i
             rows += len(chunk)
             chunk = []
             await writer.flush(60)
+    # a known discharge-pH excursion, for the overview's figures (tests/panel/test_operator_day.py)
+    chunk += [Sample("AIT-101", excursion_at(end) + timedelta(seconds=k), EXCURSION_PH, Quality.GOOD)
+              for k in range(EXCURSION_S)]
     writer.submit(chunk)
     rows += len(chunk)
     await writer.flush(60)

@@ -8,11 +8,14 @@ import { el } from "./util.js";
 const ROLES = ["viewer", "operator", "engineer", "admin"];
 const PAGES = {
   overview: () => import("./pages/overview.js"),
+  process: () => import("./pages/process.js"),
   trends: () => import("./pages/trends.js"),
   alarms: () => import("./pages/alarms.js"),
   loops: () => import("./pages/loops.js"),
   audit: () => import("./pages/audit.js"),
   reports: () => import("./pages/reports.js"),
+  logbook: () => import("./pages/logbook.js"),
+  handover: () => import("./pages/handover.js"),
   oncall: () => import("./pages/oncall.js"),
   simulator: () => import("./pages/simulator.js"),
 };

@@ -1,7 +1,7 @@
 // The annunciated alarms, polled (the API has no alarm push yet), and the banner that shows the most important one.
 
 import { api } from "./api.js";
-import { el, fmt, fmtTime, PRIORITY, STATE_TEXT } from "./util.js";
+import { el, fmtTag, fmtTime, PRIORITY, STATE_TEXT } from "./util.js";
 
 export const POLL_MS = 2000;
 
@@ -73,7 +73,7 @@ export function renderBanner(node, watch) {
   }
   node.hidden = false;
   node.className = `banner p${top.priority}${top.acked ? "" : " unacked"}`;
-  const value = top.value === null ? "" : `${fmt(top.value, 2)} ${top.unit}`;
+  const value = top.value === null ? "" : `${fmtTag(top.value, window.plantctl?.ctx.tags.get(top.tag))} ${top.unit}`;
   node.replaceChildren(
     el("span.marker", { "aria-hidden": "true" }, String(top.priority)),
     el("span.what", {}, el("strong", { text: top.name }), " ", top.message || `${top.tag} ${top.type}`),

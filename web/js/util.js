@@ -46,6 +46,12 @@ export function decimalsFor(range) {
   return span <= 20 ? 2 : span <= 200 ? 1 : 0;
 }
 
+/** A tag's value as operators read it: the tag's own decimals (from the API), on/off for discrete points. */
+export function fmtTag(value, meta) {
+  if (meta?.unit === "bool") return value === null || value === undefined ? "—" : value ? "on" : "off";
+  return fmt(value, meta?.decimals ?? (meta?.unit === "count" ? 0 : decimalsFor(meta?.range)));
+}
+
 export function fmt(value, decimals = 2) {
   if (value === null || value === undefined || Number.isNaN(value)) return "—";
   return Number(value).toFixed(decimals);

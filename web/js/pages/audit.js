@@ -3,15 +3,25 @@
 import { api, qs } from "../api.js";
 import { el, fmtDateTime, say } from "../util.js";
 
-/** An old/new value as a person reads it: "7.2 pH" for {value, unit}, "key: value, …" for other objects. */
-function show(v) {
+/** An old/new value as a person reads it: "7.2 pH" for {value, unit} — to the target's precision (a tag's
+ *  decimals, a loop's PV tag's), trailing zeros dropped, so a tracked setpoint never shows 7.509489059448242 —
+ *  and "key: value, …" for other objects. */
+function show(v, decimals) {
   if (v === null || v === undefined) return "";
   if (typeof v !== "object") return String(v);
-  if ("value" in v && "unit" in v && Object.keys(v).length === 2) return `${v.value} ${v.unit}`;
+  if ("value" in v && "unit" in v && Object.keys(v).length === 2) {
+    const n = typeof v.value === "number"
+      ? String(Number(decimals === undefined ? v.value.toPrecision(6) : v.value.toFixed(decimals))) : v.value;
+    return `${n} ${v.unit}`;
+  }
   return Object.entries(v).map(([k, x]) => `${k}: ${typeof x === "object" && x !== null ? JSON.stringify(x) : x}`).join(", ");
 }
 
 export function mount(root, ctx) {
+  const precision = new Map([...ctx.tags.values()].map((t) => [t.name, t.decimals]));
+  const loopsKnown = api.get("/api/v1/loops").then((loops) => {
+    for (const lp of loops) precision.set(lp.name, ctx.tags.get(lp.pv_tag)?.decimals);
+  }).catch(() => { /* a service without loops: their targets keep 6 significant digits */ });
   const actor = el("input", { name: "actor", placeholder: "all" });
   const action = el("select", { name: "action" }, ["", "setpoint", "mode", "manual_output", "ack", "shelve", "unshelve",
     "login", "login_failed", "logout", "simulator", "user_create", "user_update", "token_create", "token_revoke"]
@@ -24,11 +34,13 @@ export function mount(root, ctx) {
 
   const load = async (append) => {
     try {
+      await loopsKnown;
       const page = await api.get(`/api/v1/audit${qs({ actor: actor.value.trim(), action: action.value,
         target: target.value.trim(), limit: 100, cursor: append ? cursor : null })}`);
       const rows = page.entries.map((e) => el("tr", { "data-action": e.action, "data-target": e.target },
         el("td.time", { text: fmtDateTime(e.ts) }), el("td", { text: e.actor }), el("td", { text: e.action }),
-        el("th", { scope: "row", text: e.target }), el("td.json.old", { text: show(e.old) }), el("td.json.new", { text: show(e.new) }),
+        el("th", { scope: "row", text: e.target }), el("td.json.old", { text: show(e.old, precision.get(e.target)) }),
+        el("td.json.new", { text: show(e.new, precision.get(e.target)) }),
         el("td", { text: e.source_address }), el("td.json", { text: show(e.detail) })));
       if (append) body.append(...rows);
       else body.replaceChildren(...rows);

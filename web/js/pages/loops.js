@@ -31,6 +31,7 @@ function setBar(node, value, lo, hi, text, spValue) {
 function faceplate(loop, ctx, refresh) {
   const canWrite = ctx.can("operator");
   const pvRange = ctx.tags.get(loop.pv_tag)?.range || { low: 0, high: 14 };
+  const dec = ctx.tags.get(loop.pv_tag)?.decimals ?? 2; // the PV tag's precision for PV and SP
   const status = el("p.status", { role: "status", "aria-live": "polite", "data-testid": "loop-status" });
   const spInput = el("input", { type: "number", step: "0.01", name: "setpoint", inputmode: "decimal",
     min: loop.setpoint_limits.low, max: loop.setpoint_limits.high, disabled: !canWrite,
@@ -63,12 +64,12 @@ function faceplate(loop, ctx, refresh) {
     say(status, "");
     const current = Number(faceNode.dataset.setpoint);
     confirmBox.replaceChildren(
-      el("p", { text: `Change ${loop.name} setpoint from ${fmt(current, 2)} to ${fmt(value, 2)} ${loop.pv_unit}?` }),
+      el("p", { text: `Change ${loop.name} setpoint from ${fmt(current, dec)} to ${fmt(value, dec)} ${loop.pv_unit}?` }),
       el("button", { type: "button", text: "Confirm", onclick: async () => {
         confirmBox.hidden = true;
         try {
           const out = await api.put(`/api/v1/loops/${encodeURIComponent(loop.name)}/setpoint`, { value });
-          say(status, `${loop.name} setpoint now ${fmt(out.setpoint, 2)} ${loop.pv_unit}`, "ok");
+          say(status, `${loop.name} setpoint now ${fmt(out.setpoint, dec)} ${loop.pv_unit}`, "ok");
           spInput.value = "";
         } catch (exc) {
           say(status, exc.message, "error"); // the API's refusal, word for word
@@ -123,8 +124,8 @@ function faceplate(loop, ctx, refresh) {
     const q = pv ? qualityClass(pv.quality) : "bad";
     faceNode.dataset.pvQuality = q;
     setBar(faceNode.querySelector("[data-bar=PV]"), q === "bad" ? null : pv?.value, pvRange.low, pvRange.high,
-      pv ? fmt(pv.value, 2) : "—", lp.setpoint);
-    setBar(faceNode.querySelector("[data-bar=SP]"), lp.setpoint, pvRange.low, pvRange.high, fmt(lp.setpoint, 2));
+      pv ? fmt(pv.value, dec) : "—", lp.setpoint);
+    setBar(faceNode.querySelector("[data-bar=SP]"), lp.setpoint, pvRange.low, pvRange.high, fmt(lp.setpoint, dec));
     setBar(faceNode.querySelector("[data-bar=OUT]"), lp.output, lp.output_limits.low, lp.output_limits.high, fmt(lp.output, 1));
     faceNode.querySelector(".pvq").replaceChildren(...(q === "good" ? [] : [el("span.qmark", { text: q === "bad" ? "BAD" : "UNC" }),
       ` PV ${pv ? qualityReason(pv.quality) : "no value yet"}`]));

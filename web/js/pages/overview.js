@@ -1,7 +1,10 @@
-// Overview: T-101 at a glance — influent, the tank, both dosing pumps, the column, every instrument live.
+// Overview (level 1): key figures, key measurements and loops on top (level1.js); below, T-101 at a glance —
+// influent, the tank, both dosing pumps, the column, every instrument live; any instrument opens its faceplate.
 
 import { api } from "../api.js";
-import { decimalsFor, el, fmt, fmtTime, qualityClass, qualityReason, say } from "../util.js";
+import { openFaceplate } from "../hmi.js";
+import { mountLevel1 } from "../level1.js";
+import { el, fmtTag, fmtTime, qualityClass, qualityReason, say } from "../util.js";
 
 const PUMPS = [
   { name: "P-201", reagent: "NaOH" },
@@ -14,19 +17,18 @@ const AREAS = [
 ];
 const PUMP_TAGS = /^P-20[12]\./;
 
-/** A value as the operator reads it: on/off for discrete points, decimals that suit the range otherwise. */
-function show(value, meta) {
-  if (meta?.unit === "bool") return value === null ? "—" : value ? "on" : "off";
-  return fmt(value, meta?.unit === "count" ? 0 : decimalsFor(meta?.range));
-}
+/** A value as the operator reads it: on/off for discrete points, the tag's own decimals otherwise. */
+const show = fmtTag;
 
-/** One instrument: tag, value with unit, quality marker, alarm marker; updated in place. */
-function instrument(tag, meta) {
+/** One instrument: tag, value with unit, quality marker, alarm marker; updated in place; its reading opens
+ *  the faceplate (level 3). */
+function instrument(tag, meta, ctx) {
   const node = el("div.instrument", { "data-tag": tag, role: "group", "aria-label": `${tag} ${meta?.description || ""}` },
     el("div.tagname", {}, el("a", { href: `#/trends?tags=${encodeURIComponent(tag)}&range=1h`, text: tag,
       title: `Trend of ${tag}, last hour` }), el("span.alarm-marker", { "data-testid": "alarm-marker" })),
     el("div.desc", { text: meta?.description || "" }),
-    el("div.reading", {}, el("span.value", { "data-testid": "value", text: "—" }), " ",
+    el("button.reading.open-faceplate", { type: "button", "aria-label": `${tag} faceplate`,
+      onclick: () => openFaceplate(ctx, tag) }, el("span.value", { "data-testid": "value", text: "—" }), " ",
       el("span.unit", { text: meta?.unit || "" })),
     el("div.quality", { "data-testid": "quality" }),
   );
@@ -131,15 +133,19 @@ function updatePump(node, live, alarms) {
   else if (running?.value === 1) state = "running";
   node.dataset.state = bad ? "unknown" : state;
   node.querySelector(".pstate").textContent = bad ? "BAD feedback" : state.toUpperCase();
-  node.querySelector(".value").textContent = speed ? fmt(speed.value, 1) : "—";
+  node.querySelector(".value").textContent = speed ? fmtTag(speed.value, tagMeta.get(`${name}.SPEED`)) : "—";
   updateAlarm(node, alarms);
 }
 
+let tagMeta = new Map();
+
 export function mount(root, ctx) {
   const { live, tags, alarms } = ctx;
+  tagMeta = tags;
+  const unLevel1 = mountLevel1(root, ctx);
   const instruments = new Map();
   const make = (tag) => {
-    const n = instrument(tag, tags.get(tag));
+    const n = instrument(tag, tags.get(tag), ctx);
     instruments.set(tag, n);
     return n;
   };
@@ -166,8 +172,9 @@ export function mount(root, ctx) {
     rows.set(t.name, tr);
     tableBody.append(tr);
   }
+  root.prepend(el("h1.visually-hidden", { text: "Overview" }));
   root.append(
-    el("h1.visually-hidden", { text: "Overview" }),
+    el("h2", { text: "T-101 neutralisation train" }),
     flow,
     el("details.all-tags", { open: true },
       el("summary", { text: `Every tag (${tags.size})` }),
@@ -207,5 +214,5 @@ export function mount(root, ctx) {
       tr.dataset.alarm = a[0] ? `p${a[0].priority}` : "";
     }
   });
-  return () => { unLive(); unAlarms(); };
+  return () => { unLevel1(); unLive(); unAlarms(); };
 }

@@ -1,0 +1,1 @@
+"""The operators' shift logbook: timestamped notes, audited, searchable, never edited."""

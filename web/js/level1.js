@@ -1,0 +1,152 @@
+// Level 1 of the overview: key figures today and the last hour, analog indicators with 2-hour sparklines,
+// every loop's mode, SP, PV and OUT — all from GET /api/v1/overview (refreshed every 5 s) and the live stream.
+
+import { api } from "./api.js";
+import { beyondLimit, indicator, openFaceplate, sparkline } from "./hmi.js";
+import { el, fmt, fmtTag, qualityClass } from "./util.js";
+
+export const REFRESH_MS = 5000;
+
+/** [key, label, unit, how to show it] of each figure row; `null` figures say "not measured". */
+const FIGURES = [
+  ["permit_pct", "Discharge in permit", "%", (f) => fmt(f.permit_pct, 1)],
+  ["minutes_out_of_permit", "Out of permit band", "min", (f) => fmt(f.minutes_out_of_permit, 1)],
+  ["volume_discharged_m3", "Volume discharged", "m³", (f) => fmt(f.volume_discharged_m3, 1)],
+  ["volume_diverted_m3", "Volume diverted", "m³", (f) => f.volume_diverted_m3 === null ? "not measured" : fmt(f.volume_diverted_m3, 1)],
+  ["reagents", "Reagent per m³ discharged", "L/m³", (f) => f.reagents.length
+    ? f.reagents.map((r) => `${r.name} ${r.l_per_m3 === null ? "—" : fmt(r.l_per_m3, 2)}`).join(" · ") : "not measured"],
+  ["li_recovered_kg", "Lithium recovered", "kg", (f) => f.li_recovered_kg === null
+    ? (f.li_out_kg === null ? "not measured" : `not measured (inlet); ${fmt(f.li_out_kg, 2)} kg left in the discharge`)
+    : fmt(f.li_recovered_kg, 2)],
+  ["alarms_annunciated", "Alarms annunciated", "", (f) => f.alarms_annunciated === null ? "—"
+    : `${f.alarms_annunciated} (${fmt(f.alarm_rate_per_10min, 2)} per 10 min)`],
+];
+
+function figureTable(ov) {
+  const rows = FIGURES.map(([key, label, unit, show]) => el("tr", { "data-figure": key },
+    el("th", { scope: "row", text: label }),
+    el("td.num", { "data-testid": `today-${key}`, text: ov.today ? show(ov.today) : "—" }),
+    el("td.num", { "data-testid": `hour-${key}`, text: ov.last_hour ? show(ov.last_hour) : "—" }),
+    el("td.unit", { text: unit })));
+  const a = ov.alarms;
+  rows.push(
+    el("tr", { "data-figure": "standing" }, el("th", { scope: "row", text: "Standing alarms now" }),
+      el("td.num", { colspan: 2, "data-testid": "standing-alarms",
+        text: `${a.standing} active · ${a.unacked} unacknowledged · ${a.shelved} shelved · ${a.out_of_service} out of service` }),
+      el("td")),
+    el("tr", { "data-figure": "column" }, el("th", { scope: "row", text: "Column loading / breakthrough" }),
+      el("td.num.calm", { colspan: 2, "data-testid": "column-loading",
+        text: ov.column_loading_pct.value === null ? ov.column_loading_pct.note : `${fmt(ov.column_loading_pct.value, 0)} %` }),
+      el("td")));
+  return el("table.grid.keyfigs", { "aria-label": "Key figures" },
+    el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "" }),
+      el("th.num", { scope: "col", text: "Today (plant time)" }), el("th.num", { scope: "col", text: "Last hour" }),
+      el("th", { scope: "col", text: "Unit" }))),
+    el("tbody", {}, rows));
+}
+
+function indicatorCard(ind, ctx, spark) {
+  const meta = ctx.tags.get(ind.tag) || ind;
+  const gauge = indicator(ind);
+  const card = el("button.indicator-card", { type: "button", "data-tag": ind.tag,
+    "aria-label": `${ind.tag} ${ind.description}: open faceplate`, onclick: () => openFaceplate(ctx, ind.tag, ind) },
+    el("span.tagname", {}, el("span", { text: ind.tag }), el("span.alarm-marker")),
+    el("span.desc", { text: `${ind.description} · ${ind.role}` }),
+    el("span.reading", {}, el("span.value", { "data-testid": "value", text: "—" }), " ", el("span.unit", { text: ind.unit })),
+    gauge, el("span.spark", {}, sparkline(ind, spark)));
+  card.paint = (s) => {
+    const q = qualityClass(s.quality);
+    card.dataset.quality = q;
+    card.querySelector(".value").textContent = fmtTag(s.value, meta);
+    gauge.move(q === "bad" ? null : s.value);
+    const hit = q === "good" ? beyondLimit(ind, s.value) : null;
+    card.dataset.beyond = hit ? `p${hit.priority}` : "";
+  };
+  card.spark = (series) => card.querySelector(".spark").replaceChildren(sparkline(ind, series));
+  return card;
+}
+
+function loopRow(lp) {
+  const dev = lp.deviation;
+  const span = Math.max(Math.abs(dev ?? 0), 10 ** -lp.decimals);
+  const tr = el("tr", { "data-loop": lp.name, "data-mode": lp.mode },
+    el("th", { scope: "row" }, el("a", { href: "#/loops", text: lp.name })),
+    el("td", {}, el("span.mode-now", { text: lp.mode })),
+    el("td.num", { "data-testid": "loop-sp", text: fmt(lp.setpoint, lp.decimals) }),
+    el("td.num", { "data-testid": "loop-pv", text: lp.pv_good ? fmt(lp.pv, lp.decimals) : "BAD" }),
+    el("td.num", { "data-testid": "loop-out", text: fmt(lp.output, 1) }),
+    el("td.num.dev", { "data-testid": "loop-dev", title: "PV − SP",
+      text: dev === null ? "—" : `${dev > 0 ? "▲" : dev < 0 ? "▼" : "="} ${fmt(Math.abs(dev), lp.decimals)}` }),
+    el("td.calm", { text: lp.interlocks.length ? `interlock: ${lp.interlocks.join(", ")}` : lp.description }));
+  tr.dataset.devSpan = String(span);
+  return tr;
+}
+
+function loopTable(ov) {
+  return el("table.grid.loops-summary", { "aria-label": "Control loops" },
+    el("thead", {}, el("tr", {}, ["Loop", "Mode", "SP", "PV", "OUT %", "Deviation", ""].map(
+      (h) => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, ov.loops.map(loopRow)));
+}
+
+/** Build level 1 into `root`; returns its unmount. */
+export function mountLevel1(root, ctx) {
+  const status = el("p.note", { role: "status", "data-testid": "overview-status", text: "loading key figures…" });
+  const figures = el("section.figures", { "aria-label": "Key figures" }, el("h2", { text: "Key figures" }), status);
+  const indicators = el("section.key-indicators", { "aria-label": "Key measurements" }, el("h2", { text: "Key measurements" }));
+  const loops = el("section.loop-summary", { "aria-label": "Loops" }, el("h2", { text: "Loops" }));
+  root.append(el("div.level1", {}, figures, indicators, loops));
+  const cards = new Map();
+  let timer = 0;
+  let stopped = false;
+
+  const paintLive = (batch) => {
+    for (const [tag, s] of batch) cards.get(tag)?.paint(s);
+    if (cards.size && [...cards.keys()].some((t) => ctx.live.get(t)) && !performance.getEntriesByName("overview-live").length) {
+      performance.mark("overview-live"); // first paint with live data (tests/panel/test_operator_day.py)
+    }
+  };
+
+  const apply = (ov) => {
+    status.textContent = ov.figures_note || `figures as of ${new Date(ov.at).toISOString().slice(11, 19)} UTC · plant time zone ${ov.zone}`;
+    figures.querySelector("table")?.remove();
+    figures.append(figureTable(ov));
+    if (!cards.size) {
+      const sparks = new Map(ov.sparklines.map((s) => [s.tag, s]));
+      const grid = el("div.indicator-grid");
+      for (const ind of ov.indicators) {
+        const card = indicatorCard(ind, ctx, sparks.get(ind.tag));
+        cards.set(ind.tag, card);
+        grid.append(card);
+      }
+      indicators.append(grid);
+      paintLive(ctx.live.values);
+    } else {
+      for (const s of ov.sparklines) cards.get(s.tag)?.spark(s);
+    }
+    loops.querySelector("table")?.remove();
+    loops.append(loopTable(ov));
+    root.dataset.overview = "ready";
+    if (!performance.getEntriesByName("overview-figures").length) performance.mark("overview-figures");
+  };
+
+  const load = async () => {
+    try {
+      apply(await api.get("/api/v1/overview"));
+    } catch (exc) {
+      status.textContent = exc.message;
+    }
+    if (!stopped) timer = setTimeout(load, REFRESH_MS);
+  };
+  load();
+  const unLive = ctx.live.subscribe(paintLive);
+  const unAlarms = ctx.alarms.subscribe((w) => {
+    for (const [tag, card] of cards) {
+      const top = w.forTag(tag)[0];
+      card.dataset.alarm = top ? `p${top.priority}` : "";
+      card.classList.toggle("unacked", Boolean(top && !top.acked));
+      card.querySelector(".alarm-marker").textContent = top ? `${top.priority}` : "";
+    }
+  });
+  return () => { stopped = true; clearTimeout(timer); unLive(); unAlarms(); };
+}
