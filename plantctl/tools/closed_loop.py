@@ -23,7 +23,7 @@ from plantctl.quality import Quality
 from plantctl.samples import Sample
 from sim.headless import Trajectory, run_scenario
 from sim.interface import COMMANDS, Reading, SensorStatus
-from sim.params import load_sim_params
+from sim.params import SimParams, load_sim_params
 from sim.scenario import Scenario, load_scenario
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # simulated t = 0 s, as sample timestamps
@@ -90,6 +90,9 @@ class ClosedLoopResult:
         sensor_failed = status == int(SensorStatus.FAILED)
         pv_good = status == int(SensorStatus.GOOD)
         out = (ph < self.band[0]) | (ph > self.band[1])
+        discharge = self.traj.true["discharge_ph"]
+        offspec = (discharge < self.band[0]) | (discharge > self.band[1])
+        outflow_l_s = self.traj.true["outflow_m3_h"] / 3.6
         self.figures = {
             "iae_ph_s": float(np.sum(np.abs(err) * dt)),
             # only while the PV read GOOD: a failed or drifting (UNCERTAIN) electrode misleads both
@@ -99,6 +102,9 @@ class ClosedLoopResult:
             "time_out_of_band_s": float(np.sum(dt[out])),
             "time_out_of_band_s_sensor_ok": float(np.sum(dt[out & ~sensor_failed])),
             "max_deviation_ph": float(np.max(np.abs(err))),
+            # what the outfall received outside the band (after C-301), no window excused
+            "offspec_discharged_l": float(np.sum((outflow_l_s * dt)[offspec])),
+            "discharged_l": float(np.sum(outflow_l_s * dt)),
             "naoh_l": float(np.sum(self.traj.true["naoh_delivered_l_h"] * dt) / 3600.0),
             "h2so4_l": float(np.sum(self.traj.true["acid_delivered_l_h"] * dt) / 3600.0),
             "sensor_failed_s": float(np.sum(dt[sensor_failed])),
@@ -129,10 +135,12 @@ def loop_config(plant: PlantConfig, name: str, **overrides: Any) -> LoopConfig:
 def run_loop_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path, loop_name: str = "PHC-101",
                          *, overrides: dict[str, Any] | None = None, operator: Operator | None = None,
                          duration_s: float | None = None, record_every_s: float = 10.0,
-                         start_pumps_at_s: float | None = 0.0) -> ClosedLoopResult:
+                         start_pumps_at_s: float | None = 0.0,
+                         sim_params: SimParams | None = None) -> ClosedLoopResult:
     """Run the loop from the plant file (with overrides) closed around the simulator for a scenario.
 
-    The shift operator starts the dosing pumps at `start_pumps_at_s` (None: never).
+    The shift operator starts the dosing pumps at `start_pumps_at_s` (None: never). `sim_params`
+    replaces the plant file's simulator section (a plant other than the one the loop was tuned on).
     """
     plant = load_plant(plant_file)
     cfg = loop_config(plant, loop_name, **(overrides or {}))
@@ -169,8 +177,8 @@ def run_loop_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path
                 commands[req.tag] = min(max(req.value, 0.0), 100.0)
         return commands
 
-    traj = run_scenario(sc, params=load_sim_params(plant_file), controller=controller,
-                        record_every_s=record_every_s)
+    params = sim_params if sim_params is not None else load_sim_params(plant_file)
+    traj = run_scenario(sc, params=params, controller=controller, record_every_s=record_every_s)
     res = ClosedLoopResult(loop_name, sc.name, cfg.compensation.value, traj, log, cfg.setpoint, pv_tag=cfg.pv)
     res.compute()
     return res
