@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from control.scheduler import Tick, run_periodic
 from control.voting import VoteEventKind
-from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
+from plantctl.plantfile import load_plant
 from plantctl.tools.closed_loop import EPOCH, ClosedLoopResult, loop_config, run_loop_on_scenario
 from plantctl.tools.tuning import tune
 from sim.params import SimParams, load_sim_params

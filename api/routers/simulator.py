@@ -18,13 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth.deps import Ctx, Engineer
 from api.context import client_ip
 from api.errors import ApiProblem, problem_responses
+from plantctl.audit import AuditAction
 from sim.facade.runner import SimulatedPlc
 from sim.model import PlantModel
 from sim.scenario import Scenario, load_scenario
 
 router = APIRouter(prefix="/api/v1/simulator", tags=["simulator"], responses=problem_responses(401, 403, 422))
 WRITE_RESPONSES = problem_responses(404, 409)
-AUDIT_ACTION = "simulator"  # api.audit.API_ONLY_ACTIONS
+AUDIT_ACTION = AuditAction.SIMULATOR
 
 TagPath = Annotated[str, PathParam(max_length=64, examples=["AIT-101"])]
 

@@ -58,7 +58,7 @@ class PlantService:
 
 def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, settings: ApiSettings | None = None,
                   simulation: Simulation | None = None, plant_link: bool = True) -> PlantService:
-    """Loop outputs reach the PLC only through runtime.write; every event and state goes to the database.
+    """Loop outputs reach the PLC only through the write gate; every event and state goes to the database.
 
     plant_link=False builds no sources (tests that publish samples into the bus themselves); everything
     else — historian, alarms with audit, running loops, control journal, API — is what production builds.
@@ -79,7 +79,7 @@ def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, se
         runtime.simulator = plc
     control_journal = ControlJournal(database_url, state_dir=state_dir, pool=pool)
     group = LoopGroup(config, events=control_journal)
-    runner = LoopRunner(group, runtime.write, control_journal, control_journal)
+    runner = LoopRunner(group, runtime.gate.loop_writer(), control_journal, control_journal)
 
     def setpoint(loop: str) -> float | None:
         lp = group.loops.get(loop)
@@ -95,7 +95,8 @@ def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, se
     runtime.notifier = Notifier.for_plant(config, database_url, alarm_service)
     if runtime.notifier is not None:
         runtime.add_component("notifier", runtime.notifier)
-    runtime.alarms = alarm_service.engine
+    runtime.alarms = alarm_service
     runtime.loops = group.loops
+    runtime.audit = audit
     app = create_app(runtime, settings=settings, simulator=plc)
     return PlantService(app, runtime, historian, alarm_service, group, control_journal, audit, plc)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntFlag, StrEnum
 
-from plantctl.config.models import ModbusTable, ModbusType
+from connectors.modbus.config import ModbusTable, ModbusType
 from sim.interface import COMMANDS, FEEDBACK, MEASUREMENTS
 
 NAMESPACE_URI = "urn:plantctl:sim:plant"

@@ -7,7 +7,7 @@ import pytest
 
 from control.events import LoopEventKind
 from control.voting import VoteEventKind
-from plantctl.config import load_plant
+from plantctl.plantfile import load_plant
 from plantctl.tools.closed_loop import EPOCH, ClosedLoopResult, loop_config, run_loop_on_scenario
 from sim.interface import SensorStatus
 

@@ -14,8 +14,9 @@ from control.events import EventLog
 from control.feedforward import Feedforward, InfluentDemand
 from control.loop import Loop
 from control.state import LoopState
-from plantctl.config import ConfigError, load_plant
+from plantctl.config import ConfigError
 from plantctl.config.models import FeedforwardConfig, LoopConfig, LoopMode
+from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 from sim.chemistry import LI_G_MOL, NA_G_MOL, Invariants, base_for_ph, mg_l_to_mol_l, sulfate_for_ph

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
-from plantctl.config import load_plant
+from plantctl.plantfile import load_plant
 from sim.facade import SimulatedPlc
 from sim.interface import SensorStatus
 

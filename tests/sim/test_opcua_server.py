@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from asyncua import Client, ua
 
-from plantctl.config import load_plant
+from connectors.opcua.config import OpcUaAddress
+from plantctl.plantfile import load_plant
 from sim.facade import SimulatedPlc
 from sim.interface import SensorStatus
 
@@ -57,10 +58,10 @@ async def client(plc: SimulatedPlc) -> AsyncIterator[Client]:
 async def test_plant_file_node_ids_exist_with_the_browse_path_a_field_engineer_expects(client: Client) -> None:
     plant = load_plant(PLANT_FILE)
     for tag in plant.tags:
-        if tag.opcua is None:
+        if not isinstance(tag.address, OpcUaAddress):
             continue
-        node = client.get_node(tag.opcua.node_id)
-        folder, name = tag.opcua.node_id.split(";s=")[1].split(".", 2)[1:]
+        node = client.get_node(tag.address.node_id)
+        folder, name = tag.address.node_id.split(";s=")[1].split(".", 2)[1:]
         by_path = await client.nodes.objects.get_child(["2:Plant", f"2:{folder}", f"2:{name}"])
         assert by_path.nodeid == node.nodeid, tag.name
     every = {**ANALOG, **SETPOINTS, **SWITCHES, **FEEDBACK, "HEARTBEAT": ("Supervisor", "Heartbeat")}
