@@ -185,7 +185,7 @@ def test_ack_link_confirms_once_and_a_scanner_get_does_not_ack(service: AckServi
     expect(page.get_by_test_id("ack-done")).to_have_text(f"Acknowledged by {user} from the email notification.")
     assert service.state("AIT-101.HH") is AlarmState.ACKED
     with psycopg.connect(service.url) as conn:
-        rows = conn.execute("SELECT actor, old_value, new_value, detail->>'comment' FROM audit_log "
+        rows = conn.execute("SELECT actor, old_value->>'state', new_value->>'state', detail->>'comment' FROM audit_log "
                             "WHERE action = 'ack' AND target = 'AIT-101.HH'").fetchall()
     assert rows == [(user, "UNACK", "ACKED", "acknowledged from the email notification")]
 
@@ -366,7 +366,7 @@ def test_with_require_login_the_link_opens_the_panel_and_acks_as_the_operator(se
 def test_every_notify_read_needs_credentials(service: AckService) -> None:
     spec = httpx.get(f"{service.base_url}/openapi.json", headers=bearer(service, "viewer")).json()  # behind login
     reads = [p for p, ops in spec["paths"].items() if p.startswith("/api/v1/notify") and "get" in ops]
-    assert len(reads) == 5, reads
+    assert len(reads) == 6, reads
     for path in reads:
         assert httpx.get(f"{service.base_url}{path}", params={"alarm": "AIT-101.HH"}).status_code == 401, path
         r = httpx.get(f"{service.base_url}{path}", params={"alarm": "AIT-101.HH"}, headers=bearer(service, "viewer"))
