@@ -166,11 +166,13 @@ def death_payload(bd_seq: int, ts: datetime) -> bytes:
     return bytes(p.SerializeToString())
 
 
-def data_payload(seq: int, samples: Iterable[tuple[int, Sample]], ts: datetime, *, historical: bool = False) -> bytes:
-    """NDATA: (alias, sample) pairs, datatype repeated, is_historical for replayed spool."""
+def data_payload(seq: int, samples: Iterable[tuple[int | str, Sample]], ts: datetime, *,
+                 historical: bool = False) -> bytes:
+    """NDATA: (alias, sample) pairs, datatype repeated, is_historical for replayed spool; a str key goes as the
+    metric name instead (the edge's spool records, which must outlive a change of aliases)."""
     p = pb.Payload(timestamp=to_ms(ts), seq=seq)
-    for alias, sample in samples:
-        m = p.metrics.add(alias=alias)
+    for key, sample in samples:
+        m = p.metrics.add(name=key) if isinstance(key, str) else p.metrics.add(alias=key)
         if historical:
             m.is_historical = True
         _fill_value(m, sample)

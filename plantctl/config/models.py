@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from plantctl.config.reporting import ReportingConfig
 from plantctl.notify.config import NotificationsConfig
+from plantctl.uplink.config import UplinkConfig
 
 TagName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$", max_length=64)]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -599,6 +600,8 @@ class PlantConfig(Strict):
     reporting: ReportingConfig | None = None
     notifications: NotificationsConfig | None = Field(
         default=None, description="on-call paging of alarms (docs/notifications.md); absent: no notifications")
+    uplink: UplinkConfig | None = Field(
+        default=None, description="publish to a fleet broker as a Sparkplug B edge node (docs/fleet.md)")
 
     def tag(self, name: str) -> TagConfig:
         for t in self.tags:
