@@ -31,6 +31,11 @@ class UplinkConfig(BaseModel):
     max_metrics_per_message: int = Field(default=2000, ge=1, le=100_000)
     spool_max_bytes: int = Field(default=512 * 1024**2, ge=1024 * 1024,
                                  description="durable spool while the broker or host is away (drop-oldest)")
+    replay_window_s: float = Field(
+        default=10.0, ge=0, le=3600,
+        description="on the primary host's return, re-send this much of what went live before it went offline, "
+                    "as history (Sparkplug has no host acknowledgement: the host may have died before storing it; "
+                    "the central historian stores each (tag, time) once)")
     reconnect_max_delay_s: float = Field(default=10.0, gt=0, le=600)
 
     @field_validator("brokers")

@@ -17,6 +17,8 @@ import asyncio
 import logging
 import os
 import ssl
+import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,6 +78,7 @@ class SparkplugEdge:
         self._alias = {d.name: d.alias for d in self.defs}
         self._last: dict[str, Sample] = {}
         self._pending: list[Sample] = []
+        self._window: deque[tuple[float, list[Sample]]] = deque()  # (monotonic sent, batch) of recent live NDATA
         self._dir = state_dir / "uplink"
         self._dir.mkdir(parents=True, exist_ok=True)
         self._spool = DurableQueue(self._dir / "spool", config.spool_max_bytes)
@@ -214,6 +217,7 @@ class SparkplugEdge:
             if self._born:
                 log.warning("uplink: primary host %s offline; NDEATH, spooling until it returns",
                             self.config.primary_host_id)
+                self._spool_window()
                 async with self._lock:
                     self._born = False
                     await client.publish(codec.topic(self._group, "NDEATH", self._node),
@@ -244,6 +248,14 @@ class SparkplugEdge:
     def _next_seq(self) -> int:
         self._seq = (self._seq + 1) % 256
         return self._seq
+
+    def _spool_window(self) -> None:
+        """What went live in the last replay_window_s goes to the spool, so the returning host gets it again."""
+        window = [s for _, batch in self._window for s in batch]
+        self._window.clear()
+        if window:
+            self._pending = window + self._pending
+            self._spool_pending()
 
     def _spool_pending(self) -> None:
         if not self._pending:
@@ -278,6 +290,11 @@ class SparkplugEdge:
                 self._pending = batch[i:] + self._pending
                 self._spool_pending()
                 raise
+            if self.config.replay_window_s > 0 and self.config.primary_host_id is not None:
+                self._window.append((time.monotonic(), chunk))
+        horizon = time.monotonic() - self.config.replay_window_s
+        while self._window and self._window[0][0] < horizon:
+            self._window.popleft()
 
     async def _publish_data(self, client: aiomqtt.Client, items: list[tuple[int | str, Sample]], *,
                             historical: bool) -> None:
