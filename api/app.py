@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,28 +11,28 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from psycopg_pool import AsyncConnectionPool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.audit import ApiAudit
 from api.auth.bootstrap import AuthSetupError, check_production_admin
-from api.auth.ratelimit import LoginThrottle
+from api.auth.ratelimit import login_throttle
 from api.auth.store import AuthStore
 from api.context import ApiContext
+from api.docs_pages import docs_router
 from api.errors import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from api.hardening import SecurityHeaders
+from api.log_redaction import redact_access_log
 from api.metrics import AcquisitionMeter
 from api.routers import alarms as alarms_router
 from api.routers import audit, auth, health, live, metrics, reports, tag_writes, tags, trends
 from api.routers import loops as loops_router
 from api.routers import notify as notify_router
 from api.routers import panel as panel_router
-from api.routers import simulator as simulator_router
 from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl import __version__
 from plantctl.alarms.engine import AlarmEngine
 from plantctl.historian.migrate import apply_migrations
 from plantctl.runtime.service import PlantRuntime
-from sim.facade.runner import SimulatedPlc
 
 log = logging.getLogger(__name__)
 
@@ -44,69 +43,15 @@ whose writes need the `X-CSRF-Token` header) or an API token issued by an admin.
 engineer < admin. Every error is an RFC 9457 problem document (`application/problem+json`).
 """
 
-_SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                     (b"referrer-policy", b"no-referrer")]
-# The panel loads only its own files and the vendored uPlot from this origin: no inline script or style,
-# no third-party host, never framed (CSP Level 3). FastAPI's /docs pages load Swagger UI from a CDN and
-# run inline script, so they go without it.
-_CSP = (b"content-security-policy",
-        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-        b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-_NO_CSP_PATHS = ("/docs", "/redoc")
-
-
-_QUERY_SECRET = re.compile(r"((?:^|[?&])access_token=)[^&\s]*")
-
-
-class RedactQueryTokens(logging.Filter):
-    """uvicorn's access log prints the full path; live streams carry ?access_token= (EventSource sets no header)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(_QUERY_SECRET.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
-        return True
-
-
-def redact_access_log() -> None:
-    """Mask query tokens in uvicorn's access log (a filter on its logger survives uvicorn's dictConfig)."""
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, RedactQueryTokens) for f in access.filters):
-        access.addFilter(RedactQueryTokens())
-
-
-class SecurityHeaders:
-    """Adds headers that keep browsers from sniffing, framing or caching API answers (pure ASGI: SSE-safe)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {k.lower() for k, _ in headers}
-                headers.extend(h for h in _SECURITY_HEADERS if h[0] not in names)
-                if _CSP[0] not in names and not str(scope.get("path", "")).startswith(_NO_CSP_PATHS):
-                    headers.append(_CSP)
-                if b"cache-control" not in names:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
                loops: Mapping[str, Loop] | None = None, alarms: AlarmEngine | None = None,
-               simulator: SimulatedPlc | None = None) -> FastAPI:
-    """The runtime's lifecycle belongs to the caller (plantctl run); the app owns its database pool.
+               simulator: object | None = None) -> FastAPI:
+    """The app's lifespan starts the runtime and stops it (flushing the historian) when uvicorn shuts down.
 
-    loops and alarms default to the runtime's `loops` and `alarms` attributes when it has them; the simulator
-    bench (/api/v1/simulator) is mounted only with a simulator (argument or the runtime's `simulator`).
+    A runtime already running when the app starts (a second app served over the same service) is left to
+    whoever started it. loops and alarms default to the runtime's `loops` and `alarms` attributes; the
+    simulator bench (/api/v1/simulator) is mounted only with a simulator (argument or the runtime's
+    `simulator`), and only then is the simulator's code imported.
     """
     configured = settings or ApiSettings()
     redact_access_log()
@@ -133,19 +78,28 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
         await pool.open(wait=True, timeout=15)
         app.state.ctx = ApiContext(
             runtime=runtime, settings=settings, pool=pool, store=AuthStore(pool), audit=ApiAudit(pool),
-            throttle=LoginThrottle(settings.login_max_failures_per_user, settings.login_max_attempts_per_ip,
-                                   settings.login_window_s),
+            throttle=login_throttle(settings),
             meter=meter, loops=loops, alarms=alarms)
+        owns_runtime = not runtime.started
         try:
+            if owns_runtime:
+                await runtime.start()
             yield
         finally:
-            app.state.ctx = None
-            await pool.close()
+            try:
+                if owns_runtime:
+                    await runtime.stop()  # sources closed, loops and journals flushed, then the historian
+                    log.info("runtime stopped")
+            finally:
+                app.state.ctx = None
+                await pool.close()
 
     app = FastAPI(title="plantctl", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None,  # behind login: api.docs_pages
                   openapi_tags=[{"name": n} for n in ("auth", "users", "tags", "live", "trends", "alarms", "loops",
                                                       "audit", "reports", "health", "metrics")])
     app.state.runtime = runtime
+    app.state.settings = configured  # api.server_limits.uvicorn_config serves it with these limits
     app.state.ctx = None
     install_problem_handlers(app)
     for r in (health.router, auth.router, tags.router, tag_writes.router, live.router, trends.router,
@@ -153,9 +107,14 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
         app.include_router(r)
     if runtime.notifier is not None:  # on-call notification: mounted only with a notifications: section
         app.include_router(notify_router.routes)
-    simulator_router.install(app, simulator if simulator is not None else getattr(runtime, "simulator", None))
+    plc = simulator if simulator is not None else getattr(runtime, "simulator", None)
+    if plc is not None:
+        from api.routers import simulator as simulator_router  # the simulator (and scipy) only when simulating
+
+        simulator_router.install(app, plc)
+    app.include_router(docs_router(app))
     app.include_router(panel_router.panel_router())  # the operator panel, after (and below) every API route
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, allowed_hosts=configured.allowed_hosts)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -181,6 +140,9 @@ def problem_openapi(spec: dict[str, Any]) -> dict[str, Any]:
                 refs = str(content)
                 if status.startswith(("4", "5")) and ("HTTPValidationError" in refs or "Problem" in refs):
                     resp["content"] = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}
+            if "requestBody" in op:  # a body that is not JSON (or not UTF-8) is refused before validation
+                responses.setdefault("400", {"description": "Bad Request: the body is not valid JSON in UTF-8",
+                                             "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}})
             responses.setdefault("500", {"description": "Internal Server Error",
                                          "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}})
     schemas = spec.get("components", {}).get("schemas", {})

@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 from plantctl.audit.audit import AuditAction, AuditPage, AuditTrail
 
 # Actions of user and token administration, not (yet) in plantctl.audit's AuditAction.
-API_ONLY_ACTIONS = frozenset({"user_create", "user_update", "token_create", "token_revoke",
+API_ONLY_ACTIONS = frozenset({"user_create", "user_update", "token_create", "token_revoke", "throttle_clear",
                               "simulator"})  # simulator: fault injection on the simulated PLC (api.routers.simulator)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from api.auth.bootstrap import add_user
+from api.auth.bootstrap import add_user, remove_demo_users
 from api.auth.roles import Role
 from api.auth.store import UserError
 from api.settings import MIN_PASSWORD_LENGTH
@@ -37,3 +37,12 @@ def users_add(
         typer.echo(f"plantctl users add: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"user {name!r} created with role {parsed.label}")
+
+
+@users_app.command("purge-demo")
+def users_purge_demo() -> None:
+    """Delete the demo accounts (their passwords were printed by a demo start) before a production start."""
+    from plantctl.db import database_url
+
+    removed = remove_demo_users(database_url())
+    typer.echo(f"removed demo users: {', '.join(removed)}" if removed else "no demo users in this database")

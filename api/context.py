@@ -13,6 +13,7 @@ from api.audit import ApiAudit
 from api.auth.ratelimit import LoginThrottle
 from api.auth.store import AuthStore
 from api.metrics import AcquisitionMeter
+from api.proxy import ClientAddress, client_address
 from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl.alarms.engine import AlarmEngine
@@ -31,6 +32,7 @@ class ApiContext:
     loops: Mapping[str, Loop] | None = None
     alarms: AlarmEngine | None = None
     live_clients: int = 0
+    live_streams: dict[str, int] = field(default_factory=dict)  # open live streams per user name
     counters: dict[str, int] = field(default_factory=dict)
 
     def count(self, name: str, n: int = 1) -> None:
@@ -46,6 +48,13 @@ def get_context(request: Request) -> ApiContext:
     return ctx
 
 
+def request_address(request: Request) -> ClientAddress:
+    """The peer, and the forwarded client when the peer is one of PLANTCTL_TRUSTED_PROXIES."""
+    ctx = getattr(request.app.state, "ctx", None)
+    trusted = ctx.settings.trusted_proxies if isinstance(ctx, ApiContext) else []
+    return client_address(request, trusted)
+
+
 def client_ip(request: Request) -> str:
-    """The peer address; no proxy headers are trusted (the service binds loopback by default)."""
-    return request.client.host if request.client else ""
+    """The address the audit trail records: the peer, or 'forwarded via peer' behind a trusted proxy."""
+    return request_address(request).for_audit

@@ -97,12 +97,17 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
                             type_=TYPE_PREFIX + "validation", errors=issues)
 
 
-async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+def internal_error(request: Request, exc: BaseException) -> JSONResponse:
+    """The one answer to an unexpected failure: a 500 problem whose request_id finds the trace in the log."""
     request_id = uuid.uuid4().hex[:12]
     log.error("unhandled error on %s %s (request_id %s)", request.method, request.url.path, request_id,
               exc_info=exc)
     return problem_response(request, 500, detail="an internal error occurred; the server log has the details",
                             type_=TYPE_PREFIX + "internal", request_id=request_id)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    return internal_error(request, exc)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

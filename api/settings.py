@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-import re
+import logging
+import os
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MIN_PASSWORD_LENGTH = 12
-# Words that vendors ship as defaults or that lists of breached passwords start with (IEC 62443-3-3 SR 1.5/1.7).
-_DEFAULT_WORDS = frozenset({
-    "password", "passwort", "changeme", "admin", "administrator", "root", "default", "secret", "letmein", "welcome",
-    "qwerty", "qwertz", "azerty", "plantctl", "operator", "engineer", "viewer", "scada", "opcua", "modbus", "plc",
-    "siemens", "manager", "user", "test", "demo", "abc", "iloveyou", "monkey", "dragon", "master", "login"})
+from api.auth.password_policy import MIN_PASSWORD_LENGTH, weak_password_reason
 
+log = logging.getLogger(__name__)
+# Settings of the old per-user lockout (issue 19, finding 2): said aloud when still set, not silently ignored.
+RETIRED = {"PLANTCTL_LOGIN_MAX_FAILURES_PER_USER": "PLANTCTL_LOGIN_FREE_FAILURES and PLANTCTL_LOGIN_MAX_DELAY_S",
+           "PLANTCTL_LOGIN_MAX_ATTEMPTS_PER_IP": "PLANTCTL_LOGIN_ADDRESS_FREE_FAILURES"}
 
-def weak_password_reason(password: str, username: str | None = None) -> str | None:
-    """Why a password is too weak for an account of this service, or None."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"must have at least {MIN_PASSWORD_LENGTH} characters"
-    if len(set(password)) < 5:
-        return "uses fewer than 5 different characters"
-    lowered = password.lower()
-    if username and len(username) >= 3 and username.lower() in lowered:
-        return "contains the user name"
-    letters = re.sub(r"[^a-z]", "", lowered)
-    if not letters:
-        return "has no letters (digits and symbols only)"
-    for word in _DEFAULT_WORDS:
-        if letters == word * (len(letters) // len(word)):
-            return f"is a default or common password ({word!r} with digits or symbols)"
-    return None
-
+__all__ = ["MIN_PASSWORD_LENGTH", "ApiSettings", "weak_password_reason"]
 
 class ApiSettings(BaseSettings):
     """Security-relevant settings; times in seconds, sizes in counts."""
@@ -51,11 +35,40 @@ class ApiSettings(BaseSettings):
     cookie_secure: bool = Field(default=True, description="Secure flag of the session cookie (keep on)")
     allowed_origins: list[str] = Field(
         default_factory=list, description="extra browser origins allowed on the live stream besides the API's own")
-    login_window_s: float = Field(default=300, gt=0, description="window of the login rate limits")
-    login_max_failures_per_user: int = Field(default=5, ge=1, description="failed logins per user per window")
-    login_max_attempts_per_ip: int = Field(default=20, ge=1, description="login attempts per client IP per window")
+    login_window_s: float = Field(default=900, gt=0, description="a throttle forgets failures older than this")
+    login_free_failures: int = Field(
+        default=3, ge=0, le=100, description="failed logins of one user from one address before delays start")
+    login_base_delay_s: float = Field(default=1, gt=0, le=3600, description="first delay; doubles with each failure")
+    login_max_delay_s: float = Field(default=60, gt=0, le=86400, description="the longest delay between attempts")
+    login_address_free_failures: int = Field(
+        default=30, ge=1, description="failed logins from one address (any user) before that address is slowed")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="addresses/networks of reverse proxies whose X-Forwarded-For is believed")
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "::1"],
+        description="Host header values accepted (DNS rebinding); '*.example.org' matches subdomains")
+    header_timeout_s: float = Field(default=10, gt=0, le=300,
+                                    description="a request's head must arrive within this after connect or idle")
+    body_timeout_s: float = Field(default=30, gt=0, le=3600, description="a request's body must arrive within this")
+    keepalive_timeout_s: int = Field(default=5, ge=1, le=300, description="idle keep-alive connections are closed")
+    max_connections: int = Field(default=200, ge=2, le=100_000, description="concurrent connections; more get 503")
+    max_streams_per_user: int = Field(default=8, ge=1, le=1000, description="open live streams per user")
     live_queue_batches: int = Field(default=256, ge=1, description="batches a slow live client may lag before drops")
     db_pool_max: int = Field(default=8, ge=1, le=100)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        from api.proxy import parse_networks
+        parse_networks(tuple(value))
+        return value
+
+    @model_validator(mode="after")
+    def _retired_names(self) -> ApiSettings:
+        for name, instead in RETIRED.items():
+            if name in os.environ:
+                log.warning("%s is no longer read (logins are never locked out): use %s", name, instead)
+        return self
 
     @model_validator(mode="after")
     def _admin_pair(self) -> ApiSettings:

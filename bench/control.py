@@ -2,7 +2,7 @@
 
 The compensated controller is PHC-101 as shipped in examples/plant.yaml. The fixed-gain baseline is
 the same loop with `compensation: none` (same feedforward, split range, interlocks), its PI gains
-proposed by SIMC (control/tuning.py) from a step test at pH 7 on the simulator, then run at the
+proposed by SIMC (plantctl/tools/tuning.py) from a step test at pH 7 on the simulator, then run at the
 loop's setpoint. Figures are on the simulator's true pH; `iae_*_pv_good` counts only the time the
 PV read GOOD (the upset day's failed and drifting electrode misleads both controllers alike). The
 jitter figures time drift-free asyncio schedules at 1 s and 100 ms while a CPU + file-IO load runs
@@ -28,11 +28,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from control.closed_loop import loop_config, run_loop_on_scenario
 from control.scheduler import Tick, run_periodic
-from control.tuning import tune
 from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
+from plantctl.tools.closed_loop import loop_config, run_loop_on_scenario
+from plantctl.tools.tuning import tune
 from sim.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

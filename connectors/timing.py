@@ -6,21 +6,22 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable
 
+from plantctl.clock import LOOP_CLOCK, Clock
 
-async def every(period_s: float, tick: Callable[[], Awaitable[None]]) -> None:
-    """Run `tick` at t0, t0 + period, …; an overrun skips the missed ticks instead of bunching."""
-    loop = asyncio.get_running_loop()
-    due = loop.time()
+
+async def every(period_s: float, tick: Callable[[], Awaitable[None]], clock: Clock = LOOP_CLOCK) -> None:
+    """Run `tick` at t0, t0 + period, … on `clock`; an overrun skips the missed ticks instead of bunching."""
+    due = clock.monotonic()
     task = asyncio.current_task()
     while True:
         await tick()
         if task is not None and task.cancelling():  # a cancel swallowed inside tick (gh-86296)
             raise asyncio.CancelledError
         due += period_s
-        now = loop.time()
+        now = clock.monotonic()
         if due < now:
             due += math.ceil((now - due) / period_s) * period_s
-        await asyncio.sleep(due - now)
+        await clock.sleep(due - now)
 
 
 async def cancel_and_wait(tasks: list[asyncio.Task[None]]) -> None:

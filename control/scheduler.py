@@ -11,6 +11,8 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from plantctl.clock import LOOP_CLOCK, Clock
+
 
 @dataclass(frozen=True, slots=True)
 class Tick:
@@ -58,20 +60,32 @@ class PeriodicSchedule:
 
 
 async def run_periodic(period_s: float, work: Callable[[Tick], Awaitable[None] | None],
-                       stop: asyncio.Event) -> PeriodicSchedule:
-    """Call `work` every period_s on the event loop's monotonic clock until `stop` is set."""
-    loop = asyncio.get_running_loop()
-    sched = PeriodicSchedule(period_s, loop.time())
+                       stop: asyncio.Event, clock: Clock = LOOP_CLOCK) -> PeriodicSchedule:
+    """Call `work` every period_s on `clock` (the event loop's monotonic clock by default) until `stop` is set."""
+    sched = PeriodicSchedule(period_s, clock.monotonic())
     while not stop.is_set():
-        delay = sched.next_deadline_s - loop.time()
+        delay = sched.next_deadline_s - clock.monotonic()
         if delay > 0:
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+            if await _stopped_within(stop, delay, clock):
                 break
-            except TimeoutError:
-                pass
-        tick = sched.begin(loop.time())
+            continue  # check again: an event loop may fire a timer up to its clock resolution early
+        tick = sched.begin(clock.monotonic())
         result = work(tick)
         if result is not None:
             await result
     return sched
+
+
+async def _stopped_within(stop: asyncio.Event, delay_s: float, clock: Clock) -> bool:
+    """Sleep delay_s on the clock unless stop is set first; True when it was."""
+    if stop.is_set():
+        return True
+    sleeper = asyncio.ensure_future(clock.sleep(delay_s))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, stopper):
+            task.cancel()
+        await asyncio.gather(sleeper, stopper, return_exceptions=True)
+    return stop.is_set()

@@ -2,20 +2,79 @@
 
 from __future__ import annotations
 
-import contextlib
+import importlib
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from plantctl.config import ConfigError, load_plant
+
+
+def _users_app() -> typer.Typer:
+    from api.cli import users_app
+
+    return users_app
+
+
+def _report_app() -> typer.Typer:
+    from plantctl.alarms.report import report_alarms_command
+    from plantctl.reports.cli import mount as mount_reports
+
+    report_app = typer.Typer(help="Reports over a period from the plant database.", no_args_is_help=True)
+    report_app.command("alarms")(report_alarms_command)
+    mount_reports(report_app)
+    return report_app
+
+
+def _command(module: str, attr: str, name: str) -> Callable[[], typer.Typer]:
+    def one() -> typer.Typer:
+        sub = typer.Typer()
+        sub.command(name)(getattr(importlib.import_module(module), attr))
+        return sub
+    return one
+
+
+# Commands whose code lives with the package that owns the subject, imported only when called (or listed by
+# --help): `plantctl run` on a real plant loads neither the simulator nor the tuning tools.
+# name -> (builder, is a group of subcommands)
+_LAZY: dict[str, tuple[Callable[[], typer.Typer], bool]] = {
+    "users": (_users_app, True),
+    "report": (_report_app, True),
+    "sim": (_command("sim.cli", "sim_command", "sim"), False),
+    "tune": (_command("plantctl.tools.tuning", "tune_command", "tune"), False),
+    "browse": (_command("connectors.opcua.browse", "browse_command", "browse"), False),
+}
+
+
+class _LazyGroup(TyperGroup):
+    """The top-level command group, building a lazy subcommand the first time it is looked up.
+
+    ctx and the command are typed Any: typer's click types live in its private typer._click module.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in _LAZY if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in _LAZY:
+            build, is_group = _LAZY[cmd_name]
+            sub = build()
+            cmd = typer.main.get_group(sub) if is_group else typer.main.get_command(sub)
+            cmd.name = cmd_name
+            self.add_command(cmd, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
     name="plantctl",
     help="Monitoring and dosing control for industrial wastewater treatment.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=_LazyGroup,
 )
 db_app = typer.Typer(help="The local TimescaleDB plantctl provisions when PLANTCTL_DATABASE_URL is not set.",
                      no_args_is_help=True)
@@ -32,7 +91,6 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 @app.command("check-config")
 def check_config(path: ConfigPath) -> None:
     """Check a plant file and report every problem at once, with file and line."""
-    _register_section_checks()
     try:
         config = load_plant(path)
     except ConfigError as exc:
@@ -42,12 +100,6 @@ def check_config(path: ConfigPath) -> None:
         raise _fail(f"{path}: {n} problem{'s' if n != 1 else ''}", 1) from None
     typer.echo(f"{path}: OK — {len(config.sources)} sources, {len(config.tags)} tags, "
                f"{len(config.loops)} loops, {len(config.alarms)} alarms")
-
-
-def _register_section_checks() -> None:
-    """Sections owned by other packages (the simulator's) register their checks on import."""
-    with contextlib.suppress(ImportError):
-        import sim.params  # noqa: F401
 
 
 @db_app.command("up")
@@ -123,7 +175,6 @@ def run(
     from plantctl.serve import PortBusyError, ServeOptions, serve
 
     configure_logging()
-    _register_section_checks()
     try:
         asyncio.run(serve(ServeOptions(config, host, port, simulate, speed, scenario)))
     except ConfigError as exc:
@@ -134,28 +185,6 @@ def run(
         raise _fail(f"plantctl run: {exc}") from None
     except KeyboardInterrupt:
         pass
-
-
-def _mount_subcommands() -> None:
-    """Commands whose code lives with the package that owns the subject."""
-    from api.cli import users_app
-    from connectors.opcua.browse import browse_command
-    from control.tuning import tune_command
-    from plantctl.alarms.report import report_alarms_command
-    from plantctl.reports.cli import mount as mount_reports
-    from sim.cli import sim_command
-
-    app.add_typer(users_app, name="users")
-    report_app = typer.Typer(help="Reports over a period from the plant database.", no_args_is_help=True)
-    report_app.command("alarms")(report_alarms_command)
-    mount_reports(report_app)
-    app.add_typer(report_app, name="report")
-    app.command("sim")(sim_command)
-    app.command("tune")(tune_command)
-    app.command("browse")(browse_command)
-
-
-_mount_subcommands()
 
 
 if __name__ == "__main__":

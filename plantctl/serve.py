@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import socket
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
 from pydantic import ValidationError
 
-from api.app import create_app
 from api.auth.bootstrap import AuthSetupError, prepare_auth
+from api.server_limits import uvicorn_config
 from api.settings import ApiSettings
 from plantctl.config import PlantConfig, load_plant
 from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig
 from plantctl.db import database_url
 from plantctl.paths import state_dir
-from plantctl.runtime.assemble import build_service
+from plantctl.runtime.assemble import Simulation, build_service
 
 log = logging.getLogger("plantctl")
 
@@ -37,36 +33,6 @@ class ServeOptions:
     simulate: bool = False
     speed: float = 1.0
     scenario: Path | None = None
-
-
-class _Server(uvicorn.Server):
-    """uvicorn re-raises a captured SIGTERM/SIGINT as soon as it has shut down (Server.capture_signals), and
-    the default SIGTERM action ends the process there, before the runtime stops (historian flush, sources
-    closed): hold the signals back and raise them once the runtime has stopped."""
-
-    held_signals: tuple[int, ...] = ()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        with super().capture_signals():
-            try:
-                yield
-            finally:
-                self.held_signals = tuple(self._captured_signals)
-                self._captured_signals.clear()
-
-
-@contextlib.asynccontextmanager
-async def _simulator(opts: ServeOptions) -> AsyncIterator[Any]:
-    if not opts.simulate:
-        yield None
-        return
-    from sim.facade.runner import SimulatedPlc
-
-    async with SimulatedPlc(opts.config_path, speed=opts.speed, scenario=opts.scenario) as plc:
-        print(f"plantctl: simulated PLC serving OPC UA on {plc.opcua_endpoint} and Modbus TCP on "
-              f"127.0.0.1:{plc.modbus_port} (×{opts.speed:g} real time)", flush=True)
-        yield plc
 
 
 class PortBusyError(RuntimeError):
@@ -108,27 +74,25 @@ def _settings(url: str, simulate: bool) -> ApiSettings:
 
 
 async def serve(opts: ServeOptions) -> None:
+    """Checks first, then uvicorn: the app's lifespan starts the simulator and the runtime and stops them on
+    SIGTERM/SIGINT (historian flushed) before uvicorn re-raises the signal, so the exit status a supervisor
+    expects for the signal it sent holds."""
     config = load_plant(opts.config_path)
     _check_ports(opts, config)
     url = database_url()
     settings = _settings(url, opts.simulate)
     banner = await asyncio.to_thread(prepare_auth, settings)  # migrations, then users; refuses a default admin
-    server: _Server | None = None
-    async with _simulator(opts) as plc:
-        runtime = build_service(config, url, state_dir())
-        runtime.simulator = plc
-        await runtime.start()
-        try:
-            app = create_app(runtime, settings=settings, simulator=plc)
-            server = _Server(uvicorn.Config(app, host=opts.host, port=opts.port, log_level="info",
-                                            lifespan="on", workers=1))
-            if banner:
-                print(banner, flush=True)
-            print(f"plantctl: service for {config.plant.name!r} on http://{opts.host}:{opts.port}/ "
-                  f"(health: /healthz)", flush=True)
-            await server.serve()
-        finally:
-            await runtime.stop()
-            log.info("runtime stopped")
-    for sig in reversed(server.held_signals if server is not None else ()):
-        signal.raise_signal(sig)  # the exit status a supervisor expects for the signal it sent
+    simulation = Simulation(opts.config_path, speed=opts.speed, scenario=opts.scenario) if opts.simulate else None
+    service = build_service(config, database_url=url, state_dir=state_dir(), settings=settings,
+                            simulation=simulation)
+    plc = service.simulator
+    if plc is not None:
+        print(f"plantctl: simulated PLC serving OPC UA on {plc.opcua_endpoint} and Modbus TCP on "
+              f"127.0.0.1:{plc.modbus_port} (×{opts.speed:g} real time)", flush=True)
+    server = uvicorn.Server(uvicorn_config(service.app, settings, host=opts.host, port=opts.port,
+                                           log_level="info", lifespan="on", workers=1))
+    if banner:
+        print(banner, flush=True)
+    print(f"plantctl: service for {config.plant.name!r} on http://{opts.host}:{opts.port}/ "
+          f"(health: /healthz)", flush=True)
+    await server.serve()

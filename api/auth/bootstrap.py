@@ -65,29 +65,66 @@ def prepare_auth(settings: ApiSettings) -> str:
                 if row is not None:
                     _audit(conn, "user.create", settings.admin_user, {"role": "admin", "from": "environment"})
         if settings.mode == "demo":
-            lines = ["DEMO MODE — demo users with fresh random passwords (valid until the next start):"]
-            with conn.transaction():
-                for name in DEMO_USERS:
-                    password = random_password()
-                    conn.execute(
-                        "INSERT INTO api_users (username, password_hash, role) VALUES (%s, %s, %s) "
-                        "ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, "
-                        "role = EXCLUDED.role, disabled = false, updated = now()",
-                        (name, hash_password(password), name))
-                    conn.execute("DELETE FROM api_sessions s USING api_users u WHERE s.user_id = u.id "
-                                 "AND u.username = %s", (name,))
-                    lines.append(f"  {name:<9} {password}")
-                _audit(conn, "user.demo_reset", ",".join(DEMO_USERS), {"mode": "demo"})
-            return "\n".join(lines)
+            return _reset_demo_users(conn)
     check_production_admin(url)
     return ""
 
 
-def check_production_admin(database_url: str) -> None:
-    """Production refuses to start without an enabled admin (IEC 62443-3-3 SR 1.5: no default credentials)."""
+def _reset_demo_users(conn: psycopg.Connection[object]) -> str:
+    """Fresh passwords for the demo users; an account of the same name that is not a demo account is left alone."""
+    lines = ["DEMO MODE — demo users with fresh random passwords (valid until the next start):"]
+    reset: list[str] = []
+    with conn.transaction():
+        for name in DEMO_USERS:
+            password = random_password()
+            row = conn.execute(
+                "INSERT INTO api_users (username, password_hash, role, demo) VALUES (%s, %s, %s, true) "
+                "ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, "
+                "role = EXCLUDED.role, disabled = false, updated = now() WHERE api_users.demo RETURNING id",
+                (name, hash_password(password), name)).fetchone()
+            if row is None:
+                lines.append(f"  {name:<9} (not a demo account in this database: left as it is, not usable here)")
+                continue
+            conn.execute("DELETE FROM api_sessions s USING api_users u WHERE s.user_id = u.id AND u.username = %s",
+                         (name,))
+            lines.append(f"  {name:<9} {password}")
+            reset.append(name)
+        _audit(conn, "user.demo_reset", ",".join(reset), {"mode": "demo"})
+    return "\n".join(lines)
+
+
+def demo_users(database_url: str) -> list[str]:
+    """Names of the demo accounts in this database (empty if it was never migrated)."""
     with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
         try:
-            row = conn.execute("SELECT count(*) FROM api_users WHERE role = 'admin' AND NOT disabled").fetchone()
+            return [str(r[0]) for r in conn.execute("SELECT username FROM api_users WHERE demo ORDER BY username")]
+        except psycopg.errors.UndefinedTable:
+            return []
+
+
+def remove_demo_users(database_url: str) -> list[str]:
+    """`plantctl users purge-demo`: delete the demo accounts (and their sessions and tokens), audited."""
+    apply_migrations(database_url)
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn, conn.transaction():
+        names = [str(r[0]) for r in conn.execute("DELETE FROM api_users WHERE demo RETURNING username")]
+        if names:
+            _audit(conn, "user.demo_purge", ",".join(sorted(names)), {"removed": sorted(names)})
+    return sorted(names)
+
+
+def check_production_admin(database_url: str) -> None:
+    """Production refuses to start with demo accounts (their passwords were printed) or without an enabled admin
+    of its own (IEC 62443-3-3 SR 1.5: no default credentials)."""
+    demo = demo_users(database_url)
+    if demo:
+        raise AuthSetupError(
+            f"production mode refuses a database with demo accounts ({', '.join(demo)}; their passwords were printed "
+            "by a demo start): remove them with `plantctl users purge-demo`, or give demos a database of their own "
+            "(PLANTCTL_DATABASE_URL)")
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
+        try:
+            row = conn.execute("SELECT count(*) FROM api_users WHERE role = 'admin' AND NOT disabled "
+                               "AND NOT demo").fetchone()
         except psycopg.errors.UndefinedTable:  # never migrated: certainly no admin yet
             row = None
     if not row or int(row[0]) == 0:

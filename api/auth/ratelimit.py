@@ -1,67 +1,134 @@
-"""Login throttling per user name and per client IP (IEC 62443-3-3 SR 1.11, unsuccessful login attempts)."""
+"""Login throttling that slows guessing without locking anyone out (IEC 62443-3-3 SR 1.11 within FR 7).
+
+Failures count per (user name, client address): each failure past a few free ones doubles the delay before the
+next attempt of that pair may be tried, up to a ceiling. Another address is never slowed by them, so nobody can
+lock `operator` out of the HMI from elsewhere; a successful login clears its pair and is never counted. A second,
+looser backoff per address alone slows one address guessing across many user names.
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from api.settings import ApiSettings
+
+_K = TypeVar("_K", bound=Hashable)
 
 
-class SlidingWindow:
-    """At most `limit` events per key in any `window_s` seconds; memory bounded by keys seen recently."""
+@dataclass(slots=True)
+class _Backoff:
+    failures: int
+    last_failure: float
+    blocked_until: float
 
-    def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self._clock = clock
-        self._events: dict[str, deque[float]] = {}
 
-    def _recent(self, key: str) -> deque[float]:
-        now = self._clock()
-        q = self._events.get(key)
-        if q is None:
-            return deque()
-        while q and q[0] <= now - self.window_s:
-            q.popleft()
-        if not q:
-            del self._events[key]
-        return q
+@dataclass(frozen=True, slots=True)
+class ThrottleEntry:
+    """One throttle as an admin sees it; `username` is None for an address-wide throttle."""
 
-    def retry_after_s(self, key: str) -> int:
-        """0 when another event is allowed now, else whole seconds until the oldest event leaves the window."""
-        q = self._recent(key)
-        if len(q) < self.limit:
-            return 0
-        return max(1, math.ceil(q[0] + self.window_s - self._clock()))
-
-    def hit(self, key: str) -> None:
-        self._recent(key)
-        self._events.setdefault(key, deque()).append(self._clock())
-        if len(self._events) > 100_000:  # a flood of distinct keys: forget the stalest
-            for k in list(self._events)[:10_000]:
-                del self._events[k]
-
-    def clear(self, key: str) -> None:
-        self._events.pop(key, None)
+    username: str | None
+    address: str
+    failures: int
+    retry_after_s: int
 
 
 class LoginThrottle:
-    """Failures count against the user name; every attempt counts against the client IP."""
+    """Growing delays per (user, address) and per address; memory bounded by recently failing keys."""
 
-    def __init__(self, max_failures_per_user: int, max_attempts_per_ip: int, window_s: float,
+    MAX_KEYS = 100_000
+
+    def __init__(self, *, free_failures: int = 3, base_delay_s: float = 1, max_delay_s: float = 60,
+                 address_free_failures: int = 30, forget_after_s: float = 900,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_user = SlidingWindow(max_failures_per_user, window_s, clock)
-        self.per_ip = SlidingWindow(max_attempts_per_ip, window_s, clock)
+        self.free_failures = free_failures
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self.address_free_failures = address_free_failures
+        self.forget_after_s = forget_after_s
+        self._clock = clock
+        self._pairs: dict[tuple[str, str], _Backoff] = {}
+        self._addresses: dict[str, _Backoff] = {}
 
-    def retry_after_s(self, username: str, client_ip: str) -> int:
-        return max(self.per_user.retry_after_s(username.lower()), self.per_ip.retry_after_s(client_ip))
+    def _delay(self, failures: int, free: int) -> float:
+        over = failures - free
+        if over <= 0:
+            return 0.0
+        return float(min(self.max_delay_s, self.base_delay_s * 2.0 ** min(over - 1, 40)))
 
-    def attempt(self, client_ip: str) -> None:
-        self.per_ip.hit(client_ip)
+    def _live(self, table: dict[_K, _Backoff], key: _K) -> _Backoff | None:
+        entry = table.get(key)
+        if entry is not None and entry.last_failure <= self._clock() - self.forget_after_s:
+            del table[key]
+            return None
+        return entry
 
-    def failed(self, username: str) -> None:
-        self.per_user.hit(username.lower())
+    def retry_after_s(self, username: str, address: str) -> int:
+        """0 when this user may try from this address now, else whole seconds to wait."""
+        now = self._clock()
+        waits = [b.blocked_until - now for b in (self._live(self._pairs, (username.lower(), address)),
+                                                 self._live(self._addresses, address)) if b is not None]
+        wait = max(waits, default=0.0)
+        return max(1, math.ceil(wait)) if wait > 0 else 0
 
-    def succeeded(self, username: str) -> None:
-        self.per_user.clear(username.lower())
+    def failed(self, username: str, address: str) -> int:
+        """Count a failure; returns the delay (s, 0 if none) now imposed on this user from this address."""
+        now = self._clock()
+        self._forget_if_flooded()
+        pair = self._live(self._pairs, (username.lower(), address)) or _Backoff(0, now, now)
+        pair.failures += 1
+        pair.last_failure = now
+        pair.blocked_until = now + self._delay(pair.failures, self.free_failures)
+        self._pairs[(username.lower(), address)] = pair
+        addr = self._live(self._addresses, address) or _Backoff(0, now, now)
+        addr.failures += 1
+        addr.last_failure = now
+        addr.blocked_until = now + self._delay(addr.failures, self.address_free_failures)
+        self._addresses[address] = addr
+        return math.ceil(max(pair.blocked_until, addr.blocked_until) - now)
+
+    def succeeded(self, username: str, address: str) -> None:
+        """A good password ends the backoff of its own pair; successes are never counted."""
+        self._pairs.pop((username.lower(), address), None)
+
+    def entries(self) -> list[ThrottleEntry]:
+        """Every throttle with failures still remembered, most failures first."""
+        now = self._clock()
+        out = [ThrottleEntry(u, a, b.failures, max(0, math.ceil(b.blocked_until - now)))
+               for (u, a), b in list(self._pairs.items()) if self._live(self._pairs, (u, a)) is not None]
+        out += [ThrottleEntry(None, a, b.failures, max(0, math.ceil(b.blocked_until - now)))
+                for a, b in list(self._addresses.items()) if self._live(self._addresses, a) is not None]
+        return sorted(out, key=lambda e: (-e.failures, e.address, e.username or ""))
+
+    def clear(self, username: str | None = None, address: str | None = None) -> int:
+        """Forget the throttles matching the user name and/or address (both None: all); returns how many."""
+        user = username.lower() if username is not None else None
+        pairs = [k for k in self._pairs if (user is None or k[0] == user) and (address is None or k[1] == address)]
+        addrs = [a for a in self._addresses if user is None and (address is None or a == address)]
+        for k in pairs:
+            del self._pairs[k]
+        for a in addrs:
+            del self._addresses[a]
+        return len(pairs) + len(addrs)
+
+    def _forget_if_flooded(self) -> None:
+        _forget_stalest(self._pairs, self.MAX_KEYS)
+        _forget_stalest(self._addresses, self.MAX_KEYS)
+
+
+def login_throttle(settings: ApiSettings) -> LoginThrottle:
+    """The throttle the settings describe (PLANTCTL_LOGIN_*)."""
+    return LoginThrottle(free_failures=settings.login_free_failures, base_delay_s=settings.login_base_delay_s,
+                         max_delay_s=settings.login_max_delay_s,
+                         address_free_failures=settings.login_address_free_failures,
+                         forget_after_s=settings.login_window_s)
+
+
+def _forget_stalest(table: dict[_K, _Backoff], limit: int) -> None:
+    """A flood of distinct keys: forget the stalest tenth rather than grow without bound."""
+    if len(table) > limit:
+        for key in sorted(table, key=lambda k: table[k].last_failure)[: limit // 10]:
+            del table[key]

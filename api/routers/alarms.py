@@ -6,12 +6,13 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.deps import Ctx, Operator, Viewer
 from api.context import ApiContext, client_ip
 from api.errors import ApiProblem, problem_responses
 from api.schemas import NO_NUL, QualityOut, quality_out
+from api.timerange import ApiDateTime
 from plantctl.alarms.engine import AlarmEngine, AlarmStatus
 from plantctl.alarms.journal import read_journal
 from plantctl.alarms.states import AlarmRefused, AlarmState, Transition
@@ -71,7 +72,7 @@ class ShelveIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "reason": "AIT-101 electrode being recalibrated", "duration_s": 1800}]})
     reason: str = Field(min_length=1, max_length=500, pattern=NO_NUL, description="why (ISA-18.2 requires one)")
-    duration_s: float | None = Field(default=None, gt=0, le=7 * 86400,
+    duration_s: float | None = Field(default=None, strict=True, gt=0, le=7 * 86400,
                                      description="timed shelve; absent: one-shot (until return to normal)")
 
 
@@ -135,8 +136,8 @@ async def active_alarms(ctx: Ctx, _user: Viewer,
 
 @router.get("/history", summary="The alarm journal: every transition and operator action, oldest first")
 async def history(ctx: Ctx, _user: Viewer,
-                  start: Annotated[AwareDatetime | None, Query(description="default: 24 h before end")] = None,
-                  end: Annotated[AwareDatetime | None, Query(description="default: now")] = None,
+                  start: Annotated[ApiDateTime | None, Query(description="default: 24 h before end")] = None,
+                  end: Annotated[ApiDateTime | None, Query(description="default: now")] = None,
                   alarm: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
                   limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[JournalOut]:
     end = end or utcnow()

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from api.auth.deps import Ctx, Engineer
 from api.errors import ApiProblem, problem_responses
 from api.schemas import NO_NUL
+from api.timerange import ApiDateTime
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=problem_responses(401, 403, 422))
 
@@ -39,8 +40,8 @@ class AuditPageOut(BaseModel):
 
 @router.get("", summary="Audit entries, newest first, filtered (engineer)")
 async def query_audit(ctx: Ctx, _user: Engineer,
-                      start: Annotated[AwareDatetime | None, Query()] = None,
-                      end: Annotated[AwareDatetime | None, Query()] = None,
+                      start: Annotated[ApiDateTime | None, Query()] = None,
+                      end: Annotated[ApiDateTime | None, Query()] = None,
                       actor: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
                       action: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, examples=["setpoint"])] = None,
                       target: Annotated[str | None, Query(max_length=128, pattern=NO_NUL)] = None,

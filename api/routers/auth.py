@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.deps import CSRF_COOKIE, SESSION_COOKIE, Admin, Authenticated, Ctx
 from api.auth.roles import Role
 from api.auth.store import ApiTokenInfo, User, UserError
-from api.context import client_ip
+from api.context import client_ip, request_address
 from api.errors import ApiProblem, problem_responses
 from api.schemas import NO_NUL
-from api.settings import MIN_PASSWORD_LENGTH
+from api.settings import MIN_PASSWORD_LENGTH, weak_password_reason
 from plantctl.audit.audit import AuditAction
 from plantctl.samples import utcnow
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["auth"], responses=problem_responses(422))
 
@@ -93,6 +96,14 @@ class IssuedTokenOut(TokenOut):
     token: str = Field(description="shown once; stored only as its SHA-256")
 
 
+def check_password(password: str, username: str) -> None:
+    """The same policy as every other way a password is set (api.auth.password_policy, NIST SP 800-63B)."""
+    weak = weak_password_reason(password, username)
+    if weak is not None:
+        raise ApiProblem(422, "weak-password", "Password refused", f"the password {weak}; choose another "
+                         "(a passphrase of several unrelated words works well)")
+
+
 def _user_out(u: User) -> UserOut:
     return UserOut(username=u.username, role=u.role.label, disabled=u.disabled)
 
@@ -105,24 +116,30 @@ def _token_out(t: ApiTokenInfo) -> TokenOut:
 @router.post("/auth/login", summary="Log in: a bearer token, an HttpOnly session cookie and a CSRF token",
              responses=problem_responses(401, 429))
 async def login(body: LoginIn, request: Request, response: Response, ctx: Ctx) -> LoginOut:
-    ip = client_ip(request)
+    address = request_address(request)
+    ip = address.effective
     wait = ctx.throttle.retry_after_s(body.username, ip)
     if wait:
         ctx.count("login_throttled")
-        raise ApiProblem(429, "login-throttled", "Too many login attempts",
-                         f"too many attempts for this user or address; retry in {wait} s",
+        log.warning("login of %r from %s refused for %d s more (throttled after failures)",
+                    body.username[:64], address.for_audit, wait)
+        raise ApiProblem(429, "login-throttled", "Too many failed logins",
+                         f"too many failed logins for this user from this address; retry in {wait} s",
                          headers={"Retry-After": str(wait)})
-    ctx.throttle.attempt(ip)
     user = await ctx.store.authenticate(body.username, body.password)
     if user is None:
-        ctx.throttle.failed(body.username)
+        delay = ctx.throttle.failed(body.username, ip)
         ctx.count("login_failed")
+        if delay:
+            ctx.count("login_backoff")
+            log.warning("login of %r from %s failed again: next attempt in %d s", body.username[:64],
+                        address.for_audit, delay)
         await ctx.audit.record(body.username[:64] or "?", AuditAction.LOGIN_FAILED, body.username[:64],
-                               source_address=ip)
+                               source_address=address.for_audit)
         raise ApiProblem(401, "bad-credentials", "Login failed", "unknown user, wrong password or disabled account")
-    ctx.throttle.succeeded(body.username)
+    ctx.throttle.succeeded(body.username, ip)
     ctx.count("login_ok")
-    session = await ctx.store.open_session(user, ip, ctx.settings.session_ttl_s)
+    session = await ctx.store.open_session(user, address.for_audit, ctx.settings.session_ttl_s)
     max_age = int(ctx.settings.session_ttl_s)
     secure = ctx.settings.cookie_secure
     response.set_cookie(SESSION_COOKIE, session.token, max_age=max_age, httponly=True, secure=secure,
@@ -130,10 +147,43 @@ async def login(body: LoginIn, request: Request, response: Response, ctx: Ctx) -
     response.set_cookie(CSRF_COOKIE, session.csrf_token, max_age=max_age, httponly=False, secure=secure,
                         samesite="strict", path="/")
     response.headers["Cache-Control"] = "no-store"
-    await ctx.audit.record(user.username, AuditAction.LOGIN, user.username, source_address=ip,
+    await ctx.audit.record(user.username, AuditAction.LOGIN, user.username, source_address=address.for_audit,
                            detail={"role": user.role.label})
     return LoginOut(access_token=session.token, csrf_token=session.csrf_token, expires=session.expires,
                     user=_user_out(user))
+
+
+class ThrottleOut(BaseModel):
+    username: str | None = Field(description="the user name tried; null for an address-wide throttle")
+    address: str
+    failures: int = Field(description="failed logins remembered")
+    retry_after_s: int = Field(description="seconds until the next attempt is allowed (0: now)")
+
+
+class ThrottlesCleared(BaseModel):
+    cleared: int
+
+
+@router.get("/auth/throttles", summary="Login throttles in force (admin)", tags=["users"],
+            responses=problem_responses(401, 403))
+async def list_throttles(ctx: Ctx, _admin: Admin) -> list[ThrottleOut]:
+    return [ThrottleOut(username=e.username, address=e.address, failures=e.failures, retry_after_s=e.retry_after_s)
+            for e in ctx.throttle.entries()]
+
+
+@router.delete("/auth/throttles", summary="Clear login throttles of a user and/or an address, or all (admin)",
+               tags=["users"], responses=problem_responses(401, 403))
+async def clear_throttles(request: Request, ctx: Ctx, admin: Admin,
+                          username: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+                          address: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+                          ) -> ThrottlesCleared:
+    cleared = ctx.throttle.clear(username, address)
+    ctx.count("login_throttle_cleared", cleared)
+    log.warning("%s cleared %d login throttle(s) (user %r, address %r)", admin.username, cleared, username, address)
+    await ctx.audit.record(admin.username, "throttle_clear", username or address or "*",
+                           new={"username": username, "address": address, "cleared": cleared},
+                           source_address=client_ip(request), detail={"via": admin.via})
+    return ThrottlesCleared(cleared=cleared)
 
 
 @router.post("/auth/logout", status_code=204, summary="End this session (cookie and token)",
@@ -161,8 +211,10 @@ async def list_users(ctx: Ctx, _admin: Admin) -> list[UserOut]:
 
 
 @router.post("/users", status_code=201, summary="Create a user (admin)", tags=["users"],
-             responses=problem_responses(401, 403, 409))
+             responses=problem_responses(401, 403, 409),
+             description="The password must have at least 12 characters and not be a common or default one.")
 async def create_user(body: UserIn, request: Request, ctx: Ctx, admin: Admin) -> UserOut:
+    check_password(body.password, body.username)
     try:
         user = await ctx.store.create_user(body.username, Role.parse(body.role), body.password)
     except UserError as exc:
@@ -177,6 +229,8 @@ async def create_user(body: UserIn, request: Request, ctx: Ctx, admin: Admin) ->
 async def update_user(username: Annotated[str, Path(max_length=64, pattern=NO_NUL)], body: UserPatch,
                       request: Request, ctx: Ctx, admin: Admin) -> UserOut:
     role = Role.parse(body.role) if body.role else None
+    if body.password is not None:
+        check_password(body.password, username)
     if username == admin.username and ((role is not None and role < Role.ADMIN) or body.disabled):
         raise ApiProblem(409, "self-lockout", "Change refused", "an admin cannot demote or disable themselves")
     try:

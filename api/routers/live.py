@@ -30,14 +30,26 @@ class LiveSnapshot(BaseModel):
 
 def wanted_tags(ctx: ApiContext, tag: list[str] | None) -> set[str] | None:
     """The filter as a set (None: every tag); an unknown name is a 404, not a silently empty stream."""
-    if not tag:
+    if tag is None:
         return None
     names = {n.strip() for item in tag for n in item.split(",") if n.strip()}
+    if not names:
+        raise ApiProblem(422, "validation", "No tag named",
+                         "tag= names no tag; name at least one, or leave the parameter out for every tag")
     known = {t.name for t in ctx.runtime.config.tags}
     unknown = sorted(names - known)
     if unknown:
         raise ApiProblem(404, "unknown-tag", "Unknown tag", f"no tag {', '.join(map(repr, unknown))} in the plant file")
-    return names or None
+    return names
+
+
+def stream_slot(ctx: Ctx, user: StreamViewer) -> None:
+    """Refuse before the stream starts (its status is sent with the first event) when the user has too many."""
+    if ctx.live_streams.get(user.username, 0) >= ctx.settings.max_streams_per_user:
+        ctx.count("live_stream_refused")
+        raise ApiProblem(429, "too-many-streams", "Too many live streams",
+                         f"{user.username} already has {ctx.settings.max_streams_per_user} live streams open "
+                         "(PLANTCTL_MAX_STREAMS_PER_USER); close one first", headers={"Retry-After": "5"})
 
 
 @functools.lru_cache(maxsize=4096)
@@ -66,17 +78,19 @@ async def snapshot(ctx: Ctx, _user: Viewer, wanted: Wanted) -> LiveSnapshot:
 
 
 @router.get(
-    "/stream", response_class=EventSourceResponse,
+    "/stream", response_class=EventSourceResponse, responses=problem_responses(429),
     summary="Server-Sent Events: 'subscribed', then one 'sample' event per new sample (JSON as in the snapshot)",
     description="Authenticate with the session cookie, a bearer token, or ?access_token= (EventSource cannot set "
                 "headers). A browser Origin other than the API's own (or PLANTCTL_ALLOWED_ORIGINS) is refused. "
                 "The current values come first, then every new sample; a client too slow to keep up loses its "
                 "oldest batches (counted in /metrics).")
-async def stream(ctx: Ctx, user: StreamViewer, wanted: Wanted) -> AsyncIterator[ServerSentEvent]:
+async def stream(ctx: Ctx, user: StreamViewer, wanted: Wanted,
+                 _slot: Annotated[None, Depends(stream_slot)]) -> AsyncIterator[ServerSentEvent]:
     units = _units(ctx)
     bus = ctx.runtime.bus
     sub = bus.subscribe(f"api-live-{next(_stream_ids)}-{user.username}", ctx.settings.live_queue_batches)
     ctx.live_clients += 1
+    ctx.live_streams[user.username] = ctx.live_streams.get(user.username, 0) + 1
     try:
         yield ServerSentEvent(event="subscribed", data={"tags": sorted(wanted) if wanted else "all"})
         for name, s in sorted(ctx.runtime.live.snapshot(wanted).items()):
@@ -88,3 +102,6 @@ async def stream(ctx: Ctx, user: StreamViewer, wanted: Wanted) -> AsyncIterator[
     finally:
         bus.unsubscribe(sub)
         ctx.live_clients -= 1
+        ctx.live_streams[user.username] -= 1
+        if ctx.live_streams[user.username] <= 0:
+            del ctx.live_streams[user.username]

@@ -68,7 +68,8 @@ class ModeIn(BaseModel):
 
 class ValueIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"value": 7.2}]})
-    value: float = Field(allow_inf_nan=False, description="in the loop's unit (setpoint: the PV's; output: %)")
+    value: float = Field(strict=True, allow_inf_nan=False,  # strict: JSON true/false is not a number
+                         description="in the loop's unit (setpoint: the PV's; output: %)")
 
 
 def _loop(ctx: ApiContext, name: str) -> Loop:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api.auth.deps import Ctx, Viewer
@@ -10,12 +10,13 @@ from api.context import ApiContext
 from api.errors import problem_responses
 from api.metrics import CONTENT_TYPE, Exposition
 from api.routers.health import historian_stats
+from api.server_limits import SlowClientGuard
 from plantctl.alarms.states import AlarmState
 
 router = APIRouter(tags=["metrics"])
 
 
-def render_metrics(ctx: ApiContext) -> str:
+def render_metrics(ctx: ApiContext, guard: SlowClientGuard | None = None) -> str:
     rt = ctx.runtime
     x = Exposition()
     meter = ctx.meter
@@ -85,6 +86,11 @@ def render_metrics(ctx: ApiContext) -> str:
     x.family("plantctl_live_clients", "gauge", "Open live streams", [({}, ctx.live_clients)])
     x.family("plantctl_api_events_total", "counter", "API security events (logins, refusals)",
              [({"event": k}, v) for k, v in sorted(ctx.counters.items())])
+    if guard is not None:
+        x.family("plantctl_http_connections", "gauge", "Open HTTP connections", [({}, guard.open_connections)])
+        x.family("plantctl_http_connections_cut_total", "counter",
+                 "Connections closed for not sending a request's head or body in time",
+                 [({"phase": k}, v) for k, v in sorted(guard.cut.items())])
     return x.render()
 
 
@@ -92,5 +98,7 @@ def render_metrics(ctx: ApiContext) -> str:
             response_class=Response, responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                                                       "description": "Prometheus text exposition"},
                                                  **problem_responses(401, 403)})
-async def metrics(ctx: Ctx, _user: Viewer) -> Response:
-    return Response(render_metrics(ctx), media_type=CONTENT_TYPE)
+async def metrics(request: Request, ctx: Ctx, _user: Viewer) -> Response:
+    guard = getattr(request.app.state, "connection_guard", None)
+    return Response(render_metrics(ctx, guard if isinstance(guard, SlowClientGuard) else None),
+                    media_type=CONTENT_TYPE)

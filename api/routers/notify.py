@@ -12,12 +12,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.deps import Ctx, Engineer, Operator, Viewer
 from api.context import ApiContext, client_ip
 from api.errors import ApiProblem, problem_responses
 from api.schemas import NO_NUL
+from api.timerange import ApiDateTime
 from plantctl.audit.audit import AuditAction
 from plantctl.notify import overrides, report
 from plantctl.notify.config import OverrideConfig
@@ -185,8 +186,8 @@ class OverrideIn(BaseModel):
         "reason": "swap with anna"}]})
     rotation: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     person: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
-    start: AwareDatetime
-    end: AwareDatetime
+    start: ApiDateTime  # ISO 8601 text inside the supported range (api.timerange)
+    end: ApiDateTime
     reason: str = Field(default="", max_length=500, pattern=NO_NUL)
 
 

@@ -233,10 +233,10 @@ async def stop_scenario(request: Request, ctx: Ctx, user: Engineer) -> Simulator
     return state_out(sim)
 
 
-def install(app: FastAPI, plc: SimulatedPlc | None) -> None:
-    """Mount the bench only for a service running against the simulator (none on a real plant)."""
-    if plc is None:
-        return
+def install(app: FastAPI, plc: object) -> None:
+    """Mount the bench on a service running against the simulator (api.app imports this module only then)."""
+    if not isinstance(plc, SimulatedPlc):
+        raise TypeError(f"the simulator bench needs a sim.facade.runner.SimulatedPlc, not {type(plc).__name__}")
     scenario_dir = None if plc.config_path is None else plc.config_path.parent / "scenarios"
     app.state.simulator = SimulatorControl(plc, scenario_dir)
     app.include_router(router)

@@ -24,7 +24,7 @@ LOOP_OWNED = (LoopMode.AUTO, LoopMode.CAS)
 class TagWriteIn(BaseModel):
     model_config = ConfigDict(extra="forbid",
                               json_schema_extra={"examples": [{"value": 1, "reason": "start NaOH dosing"}]})
-    value: float = Field(allow_inf_nan=False, description="in the tag's unit (bool tags: 0 or 1)")
+    value: float = Field(strict=True, allow_inf_nan=False, description="in the tag's unit (bool tags: 0 or 1)")
     reason: str = Field(default="", max_length=500, pattern=NO_NUL)
 
 

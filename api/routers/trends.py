@@ -9,11 +9,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.deps import Ctx, Viewer
 from api.context import ApiContext
 from api.errors import ApiProblem, problem_responses
+from api.timerange import ApiDateTime
 from plantctl.historian import queries
 
 router = APIRouter(prefix="/api/v1/trends", tags=["trends"], responses=problem_responses(401, 403, 404, 422))
@@ -56,9 +57,9 @@ class TrendOut(BaseModel):
 
 TagsQ = Annotated[list[str], Query(min_length=1, description="one or more tags (repeat or comma-separate)",
                                    examples=["AIT-101"])]
-StartQ = Annotated[AwareDatetime, Query(description="range start, ISO 8601 with a time zone",
+StartQ = Annotated[ApiDateTime, Query(description="range start, ISO 8601 with a time zone",
                                         examples=["2026-11-26T00:00:00Z"])]
-EndQ = Annotated[AwareDatetime, Query(description="range end (exclusive), ISO 8601 with a time zone",
+EndQ = Annotated[ApiDateTime, Query(description="range end (exclusive), ISO 8601 with a time zone",
                                       examples=["2026-11-27T00:00:00Z"])]
 PointsQ = Annotated[int, Query(ge=1, le=MAX_POINTS, description="about how many buckets per tag")]
 SourceQ = Annotated[Literal["auto", "raw", "1m", "1h"], Query(

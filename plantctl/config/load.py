@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -203,7 +205,7 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
     if data.get("simulation") is not None and not isinstance(data["simulation"], dict):
         issues.append(doc.issue(("simulation",), "simulation must be a mapping"))
 
-    for check in SECTION_CHECKS:
+    for check in section_checks(doc):
         issues.extend(check(doc))
 
     if not issues:
@@ -241,8 +243,29 @@ def _modbus_overlaps(
     return issues
 
 
-# Other packages (the simulator) register checks of the sections they own.
-SECTION_CHECKS: list[Callable[[LocatedDocument], list[ConfigIssue]]] = []
+SectionCheck = Callable[[LocatedDocument], list[ConfigIssue]]
+# Checks registered at run time (tests); packages that own a section declare it as an entry point instead.
+SECTION_CHECKS: list[SectionCheck] = []
+SECTION_CHECK_GROUP = "plantctl.config_sections"
+
+
+@functools.cache
+def _declared_section_check(section: str) -> SectionCheck | None:
+    """The check of a section another package owns (the simulator's `simulation:`), declared as an entry point
+    named after the section in pyproject.toml: a plant file is checked the same whatever was imported before,
+    and a plant file without the section loads nothing of that package."""
+    found = entry_points(group=SECTION_CHECK_GROUP, name=section)
+    return None if not found else cast(SectionCheck, next(iter(found)).load())
+
+
+def section_checks(doc: LocatedDocument) -> list[SectionCheck]:
+    """The declared checks of the sections the document has, then any registered at run time, each once."""
+    sections = doc.data if isinstance(doc.data, dict) else {}
+    checks: list[SectionCheck] = []
+    for check in (*(_declared_section_check(str(k)) for k in sections), *SECTION_CHECKS):
+        if check is not None and check not in checks:
+            checks.append(check)
+    return checks
 
 
 def load_plant(path: str | Path) -> PlantConfig:

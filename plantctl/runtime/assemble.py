@@ -1,9 +1,20 @@
-"""Put one plant's service together: historian, alarms, loops and sources around one sample bus."""
+"""Put one plant's service together — the one assembly `plantctl run` and every in-process test use.
+
+Historian, alarms (audited), loops, control journal and sources around one sample bus, the API over them,
+and on request the simulated PLC. Callers override where things listen and where state lives, nothing else.
+The runtime (and the simulator) start and stop inside the API's lifespan: see api.app.create_app.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from fastapi import FastAPI
+
+from api.app import create_app
+from api.settings import ApiSettings
 from control.group import LoopGroup
 from control.runner import LoopRunner
 from plantctl.alarms.journal import AlarmJournal
@@ -17,13 +28,56 @@ from plantctl.runtime.control_journal import ControlJournal
 from plantctl.runtime.service import PlantRuntime
 from plantctl.uplink.edge import SparkplugEdge
 
+if TYPE_CHECKING:
+    from sim.facade.runner import SimulatedPlc
 
-def build_service(config: PlantConfig, database_url: str, state_dir: Path) -> PlantRuntime:
-    """Loop outputs reach the PLC only through runtime.write; every event and state goes to the database."""
+
+@dataclass(frozen=True, slots=True)
+class Simulation:
+    """`--simulate`: the built-in simulated PLC serving the plant file's sources (ports as the file says)."""
+
+    plant_file: Path
+    speed: float = 1.0
+    scenario: Path | None = None
+    state_dir: Path | None = None  # the simulator's certificates and shelf; default: its own state directory
+    shelf_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlantService:
+    """What was assembled: the ASGI app (whose lifespan runs everything) and the parts tests look at."""
+
+    app: FastAPI
+    runtime: PlantRuntime
+    historian: Historian
+    alarms: AlarmService
+    loops: LoopGroup
+    control_journal: ControlJournal
+    audit: AuditTrail
+    simulator: SimulatedPlc | None
+
+
+def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, settings: ApiSettings | None = None,
+                  simulation: Simulation | None = None, plant_link: bool = True) -> PlantService:
+    """Loop outputs reach the PLC only through runtime.write; every event and state goes to the database.
+
+    plant_link=False builds no sources (tests that publish samples into the bus themselves); everything
+    else — historian, alarms with audit, running loops, control journal, API — is what production builds.
+    """
+    settings = settings if settings is not None else ApiSettings(database_url=database_url)
     pool = service_pool(database_url)  # the service's one pool: historian reads, restore, audit
     historian = Historian(database_url, config.historian, config.tags, state_dir=state_dir, pool=pool)
-    runtime = PlantRuntime(config, state_dir=state_dir, historian=historian)
+    runtime = PlantRuntime(config, state_dir=state_dir, historian=historian,
+                           sources=None if plant_link else {})
     runtime.add_component("database-pool", PoolLifecycle(pool))  # stopped after every user of it
+    plc = None
+    if simulation is not None:
+        from sim.facade.runner import SimulatedPlc  # only a simulating service loads the simulator (scipy)
+
+        plc = SimulatedPlc(simulation.plant_file, speed=simulation.speed, scenario=simulation.scenario,
+                           state_dir=simulation.state_dir, shelf_file=simulation.shelf_file)
+        runtime.add_component("simulator", plc)  # listening before the sources connect, stopped after them
+        runtime.simulator = plc
     control_journal = ControlJournal(database_url, state_dir=state_dir, pool=pool)
     group = LoopGroup(config, events=control_journal)
     runner = LoopRunner(group, runtime.write, control_journal, control_journal)
@@ -47,4 +101,5 @@ def build_service(config: PlantConfig, database_url: str, state_dir: Path) -> Pl
         runtime.add_component("uplink", uplink, tap=uplink.submit)
     runtime.alarms = alarm_service.engine
     runtime.loops = group.loops
-    return runtime
+    app = create_app(runtime, settings=settings, simulator=plc)
+    return PlantService(app, runtime, historian, alarm_service, group, control_journal, audit, plc)

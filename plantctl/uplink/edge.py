@@ -30,9 +30,9 @@ from paho.mqtt.properties import Properties
 
 from connectors.sparkplug import codec
 from plantctl.config.models import TagConfig
+from plantctl.config.uplink import UplinkConfig, broker_address
 from plantctl.durable import DurableQueue, QueueRecord
 from plantctl.samples import Sample, utcnow
-from plantctl.uplink.config import UplinkConfig, broker_address
 
 log = logging.getLogger(__name__)
 

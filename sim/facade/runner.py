@@ -28,13 +28,13 @@ import logging
 import math
 import os
 import socket
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol, TypeVar
 
+from plantctl.clock import LOOP_CLOCK, Clock
 from plantctl.config import load_plant
 from plantctl.config.models import ByteOrder, ModbusSourceConfig, OpcUaSourceConfig, PlantConfig
 from sim.facade.core import PlcCore
@@ -111,7 +111,9 @@ class SimulatedPlc:
         comms_drops: Sequence[CommsDropLike] = (),
         tick_s: float = 0.1,
         max_step_s: float = 1.0,
+        clock: Clock = LOOP_CLOCK,
     ) -> None:
+        self.clock = clock  # pacing's wall clock and sleep (a VirtualClock runs a test's pacing in virtual time)
         self.config_path = None if isinstance(config, PlantConfig) else Path(config)
         plant = config if isinstance(config, PlantConfig) else load_plant(config)
         self.pacing = Pacing(speed=speed, tick_s=tick_s, max_step_s=max_step_s)
@@ -261,11 +263,11 @@ class SimulatedPlc:
 
     async def _pace(self) -> None:
         p = self.pacing
-        loop = asyncio.get_running_loop()
-        wall0, sim0 = loop.time(), self.model.t_s
+        clock = self.clock
+        wall0, sim0 = clock.monotonic(), self.model.t_s
         next_tick = wall0
         while True:
-            now = loop.time()
+            now = clock.monotonic()
             if self._paused:
                 wall0, sim0 = now, self.model.t_s  # time does not pile up while paused
             else:
@@ -273,18 +275,18 @@ class SimulatedPlc:
             await self.publish()
             await self._apply_drops()
             next_tick += p.tick_s
-            delay = next_tick - loop.time()
+            delay = next_tick - clock.monotonic()
             if delay < 0:
-                next_tick = loop.time()
+                next_tick = clock.monotonic()
                 delay = 0
-            await asyncio.sleep(delay)
+            await clock.sleep(delay)
 
     def _catch_up(self, now: float, wall0: float, sim0: float) -> tuple[float, float]:
         """Step the model toward wall-clock × speed within one tick's budget; say so when it falls behind."""
         p = self.pacing
         target = sim0 + (now - wall0) * p.speed
-        deadline = time.monotonic() + 0.8 * p.tick_s
-        while self.model.t_s < target - 1e-9 and time.monotonic() < deadline:
+        deadline = self.clock.monotonic() + 0.8 * p.tick_s
+        while self.model.t_s < target - 1e-9 and self.clock.monotonic() < deadline:
             self.model.step(min(p.max_step_s, target - self.model.t_s))
         self.lag_s = max(0.0, (target - self.model.t_s) / p.speed)
         if self.lag_s > p.tick_s:

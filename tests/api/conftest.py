@@ -24,6 +24,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.auth.bootstrap import add_user, prepare_auth
+from api.server_limits import uvicorn_config
 from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl.alarms.engine import AlarmEngine
@@ -32,6 +33,7 @@ from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
 from plantctl.historian.service import Historian
 from plantctl.quality import Quality
+from plantctl.runtime.assemble import PlantService, build_service
 from plantctl.runtime.service import PlantRuntime
 from plantctl.samples import Sample, utcnow
 
@@ -42,46 +44,43 @@ T = TypeVar("T")
 
 @dataclass
 class PlantServer:
-    """Owns the service thread; every coroutine on the service runs through run(), every callable through call()."""
+    """Owns the service thread; every coroutine on the service runs through run(), every callable through call().
+
+    The service is the production assembly (plantctl.runtime.assemble.build_service: historian, alarms with
+    audit, running loops, control journal, API) without a plant link: tests publish samples into its bus.
+    """
 
     config: PlantConfig
     database_url: str
     state_dir: Path
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    service: PlantService | None = None
     runtime: PlantRuntime | None = None
     historian: Historian | None = None
     loops: dict[str, Loop] = field(default_factory=dict)
     alarms: AlarmEngine | None = None
     journal: AlarmJournal | None = None
-    loop_events: list[Any] = field(default_factory=list)
-    _servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = field(default_factory=list)
+    base_url: str = ""
+    _servers: list[tuple[str, uvicorn.Server, asyncio.Task[None]]] = field(default_factory=list)
     _thread: threading.Thread | None = None
 
-    def start(self) -> None:
+    def start(self, **settings: Any) -> str:
+        """Assemble the service with these API settings and serve it (its lifespan starts the runtime)."""
         self._thread = threading.Thread(target=self.loop.run_forever, name="plant-service", daemon=True)
         self._thread.start()
-        self.run(self._start())
+        self.service = service = self.run(self._build(self._settings(settings)))
+        self.runtime, self.historian = service.runtime, service.historian
+        self.loops = dict(service.loops.loops)
+        self.alarms, self.journal = service.alarms.engine, service.alarms.journal
+        self.base_url = self.serve(service.app)
+        return self.base_url
 
-    async def _start(self) -> None:
-        self.historian = Historian(self.database_url, self.config.historian, self.config.tags,
-                                   state_dir=self.state_dir)
-        self.runtime = PlantRuntime(self.config, state_dir=self.state_dir, historian=self.historian, sources={})
-        self.loops = {lp.name: Loop.from_plant(self.config, lp.name, self.loop_events.append)
-                      for lp in self.config.loops}
-        self.journal = AlarmJournal(self.database_url)
-        self.alarms = AlarmEngine.for_plant(self.config, sink=self.journal.submit)
-        engine, loops = self.alarms, list(self.loops.values())
+    async def _build(self, settings: ApiSettings) -> PlantService:
+        return build_service(self.config, database_url=self.database_url, state_dir=self.state_dir,
+                             settings=settings, plant_link=False)
 
-        def feed(batch: list[Sample]) -> None:
-            engine.process(batch, utcnow())
-            for s in batch:
-                for lp in loops:
-                    lp.on_sample(s)
-
-        self.runtime.bus.add_tap("alarms+loops", feed)
-        await self.runtime.start()
-        await self.journal.start()
-        await self.historian.prepare()
+    def _settings(self, settings: dict[str, Any]) -> ApiSettings:
+        return ApiSettings(mode="production", database_url=self.database_url, **settings)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout_s: float = 60) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
@@ -96,36 +95,43 @@ class PlantServer:
         self.call(self.runtime.bus.publish, batch)
 
     def app(self, **settings: Any) -> FastAPI:
+        """Another app over the running service (other API settings); the runtime stays the service's."""
         assert self.runtime is not None
-        s = ApiSettings(mode="production", database_url=self.database_url, **settings)
-        return create_app(self.runtime, settings=s, loops=self.loops, alarms=self.alarms)
+        return create_app(self.runtime, settings=self._settings(settings))
 
     def serve(self, app: FastAPI) -> str:
         """Serve the app on 127.0.0.1:<free port>; returns its base URL."""
         async def _serve() -> str:
-            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                   lifespan="on", ws="none"))
+            # served exactly as `plantctl run` serves it: no proxy header believed, every slow-client limit
+            server = uvicorn.Server(uvicorn_config(app, app.state.settings, host="127.0.0.1", port=0,
+                                                   log_level="warning", lifespan="on", ws="none"))
             task = asyncio.create_task(server.serve())
             while not server.started:
                 if task.done():
                     task.result()
                     raise RuntimeError("uvicorn stopped before it started")
                 await asyncio.sleep(0.02)
-            self._servers.append((server, task))
             port = server.servers[0].sockets[0].getsockname()[1]
+            self._servers.append((f"http://127.0.0.1:{port}", server, task))
             return f"http://127.0.0.1:{port}"
         return self.run(_serve())
 
+    def shutdown(self, base_url: str) -> None:
+        """Stop the server serving base_url as SIGTERM would (its lifespan stops what it started)."""
+        async def _shutdown() -> None:
+            for url, server, task in list(self._servers):
+                if url == base_url:
+                    self._servers.remove((url, server, task))
+                    server.should_exit = True
+                    await asyncio.wait_for(task, 30)
+        self.run(_shutdown())
+
     def stop(self) -> None:
         async def _stop() -> None:
-            for server, task in self._servers:
+            for _url, server, task in reversed(self._servers):  # the service's own app last: it stops the runtime
                 server.should_exit = True
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(task, 10)
-            if self.runtime is not None:
-                await self.runtime.stop()
-            if self.journal is not None:
-                await self.journal.stop()
+                    await asyncio.wait_for(task, 30)
         with contextlib.suppress(Exception):
             self.run(_stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -179,11 +185,21 @@ class Service:
         return int(row[0]) if row else 0
 
     def publish_healthy_plant(self, ph: float = 7.0) -> None:
-        """A fresh PV and every interlock input of PHC-101 in its healthy state: AUTO can be taken."""
+        """A fresh PV and every interlock input of PHC-101 in its healthy state, then wait until the running
+        loop has evaluated them on a tick (interlocks clear at execution): AUTO can be taken."""
         now = utcnow()
         self.server.publish([Sample(tag, now, v, Quality.GOOD) for tag, v in (
             ("AIT-101", ph), ("LIT-101", 80.0), ("P-201.FAULT", 0.0), ("P-202.FAULT", 0.0),
             ("P-201.RUNNING", 1.0), ("P-202.RUNNING", 1.0))])
+        loop = self.server.loops["PHC-101"]
+        deadline = time.monotonic() + 10
+
+        def active() -> list[str]:
+            return loop.active_interlocks
+
+        while self.server.call(active) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not self.server.call(active), f"PHC-101's interlocks did not clear: {self.server.call(active)}"
 
 
 def login(base_url: str, username: str, password: str) -> Session:
@@ -220,9 +236,8 @@ def service(db_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     for role in ROLES[:-1]:
         add_user(url, role, role, passwords[role])
     server = PlantServer(load_plant(EXAMPLE_PLANT), url, tmp_path_factory.mktemp("plant-state"))
-    server.start()
     try:
-        base = server.serve(server.app(login_max_attempts_per_ip=10_000))
+        base = server.start()
         sessions = {role: login(base, role, passwords[role]) for role in ROLES}
         yield Service(server, base, passwords, sessions)
     finally:

@@ -108,7 +108,7 @@ def test_metrics_text_format_and_acquisition_counts(service: Service) -> None:
 
 
 def test_openapi_documents_problems_and_security(service: Service) -> None:
-    spec = httpx.get(f"{service.base_url}/openapi.json", timeout=10).json()
+    spec = httpx.get(f"{service.base_url}/openapi.json", headers=service.sessions["viewer"].bearer, timeout=10).json()
     schemas = spec["components"]["schemas"]
     assert "Problem" in schemas and "HTTPValidationError" not in schemas
     assert {"HTTPBearer", "APIKeyCookie"} <= spec["components"]["securitySchemes"].keys()
@@ -122,30 +122,39 @@ def test_openapi_documents_problems_and_security(service: Service) -> None:
     assert spec["paths"]["/api/v1/live/stream"]["get"]["responses"]["200"]["content"].keys() == {"text/event-stream"}
 
 
-def test_readyz_is_a_503_problem_until_the_runtime_starts(service: Service, tmp_path: object) -> None:
+def test_readyz_is_a_503_problem_until_every_source_is_connected(service: Service, tmp_path: object) -> None:
+    """A service whose PLCs do not answer serves its API, but says it is not ready, and which source is down."""
     from pathlib import Path
 
-    from api.app import create_app
     from api.settings import ApiSettings
-    from plantctl.runtime.service import PlantRuntime
+    from plantctl.runtime.assemble import build_service
+    from tests.support import free_port, sources_on
 
-    idle = PlantRuntime(service.server.config, state_dir=Path(str(tmp_path)), sources={})
-    app = create_app(idle, settings=ApiSettings(mode="production", database_url=service.server.database_url))
-    base = service.server.serve(app)
-    r = httpx.get(f"{base}/readyz", timeout=10)
-    body = _problem(r, 503)
-    assert body["type"] == "urn:plantctl:problem:not-ready" and body["runtime_started"] is False
+    server = service.server
+    nowhere = sources_on(server.config, f"opc.tcp://127.0.0.1:{free_port()}/nothing", free_port(), heartbeat=False)
+    built = build_service(nowhere, database_url=server.database_url, state_dir=Path(str(tmp_path)),
+                          settings=ApiSettings(mode="production", database_url=server.database_url))
+    base = server.serve(built.app)
+    try:
+        r = httpx.get(f"{base}/readyz", timeout=10)
+        body = _problem(r, 503)
+        assert body["type"] == "urn:plantctl:problem:not-ready" and body["runtime_started"] is True
+        assert body["ready"] is False and "PLC-1-OPCUA" in body["detail"] and "PLC-1-MODBUS" in body["detail"]
+    finally:
+        server.shutdown(base)
+    assert built.runtime.started is False, "the app's lifespan stops the runtime it started"
 
 
 _PATH_VALUES = {"name": "AIT-101", "username": "viewer", "token_id": "1", "kind": "daily", "period": "2026-10-25",
                 "fmt": "csv"}
-_READ_MIN_ROLE = {"/api/v1/audit": "engineer", "/api/v1/users": "admin", "/api/v1/tokens": "admin"}
+_READ_MIN_ROLE = {"/api/v1/audit": "engineer", "/api/v1/users": "admin", "/api/v1/tokens": "admin",
+                  "/api/v1/auth/throttles": "admin"}
 _PUBLIC = {"/healthz", "/readyz"}
 
 
 def test_every_read_needs_credentials_and_its_role(service: Service) -> None:
     """Every GET in the OpenAPI document: 401 without credentials, 403 below its role, answered at its role."""
-    spec = httpx.get(f"{service.base_url}/openapi.json", timeout=10).json()
+    spec = httpx.get(f"{service.base_url}/openapi.json", headers=service.sessions["viewer"].bearer, timeout=10).json()
     reads = [p for p, ops in spec["paths"].items() if "get" in ops and p not in _PUBLIC]
     assert len(reads) >= 15
     roles = ["viewer", "operator", "engineer", "admin"]

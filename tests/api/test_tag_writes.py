@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import create_app
 from api.settings import ApiSettings
-from plantctl.runtime.service import PlantRuntime
+from plantctl.runtime.assemble import build_service
 from sim.facade.runner import SimulatedPlc
 from tests.api.conftest import EXAMPLE_PLANT, Service
 from tests.support import free_port, sources_on
@@ -120,7 +119,7 @@ def test_output_of_a_loop_in_auto_is_409_naming_loop_and_mode(service: Service) 
 
 def test_openapi_documents_the_write_with_an_example(service: Service) -> None:
     with service.client() as c:
-        spec = c.get("/openapi.json").json()
+        spec = c.get("/openapi.json", headers=service.sessions["viewer"].bearer).json()
     op = spec["paths"]["/api/v1/tags/{name}/write"]["post"]
     assert {"200", "401", "403", "404", "409", "422", "502"} <= set(op["responses"])
     body = spec["components"]["schemas"]["TagWriteIn"]
@@ -146,11 +145,12 @@ def plc_service(service: Service, tmp_path_factory: pytest.TempPathFactory) -> I
                        speed=1.0, watchdog_timeout_s=0)
     config = sources_on(server.config, plc.opcua_endpoint, mb_port, heartbeat=False)
     server.run(plc.__aenter__())
-    runtime = PlantRuntime(config, state_dir=tmp / "state")
+    built = build_service(config, database_url=server.database_url, state_dir=tmp / "state",
+                          settings=ApiSettings(mode="production", database_url=server.database_url))
+    runtime = built.runtime
+    base = ""
     try:
-        server.run(runtime.start())
-        base = server.serve(create_app(runtime, settings=ApiSettings(mode="production",
-                                                                     database_url=server.database_url)))
+        base = server.serve(built.app)
         with httpx.Client(base_url=base, timeout=10) as c:
             deadline = time.monotonic() + 20
             while c.get("/readyz").status_code != 200 and time.monotonic() < deadline:
@@ -161,7 +161,8 @@ def plc_service(service: Service, tmp_path_factory: pytest.TempPathFactory) -> I
         assert server.call(runtime.live.get, "P-201.RUN") is not None
         yield PlcService(plc, base)
     finally:
-        server.run(runtime.stop())
+        if base:
+            server.shutdown(base)
         server.run(plc.__aexit__(None, None, None))
 
 

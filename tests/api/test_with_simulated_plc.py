@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from api.app import create_app
 from api.settings import ApiSettings
-from plantctl.runtime.service import PlantRuntime
+from plantctl.runtime.assemble import build_service
 from tests.api.conftest import EXAMPLE_PLANT, Service
 from tests.api.test_live import sse_events
 from tests.support import free_port, sources_on
@@ -26,11 +25,11 @@ def test_live_api_serves_values_acquired_from_the_simulated_plc(service: Service
                                   speed=1.0)
     config = sources_on(server.config, plc.opcua_endpoint, mb_port)
     server.run(plc.__aenter__())
-    runtime = PlantRuntime(config, state_dir=tmp_path / "state")
+    built = build_service(config, database_url=server.database_url, state_dir=tmp_path / "state",
+                          settings=ApiSettings(mode="production", database_url=server.database_url))
+    base = ""
     try:
-        server.run(runtime.start())
-        base = server.serve(create_app(runtime, settings=ApiSettings(mode="production",
-                                                                     database_url=server.database_url)))
+        base = server.serve(built.app)
         viewer = service.sessions["viewer"].bearer
         import httpx
         with httpx.Client(base_url=base, timeout=10) as c:
@@ -52,5 +51,6 @@ def test_live_api_serves_values_acquired_from_the_simulated_plc(service: Service
             assert {s["name"]: s["connected"] for s in health["sources"]} == {"PLC-1-OPCUA": True,
                                                                               "PLC-1-MODBUS": True}
     finally:
-        server.run(runtime.stop())
+        if base:
+            server.shutdown(base)
         server.run(plc.__aexit__(None, None, None))

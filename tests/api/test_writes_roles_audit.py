@@ -27,7 +27,7 @@ WRITES = [
     Write("PUT", "/api/v1/loops/PHC-101/mode", {"mode": "MAN"}, "operator"),
     Write("PUT", "/api/v1/loops/PHC-101/setpoint", {"value": 7.2}, "operator"),
     Write("PUT", "/api/v1/loops/PHC-101/output", {"value": 10}, "operator"),
-    Write("POST", "/api/v1/users", {"username": "nobody", "role": "viewer", "password": "x" * 16}, "admin"),
+    Write("POST", "/api/v1/users", {"username": "nobody", "role": "viewer", "password": "tall-ladder-sea-7"}, "admin"),
     Write("PATCH", "/api/v1/users/viewer", {"role": "viewer"}, "admin"),
     Write("POST", "/api/v1/tokens", {"name": "scraper", "role": "viewer"}, "admin"),
     Write("DELETE", "/api/v1/tokens/999999", None, "admin"),
@@ -190,10 +190,10 @@ def test_shelve_needs_a_reason_and_a_bounded_duration(service: Service) -> None:
 def test_user_and_token_administration_is_audited(service: Service) -> None:
     admin = service.sessions["admin"]
     with service.client() as c:
-        r = c.post("/api/v1/users", json={"username": "j.smith", "role": "operator", "password": "p" * 14},
+        r = c.post("/api/v1/users", json={"username": "j.smith", "role": "operator", "password": "amber-kettle-42"},
                    headers=admin.bearer)
         assert r.status_code == 201, r.text
-        assert c.post("/api/v1/users", json={"username": "j.smith", "role": "operator", "password": "p" * 14},
+        assert c.post("/api/v1/users", json={"username": "j.smith", "role": "operator", "password": "amber-kettle-42"},
                       headers=admin.bearer).status_code == 409
         r = c.patch("/api/v1/users/j.smith", json={"role": "engineer"}, headers=admin.bearer)
         assert r.status_code == 200 and r.json()["role"] == "engineer"

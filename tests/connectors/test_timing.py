@@ -8,6 +8,7 @@ import contextlib
 import pytest
 
 from connectors.timing import cancel_and_wait, every
+from plantctl.clock import VirtualClock
 
 pytestmark = pytest.mark.anyio
 
@@ -33,18 +34,17 @@ async def test_regression_stop_ends_a_poll_loop_whose_tick_swallowed_the_cancel(
 
 
 async def test_every_keeps_the_grid_when_a_tick_overruns() -> None:
-    loop = asyncio.get_running_loop()
+    clock = VirtualClock(start_s=50.0)
     starts: list[float] = []
 
     async def tick() -> None:
-        starts.append(loop.time())
+        starts.append(clock.monotonic())
         if len(starts) == 2:
-            await asyncio.sleep(0.25)  # overruns two and a half periods
+            clock.elapse(0.25)  # overruns two and a half periods
 
-    task = asyncio.create_task(every(0.1, tick))
-    await asyncio.sleep(0.75)
+    task = asyncio.create_task(every(0.1, tick, clock))
+    await clock.advance(0.75)
     await cancel_and_wait([task])
-    offsets = [round((t - starts[0]) / 0.1) for t in starts]
-    # due at 0, 1, then 2 and 3 are skipped (not bunched), so the next are 4, 5, 6 …
-    assert offsets[:4] == [0, 1, 4, 5], offsets
-    assert all(abs(t - starts[0] - k * 0.1) < 0.05 for t, k in zip(starts, offsets, strict=True))
+    offsets = [round((t - starts[0]) / 0.1, 9) for t in starts]
+    # due at 0, 1, then 2 and 3 are skipped (not bunched), so the next are 4, 5, 6, 7 — on the grid exactly
+    assert offsets == [0, 1, 4, 5, 6, 7], offsets

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from control.closed_loop import ClosedLoopResult, loop_config, run_loop_on_scenario
 from control.events import LoopEventKind
 from plantctl.config import load_plant
+from plantctl.tools.closed_loop import ClosedLoopResult, loop_config, run_loop_on_scenario
 from sim.interface import SensorStatus
 
 PLANT = "examples/plant.yaml"

@@ -12,8 +12,9 @@ import pytest
 from control.compensation import TitrationCurve, identify_curve
 from control.scheduler import PeriodicSchedule, Tick, run_periodic
 from control.split_range import PumpDemand, SplitRange
-from control.tuning import Fopdt, TuningReport, fit_fopdt, propose_pi
+from plantctl.clock import VirtualClock
 from plantctl.config import ConfigError, load_plant
+from plantctl.tools.tuning import Fopdt, TuningReport, fit_fopdt, propose_pi
 
 
 def test_schedule_deadlines_are_absolute_so_lateness_does_not_accumulate() -> None:
@@ -63,6 +64,48 @@ def test_run_periodic_keeps_the_period_on_the_event_loop_clock() -> None:
         assert tick.deadline_s - d0 == pytest.approx(tick.index * 0.01, abs=1e-9)
         assert tick.index == prev.index + 1 + prev.missed
     assert all(t.lateness_s >= 0 for t in ticks)
+
+
+def test_run_periodic_in_virtual_time_ticks_on_the_grid_and_skips_what_an_overrun_missed() -> None:
+    """Ten minutes of a 1 s schedule in virtual time: exact instants, no wall-clock tolerance."""
+    clock = VirtualClock(start_s=1000.0)
+    ticks: list[Tick] = []
+
+    async def main() -> PeriodicSchedule:
+        stop = asyncio.Event()
+
+        def work(tick: Tick) -> None:
+            ticks.append(tick)
+            if tick.index == 3:
+                clock.elapse(2.5)  # this tick's work costs 2.5 s: deadline 4 is passed, 5 is missed
+
+        task = asyncio.create_task(run_periodic(1.0, work, stop, clock))
+        await clock.advance(600.0)
+        stop.set()
+        return await asyncio.wait_for(task, 1.0)
+
+    sched = asyncio.run(main())
+    # tick 4 runs late, as soon as tick 3 returns; 5 is skipped and counted; 6 is back on the grid
+    assert [t.started_s for t in ticks[:6]] == [1000.0, 1001.0, 1002.0, 1003.0, 1005.5, 1006.0]
+    assert [(t.index, t.missed) for t in ticks[3:6]] == [(3, 0), (4, 1), (6, 0)]
+    assert [t.lateness_s for t in ticks if t.lateness_s != 0.0] == [1.5]
+    assert ticks[4].dt_s == 2.5 and sched.missed_total == 1
+    assert len(ticks) == 600 and ticks[-1].started_s == 1600.0
+
+
+def test_run_periodic_stops_when_told_without_waiting_for_its_next_deadline() -> None:
+    clock = VirtualClock()
+
+    async def main() -> list[Tick]:
+        stop = asyncio.Event()
+        seen: list[Tick] = []
+        task = asyncio.create_task(run_periodic(600.0, seen.append, stop, clock))
+        await clock.advance(1.0)
+        stop.set()
+        await asyncio.wait_for(task, 1.0)  # virtual time no longer moves: only the stop can end it
+        return seen
+
+    assert [t.index for t in asyncio.run(main())] == [0]
 
 
 def test_fopdt_fit_recovers_a_known_process_and_simc_gives_the_textbook_gains() -> None:

@@ -6,7 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from control.tuning import tune_command
+from plantctl.tools.tuning import tune_command
 
 app = typer.Typer()
 app.command("tune")(tune_command)

@@ -6,8 +6,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+from plantctl.config.uplink import UplinkConfig
 from plantctl.samples import Sample, utcnow
-from plantctl.uplink.config import UplinkConfig
 from plantctl.uplink.edge import SparkplugEdge
 from tests.fleet.test_edge import TAGS
 

@@ -10,8 +10,8 @@ import pytest
 
 from connectors.sparkplug import codec
 from plantctl.config.models import EngineeringRange, OpcUaAddress, TagConfig
+from plantctl.config.uplink import UplinkConfig
 from plantctl.samples import Sample
-from plantctl.uplink.config import UplinkConfig
 from plantctl.uplink.edge import SparkplugEdge
 from plantctl.uplink.mosquitto import MosquittoBroker
 from tests.fleet.recorder import recording

@@ -1,4 +1,5 @@
-"""The whole service for browser tests, assembled as `plantctl run --simulate` assembles it (plantctl/serve.py).
+"""The whole service for browser tests, assembled by the production assembly (build_service, as `plantctl run
+--simulate` builds it): loops running, alarms audited, the simulated PLC on free ports.
 
 A SimulatedPlc on free loopback ports, a PlantRuntime with the real OPC UA and Modbus sources, the
 historian on the test TimescaleDB (seeded with 7 days of history for six tags), the alarm service,
@@ -20,15 +21,15 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
-from api.app import create_app
 from api.auth.bootstrap import prepare_auth
+from api.server_limits import uvicorn_config
 from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl.alarms.service import AlarmService
@@ -39,7 +40,8 @@ from plantctl.historian.rollups import run_rollups
 from plantctl.historian.service import Historian
 from plantctl.historian.writer import HistorianWriter
 from plantctl.quality import Quality
-from plantctl.runtime.service import HistorianSink, PlantRuntime
+from plantctl.runtime.assemble import Simulation, build_service
+from plantctl.runtime.service import PlantRuntime
 from plantctl.samples import Sample, utcnow
 from sim.facade.runner import SimulatedPlc, default_shelf_file
 from tests.support import free_port
@@ -129,8 +131,7 @@ class PanelService:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
 
     def start(self) -> None:
-        settings = ApiSettings(mode="demo", database_url=self.database_url, login_max_attempts_per_ip=10_000,
-                               login_max_failures_per_user=1000)
+        settings = ApiSettings(mode="demo", database_url=self.database_url)  # successful logins are never throttled
         banner = prepare_auth(settings)  # demo mode: fresh random passwords, printed once at start-up
         self.passwords = dict(re.findall(r"^\s+(viewer|operator|engineer|admin)\s+(\S+)$", banner, re.M))
         assert set(self.passwords) == {"viewer", "operator", "engineer", "admin"}, banner
@@ -141,30 +142,13 @@ class PanelService:
     async def _start(self, settings: ApiSettings) -> None:
         config = load_plant(self.plant_file)
         self.seeded_rows, self.seeded_end = await seed_history(self.database_url, config, self.state_dir / "seed")
-        self.plc = SimulatedPlc(self.plant_file, speed=1.0, shelf_file=SHELF, state_dir=self.state_dir / "sim")
-        await self.plc.start()
-        self.historian = historian = Historian(self.database_url, config.historian, config.tags,
-                                               state_dir=self.state_dir)
-        # Historian.stats() returns WriterStats, which the runtime's HistorianSink protocol types as a dict
-        # (the health endpoint accepts both): the protocol is narrower than its one implementation.
-        self.runtime = PlantRuntime(config, state_dir=self.state_dir, historian=cast(HistorianSink, historian))
-        self.alarms = AlarmService(config, self.database_url)
-        self.loops = {lp.name: Loop.from_plant(config, lp.name, lambda _e: None) for lp in config.loops}
-        loops = list(self.loops.values())
-
-        def feed_loops(batch: list[Sample]) -> None:
-            for s in batch:
-                for lp in loops:
-                    lp.on_sample(s)
-
-        self.runtime.bus.add_tap("alarms", self.alarms.submit)
-        self.runtime.bus.add_tap("loops", feed_loops)
-        await self.alarms.start()
-        await self.runtime.start()
-        app = create_app(self.runtime, settings=settings, loops=self.loops, alarms=self.alarms.engine,
-                         simulator=self.plc)
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                     lifespan="on", ws="none"))
+        built = build_service(config, database_url=self.database_url, state_dir=self.state_dir, settings=settings,
+                              simulation=Simulation(self.plant_file, speed=1.0, shelf_file=SHELF,
+                                                    state_dir=self.state_dir / "sim"))
+        self.plc, self.runtime, self.historian = built.simulator, built.runtime, built.historian
+        self.alarms, self.loops = built.alarms, dict(built.loops.loops)
+        self._server = uvicorn.Server(uvicorn_config(built.app, settings, host="127.0.0.1", port=0,
+                                                     log_level="warning", lifespan="on", ws="none"))
         self._server_task = asyncio.create_task(self._server.serve())
         while not self._server.started:
             if self._server_task.done():
@@ -177,17 +161,11 @@ class PanelService:
     def stop(self) -> None:
         async def _stop() -> None:
             if self._server is not None and self._server_task is not None:
-                self._server.should_exit = True
+                self._server.should_exit = True  # the lifespan stops the runtime, loops, alarms and the PLC
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._server_task, 10)
-            if self.runtime is not None:
-                await self.runtime.stop()
-            if self.alarms is not None:
-                await self.alarms.stop()
-            if self.plc is not None:
-                await self.plc.stop()
+                    await asyncio.wait_for(self._server_task, 30)
         with contextlib.suppress(Exception):
-            self.run(_stop(), 30)
+            self.run(_stop(), 45)
         self.loop.call_soon_threadsafe(self.loop.stop)
         if self._thread is not None:
             self._thread.join(10)

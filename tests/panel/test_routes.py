@@ -15,7 +15,7 @@ from tests.panel.conftest import EXAMPLE_PLANT, REPO
 
 def _app(tmp_path: Path, simulator: SimulatedPlc | None = None) -> TestClient:
     runtime = PlantRuntime(load_plant(EXAMPLE_PLANT), state_dir=tmp_path, sources={})
-    return TestClient(create_app(runtime, simulator=simulator))
+    return TestClient(create_app(runtime, simulator=simulator), base_url="http://127.0.0.1")
 
 
 def test_panel_is_served_below_every_api_route(tmp_path: Path) -> None:
@@ -38,8 +38,8 @@ def test_chart_library_is_served_from_node_modules(tmp_path: Path) -> None:
 
 def test_simulator_bench_exists_only_against_the_simulator(tmp_path: Path) -> None:
     assert _app(tmp_path).get("/api/v1/simulator").status_code == 404
-    assert "/api/v1/simulator" not in _app(tmp_path).get("/openapi.json").json()["paths"]
+    assert "/api/v1/simulator" not in _app(tmp_path).app.openapi()["paths"]  # type: ignore[attr-defined]
     plc = SimulatedPlc(EXAMPLE_PLANT, opcua_port=0, modbus_port=0, state_dir=tmp_path / "sim")  # not started
     with_sim = _app(tmp_path, plc)
     assert with_sim.get("/api/v1/simulator").status_code == 503  # mounted; the service is not started here
-    assert "/api/v1/simulator/sensors/{tag}" in with_sim.get("/openapi.json").json()["paths"]
+    assert "/api/v1/simulator/sensors/{tag}" in with_sim.app.openapi()["paths"]  # type: ignore[attr-defined]

@@ -53,3 +53,36 @@ def test_panel_pages_raise_no_csp_violation(running: tuple[str, Session]) -> Non
     assert not violations, violations
     assert not [c for c in console if "Content Security Policy" in c], console
     assert styles, "the panel's own stylesheet did not apply"
+
+
+def test_api_docs_render_from_our_copy_under_the_same_csp(running: tuple[str, Session]) -> None:
+    """Finding 7: /docs is Swagger UI from node_modules, behind the panel's login, with no CSP violation."""
+    if not CHROMIUM.exists() or not NODE_MODULES.is_dir():
+        if os.environ.get("CI"):
+            raise AssertionError(f"{CHROMIUM} or {NODE_MODULES} missing: apt-get install chromium; npm ci")
+        pytest.skip("no Chromium or node_modules here")
+    base, session = running
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_context(timezone_id="UTC").new_page()
+            page.add_init_script(LISTEN)
+            console: list[str] = []
+            page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+            outside: list[str] = []
+            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) else None)
+            assert page.goto(f"{base}/docs").status == 401  # not before logging in
+            page.goto(f"{base}/")
+            page.get_by_label("User name").fill("admin")
+            page.get_by_label("Password").fill(session.password)
+            page.get_by_role("button", name="Log in").click()
+            expect(page.get_by_test_id("whoami")).to_contain_text("admin")
+            page.goto(f"{base}/docs")
+            expect(page.locator(".swagger-ui .info .title")).to_contain_text("plantctl", timeout=20_000)
+            expect(page.locator(".opblock-tag-section").first).to_be_visible()
+            violations = page.evaluate("window.__csp || []")
+        finally:
+            browser.close()
+    assert not violations, violations
+    assert not [c for c in console if "Content Security Policy" in c], console
+    assert not [u for u in outside if not u.startswith("data:")], outside  # no CDN, nothing off this origin

@@ -20,7 +20,9 @@ WEAK = {
     "changeme2024!": "default or common",
     "adminadmin12": "contains the user name",
     "Admin@Plant2024": "contains the user name",
-    "123456789012": "no letters",
+    "123456789012": "a sequence",
+    "iloveyou2024": "default or common",
+    "sunshine1234!": "default or common",
     "aaaaaaaaaaaa": "fewer than 5 different",
     "abababab1212": "fewer than 5 different",
     "plantctl-2025": "default or common",
@@ -37,7 +39,8 @@ def test_env_admin_with_a_weak_password_refuses_the_settings(password: str, mode
     assert password not in str(info.value), "the refusal repeats the secret"
 
 
-@pytest.mark.parametrize("password", ["correct-horse-battery-staple", "Tq7#vR2m!pL9xZ", secrets.token_urlsafe(16)])
+@pytest.mark.parametrize("password", ["correct-horse-battery-staple", "Tq7#vR2m!pL9xZ", secrets.token_urlsafe(16),
+                                      "583920174628"])  # digits only: no composition rules (NIST SP 800-63B)
 def test_strong_passwords_pass(password: str) -> None:
     assert weak_password_reason(password, "admin") is None
     assert ApiSettings(admin_user="admin", admin_password=password).admin_password is not None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from asyncua import Client
 from pymodbus.client import AsyncModbusTcpClient
 
+from plantctl.clock import VirtualClock
 from sim.facade import SimulatedPlc
 from sim.facade.runner import Pacing
 from sim.interface import Reading
@@ -24,17 +24,19 @@ pytestmark = pytest.mark.anyio
 
 
 class SlowPlant:
-    """The real PlantModel behind a CPU that needs 3 ms per step (a stand-in for an overloaded host)."""
+    """The real PlantModel behind a CPU that needs 3 ms per step (a stand-in for an overloaded host); the 3 ms
+    pass on the virtual clock the pacing runs on."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: VirtualClock) -> None:
         self.inner = PlantModel.from_plant_file(PLANT_FILE)
+        self.clock = clock
 
     @property
     def t_s(self) -> float:
         return self.inner.t_s
 
     def step(self, dt_s: float) -> None:
-        time.sleep(0.003)
+        self.clock.elapse(0.003)
         self.inner.step(dt_s)
 
     def readings(self) -> dict[str, Reading]:
@@ -52,13 +54,13 @@ class SlowPlant:
 
 async def test_speed_runs_simulated_time_faster_and_stamps_values_in_simulated_time(
         plc_factory: Callable[..., SimulatedPlc]) -> None:
-    async with plc_factory(speed=100) as sim:
+    clock = VirtualClock()
+    async with plc_factory(speed=100, clock=clock) as sim:
         t0 = sim.model.t_s
-        wall0 = time.monotonic()
-        await asyncio.sleep(1.0)
-        elapsed_sim = sim.model.t_s - t0
-        elapsed_wall = time.monotonic() - wall0
-        assert 0.5 * 100 * elapsed_wall < elapsed_sim < 1.1 * 100 * elapsed_wall  # slack for a loaded host
+        await clock.advance(1.0)  # one (virtual) wall-clock second: exactly 100 simulated seconds
+        assert sim.model.t_s - t0 == pytest.approx(100.0, abs=1e-9)
+        await clock.advance(0.35)  # three more 0.1 s ticks; the fourth is not due yet
+        assert sim.model.t_s - t0 == pytest.approx(130.0, abs=1e-9)
         async with Client(sim.opcua_endpoint, timeout=5) as client:
             dv = await client.get_node("ns=2;s=Plant.T101.AIT-101").read_data_value()
             now = datetime.now(UTC)
@@ -71,10 +73,13 @@ async def test_speed_runs_simulated_time_faster_and_stamps_values_in_simulated_t
 async def test_falling_behind_real_time_is_counted_and_logged(
         plc_factory: Callable[..., SimulatedPlc], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="sim.facade.runner")
-    async with plc_factory(speed=1000, model=SlowPlant()) as sim:  # needs 1000 steps/s, manages ~300
-        await asyncio.sleep(1.0)
+    clock = VirtualClock()
+    async with plc_factory(speed=1000, model=SlowPlant(clock), clock=clock) as sim:
+        # needs 100 steps of 1 s per 0.1 s tick; a tick's budget (80 ms) holds 27 of 3 ms
+        await clock.advance(1.0)
+        assert 10 * 27 <= sim.model.t_s <= 11 * 27
         assert sim.behind_ticks > 0
-        assert sim.lag_s > 0
+        assert sim.lag_s > 0.5
     assert any("falls behind real time" in r.message for r in caplog.records)
 
 

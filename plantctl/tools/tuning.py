@@ -17,11 +17,11 @@ import numpy.typing as npt
 import typer
 from scipy.optimize import least_squares
 
-from control.closed_loop import EPOCH, loop_config, sample_of
 from control.events import EventLog
 from control.loop import Loop
 from plantctl.config import ConfigError, load_plant
 from plantctl.config.models import LoopMode
+from plantctl.tools.closed_loop import EPOCH, loop_config, sample_of
 from sim.headless import run
 from sim.interface import COMMANDS, Reading
 from sim.model import PlantModel
