@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from psycopg_pool import AsyncConnectionPool
 
-from api.audit import ApiAudit
 from api.auth.bootstrap import AuthSetupError, check_production_admin
 from api.auth.ratelimit import login_throttle
 from api.auth.store import AuthStore
@@ -30,7 +29,8 @@ from api.routers import panel as panel_router
 from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl import __version__
-from plantctl.alarms.engine import AlarmEngine
+from plantctl.alarms.service import AlarmService
+from plantctl.audit import AuditTrail
 from plantctl.historian.migrate import apply_migrations
 from plantctl.runtime.service import PlantRuntime
 
@@ -44,7 +44,7 @@ engineer < admin. Every error is an RFC 9457 problem document (`application/prob
 """
 
 def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
-               loops: Mapping[str, Loop] | None = None, alarms: AlarmEngine | None = None,
+               loops: Mapping[str, Loop] | None = None, alarms: AlarmService | None = None,
                simulator: object | None = None) -> FastAPI:
     """The app's lifespan starts the runtime and stops it (flushing the historian) when uvicorn shuts down.
 
@@ -57,8 +57,10 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
     redact_access_log()
     meter = AcquisitionMeter({t.name: t.source for t in runtime.config.tags})
     runtime.bus.add_tap("api-metrics", meter.tap)
-    loops = loops if loops is not None else getattr(runtime, "loops", None)
-    alarms = alarms if alarms is not None else getattr(runtime, "alarms", None)
+    loops = loops if loops is not None else runtime.loops
+    alarms = alarms if alarms is not None else runtime.alarms
+    if runtime.loops is None:  # the write gate must see the loops the API shows (ownership of outputs)
+        runtime.loops = loops
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -76,8 +78,17 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
             url, min_size=1, max_size=settings.db_pool_max, open=False, check=AsyncConnectionPool.check_connection,
             kwargs={"autocommit": True, "connect_timeout": 5}, timeout=10)
         await pool.open(wait=True, timeout=15)
+        # one audit writer for the service: the runtime's (built with it), else one on this pool for everyone
+        own_trail = runtime.audit is None
+        if own_trail:
+            runtime.audit = AuditTrail(pool=pool)
+        trail = runtime.audit
+        assert trail is not None
+        own_alarm_trail = alarms is not None and alarms.audit is None
+        if alarms is not None and own_alarm_trail:
+            alarms.audit = trail
         app.state.ctx = ApiContext(
-            runtime=runtime, settings=settings, pool=pool, store=AuthStore(pool), audit=ApiAudit(pool),
+            runtime=runtime, settings=settings, pool=pool, store=AuthStore(pool), audit=trail,
             throttle=login_throttle(settings),
             meter=meter, loops=loops, alarms=alarms)
         owns_runtime = not runtime.started
@@ -92,6 +103,10 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
                     log.info("runtime stopped")
             finally:
                 app.state.ctx = None
+                if own_trail:  # the trail goes with this app's pool
+                    runtime.audit = None
+                if alarms is not None and own_alarm_trail:
+                    alarms.audit = None
                 await pool.close()
 
     app = FastAPI(title="plantctl", version=__version__, description=DESCRIPTION, lifespan=lifespan,

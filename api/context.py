@@ -9,14 +9,14 @@ from typing import Any
 from fastapi import Request
 from psycopg_pool import AsyncConnectionPool
 
-from api.audit import ApiAudit
 from api.auth.ratelimit import LoginThrottle
 from api.auth.store import AuthStore
 from api.metrics import AcquisitionMeter
 from api.proxy import ClientAddress, client_address
 from api.settings import ApiSettings
 from control.loop import Loop
-from plantctl.alarms.engine import AlarmEngine
+from plantctl.alarms.service import AlarmService
+from plantctl.audit import AuditTrail
 from plantctl.runtime.service import PlantRuntime
 
 
@@ -26,11 +26,11 @@ class ApiContext:
     settings: ApiSettings
     pool: AsyncConnectionPool[Any]
     store: AuthStore
-    audit: ApiAudit
+    audit: AuditTrail
     throttle: LoginThrottle
     meter: AcquisitionMeter
     loops: Mapping[str, Loop] | None = None
-    alarms: AlarmEngine | None = None
+    alarms: AlarmService | None = None
     live_clients: int = 0
     live_streams: dict[str, int] = field(default_factory=dict)  # open live streams per user name
     counters: dict[str, int] = field(default_factory=dict)

@@ -27,9 +27,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from connectors.modbus.config import ModbusSourceConfig
 from connectors.modbus.source import ModbusSource
+from connectors.opcua.config import OpcUaSourceConfig
 from connectors.opcua.source import OpcUaSource
-from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig, TagConfig
+from plantctl.config.models import TagConfig
+from plantctl.plantfile import tag_config
 from plantctl.samples import Sample
 
 MODBUS_TAGS = 2000  # float32 input registers 0..3999 of one simulated PLC
@@ -145,7 +148,7 @@ def wait_for_port(port: int, timeout_s: float) -> None:
 
 def modbus_tags() -> list[TagConfig]:
     return [
-        TagConfig.model_validate(
+        tag_config(
             {
                 "name": f"FT-{i:04d}",
                 "unit": "m3/h",
@@ -199,7 +202,7 @@ async def opcua_cpu(port: int, items: int, seconds: float) -> dict[str, Any]:
         {"kind": "opcua", "name": "BENCH-UA", "connect_timeout_s": 30, "endpoint": f"opc.tcp://127.0.0.1:{port}/bench"}
     )
     tags = [
-        TagConfig.model_validate(
+        tag_config(
             {
                 "name": f"V{i}",
                 "unit": "1",

@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.app import create_app
 from api.auth.bootstrap import prepare_auth
 from api.settings import ApiSettings
-from plantctl.config import load_plant
 from plantctl.historian.rollups import run_rollups
 from plantctl.historian.service import Historian
+from plantctl.plantfile import load_plant
 from plantctl.runtime.service import HistorianSink, PlantRuntime
 from plantctl.samples import Sample
 

@@ -29,8 +29,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from control.scheduler import Tick, run_periodic
-from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
+from plantctl.plantfile import load_plant
 from plantctl.tools.closed_loop import loop_config, run_loop_on_scenario
 from plantctl.tools.tuning import tune
 from sim.scenario import Scenario, load_scenario

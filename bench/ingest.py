@@ -29,6 +29,7 @@ from plantctl.durable.queue import FRAME_OVERHEAD
 from plantctl.historian.codec import encode_batch
 from plantctl.historian.migrate import MIGRATIONS_DIR, apply_migrations
 from plantctl.historian.writer import HistorianWriter, WriterSettings
+from plantctl.plantfile import tag_config
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 
@@ -53,7 +54,7 @@ def make_samples(n_rows: int, n_tags: int) -> list[Sample]:
 
 
 def tag_configs(n_tags: int) -> list[TagConfig]:
-    return [TagConfig.model_validate({"name": f"AIT-{i:04d}", "unit": "pH", "range": {"low": 0, "high": 14},
+    return [tag_config({"name": f"AIT-{i:04d}", "unit": "pH", "range": {"low": 0, "high": 14},
                                       "source": "PLC", "opcua": {"node_id": f"ns=2;s=AIT-{i:04d}"}})
             for i in range(n_tags)]
 

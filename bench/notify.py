@@ -36,6 +36,7 @@ from plantctl.alarms.service import AlarmService
 from plantctl.config.models import PlantConfig
 from plantctl.historian.migrate import apply_migrations
 from plantctl.notify.service import Notifier
+from plantctl.plantfile import plant_config
 from plantctl.samples import Sample, utcnow
 from tests.notify.servers import SmtpServer, make_test_certificate
 
@@ -44,11 +45,11 @@ USER, PASSWORD = "plantctl", "bench-relay-password"
 
 def bench_plant(n_alarms: int, smtp_port: int, ca: Path) -> PlantConfig:
     """n_alarms level tags, each with a high alarm (priority 2), paged to one weekly rotation of two people."""
-    return PlantConfig.model_validate({
+    return plant_config({
         "plant": {"name": "Bench"},
         "sources": [{"kind": "modbus", "name": "PLC-1", "host": "127.0.0.1"}],
         "tags": [{"name": f"LIT-{i:04d}", "unit": "%", "range": {"low": 0, "high": 100}, "source": "PLC-1",
-                  "modbus": {"table": "input_register", "address": i}} for i in range(n_alarms)],
+                  "modbus": {"table": "input_register", "address": 2 * i}} for i in range(n_alarms)],
         "alarms": [{"name": f"LIT-{i:04d}.H", "tag": f"LIT-{i:04d}", "type": "H", "limit": 90.0, "priority": 2}
                    for i in range(n_alarms)],
         "notifications": {

@@ -10,12 +10,13 @@ acquisition.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from plantctl.config.models import TagConfig
+from plantctl.config.models import SourceConfigBase, TagConfig
+from plantctl.config.protocols import ProtocolSchema
 from plantctl.samples import Sample
 from plantctl.writes import WriteOutcome
 
@@ -58,6 +59,36 @@ class Source(Protocol):
         ...
 
     def health(self) -> SourceHealth: ...
+
+    def route_heartbeat(self, write: Callable[[str, float], Awaitable[WriteOutcome]]) -> None:
+        """Send the heartbeat through `write` (the runtime's write gate, heartbeat origin); call before start()."""
+        ...
+
+
+SourceFactory = Callable[[SourceConfigBase, list[TagConfig], Emit], Source]
+"""Builds (not starts) a source from its `sources:` entry and the tags that name it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a device of a source listens: what the simulator would serve, so the port check can ask for it."""
+
+    host: str
+    port: int
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class Connector:
+    """Everything of one protocol the rest of plantctl may ask for; one per package under connectors/."""
+
+    schema: ProtocolSchema
+    create: SourceFactory
+    endpoints: Callable[[SourceConfigBase], list[Endpoint]]
+
+    @property
+    def kind(self) -> str:
+        return self.schema.kind
 
 
 def refuse_locally(tag: TagConfig | None, tag_name: str, value: float) -> str | None:

@@ -59,13 +59,3 @@ class LinkHealth:
             last_error=self.last_error,
         )
 
-
-def backoff_delays(max_delay_s: float, first_s: float = 0.25) -> list[float]:
-    """Reconnect delays doubling from first_s up to max_delay_s; the last one repeats."""
-    delays: list[float] = []
-    d = min(first_s, max_delay_s)
-    while d < max_delay_s:
-        delays.append(d)
-        d *= 2
-    delays.append(max_delay_s)
-    return delays

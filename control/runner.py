@@ -2,8 +2,8 @@
 
 Lifecycle as every component here: `start()` returns at once with one task per loop (each on its
 own drift-free schedule), `stop()` cancels and awaits them. Writes go only through the `write`
-callable the runtime passes (PlantRuntime.write → the connector that owns the tag), each bounded by
-the loop period so a hung link cannot stall the loop; failures become loop events, once per streak.
+callable the runtime passes (the write gate, with this loop as origin → the connector that owns the tag),
+each bounded by the loop period so a hung link cannot stall the loop; failures become loop events, once per streak.
 """
 
 from __future__ import annotations

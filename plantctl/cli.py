@@ -11,7 +11,8 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from plantctl.config import ConfigError, load_plant
+from plantctl.config import ConfigError
+from plantctl.plantfile import load_plant
 
 
 def _users_app() -> typer.Typer:

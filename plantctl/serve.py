@@ -8,7 +8,6 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import uvicorn
 from pydantic import ValidationError
@@ -16,10 +15,11 @@ from pydantic import ValidationError
 from api.auth.bootstrap import AuthSetupError, prepare_auth
 from api.server_limits import uvicorn_config
 from api.settings import ApiSettings
-from plantctl.config import PlantConfig, load_plant
-from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig
+from connectors.registry import listen_endpoints
+from plantctl.config import PlantConfig
 from plantctl.db import database_url
 from plantctl.paths import state_dir
+from plantctl.plantfile import load_plant
 from plantctl.runtime.assemble import Simulation, build_service
 
 log = logging.getLogger("plantctl")
@@ -42,14 +42,8 @@ class PortBusyError(RuntimeError):
 def _check_ports(opts: ServeOptions, config: PlantConfig) -> None:
     """Say which port is taken before anything starts, instead of failing half-way through start-up."""
     wanted = [(opts.host, opts.port, "the API (--port)")]
-    if opts.simulate:
-        for src in config.sources:
-            if isinstance(src, OpcUaSourceConfig):
-                parts = urlsplit(src.endpoint)
-                wanted.append((parts.hostname or "127.0.0.1", parts.port or 4840,
-                               f"the simulated PLC's OPC UA ({src.name})"))
-            elif isinstance(src, ModbusSourceConfig):
-                wanted.append((src.host, src.port, f"the simulated PLC's Modbus TCP ({src.name})"))
+    if opts.simulate:  # the simulated PLC serves where each source's protocol says its device listens
+        wanted += [(e.host, e.port, f"the simulated PLC's {e.what}") for e in listen_endpoints(config)]
     for host, port, what in wanted:
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

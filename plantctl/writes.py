@@ -32,11 +32,15 @@ ACCEPTED = frozenset({WriteStatus.WRITTEN, WriteStatus.WRITTEN_NOT_CONFIRMED})
 
 @dataclass(frozen=True, slots=True)
 class WriteOutcome:
-    """A write's status, the value the device reads back (None when unread), and words for the operator."""
+    """A write's status, the value the device reads back (None when unread), and words for the operator.
+
+    `code` is machine-readable for refusals by policy (e.g. "loop-owned", "out-of-range"): the API maps it to HTTP.
+    """
 
     status: WriteStatus
     value_read_back: float | None = None
     reason: str = ""
+    code: str = ""
 
     @property
     def accepted(self) -> bool:
@@ -52,8 +56,8 @@ class WriteOutcome:
         return cls(WriteStatus.WRITTEN_NOT_CONFIRMED, None, reason)
 
     @classmethod
-    def policy(cls, reason: str) -> WriteOutcome:
-        return cls(WriteStatus.REFUSED_BY_POLICY, None, reason)
+    def policy(cls, reason: str, code: str = "policy") -> WriteOutcome:
+        return cls(WriteStatus.REFUSED_BY_POLICY, None, reason, code)
 
     @classmethod
     def device(cls, reason: str) -> WriteOutcome:

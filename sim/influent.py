@@ -6,21 +6,36 @@ import math
 from dataclasses import dataclass
 
 from sim.chemistry import (
+    F_G_MOL,
     LI_G_MOL,
+    METAL_G_MOL,
     NA_G_MOL,
+    PO4_G_MOL,
     Invariants,
+    charge_balance,
+    conditions,
+    ionic_and_conductivity,
     mg_l_to_mol_l,
-    solve_ph,
-    sulfate_for_ph,
 )
 from sim.params import InfluentParams
 
-# Influent quantities a scenario may set: name -> unit (as in the scenario file).
-INFLUENT_QUANTITIES: tuple[str, ...] = ("flow_m3_h", "ph", "li_mg_l", "na_mg_l", "tic_mmol_l",
-                                        "chloride_mmol_l", "temp_c")
+_IONIC_REFRESH_S = 30.0
+# influent quantity and factor to mol/L for each invariant, in Invariants' order ("" = set by _acidify)
+_TO_MOL_L: tuple[tuple[str, float], ...] = (
+    ("na_mg_l", mg_l_to_mol_l(1.0, NA_G_MOL)), ("li_mg_l", mg_l_to_mol_l(1.0, LI_G_MOL)), ("", 0.0),
+    ("tic_mmol_l", 1e-3), ("chloride_mmol_l", 1e-3), ("fluoride_mg_l", mg_l_to_mol_l(1.0, F_G_MOL)),
+    ("phosphate_mg_l", mg_l_to_mol_l(1.0, PO4_G_MOL)),
+    *((f"{m}_mg_l", mg_l_to_mol_l(1.0, METAL_G_MOL[m])) for m in ("ni", "co", "mn", "cu", "fe", "al")),
+)
+
+# Influent quantities a scenario may set (the unit is in the name, as in the scenario file).
+COMPONENT_QUANTITIES: tuple[str, ...] = ("fluoride_mg_l", "phosphate_mg_l", "ni_mg_l", "co_mg_l", "mn_mg_l",
+                                         "cu_mg_l", "fe_mg_l", "al_mg_l")
+INFLUENT_QUANTITIES: tuple[str, ...] = ("flow_m3_h", "ph", "li_mg_l", "na_mg_l", "tic_mmol_l", "chloride_mmol_l",
+                                        "temp_c", *COMPONENT_QUANTITIES)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InfluentState:
     """The influent now: flow, the composition that defines it, and its invariants."""
 
@@ -32,6 +47,14 @@ class InfluentState:
     chloride_mmol_l: float
     temp_c: float
     invariants: Invariants
+    fluoride_mg_l: float = 0.0  # as F
+    phosphate_mg_l: float = 0.0  # as PO4
+    ni_mg_l: float = 0.0
+    co_mg_l: float = 0.0
+    mn_mg_l: float = 0.0
+    cu_mg_l: float = 0.0
+    fe_mg_l: float = 0.0  # Fe(III)
+    al_mg_l: float = 0.0
 
 
 @dataclass(slots=True)
@@ -59,7 +82,11 @@ class Influent:
         self.wander = [0.0, 0.0, 0.0]  # flow, pH, Li: standard-normal OU states
         self._overrides: dict[str, _Override] = {}
         self._shocks: list[_Shock] = []
-        self.state = self._evaluate(0.0)
+        self._ionic = 0.1  # the influent's ionic strength, carried from one evaluation to the next
+        self._log_h = 2.5
+        self._settle_next = False
+        self._ionic_age_s = 0.0
+        self.state = self._evaluate(0.0, settle=True)
 
     def _pattern(self, t_s: float) -> dict[str, float]:
         p = self.p
@@ -76,9 +103,10 @@ class Influent:
             "tic_mmol_l": p.tic_mmol_l,
             "chloride_mmol_l": p.chloride_mmol_l,
             "temp_c": p.temp_mean_c + p.temp_amplitude_c * c,
+            **{name: getattr(p, name) for name in COMPONENT_QUANTITIES},
         }
 
-    def _evaluate(self, t_s: float) -> InfluentState:
+    def _evaluate(self, t_s: float, settle: bool = False) -> InfluentState:
         values = self._pattern(t_s)
         for name, ov in self._overrides.items():
             target = values[name] if ov.target is None else ov.target
@@ -89,27 +117,58 @@ class Influent:
                 values[name] = target
         for shock in self._shocks:
             values.update(shock.values)
-        na = mg_l_to_mol_l(values["na_mg_l"], NA_G_MOL)
-        li = mg_l_to_mol_l(values["li_mg_l"], LI_G_MOL)
-        tic = values["tic_mmol_l"] / 1000.0
-        cl = values["chloride_mmol_l"] / 1000.0
-        sulfate = sulfate_for_ph(values["ph"], na + li, tic, cl, values["temp_c"])
-        if sulfate == 0.0:  # too few cations for that pH even without acid: the water is what it is
-            values["ph"] = solve_ph(Invariants(na, li, 0.0, tic, cl), values["temp_c"])
+        base = Invariants(*[values[name] * factor if name else 0.0 for name, factor in _TO_MOL_L])
+        settle = settle or self._settle_next
+        self._settle_next = False
+        inv = self._acidify(base, values["ph"], values["temp_c"], 25 if settle else 1)
         return InfluentState(
             flow_m3_h=values["flow_m3_h"], ph=values["ph"], li_mg_l=values["li_mg_l"],
             na_mg_l=values["na_mg_l"], tic_mmol_l=values["tic_mmol_l"],
-            chloride_mmol_l=values["chloride_mmol_l"], temp_c=values["temp_c"],
-            invariants=Invariants(na=na, li=li, sulfate=sulfate, carbonate=tic, chloride=cl),
+            chloride_mmol_l=values["chloride_mmol_l"], temp_c=values["temp_c"], invariants=inv,
+            **{name: values[name] for name in COMPONENT_QUANTITIES},
         )
+
+    def _acidify(self, base: Invariants, ph: float, temp_c: float, passes: int) -> Invariants:
+        """Add the sulfuric acid (or, above the water's own pH, the NaOH) that makes `base` read `ph`.
+
+        The charge balance is linear in both at a fixed ionic strength.
+
+        The ionic strength comes from the last evaluation (the influent changes little in a step);
+        `passes` > 1 iterates it to consistency (at start and after a step change).
+        """
+        inv = base
+        for _ in range(passes):
+            c = conditions(temp_c, self._ionic)
+            log_h = ph + math.log10(c.gamma1)
+            h = math.pow(10.0, -log_h)
+            excess, _ = charge_balance(h, base, c)
+            per_sulfate = (h + 2.0 * c.ks) / (h + c.ks)
+            sulfate = max(excess / per_sulfate, 0.0)
+            # more alkaline than the water is by itself (an alkaline spill upstream): the rest is NaOH
+            alkali = max(-excess, 0.0)
+            inv = base._replace(na=base.na + alkali, sulfate=sulfate)
+            tot = inv.as_tuple()
+            if passes == 1 and self._ionic_age_s < _IONIC_REFRESH_S:
+                break  # the influent's ionic strength drifts slowly: refreshed every _IONIC_REFRESH_S
+            self._ionic_age_s = 0.0
+            ionic, _kappa = ionic_and_conductivity(tot, log_h, c)
+            self._log_h = log_h
+            converged = abs(ionic - self._ionic) < 1e-9 * ionic
+            self._ionic = ionic
+            if converged:
+                break
+        return inv
 
     def step(self, t_s: float, dt_s: float, noise: tuple[float, float, float]) -> InfluentState:
         """Advance the wander by dt_s with standard-normal draws, then evaluate at t_s (end of step)."""
         a = math.exp(-dt_s / self.p.wander_time_constant_s)
         b = math.sqrt(1.0 - a * a)
         self.wander = [a * w + b * n for w, n in zip(self.wander, noise, strict=True)]
-        self._shocks = [s for s in self._shocks if s.until_s > t_s]
-        self.state = self._evaluate(t_s)
+        self._ionic_age_s += dt_s
+        live = [s for s in self._shocks if s.until_s > t_s]
+        settle = len(live) != len(self._shocks)  # a slug just ended: a step change
+        self._shocks = live
+        self.state = self._evaluate(t_s, settle=settle)
         return self.state
 
     # --- scenario hooks ---------------------------------------------------------------------
@@ -118,8 +177,9 @@ class Influent:
         """Hold `name` at `target` from t_s (ramping over ramp_s); target None returns to the pattern."""
         current = getattr(self.state, name)
         self._overrides[name] = _Override(t_s, ramp_s, float(current), target)
+        self._settle_next = True
 
     def shock(self, t_s: float, values: dict[str, float], duration_s: float) -> None:
         """Replace some quantities for duration_s (a slug from the upstream plant)."""
         self._shocks.append(_Shock(t_s + duration_s, dict(values)))
-        self.state = self._evaluate(t_s)
+        self.state = self._evaluate(t_s, settle=True)

@@ -6,9 +6,8 @@ status, and commands. The model knows nothing of networks or wall clocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class SensorStatus(IntEnum):
@@ -19,8 +18,9 @@ class SensorStatus(IntEnum):
     FAILED = 2  # Bad_SensorFailure
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
+    """A value as a PLC input sees it, with its status (a tuple: made many times a simulated second)."""
+
     value: float
     status: SensorStatus = SensorStatus.GOOD
 
@@ -40,6 +40,11 @@ MEASUREMENTS: tuple[str, ...] = (
     "AIT-301",  # C-301 outlet lithium, mg/L
     "P-201.SPEED",  # NaOH pump speed feedback, %
     "P-202.SPEED",  # H2SO4 pump speed feedback, %
+    "AIT-104",  # T-101 pH, second electrode
+    "AIT-105",  # T-101 pH, third electrode
+    "AIT-302",  # discharge pH after C-301
+    "FIT-201",  # NaOH line magnetic flowmeter, L/h
+    "FIT-202",  # H2SO4 line magnetic flowmeter, L/h
 )
 # Discrete feedback (value 0.0 / 1.0).
 FEEDBACK: tuple[str, ...] = ("P-201.RUNNING", "P-201.FAULT", "P-202.RUNNING", "P-202.FAULT", "WATCHDOG.TRIPPED")

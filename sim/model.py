@@ -7,6 +7,7 @@ Equations and assumptions: docs/simulator-model.md.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -14,26 +15,36 @@ from typing import Protocol
 import numpy as np
 
 from sim.chemistry import (
+    HYDROXIDE_G_MOL,
     INVARIANT_NAMES,
     LI_G_MOL,
+    METAL_G_MOL,
+    METALS,
+    N_INVARIANTS,
     Invariants,
     base_for_ph,
-    conductivity_ms_cm,
+    conditions,
+    equilibrate,
+    ionic_and_conductivity,
     mol_l_to_mg_l,
-    solve_ph_raw,
+    solve_log_h,
+    speciate_log_h,
 )
 from sim.column import SorbentColumn
 from sim.influent import Influent, InfluentState
 from sim.interface import COMMANDS, CommandRejected, Reading
-from sim.params import SENSOR_TAGS, SimParams, load_sim_params
+from sim.params import FIRST_SENSOR_TAGS, SENSOR_TAGS, SimParams, load_sim_params
 from sim.pumps import DosingPump
 from sim.sensors import Sensor
 
 _WATER_HEAT_KJ_M3_K = 4180.0  # rho * cp of water, kJ/(m3 K)
 _MAX_SUBSTEP_S = 5.0  # physics substep: keeps the explicit Euler weir outflow well inside stability
 _NOISE_BLOCK = 2048
-_N_NOISE = len(SENSOR_TAGS) + 3  # one per sensor + three influent wander processes
+_N_NOISE = len(FIRST_SENSOR_TAGS) + 3  # one per original sensor + three influent wander processes
+_EXTRA_TAGS = SENSOR_TAGS[len(FIRST_SENSOR_TAGS):]  # later instruments draw from their own stream
 _PUMP_NAMES = ("P-201", "P-202")
+_METAL_IDX = tuple(INVARIANT_NAMES.index(m) for m in METALS)
+_NA, _S, _C = INVARIANT_NAMES.index("na"), INVARIANT_NAMES.index("sulfate"), INVARIANT_NAMES.index("carbonate")
 
 
 class ScenarioHook(Protocol):
@@ -62,6 +73,12 @@ class TrueState:
     acid_delivered_l_h: float
     column_outlet_li_mg_l: float
     column_loading_fraction: float
+    ionic_strength: float = 0.0  # mol/L in T-101
+    co2_to_air_mol: float = 0.0  # net CO2 stripped from T-101 since t = 0 (negative: recarbonated)
+    dissolved_metals_mg_l: dict[str, float] | None = None  # in T-101 and so in the discharge
+    sludge_kg: float = 0.0  # hydroxide solids suspended in T-101 now
+    sludge_out_kg: float = 0.0  # hydroxide solids carried out with the overflow since t = 0
+    discharge_ph: float = 7.0  # after C-301 (H+ released for the Li taken up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +105,11 @@ class PlantModel:
         p = self.params
         self.seed = p.seed if seed is None else seed
         self._rng = np.random.default_rng(self.seed)
-        self._noise = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE))
+        self._noise: list[list[float]] = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE)).tolist()
         self._noise_i = 0
+        self._rng_extra = np.random.default_rng([self.seed, 14])
+        self._noise_extra: list[list[float]] = self._rng_extra.standard_normal(
+            (_NOISE_BLOCK, len(_EXTRA_TAGS))).tolist()
         self._t_s = 0.0
         self._scenario: ScenarioHook | None = None
 
@@ -100,15 +120,25 @@ class PlantModel:
         self._volume_m3 = tank.area_m2 * (tank.weir_height_m + (q0 / tank.weir_coeff_m3_h) ** (2.0 / 3.0))
         self._volume_m3 = min(self._volume_m3, tank.tank_volume_m3)
         start = inf.invariants
-        extra_na = max(base_for_ph(p.initial_tank_ph, start, inf.temp_c), 0.0)
-        conc = (start.na + extra_na, start.li, start.sulfate, start.carbonate, start.chloride)
+        chem = p.chemistry
+        extra_na = max(base_for_ph(p.initial_tank_ph, start, inf.temp_c, chem.activities), 0.0)
+        conc = list(start.as_tuple())
+        conc[_NA] += extra_na
         self._moles = [c * self._volume_m3 * 1000.0 for c in conc]
         self._moles0 = list(self._moles)
-        self._in_mol = [0.0] * 5
-        self._out_mol = [0.0] * 5
+        self._in_mol = [0.0] * N_INVARIANTS
+        self._out_mol = [0.0] * N_INVARIANTS
+        self._water_in_l = 0.0
+        self._water_out_l = 0.0
+        self._volume0_m3 = self._volume_m3
+        self.co2_to_air_mol = 0.0
+        self._sludge_out_mol = dict.fromkeys(METALS, 0.0)
         self._temp_c = inf.temp_c
-        self._ph = solve_ph_raw(conc[0] + conc[1], conc[2], conc[3], conc[4], self._temp_c)
-        self._cond = conductivity_ms_cm(self.tank_invariants(), self._ph, self._temp_c)
+        eq = equilibrate(Invariants(*conc), self._temp_c, activities=chem.activities)
+        self._ph, self._log_h, self._cond_c = eq.ph, eq.log_h, eq.cond
+        self._ionic, self._cond = ionic_and_conductivity(tuple(conc), self._log_h, self._cond_c)
+        self._zone_mol = [0.0, 0.0]  # NaOH and H2SO4 in the dosing point's mixing zone, not yet in the bulk
+        self._electrode_ph: deque[tuple[float, float]] = deque([(0.0, self._ph)])
 
         self.pumps = {"P-201": DosingPump("P-201", p.naoh_pump), "P-202": DosingPump("P-202", p.acid_pump)}
         if p.initial_naoh_pct > 0:
@@ -121,6 +151,8 @@ class PlantModel:
         self._column_in_mol = 0.0
         self._column_out_mol = 0.0
         self._column_outlet0 = self.column.outlet_mol_l
+        self._log_h_discharge = self._log_h
+        self._ph_discharge = self._discharge_ph()
 
         specs = p.sensors.by_tag()
         truth = self._true_values()
@@ -157,22 +189,47 @@ class PlantModel:
         for _ in range(n_sub):
             self._physics(h)
         self._t_s += dt_s
-        self._ph = solve_ph_raw(
-            (self._moles[0] + self._moles[1]) / (self._volume_m3 * 1000.0),
-            self._moles[2] / (self._volume_m3 * 1000.0), self._moles[3] / (self._volume_m3 * 1000.0),
-            self._moles[4] / (self._volume_m3 * 1000.0), self._temp_c, guess=self._ph)
-        self._cond = conductivity_ms_cm(self.tank_invariants(), self._ph, self._temp_c)
+        self._equilibrate()
+        self._ph_discharge = self._discharge_ph()
+        delay = self.params.tank.electrode_delay_s
+        self._electrode_ph.append((self._t_s, self._ph))
+        while len(self._electrode_ph) > 1 and self._electrode_ph[1][0] <= self._t_s - delay + 1e-9:
+            self._electrode_ph.popleft()
 
         if self._noise_i >= _NOISE_BLOCK:
-            self._noise = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE))
+            self._noise = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE)).tolist()
+            self._noise_extra = self._rng_extra.standard_normal((_NOISE_BLOCK, len(_EXTRA_TAGS))).tolist()
             self._noise_i = 0
         noise = self._noise[self._noise_i]
+        extra = self._noise_extra[self._noise_i]
         self._noise_i += 1
-        self.influent.step(self._t_s, dt_s, (float(noise[-3]), float(noise[-2]), float(noise[-1])))
+        self.influent.step(self._t_s, dt_s, (noise[-3], noise[-2], noise[-1]))
         truth = self._true_values()
-        for i, tag in enumerate(SENSOR_TAGS):
-            self.sensors[tag].step(truth[tag], dt_s, float(noise[i]))
+        sensors = self.sensors
+        for i, tag in enumerate(FIRST_SENSOR_TAGS):
+            sensors[tag].step(truth[tag], dt_s, noise[i])
+        for i, tag in enumerate(_EXTRA_TAGS):
+            sensors[tag].step(truth[tag], dt_s, extra[i])
         self._readings_cache = None
+
+    def _equilibrate(self) -> None:
+        """Solve T-101's pH at the end of a step: activities from the last step's ionic strength."""
+        v_l = self._volume_m3 * 1000.0
+        tot = tuple(n / v_l for n in self._moles)
+        c = conditions(self._temp_c, self._ionic, self.params.chemistry.activities)
+        self._log_h = solve_log_h(tot, c, self._log_h)
+        self._ph = self._log_h - math.log10(c.gamma1)
+        self._cond_c = c
+        self._ionic, self._cond = ionic_and_conductivity(tot, self._log_h, c)
+
+    def _discharge_ph(self) -> float:
+        """pH after C-301: T-101's water with the Li the column took replaced by the H+ it released."""
+        v_l = self._volume_m3 * 1000.0
+        tot = [n / v_l for n in self._moles]
+        tot[1] = self.column.outlet_mol_l  # H+/Li+ exchange: fewer cations, the charge balance adds the H+
+        c = self._cond_c
+        self._log_h_discharge = solve_log_h(tuple(tot), c, self._log_h_discharge)
+        return self._log_h_discharge - math.log10(c.gamma1)
 
     def _physics(self, h: float) -> None:
         """One explicit-Euler substep of T-101 and C-301 from the state at its start."""
@@ -192,11 +249,31 @@ class PlantModel:
         qin_l = q_in * 1000.0 / 3600.0 * h  # litres in this substep
         qout_l = q_out * 1000.0 / 3600.0 * h
         inflow = [c * qin_l for c in inf.invariants.as_tuple()]
-        inflow[0] += pumps["P-201"].reagent_mol_l * naoh_l_h / 3600.0 * h
-        inflow[2] += pumps["P-202"].reagent_mol_l * acid_l_h / 3600.0 * h
+        zone = self._zone_mol
+        zone[0] += pumps["P-201"].reagent_mol_l * naoh_l_h / 3600.0 * h
+        zone[1] += pumps["P-202"].reagent_mol_l * acid_l_h / 3600.0 * h
+        tau_mix = self.params.tank.mixing_time_s
+        share = 1.0 - math.exp(-h / tau_mix) if tau_mix > 0.0 else 1.0  # reaching the bulk this substep
+        to_bulk = (zone[0] * share, zone[1] * share)
+        zone[0] -= to_bulk[0]
+        zone[1] -= to_bulk[1]
+        inflow[_NA] += to_bulk[0]
+        inflow[_S] += to_bulk[1]
         v_l = v * 1000.0
         outflow = [n / v_l * qout_l for n in self._moles]
-        v_new = v + (q_in + (naoh_l_h + acid_l_h) / 1000.0 - q_out) * h / 3600.0
+        # CO2 exchange with the air: kLa·V·([CO2(aq)] − KH·pCO2), CO2(aq) from the last solved pH.
+        chem = self.params.chemistry
+        stripped = 0.0
+        if chem.kla_co2_per_h > 0.0:
+            c = self._cond_c
+            hh = math.pow(10.0, -self._log_h)
+            co2_aq = self._moles[_C] / v_l * hh * hh / (hh * hh + c.k1 * hh + c.k1 * c.k2)
+            stripped = chem.kla_co2_per_h / 3600.0 * h * v_l * (co2_aq - c.kh * chem.pco2_atm)
+            outflow[_C] += stripped
+        reagent_l = (naoh_l_h + acid_l_h) / 3600.0 * h
+        water_in_l = qin_l + reagent_l
+        water_out_l = qout_l
+        v_new = v + (water_in_l - qout_l) / 1000.0
         moles = [n + i - o for n, i, o in zip(self._moles, inflow, outflow, strict=True)]
         v_max = self.params.tank.tank_volume_m3
         if v_new > v_max:  # brim-full: the excess spills at tank concentration
@@ -204,14 +281,22 @@ class PlantModel:
             extra = [m * spill for m in moles]
             moles = [m - e for m, e in zip(moles, extra, strict=True)]
             outflow = [o + e for o, e in zip(outflow, extra, strict=True)]
+            water_out_l += (v_new - v_max) * 1000.0
             v_new = v_max
-        for k in range(5):
-            self._in_mol[k] += inflow[k]
-            self._out_mol[k] += outflow[k]
+        self._in_mol = [a + b for a, b in zip(self._in_mol, inflow, strict=True)]
+        self._out_mol = [a + b for a, b in zip(self._out_mol, outflow, strict=True)]
+        self._water_in_l += water_in_l
+        self._water_out_l += water_out_l
+        self.co2_to_air_mol += stripped
+        if sum(self._moles[_METAL_IDX[0]:]) > 0.0:  # solids leave suspended, at the tank's share
+            sp = speciate_log_h(tuple(n / v_l for n in self._moles), self._log_h, self._cond_c)
+            frac_out = water_out_l / v_l
+            for m, k in zip(METALS, _METAL_IDX, strict=True):
+                self._sludge_out_mol[m] += max(self._moles[k] / v_l - sp.dissolved[m], 0.0) * v_l * frac_out
         # Temperature: mixing with the influent, loss to ambient (reagent at ambient, small).
         tank = self.params.tank
         heat_cap = v * _WATER_HEAT_KJ_M3_K
-        naoh_mol_s = pumps["P-201"].reagent_mol_l * naoh_l_h / 3600.0
+        naoh_mol_s = to_bulk[0] / h
         d_temp = (q_in / 3600.0 * _WATER_HEAT_KJ_M3_K * (inf.temp_c - self._temp_c)
                   + naoh_mol_s * tank.neutralisation_heat_kj_mol
                   - tank.heat_loss_kw_per_k * (self._temp_c - tank.ambient_temp_c)) / heat_cap
@@ -234,11 +319,16 @@ class PlantModel:
         return {
             "FIT-100": self.influent.state.flow_m3_h,
             "AIT-100": self.influent.state.ph,
-            "AIT-101": self._ph,
+            "AIT-101": self._electrode_ph[0][1],
             "CIT-101": self._cond,
             "LIT-101": self._volume_m3 / tank.area_m2 / tank.height_m * 100.0,
             "TIT-101": self._temp_c,
             "AIT-301": mol_l_to_mg_l(self.column.outlet_mol_l, LI_G_MOL),
+            "AIT-104": self._electrode_ph[0][1],
+            "AIT-105": self._electrode_ph[0][1],
+            "AIT-302": self._ph_discharge,
+            "FIT-201": self.pumps["P-201"].pumped_l_h(self.watchdog_tripped),
+            "FIT-202": self.pumps["P-202"].pumped_l_h(self.watchdog_tripped),
         }
 
     def readings(self) -> dict[str, Reading]:
@@ -306,15 +396,17 @@ class PlantModel:
 
     def tank_invariants(self) -> Invariants:
         v_l = self._volume_m3 * 1000.0
-        m = self._moles
-        return Invariants(na=m[0] / v_l, li=m[1] / v_l, sulfate=m[2] / v_l, carbonate=m[3] / v_l,
-                          chloride=m[4] / v_l)
+        return Invariants(*(n / v_l for n in self._moles))
 
     def true_state(self) -> TrueState:
         tank = self.params.tank
         level_m = self._volume_m3 / tank.area_m2
         interlocked = self.watchdog_tripped
         naoh, acid = self.pumps["P-201"], self.pumps["P-202"]
+        inv = self.tank_invariants()
+        sp = speciate_log_h(inv.as_tuple(), self._log_h, self._cond_c)
+        sludge_kg = sum(max(getattr(inv, m) - sp.dissolved[m], 0.0) * HYDROXIDE_G_MOL[m]
+                        for m in METALS) * self._volume_m3  # mol/L x g/mol x m3 = kg
         return TrueState(
             t_s=self._t_s, ph=self._ph, conductivity_ms_cm=self._cond, temp_c=self._temp_c,
             volume_m3=self._volume_m3, level_m=level_m, level_pct=level_m / tank.height_m * 100.0,
@@ -326,14 +418,20 @@ class PlantModel:
             acid_delivered_l_h=acid.line.delivered_l_h(self._t_s),
             column_outlet_li_mg_l=mol_l_to_mg_l(self.column.outlet_mol_l, LI_G_MOL),
             column_loading_fraction=self.column.loading_fraction,
+            ionic_strength=self._ionic, co2_to_air_mol=self.co2_to_air_mol,
+            dissolved_metals_mg_l={m: mol_l_to_mg_l(sp.dissolved[m], METAL_G_MOL[m]) for m in METALS},
+            sludge_kg=sludge_kg, discharge_ph=self._ph_discharge,
+            sludge_out_kg=sum(n * HYDROXIDE_G_MOL[m] for m, n in self._sludge_out_mol.items()) / 1000.0,
         )
 
     def mass_balance(self) -> dict[str, Balance]:
-        """T-101 books per invariant since t = 0, plus 'li_column' for C-301 (in / out / retained)."""
+        """T-101 books per invariant since t = 0 (carbonate's out includes CO2 to air), 'water' (litres),
+        and 'li_column' for C-301 (in / out / retained)."""
         out = {
             name: Balance(self._in_mol[k], self._out_mol[k], self._moles[k] - self._moles0[k])
             for k, name in enumerate(INVARIANT_NAMES)
         }
+        out["water"] = Balance(self._water_in_l, self._water_out_l, (self._volume_m3 - self._volume0_m3) * 1000.0)
         holdup_change = (self.column.outlet_mol_l - self._column_outlet0) * self.column.void_l
         out["li_column"] = Balance(self._column_in_mol, self._column_out_mol,
                                    self.column_taken_mol + holdup_change)

@@ -45,6 +45,10 @@ class TankParams(Strict):
     heat_loss_kw_per_k: float = Field(default=0.15, ge=0, description="through wall and surface")
     neutralisation_heat_kj_mol: float = Field(
         default=55.8, ge=0, description="released per mol of NaOH dosed (H+ + OH- -> H2O at 25 degC)")
+    mixing_time_s: float = Field(default=0.0, ge=0, le=3600,
+                                 description="reagent reaches the bulk through a first-order mixing zone")
+    electrode_delay_s: float = Field(default=0.0, ge=0, le=600,
+                                     description="transport delay from the bulk to the T-101 electrodes")
 
     @model_validator(mode="after")
     def _weir_below_top(self) -> TankParams:
@@ -63,6 +67,10 @@ class PumpParams(Strict):
     capacity_l_h: float = Field(gt=0)
     reagent_mol_l: float = Field(gt=0, description="NaOH or H2SO4 molarity of the reagent")
     dead_time_s: float = Field(default=20.0, ge=0, le=3600)
+    min_effective_speed_pct: float = Field(
+        default=0.0, ge=0, lt=50, description="below this speed the pump delivers nothing (turndown limit)")
+    low_speed_knee_pct: float = Field(
+        default=0.0, ge=0, le=50, description="flow = speed·(1 − e^(−(speed − min)/knee)): slip near the bottom")
 
 
 class SensorParams(Strict):
@@ -74,6 +82,15 @@ class SensorParams(Strict):
     drift_per_h_eu: float = Field(default=0.0, description="slow drift from t = 0 (an ageing electrode)")
     range_low_eu: float
     range_high_eu: float
+    drift_flags_uncertain: bool = Field(
+        default=True, description="UNCERTAIN past drift_tolerance_eu (a real transmitter cannot know it drifts)")
+    coating_lag_s_per_day: float = Field(default=0.0, ge=0, description="coating slows the response: lag grows")
+    analyser_cycle_s: float = Field(default=0.0, ge=0, le=7200,
+                                    description="> 0: sample-and-hold analyser, a new result every cycle")
+    low_flow_cutoff_eu: float = Field(default=0.0, ge=0,
+                                      description="a flowmeter reads exactly its range low (GOOD) below this")
+    calibration_s: float = Field(default=300.0, ge=0, le=7200,
+                                 description="a calibration holds the value, UNCERTAIN, this long")
 
     @model_validator(mode="after")
     def _range(self) -> SensorParams:
@@ -82,8 +99,16 @@ class SensorParams(Strict):
         return self
 
 
-def _ph(lag_s: float) -> SensorParams:
-    return SensorParams(lag_s=lag_s, noise_sd_eu=0.01, drift_tolerance_eu=0.2, range_low_eu=0.0, range_high_eu=14.0)
+def _ph(lag_s: float, flags: bool = True) -> SensorParams:
+    return SensorParams(lag_s=lag_s, noise_sd_eu=0.01, drift_tolerance_eu=0.2, range_low_eu=0.0, range_high_eu=14.0,
+                        drift_flags_uncertain=flags)
+
+
+def _flowmeter(high_l_h: float) -> SensorParams:
+    """A magnetic flowmeter on a reagent line: fast, ±0.5 % of span noise."""
+    return SensorParams(lag_s=1.0, noise_sd_eu=0.005 * high_l_h, drift_tolerance_eu=0.05 * high_l_h,
+                        range_low_eu=0.0, range_high_eu=high_l_h, drift_flags_uncertain=False,
+                        low_flow_cutoff_eu=0.01 * high_l_h)
 
 
 class SensorSet(Strict):
@@ -100,8 +125,13 @@ class SensorSet(Strict):
     tit_101: SensorParams = Field(default=SensorParams(
         lag_s=30.0, noise_sd_eu=0.02, drift_tolerance_eu=0.5, range_low_eu=0.0, range_high_eu=60.0), alias="TIT-101")
     ait_301: SensorParams = Field(default=SensorParams(
-        lag_s=120.0, noise_sd_eu=2.0, drift_tolerance_eu=20.0, range_low_eu=0.0, range_high_eu=1500.0),
-        alias="AIT-301")
+        lag_s=120.0, noise_sd_eu=2.0, drift_tolerance_eu=20.0, range_low_eu=0.0, range_high_eu=1500.0,
+        analyser_cycle_s=600.0, calibration_s=900.0), alias="AIT-301")
+    ait_104: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-104")
+    ait_105: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-105")
+    ait_302: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-302")
+    fit_201: SensorParams = Field(default=_flowmeter(300.0), alias="FIT-201")
+    fit_202: SensorParams = Field(default=_flowmeter(40.0), alias="FIT-202")
 
     @model_validator(mode="before")
     @classmethod
@@ -112,11 +142,14 @@ class SensorSet(Strict):
         return {
             "FIT-100": self.fit_100, "AIT-100": self.ait_100, "AIT-101": self.ait_101,
             "CIT-101": self.cit_101, "LIT-101": self.lit_101, "TIT-101": self.tit_101,
-            "AIT-301": self.ait_301,
+            "AIT-301": self.ait_301, "AIT-104": self.ait_104, "AIT-105": self.ait_105,
+            "AIT-302": self.ait_302, "FIT-201": self.fit_201, "FIT-202": self.fit_202,
         }
 
 
-SENSOR_TAGS: tuple[str, ...] = ("FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301")
+SENSOR_TAGS: tuple[str, ...] = ("FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301",
+                                "AIT-104", "AIT-105", "AIT-302", "FIT-201", "FIT-202")
+FIRST_SENSOR_TAGS = SENSOR_TAGS[:7]  # their noise comes from the model's first random stream (seeds stay valid)
 
 
 class InfluentParams(Strict):
@@ -131,6 +164,14 @@ class InfluentParams(Strict):
     na_mg_l: float = Field(default=250.0, ge=0)
     tic_mmol_l: float = Field(default=4.0, ge=0, description="total inorganic carbon (carbonate)")
     chloride_mmol_l: float = Field(default=5.0, ge=0)
+    fluoride_mg_l: float = Field(default=0.0, ge=0, description="as F (LiPF6 electrolyte hydrolysis)")
+    phosphate_mg_l: float = Field(default=0.0, ge=0, description="as PO4 (LFP cathodes)")
+    ni_mg_l: float = Field(default=0.0, ge=0)
+    co_mg_l: float = Field(default=0.0, ge=0)
+    mn_mg_l: float = Field(default=0.0, ge=0)
+    cu_mg_l: float = Field(default=0.0, ge=0)
+    fe_mg_l: float = Field(default=0.0, ge=0, description="as Fe(III)")
+    al_mg_l: float = Field(default=0.0, ge=0)
     temp_mean_c: float = Field(default=22.0, ge=0, le=60)
     temp_amplitude_c: float = Field(default=3.0, ge=0)
     peak_hour_h: float = Field(default=14.0, ge=0, lt=24, description="hour of day of peak flow/load")
@@ -144,6 +185,15 @@ class InfluentParams(Strict):
         if self.flow_amplitude_m3_h >= self.flow_mean_m3_h:
             raise ValueError("flow_amplitude_m3_h must be below flow_mean_m3_h (flow stays positive)")
         return self
+
+
+class ChemistryParams(Strict):
+    """How T-101's water is computed: activities, CO2 exchange with air (sim/chemistry.py)."""
+
+    activities: bool = Field(default=True, description="Davies activity coefficients (False: ideal solution)")
+    kla_co2_per_h: float = Field(default=2.0, ge=0, le=100,
+                                 description="CO2 gas-liquid mass transfer coefficient of T-101 (0: closed)")
+    pco2_atm: float = Field(default=4.2e-4, ge=0, le=1, description="CO2 partial pressure of the air above")
 
 
 class ColumnParams(Strict):
@@ -169,6 +219,7 @@ class SimParams(Strict):
     sensors: SensorSet = SensorSet()
     influent: InfluentParams = InfluentParams()
     column: ColumnParams = ColumnParams()
+    chemistry: ChemistryParams = ChemistryParams()
     initial_naoh_pct: float = Field(default=0.0, ge=0, le=100,
                                     description="P-201 speed setpoint at t = 0 (the tank starts settled)")
     initial_tank_ph: float = Field(default=7.5, ge=0, le=14, description="T-101 starts neutralised to this pH")

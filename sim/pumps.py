@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 from sim.interface import CommandRejected
@@ -36,13 +37,16 @@ class DosingLine:
 class DosingPump:
     """A metering pump as the PLC sees it: SP %, RUN, RESET; RUNNING, FAULT, speed feedback."""
 
-    __slots__ = ("capacity_l_h", "line", "name", "reagent_mol_l", "reset_cmd", "run_cmd", "sp_pct",
-                 "tripped")
+    __slots__ = ("capacity_fraction", "capacity_l_h", "knee_pct", "line", "min_speed_pct", "name",
+                 "reagent_mol_l", "reset_cmd", "run_cmd", "sp_pct", "tripped")
 
     def __init__(self, name: str, params: PumpParams) -> None:
         self.name = name
         self.capacity_l_h = params.capacity_l_h
-        self.reagent_mol_l = params.reagent_mol_l
+        self.reagent_mol_l = params.reagent_mol_l  # what is really in the tote (a scenario may change it)
+        self.capacity_fraction = 1.0  # wear or an air lock lowers it; maintenance restores it
+        self.min_speed_pct = params.min_effective_speed_pct
+        self.knee_pct = params.low_speed_knee_pct
         self.line = DosingLine(params.dead_time_s)
         self.sp_pct = 0.0
         self.run_cmd = False
@@ -78,7 +82,17 @@ class DosingPump:
         return self.sp_pct if self.running(interlocked) else 0.0
 
     def pumped_l_h(self, interlocked: bool) -> float:
-        return self.capacity_l_h * self.speed_pct(interlocked) / 100.0
+        """Flow leaving the pump: speed through the turndown curve, times what the pump has left of its capacity."""
+        speed = self.speed_pct(interlocked)
+        if speed <= 0.0 or speed < self.min_speed_pct:
+            return 0.0
+        if self.knee_pct > 0.0:
+            speed *= 1.0 - math.exp(-(speed - self.min_speed_pct) / self.knee_pct)
+        return self.capacity_l_h * self.capacity_fraction * speed / 100.0
+
+    def set_capacity_pct(self, pct: float) -> None:
+        """Capacity loss (wear, air lock) or its recovery, as % of nameplate; speed feedback does not show it."""
+        self.capacity_fraction = pct / 100.0
 
 
 def _bit(name: str, value: float) -> bool:

@@ -22,7 +22,8 @@ from sim.params import SENSOR_TAGS
 if TYPE_CHECKING:
     from sim.model import PlantModel
 
-SensorTag = Literal["FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301"]
+SensorTag = Literal["FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301", "AIT-104",
+                    "AIT-105", "AIT-302", "FIT-201", "FIT-202"]
 PumpTag = Literal["P-201", "P-202"]
 Server = Literal["opcua", "modbus"]
 assert set(SensorTag.__args__) == set(SENSOR_TAGS)  # type: ignore[attr-defined]
@@ -68,6 +69,14 @@ class InfluentChange(Strict):
     tic_mmol_l: float | str | None = None
     chloride_mmol_l: float | str | None = None
     temp_c: float | str | None = None
+    fluoride_mg_l: float | str | None = None
+    phosphate_mg_l: float | str | None = None
+    ni_mg_l: float | str | None = None
+    co_mg_l: float | str | None = None
+    mn_mg_l: float | str | None = None
+    cu_mg_l: float | str | None = None
+    fe_mg_l: float | str | None = None
+    al_mg_l: float | str | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -102,6 +111,9 @@ class InfluentChange(Strict):
 _LIMITS = {
     "flow_m3_h": (0.1, 50.0), "ph": (0.0, 14.0), "li_mg_l": (0.0, 5000.0), "na_mg_l": (0.0, 20000.0),
     "tic_mmol_l": (0.0, 100.0), "chloride_mmol_l": (0.0, 1000.0), "temp_c": (0.0, 60.0),
+    "fluoride_mg_l": (0.0, 5000.0), "phosphate_mg_l": (0.0, 5000.0), "ni_mg_l": (0.0, 5000.0),
+    "co_mg_l": (0.0, 5000.0), "mn_mg_l": (0.0, 5000.0), "cu_mg_l": (0.0, 1000.0), "fe_mg_l": (0.0, 1000.0),
+    "al_mg_l": (0.0, 1000.0),
 }
 
 
@@ -127,6 +139,14 @@ class ShockLoad(Strict):
     tic_mmol_l: float | None = None
     chloride_mmol_l: float | None = None
     temp_c: float | None = None
+    fluoride_mg_l: float | None = None
+    phosphate_mg_l: float | None = None
+    ni_mg_l: float | None = None
+    co_mg_l: float | None = None
+    mn_mg_l: float | None = None
+    cu_mg_l: float | None = None
+    fe_mg_l: float | None = None
+    al_mg_l: float | None = None
 
     @model_validator(mode="after")
     def _some(self) -> ShockLoad:
@@ -155,14 +175,21 @@ class SensorEvent(_Timed):
     recover: Literal[True] | None = None
     drift_per_h: float | None = Field(default=None, description="engineering units per hour")
     offset: float | None = Field(default=None, description="calibration offset, engineering units")
+    broken: Literal[True] | None = None
+    calibrate: Literal[True] | None = None
+    coating_per_day: float | None = Field(default=None, ge=0, le=86400, description="lag seconds added per day")
 
     @model_validator(mode="after")
     def _one(self) -> SensorEvent:
-        acts = [n for n in ("fail", "stuck", "recover", "drift_per_h", "offset") if getattr(self, n) is not None]
+        acts = [n for n in _SENSOR_ACTS if getattr(self, n) is not None]
         if len(acts) != 1:
             raise ValueError("a sensor event takes exactly one of fail: true, stuck: true, recover: true, "
-                             f"drift_per_h: N, offset: N (got {', '.join(acts) or 'none'})")
+                             "drift_per_h: N, offset: N, broken: true, calibrate: true, coating_per_day: N "
+                             f"(got {', '.join(acts) or 'none'})")
         return self
+
+
+_SENSOR_ACTS = ("fail", "stuck", "recover", "drift_per_h", "offset", "broken", "calibrate", "coating_per_day")
 
 
 class PumpEvent(_Timed):
@@ -171,11 +198,17 @@ class PumpEvent(_Timed):
     pump: PumpTag
     trip: Literal[True] | None = None
     reset: Literal[True] | None = None
+    capacity_pct: float | None = Field(default=None, ge=0, le=100,
+                                       description="capacity left (wear, air lock); 100 = recovered")
+    reagent_mol_l: float | None = Field(default=None, gt=0, le=25,
+                                        description="the reagent really delivered (a wrong batch)")
 
     @model_validator(mode="after")
     def _one(self) -> PumpEvent:
-        if (self.trip is None) == (self.reset is None):
-            raise ValueError("a pump event takes exactly one of trip: true or reset: true")
+        acts = [n for n in ("trip", "reset", "capacity_pct", "reagent_mol_l") if getattr(self, n) is not None]
+        if len(acts) != 1:
+            raise ValueError("a pump event takes exactly one of trip: true, reset: true, capacity_pct: N, "
+                             f"reagent_mol_l: N (got {', '.join(acts) or 'none'})")
         return self
 
 
@@ -322,9 +355,19 @@ def _apply(model: PlantModel, event: Event, t: float) -> None:
             sensor.set_drift(event.drift_per_h)
         elif event.offset is not None:
             sensor.set_offset(event.offset)
+        elif event.broken:
+            sensor.break_glass()
+        elif event.calibrate:
+            sensor.calibrate()
+        elif event.coating_per_day is not None:
+            sensor.set_coating_rate(event.coating_per_day)
     elif isinstance(event, PumpEvent):
         if event.trip:
             model.trip_pump(event.pump)
-        else:
+        elif event.reset:
             model.reset_pump(event.pump)
+        elif event.capacity_pct is not None:
+            model.pumps[event.pump].set_capacity_pct(event.capacity_pct)
+        elif event.reagent_mol_l is not None:
+            model.pumps[event.pump].reagent_mol_l = event.reagent_mol_l
     # CommsDropEvent: the facade's business (Scenario.comms_drops()); the process does not notice.

@@ -8,18 +8,25 @@ from enum import Enum
 from sim.interface import Reading, SensorStatus
 from sim.params import SensorParams
 
+BROKEN_GLASS_PH = 7.0  # a cracked pH membrane loses its potential: the transmitter reads near pH 7
+
 
 class SensorFault(Enum):
     NONE = "none"
     STUCK = "stuck"  # the value freezes; the instrument still reports GOOD (the classic silent fault)
     FAILED = "failed"  # the transmitter signals failure (e.g. NAMUR NE 43 current < 3.6 mA)
+    BROKEN = "broken"  # broken pH glass: reads near 7 whatever the process, still GOOD
 
 
 class Sensor:
-    """One instrument: a first-order lag on the true value plus offset, drift and white noise."""
+    """One instrument: a first-order lag on the true value plus offset, drift and white noise.
 
-    __slots__ = ("_noise", "_shown", "drift_eu", "drift_per_h", "fault", "lagged", "name",
-                 "offset_eu", "params")
+    Coating adds to the lag over days; a calibration holds the value UNCERTAIN for a while and then
+    clears drift, offset and coating; an analyser (analyser_cycle_s > 0) samples and holds.
+    """
+
+    __slots__ = ("_calibrating_s", "_cycle_s", "_decay", "_noise", "_shown", "coating_lag_s", "coating_per_day",
+                 "drift_eu", "drift_per_h", "fault", "lagged", "name", "offset_eu", "params")
 
     def __init__(self, name: str, params: SensorParams, initial: float) -> None:
         self.name = name
@@ -28,21 +35,44 @@ class Sensor:
         self.offset_eu = 0.0  # calibration offset (a step, e.g. after a bad calibration)
         self.drift_eu = 0.0  # accumulated drift
         self.drift_per_h = params.drift_per_h_eu
+        self.coating_lag_s = 0.0
+        self.coating_per_day = params.coating_lag_s_per_day
         self.fault = SensorFault.NONE
         self._noise = 0.0
+        self._calibrating_s = 0.0
+        self._cycle_s = 0.0
+        self._decay = (0.0, 0.0, 1.0)  # (dt, tau, 1 − e^(−dt/tau)) of the last step: most steps repeat it
         self._shown = self._compose()
 
     def step(self, true_value: float, dt_s: float, noise: float) -> None:
         """Advance by dt_s toward `true_value`; `noise` is a standard-normal draw for this step."""
-        tau = self.params.lag_s
+        p = self.params
+        if self.coating_per_day > 0.0:
+            self.coating_lag_s += self.coating_per_day * dt_s / 86400.0
+        tau = p.lag_s + self.coating_lag_s
         if tau > 0.0:
-            self.lagged += (true_value - self.lagged) * (1.0 - math.exp(-dt_s / tau))
+            last_dt, last_tau, gain = self._decay
+            if last_dt != dt_s or last_tau != tau:
+                gain = 1.0 - math.exp(-dt_s / tau)
+                self._decay = (dt_s, tau, gain)
+            self.lagged += (true_value - self.lagged) * gain
         else:
             self.lagged = true_value
         self.drift_eu += self.drift_per_h * dt_s / 3600.0
-        self._noise = noise * self.params.noise_sd_eu
-        if self.fault is SensorFault.NONE:
-            self._shown = self._compose()
+        self._noise = noise * p.noise_sd_eu
+        if self._calibrating_s > 0.0:  # out of the process: the transmitter holds its last value
+            self._calibrating_s = max(self._calibrating_s - dt_s, 0.0)
+            return
+        if self.fault is SensorFault.BROKEN:
+            self._shown = BROKEN_GLASS_PH + self._noise
+        elif self.fault is SensorFault.NONE:
+            if p.analyser_cycle_s > 0.0:
+                self._cycle_s += dt_s
+                if self._cycle_s + 1e-9 >= p.analyser_cycle_s:  # a new result at the end of each cycle
+                    self._cycle_s = 0.0
+                    self._shown = self._compose()
+            else:
+                self._shown = self._compose()
 
     def _compose(self) -> float:
         return self.lagged + self.offset_eu + self.drift_eu + self._noise
@@ -54,10 +84,14 @@ class Sensor:
             return Reading(p.range_low_eu, SensorStatus.FAILED)
         value = self._shown
         status = SensorStatus.GOOD
-        if value <= p.range_low_eu or value >= p.range_high_eu:
+        if value < p.low_flow_cutoff_eu:  # a flowmeter's low-flow cutoff: no flow reads a clean zero
+            value = p.range_low_eu
+        elif value <= p.range_low_eu or value >= p.range_high_eu:
             value = min(max(value, p.range_low_eu), p.range_high_eu)
             status = SensorStatus.UNCERTAIN
-        if abs(self.offset_eu + self.drift_eu) > p.drift_tolerance_eu:
+        if p.drift_flags_uncertain and abs(self.offset_eu + self.drift_eu) > p.drift_tolerance_eu:
+            status = SensorStatus.UNCERTAIN
+        if self._calibrating_s > 0.0:
             status = SensorStatus.UNCERTAIN
         return Reading(value, status)
 
@@ -69,16 +103,33 @@ class Sensor:
     def stick(self) -> None:
         self.fault = SensorFault.STUCK
 
+    def break_glass(self) -> None:
+        self.fault = SensorFault.BROKEN
+
     def set_drift(self, drift_per_h: float) -> None:
         self.drift_per_h = drift_per_h
 
     def set_offset(self, offset_eu: float) -> None:
         self.offset_eu = offset_eu
 
+    def set_coating_rate(self, lag_s_per_day: float) -> None:
+        self.coating_per_day = lag_s_per_day
+
+    def calibrate(self) -> None:
+        """A technician calibrates (or an analyser self-calibrates): held UNCERTAIN, then drift, offset and
+        coating are gone (the coating rate stays: the process keeps fouling)."""
+        self._calibrating_s = self.params.calibration_s
+        self.drift_eu = 0.0
+        self.offset_eu = 0.0
+        self.coating_lag_s = 0.0
+
     def recover(self) -> None:
-        """Repaired and recalibrated: faults, drift and offset cleared."""
+        """Repaired and recalibrated: faults, drift, offset and coating cleared."""
         self.fault = SensorFault.NONE
         self.drift_eu = 0.0
         self.drift_per_h = 0.0
         self.offset_eu = 0.0
+        self.coating_lag_s = 0.0
+        self.coating_per_day = self.params.coating_lag_s_per_day
+        self._calibrating_s = 0.0
         self._shown = self._compose()

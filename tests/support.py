@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig, PlantConfig
+from plantctl.config.models import PlantConfig
 
 
 def free_port() -> int:
@@ -16,12 +16,10 @@ def free_port() -> int:
 
 def sources_on(plant: PlantConfig, opcua_endpoint: str, modbus_port: int, *, heartbeat: bool = True) -> PlantConfig:
     """The plant with its OPC UA and Modbus sources pointed at a test PLC (heartbeat off: its watchdog is off)."""
+    target: dict[str, dict[str, object]] = {"opcua": {"endpoint": opcua_endpoint}, "modbus": {"port": modbus_port}}
     sources = []
     for src in plant.sources:
         update: dict[str, object] = {} if heartbeat else {"heartbeat_tag": None}
-        if isinstance(src, OpcUaSourceConfig):
-            update["endpoint"] = opcua_endpoint
-        elif isinstance(src, ModbusSourceConfig):
-            update["port"] = modbus_port
+        update.update(target.get(src.kind, {}))
         sources.append(src.model_copy(update=update))
     return plant.model_copy(update={"sources": sources})

@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from plantctl.config import load_plant
 from plantctl.historian.service import Historian
+from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
 from plantctl.runtime.service import PlantRuntime
 from sim.facade.runner import SimulatedPlc

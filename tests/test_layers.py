@@ -16,7 +16,7 @@ _PROBE = textwrap.dedent("""
 
     import plantctl.serve  # what `plantctl run` imports to serve
     from api.app import create_app
-    from plantctl.config import load_plant
+    from plantctl.plantfile import load_plant
     from plantctl.runtime.service import PlantRuntime
 
     real_plant = Path(tempfile.mkdtemp()) / "plant.yaml"  # the example plant without its simulation: section

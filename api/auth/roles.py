@@ -9,8 +9,8 @@ class Role(IntEnum):
     """viewer < operator < engineer < admin (least privilege: IEC 62443-3-3 SR 2.1)."""
 
     VIEWER = 1  # reads values, trends, alarms, the audit trail
-    OPERATOR = 2  # acknowledges and shelves alarms, changes loop modes, setpoints, manual outputs
-    ENGINEER = 3  # changes what shapes the process configuration (reserved for tuning/config writes)
+    OPERATOR = 2  # acknowledges, shelves and resets alarms, changes loop modes, setpoints, manual outputs
+    ENGINEER = 3  # changes what shapes the process configuration: alarms out of / back in service, tuning
     ADMIN = 4  # manages users and integration tokens
 
     @property

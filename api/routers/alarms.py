@@ -1,26 +1,32 @@
-"""Alarms (ISA-18.2): the annunciated list, the journal, and the operator actions ack, shelve and unshelve."""
+"""Alarms (ISA-18.2): the annunciated list, the journal, and the actions — all through AlarmService, audited.
+
+Operator: ack, shelve, unshelve, reset (latched alarms). Engineer: out of service / return to service, with a reason.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth.deps import Ctx, Operator, Viewer
+from api.auth.deps import Ctx, Engineer, Operator, Viewer
 from api.context import ApiContext, client_ip
 from api.errors import ApiProblem, problem_responses
+from api.outcomes import audit_unavailable
 from api.schemas import NO_NUL, QualityOut, quality_out
 from api.timerange import ApiDateTime
-from plantctl.alarms.engine import AlarmEngine, AlarmStatus
+from plantctl.alarms.engine import AlarmStatus
 from plantctl.alarms.journal import read_journal
+from plantctl.alarms.service import AlarmService
 from plantctl.alarms.states import AlarmRefused, AlarmState, Transition
-from plantctl.audit.audit import AuditAction
+from plantctl.audit import AuditNotDurableError
 from plantctl.samples import utcnow
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"], responses=problem_responses(401, 403, 422, 503))
-WRITE_RESPONSES = problem_responses(404, 409)
+WRITE_RESPONSES = problem_responses(404, 409, 503)
 
 
 class AlarmOut(BaseModel):
@@ -81,6 +87,17 @@ class UnshelveIn(BaseModel):
     comment: str = Field(default="", max_length=500, pattern=NO_NUL)
 
 
+class ResetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"comment": "pump fault cleared"}]})
+    comment: str = Field(default="", max_length=500, pattern=NO_NUL)
+
+
+class ServiceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "reason": "AIT-101 electrode replaced, loop check pending"}]})
+    reason: str = Field(min_length=1, max_length=500, pattern=NO_NUL, description="why (required, audited)")
+
+
 class TransitionOut(BaseModel):
     alarm: str
     event: str
@@ -90,7 +107,7 @@ class TransitionOut(BaseModel):
     user: str
 
 
-def _engine(ctx: ApiContext) -> AlarmEngine:
+def _service(ctx: ApiContext) -> AlarmService:
     if ctx.alarms is None:
         raise ApiProblem(503, "no-alarm-engine", "Alarm engine not running",
                          "this service runs without an alarm engine")
@@ -108,9 +125,9 @@ def _units(ctx: ApiContext) -> dict[str, str]:
     return {t.name: t.unit for t in ctx.runtime.config.tags}
 
 
-def _status(engine: AlarmEngine, name: str) -> AlarmStatus:
+def _status(alarms: AlarmService, name: str) -> AlarmStatus:
     try:
-        return engine.status(name)
+        return alarms.engine.status(name)
     except KeyError:
         raise ApiProblem(404, "unknown-alarm", "Unknown alarm", f"no alarm {name!r} in the plant file") from None
 
@@ -129,7 +146,7 @@ def _t_out(t: Transition) -> TransitionOut:
 async def active_alarms(ctx: Ctx, _user: Viewer,
                         all: Annotated[bool, Query(description="every configured alarm, in any state")] = False,
                         ) -> list[AlarmOut]:
-    engine = _engine(ctx)
+    engine = _service(ctx).engine
     units = _units(ctx)
     return [_out(s, units) for s in (engine.statuses() if all else engine.annunciated())]
 
@@ -152,47 +169,63 @@ async def history(ctx: Ctx, _user: Viewer,
 
 @router.get("/{name}", summary="One alarm's state", responses=problem_responses(404))
 async def get_alarm(name: str, ctx: Ctx, _user: Viewer) -> AlarmOut:
-    return _out(_status(_engine(ctx), name), _units(ctx))
+    return _out(_status(_service(ctx), name), _units(ctx))
 
 
 @router.post("/{name}/ack", summary="Acknowledge (operator)", responses=WRITE_RESPONSES)
 async def ack(name: str, body: AckIn, request: Request, ctx: Ctx, user: Operator) -> TransitionOut:
-    engine = _engine(ctx)
-    old = _status(engine, name)
-    result = engine.acknowledge([name], user.username, body.comment, utcnow())
+    alarms = _service(ctx)
+    _status(alarms, name)
+    try:
+        result = await alarms.acknowledge([name], user.username, body.comment, client_ip(request), user.via)
+    except AuditNotDurableError as exc:
+        raise audit_unavailable(exc) from None
     if name in result.refused:
         raise _refused(result.refused[name])
-    t = result.done[0]
-    await ctx.audit.record(user.username, AuditAction.ACK, name, old={"state": old.state.value},
-                           new={"state": t.new_state.value}, source_address=client_ip(request),
-                           detail={"comment": body.comment, "via": user.via})
-    return _t_out(t)
+    return _t_out(result.done[0])
+
+
+async def _act(ctx: ApiContext, name: str, action: Callable[[AlarmService], Awaitable[Transition]]) -> TransitionOut:
+    """One alarm action through AlarmService: 404 unknown, 409 refused by its state, 503 when it cannot be audited."""
+    alarms = _service(ctx)
+    _status(alarms, name)
+    try:
+        return _t_out(await action(alarms))
+    except AlarmRefused as exc:
+        raise _refused(exc) from None
+    except AuditNotDurableError as exc:
+        raise audit_unavailable(exc) from None
 
 
 @router.post("/{name}/shelve", summary="Shelve with a reason, one-shot or timed (operator)", responses=WRITE_RESPONSES)
 async def shelve(name: str, body: ShelveIn, request: Request, ctx: Ctx, user: Operator) -> TransitionOut:
-    engine = _engine(ctx)
-    old = _status(engine, name)
-    try:
-        t = engine.shelve(name, user.username, body.reason, utcnow(), body.duration_s)
-    except AlarmRefused as exc:
-        raise _refused(exc) from None
-    await ctx.audit.record(user.username, AuditAction.SHELVE, name, old={"state": old.state.value},
-                           new={"state": t.new_state.value, "duration_s": body.duration_s},
-                           source_address=client_ip(request), detail={"reason": body.reason, "via": user.via})
-    return _t_out(t)
+    return await _act(ctx, name, lambda a: a.shelve(name, user.username, body.reason, body.duration_s,
+                                                    client_ip(request), user.via))
 
 
 @router.post("/{name}/unshelve", summary="Return a shelved alarm to annunciation (operator)",
              responses=WRITE_RESPONSES)
 async def unshelve(name: str, body: UnshelveIn, request: Request, ctx: Ctx, user: Operator) -> TransitionOut:
-    engine = _engine(ctx)
-    old = _status(engine, name)
-    try:
-        t = engine.unshelve(name, user.username, body.comment, utcnow())
-    except AlarmRefused as exc:
-        raise _refused(exc) from None
-    await ctx.audit.record(user.username, AuditAction.UNSHELVE, name, old={"state": old.state.value},
-                           new={"state": t.new_state.value}, source_address=client_ip(request),
-                           detail={"comment": body.comment, "via": user.via})
-    return _t_out(t)
+    return await _act(ctx, name, lambda a: a.unshelve(name, user.username, body.comment, client_ip(request),
+                                                      user.via))
+
+
+@router.post("/{name}/reset", summary="Reset a latched alarm whose condition has cleared (operator); 409 otherwise",
+             responses=WRITE_RESPONSES)
+async def reset(name: str, body: ResetIn, request: Request, ctx: Ctx, user: Operator) -> TransitionOut:
+    return await _act(ctx, name, lambda a: a.reset(name, user.username, body.comment, client_ip(request), user.via))
+
+
+@router.post("/{name}/out-of-service", summary="Take an alarm out of service, with a reason (engineer)",
+             responses=WRITE_RESPONSES)
+async def out_of_service(name: str, body: ServiceIn, request: Request, ctx: Ctx, user: Engineer) -> TransitionOut:
+    return await _act(ctx, name, lambda a: a.remove_from_service(name, user.username, body.reason,
+                                                                 client_ip(request), user.via))
+
+
+@router.post("/{name}/return-to-service", summary="Return an alarm to service, with a reason (engineer)",
+             responses=WRITE_RESPONSES)
+async def return_to_service(name: str, body: ServiceIn, request: Request, ctx: Ctx,
+                            user: Engineer) -> TransitionOut:
+    return await _act(ctx, name, lambda a: a.return_to_service(name, user.username, body.reason,
+                                                               client_ip(request), user.via))

@@ -180,7 +180,7 @@ async def clear_throttles(request: Request, ctx: Ctx, admin: Admin,
     cleared = ctx.throttle.clear(username, address)
     ctx.count("login_throttle_cleared", cleared)
     log.warning("%s cleared %d login throttle(s) (user %r, address %r)", admin.username, cleared, username, address)
-    await ctx.audit.record(admin.username, "throttle_clear", username or address or "*",
+    await ctx.audit.record(admin.username, AuditAction.THROTTLE_CLEAR, username or address or "*",
                            new={"username": username, "address": address, "cleared": cleared},
                            source_address=client_ip(request), detail={"via": admin.via})
     return ThrottlesCleared(cleared=cleared)
@@ -219,7 +219,7 @@ async def create_user(body: UserIn, request: Request, ctx: Ctx, admin: Admin) ->
         user = await ctx.store.create_user(body.username, Role.parse(body.role), body.password)
     except UserError as exc:
         raise ApiProblem(409, "user-exists", "User not created", str(exc)) from None
-    await ctx.audit.record(admin.username, "user_create", user.username, new={"role": user.role.label},
+    await ctx.audit.record(admin.username, AuditAction.USER_CREATE, user.username, new={"role": user.role.label},
                            source_address=client_ip(request), detail={"via": admin.via})
     return _user_out(user)
 
@@ -237,7 +237,7 @@ async def update_user(username: Annotated[str, Path(max_length=64, pattern=NO_NU
         old, new = await ctx.store.update_user(username, role=role, disabled=body.disabled, password=body.password)
     except UserError as exc:
         raise ApiProblem(404, "unknown-user", "Unknown user", str(exc)) from None
-    await ctx.audit.record(admin.username, "user_update", username,
+    await ctx.audit.record(admin.username, AuditAction.USER_UPDATE, username,
                            old={"role": old.role.label, "disabled": old.disabled},
                            new={"role": new.role.label, "disabled": new.disabled,
                                 **({"password": "changed"} if body.password else {})},
@@ -261,7 +261,7 @@ async def issue_token(body: TokenIn, request: Request, ctx: Ctx, admin: Admin) -
         token, info = await ctx.store.issue_api_token(owner, body.name, Role.parse(body.role), expires)
     except UserError as exc:
         raise ApiProblem(409, "token-refused", "Token refused", str(exc)) from None
-    await ctx.audit.record(admin.username, "token_create", f"token-{info.id}",
+    await ctx.audit.record(admin.username, AuditAction.TOKEN_CREATE, f"token-{info.id}",
                            new={"name": info.name, "role": info.role.label,
                                 "expires": None if expires is None else expires.isoformat()},
                            source_address=client_ip(request), detail={"via": admin.via})
@@ -274,5 +274,5 @@ async def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], reque
                        admin: Admin) -> None:
     if not await ctx.store.revoke_api_token(token_id):
         raise ApiProblem(404, "unknown-token", "Unknown token", f"no active token {token_id}")
-    await ctx.audit.record(admin.username, "token_revoke", f"token-{token_id}", source_address=client_ip(request),
-                           detail={"via": admin.via})
+    await ctx.audit.record(admin.username, AuditAction.TOKEN_REVOKE, f"token-{token_id}",
+                           source_address=client_ip(request), detail={"via": admin.via})

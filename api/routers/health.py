@@ -106,5 +106,5 @@ async def health(ctx: Ctx, _user: Viewer) -> HealthOut:
              "tap_errors": rt.bus.tap_errors},
         queues=[QueueOut(name=n, **dataclasses.asdict(q)) for n, q in sorted(rt.bus.stats().items())],
         live_clients=ctx.live_clients,
-        alarms_annunciated=None if ctx.alarms is None else len(ctx.alarms.annunciated()),
+        alarms_annunciated=None if ctx.alarms is None else len(ctx.alarms.engine.annunciated()),
         loops={} if ctx.loops is None else {n: lp.mode.value for n, lp in ctx.loops.items()})

@@ -10,14 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth.deps import Ctx, Operator, Viewer
 from api.context import ApiContext, client_ip
 from api.errors import ApiProblem, problem_responses
+from api.outcomes import audit_unavailable
 from api.schemas import NO_NUL, SampleOut, sample_out
 from control.loop import Loop, ModeRefused
-from plantctl.audit.audit import AuditAction
+from plantctl.audit import AuditAction, AuditNotDurableError, AuditRecord
 from plantctl.config.models import LoopMode
 from plantctl.samples import utcnow
 
 router = APIRouter(prefix="/api/v1/loops", tags=["loops"], responses=problem_responses(401, 403, 422, 503))
-WRITE_RESPONSES = problem_responses(404, 409)
+WRITE_RESPONSES = problem_responses(404, 409, 503)
 
 
 class LimitsOut(BaseModel):
@@ -112,13 +113,19 @@ async def get_loop(name: str, ctx: Ctx, _user: Viewer) -> LoopOut:
 async def set_mode(name: str, body: ModeIn, request: Request, ctx: Ctx, user: Operator) -> LoopOut:
     loop = _loop(ctx, name)
     old = loop.mode
-    try:
+
+    def apply() -> None:
         loop.set_mode(body.mode, user.username, utcnow(), body.reason)
+
+    def record(_: None) -> AuditRecord:
+        return AuditRecord(user.username, AuditAction.MODE, name, {"mode": old.value}, {"mode": loop.mode.value},
+                           client_ip(request), {"reason": body.reason, "via": user.via})
+    try:
+        await ctx.audit.apply_audited(apply, record)
     except ModeRefused as exc:
         raise ApiProblem(409, "mode-refused", "Mode change refused", str(exc)) from None
-    await ctx.audit.record(user.username, AuditAction.MODE, name, old={"mode": old.value},
-                           new={"mode": loop.mode.value}, source_address=client_ip(request),
-                           detail={"reason": body.reason, "via": user.via})
+    except AuditNotDurableError as exc:
+        raise audit_unavailable(exc) from None
     return loop_out(ctx, loop)
 
 
@@ -127,13 +134,19 @@ async def set_mode(name: str, body: ModeIn, request: Request, ctx: Ctx, user: Op
 async def set_setpoint(name: str, body: ValueIn, request: Request, ctx: Ctx, user: Operator) -> LoopOut:
     loop = _loop(ctx, name)
     old = loop.setpoint
-    try:
+
+    def apply() -> None:
         loop.set_setpoint(body.value, user.username, utcnow())
+
+    def record(_: None) -> AuditRecord:
+        return AuditRecord(user.username, AuditAction.SETPOINT, name, {"value": old, "unit": loop.pv_unit},
+                           {"value": loop.setpoint, "unit": loop.pv_unit}, client_ip(request), {"via": user.via})
+    try:
+        await ctx.audit.apply_audited(apply, record)
     except ValueError as exc:
         raise ApiProblem(422, "out-of-range", "Setpoint out of range", str(exc)) from None
-    await ctx.audit.record(user.username, AuditAction.SETPOINT, name, old={"value": old, "unit": loop.pv_unit},
-                           new={"value": loop.setpoint, "unit": loop.pv_unit}, source_address=client_ip(request),
-                           detail={"via": user.via})
+    except AuditNotDurableError as exc:
+        raise audit_unavailable(exc) from None
     return loop_out(ctx, loop)
 
 
@@ -142,13 +155,19 @@ async def set_setpoint(name: str, body: ValueIn, request: Request, ctx: Ctx, use
 async def set_output(name: str, body: ValueIn, request: Request, ctx: Ctx, user: Operator) -> LoopOut:
     loop = _loop(ctx, name)
     old = loop.output
-    try:
+
+    def apply() -> None:
         loop.set_output(body.value, user.username, utcnow())
+
+    def record(_: None) -> AuditRecord:
+        return AuditRecord(user.username, AuditAction.MANUAL_OUTPUT, name, {"value": old, "unit": "%"},
+                           {"value": body.value, "unit": "%"}, client_ip(request), {"via": user.via})
+    try:
+        await ctx.audit.apply_audited(apply, record)
     except ModeRefused as exc:
         raise ApiProblem(409, "not-in-manual", "Output refused", str(exc)) from None
     except ValueError as exc:
         raise ApiProblem(422, "out-of-range", "Output out of range", str(exc)) from None
-    await ctx.audit.record(user.username, AuditAction.MANUAL_OUTPUT, name, old={"value": old, "unit": "%"},
-                           new={"value": body.value, "unit": "%"}, source_address=client_ip(request),
-                           detail={"via": user.via})
+    except AuditNotDurableError as exc:
+        raise audit_unavailable(exc) from None
     return loop_out(ctx, loop)

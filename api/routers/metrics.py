@@ -77,12 +77,12 @@ def render_metrics(ctx: ApiContext, guard: SlowClientGuard | None = None) -> str
                   for m in ("MAN", "AUTO", "CAS")])
     if ctx.alarms is not None:
         counts = dict.fromkeys((s.value for s in AlarmState), 0)
-        for s in ctx.alarms.statuses():
+        for s in ctx.alarms.engine.statuses():
             counts[s.state.value] += 1
         x.family("plantctl_alarms", "gauge", "Configured alarms by ISA-18.2 state",
                  [({"state": k}, v) for k, v in counts.items()])
         x.family("plantctl_alarms_annunciated", "gauge", "Alarms an operator must see now",
-                 [({}, len(ctx.alarms.annunciated()))])
+                 [({}, len(ctx.alarms.engine.annunciated()))])
     x.family("plantctl_live_clients", "gauge", "Open live streams", [({}, ctx.live_clients)])
     x.family("plantctl_api_events_total", "counter", "API security events (logins, refusals)",
              [({"event": k}, v) for k, v in sorted(ctx.counters.items())])

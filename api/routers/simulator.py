@@ -18,13 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth.deps import Ctx, Engineer
 from api.context import client_ip
 from api.errors import ApiProblem, problem_responses
+from plantctl.audit import AuditAction
 from sim.facade.runner import SimulatedPlc
 from sim.model import PlantModel
 from sim.scenario import Scenario, load_scenario
 
 router = APIRouter(prefix="/api/v1/simulator", tags=["simulator"], responses=problem_responses(401, 403, 422))
 WRITE_RESPONSES = problem_responses(404, 409)
-AUDIT_ACTION = "simulator"  # api.audit.API_ONLY_ACTIONS
+AUDIT_ACTION = AuditAction.SIMULATOR
 
 TagPath = Annotated[str, PathParam(max_length=64, examples=["AIT-101"])]
 
@@ -61,7 +62,7 @@ class SimulatorControl:
 
 class SensorOut(BaseModel):
     tag: str
-    fault: Literal["none", "stuck", "failed"]
+    fault: Literal["none", "stuck", "failed", "broken"]
     value: float = Field(description="what the PLC input card reads now, in the instrument's unit")
     status: Literal["GOOD", "UNCERTAIN", "FAILED"]
 
@@ -104,9 +105,10 @@ class SimulatorOut(BaseModel):
 
 class SensorActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"action": "fail"}]})
-    action: Literal["fail", "stuck", "recover"] = Field(
+    action: Literal["fail", "stuck", "recover", "broken", "calibrate"] = Field(
         description="fail: transmitter failure (Bad_SensorFailure); stuck: frozen value still reported good; "
-                    "recover: repaired and recalibrated")
+                    "recover: repaired and recalibrated; broken: cracked pH glass, reads near 7 and good; "
+                    "calibrate: held uncertain for the calibration, then drift, offset and coating cleared")
 
 
 class PumpActionIn(BaseModel):
@@ -168,7 +170,8 @@ async def sensor_action(tag: TagPath, body: SensorActionIn, request: Request, ct
         raise ApiProblem(404, "unknown-instrument", "Unknown instrument",
                          f"the simulator has no instrument {tag!r}; it has {', '.join(sim.model.sensors)}")
     old = sensor.fault.value
-    {"fail": sensor.fail, "stuck": sensor.stick, "recover": sensor.recover}[body.action]()
+    {"fail": sensor.fail, "stuck": sensor.stick, "recover": sensor.recover, "broken": sensor.break_glass,
+     "calibrate": sensor.calibrate}[body.action]()
     await sim.plc.publish()  # on the wire now, not at the next pacing tick
     await _audit(ctx, request, user, tag, {"fault": old}, {"fault": sensor.fault.value}, {"action": body.action})
     return state_out(sim)

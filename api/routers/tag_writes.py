@@ -1,4 +1,4 @@
-"""Operator writes to single plant tags (pump run/stop/reset): refused unless writable, unowned and in range."""
+"""Operator writes to single plant tags (pump run/stop/reset), through the write gate and its one HTTP table."""
 
 from __future__ import annotations
 
@@ -8,17 +8,15 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.deps import Ctx, Operator
-from api.context import ApiContext, client_ip
+from api.context import client_ip
 from api.errors import ApiProblem, problem_responses
-from api.routers.tags import unknown_tag
+from api.outcomes import raise_for_outcome
 from api.schemas import NO_NUL
-from plantctl.audit.audit import AuditAction
-from plantctl.config.models import LoopMode, TagConfig
+from plantctl.runtime.write_gate import OperatorOrigin, WrittenNotAudited
 from plantctl.samples import utcnow
 from plantctl.writes import WriteStatus
 
 router = APIRouter(prefix="/api/v1/tags", tags=["tags"], responses=problem_responses(401, 403, 422))
-LOOP_OWNED = (LoopMode.AUTO, LoopMode.CAS)
 
 
 class TagWriteIn(BaseModel):
@@ -31,63 +29,28 @@ class TagWriteIn(BaseModel):
 class TagWriteOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "tag": "P-201.RUN", "value": 1.0, "value_read_back": 1.0, "unit": "bool",
-        "detail": "written and read back", "at": "2026-11-28T00:50:00Z"}]})
+        "detail": "written and read back", "outcome": "written", "at": "2026-11-28T00:50:00Z"}]})
 
     tag: str
     value: float = Field(description="the value sent, in the tag's unit")
     value_read_back: float | None = Field(description="what the device reads back after the write; null if unread")
     unit: str
     detail: str = Field(description="the connector's words on the write")
+    outcome: WriteStatus = Field(description="written (read back) or written-not-confirmed (read-back failed)")
     at: datetime
 
 
-def _owner_loop(ctx: ApiContext, tag: str) -> str | None:
-    """The loop that writes this tag now (AUTO/CAS), named with its mode; None when nobody owns it."""
-    for loop in (ctx.loops or {}).values():
-        if tag in loop.cfg.mv and loop.mode in LOOP_OWNED:
-            return f"{loop.name} in {loop.mode.value}"
-    return None
-
-
-def _check_writable(ctx: ApiContext, tag: TagConfig, value: float) -> None:
-    """Every refusal before anything leaves the service: ownership, heartbeat, range."""
-    if not tag.writable:
-        raise ApiProblem(409, "not-writable", "Tag not writable",
-                         f"{tag.name} is not writable in the plant file (a measurement or feedback)")
-    if any(getattr(src, "heartbeat_tag", None) == tag.name for src in ctx.runtime.config.sources):
-        raise ApiProblem(409, "heartbeat", "Heartbeat tag",
-                         f"{tag.name} is the supervisory heartbeat; the service writes it, an operator may not")
-    owner = _owner_loop(ctx, tag.name)
-    if owner is not None:
-        raise ApiProblem(409, "loop-owned", "Tag owned by a loop",
-                         f"{tag.name} is an output of loop {owner}; switch the loop to MAN to write it here")
-    low, high = tag.range.low, tag.range.high
-    if not low <= value <= high:
-        raise ApiProblem(422, "out-of-range", "Value out of range",
-                         f"{value:g} {tag.unit} for {tag.name} is outside its range [{low:g}, {high:g}] {tag.unit}")
-    if tag.unit == "bool" and value not in (0.0, 1.0):
-        raise ApiProblem(422, "out-of-range", "Value out of range", f"{tag.name} is a bit: write 0 or 1, not {value:g}")
-
-
-@router.post("/{name}/write", summary="Write one writable tag (operator): range-checked, refused for "
-             "loop-owned outputs and heartbeats (409), audited",
-             responses=problem_responses(404, 409, 502))
+@router.post("/{name}/write", summary="Write one writable tag (operator) through the write gate: range-checked, "
+             "refused for loop-owned outputs and heartbeats (409), audited",
+             responses=problem_responses(404, 409, 502, 503, 504))
 async def write_tag(name: str, body: TagWriteIn, request: Request, ctx: Ctx, user: Operator) -> TagWriteOut:
+    origin = OperatorOrigin(user.username, user.role.label, client_ip(request), user.via, body.reason)
     try:
-        tag = ctx.runtime.config.tag(name)
-    except KeyError:
-        raise unknown_tag(name) from None
-    _check_writable(ctx, tag, body.value)
-    last = ctx.runtime.live.get(tag.name)
-    result = await ctx.runtime.write(tag.name, body.value)
-    if not result.accepted:
-        if result.status in (WriteStatus.LINK_DOWN, WriteStatus.TIMEOUT):
-            raise ApiProblem(502, "link-down", "Device not reachable", result.reason)
-        raise ApiProblem(409, "device-refused", "Write refused by the device", result.reason)
-    old = None if last is None or last.value != last.value else last.value
-    await ctx.audit.record(user.username, AuditAction.TAG_WRITE, tag.name, old={"value": old, "unit": tag.unit},
-                           new={"value": body.value, "unit": tag.unit}, source_address=client_ip(request),
-                           detail={"reason": body.reason, "via": user.via, "read_back": result.value_read_back,
-                                   "device": result.reason})
-    return TagWriteOut(tag=tag.name, value=body.value, value_read_back=result.value_read_back, unit=tag.unit,
-                       detail=result.reason, at=utcnow())
+        outcome = await ctx.runtime.write(name, body.value, origin)
+    except WrittenNotAudited as exc:
+        raise ApiProblem(500, "written-not-audited", "Written but not audited",
+                         f"{name} = {body.value:g}: {exc}; the write WAS sent to the device") from None
+    raise_for_outcome(outcome)
+    tag = ctx.runtime.config.tag(name)
+    return TagWriteOut(tag=tag.name, value=body.value, value_read_back=outcome.value_read_back, unit=tag.unit,
+                       detail=outcome.reason, outcome=outcome.status, at=utcnow())

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 import struct
 
-from plantctl.config.models import ByteOrder, LinearScaling, ModbusType
+from connectors.modbus.config import ByteOrder, ModbusType
+from plantctl.config.models import LinearScaling
 
 _FORMAT: dict[ModbusType, str] = {
     ModbusType.INT16: ">h",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from plantctl.config.models import ModbusTable
+from connectors.modbus.config import ModbusTable
 
 BIT_TABLES = (ModbusTable.COIL, ModbusTable.DISCRETE_INPUT)
 

@@ -12,9 +12,15 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
 from connectors.base import Emit, SourceHealth, refuse_locally
-from connectors.health import LinkHealth, backoff_delays
-from connectors.heartbeat import heartbeat
 from connectors.modbus.codec import CodecError, decode, encode, to_engineering, to_raw
+from connectors.modbus.config import (
+    ByteOrder,
+    ModbusAddress,
+    ModbusSourceConfig,
+    ModbusTable,
+    ModbusType,
+    modbus_address,
+)
 from connectors.modbus.planner import (
     BIT_TABLES,
     Limits,
@@ -24,8 +30,9 @@ from connectors.modbus.planner import (
     coalesce,
     plan,
 )
-from connectors.timing import cancel_and_wait, every
-from plantctl.config.models import ByteOrder, ModbusSourceConfig, ModbusTable, ModbusType, TagConfig
+from connectors.supervisor import Supervisor, WriteFn, WriteProgress
+from connectors.timing import every
+from plantctl.config.models import TagConfig
 from plantctl.quality import Quality
 from plantctl.samples import Sample, utcnow
 from plantctl.writes import WriteOutcome
@@ -89,7 +96,7 @@ class ModbusSource:
     def __init__(self, config: ModbusSourceConfig, tags: list[TagConfig], emit: Emit) -> None:
         self._cfg = config
         self._emit = emit
-        self._tags = {t.name: t for t in tags if t.modbus is not None}
+        self._tags = {t.name: t for t in tags if isinstance(t.address, ModbusAddress)}
         self._planned = [self._footprint(t) for t in self._tags.values()]
         self._groups: list[PollGroup] = plan(
             self._planned,
@@ -100,13 +107,11 @@ class ModbusSource:
                 gap_fill_bits=config.gap_fill_registers * 16,
             ),
         )
-        self._health = LinkHealth(config.name, _log)
+        self._supervisor = Supervisor(config, emit, _log)
+        self._health = self._supervisor.health
         self._health.request_plan_size = sum(len(g.requests) for g in self._groups)
         self._client: AsyncModbusTcpClient | None = None
-        self._write_lock = asyncio.Lock()  # the single write path of this device
-        self._tasks: list[asyncio.Task[None]] = []
         self._last: dict[str, tuple[float, Quality, str]] = {}
-        self._down_reported = False
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -119,35 +124,30 @@ class ModbusSource:
         """The request plan computed at construction (Telegraf Init() style)."""
         return self._groups
 
+    @property
+    def supervisor(self) -> Supervisor:
+        """Connection, availability, heartbeat and the write path (route heartbeat_write here)."""
+        return self._supervisor
+
+    def route_heartbeat(self, write: WriteFn) -> None:
+        self._supervisor.heartbeat_write = write
+
     async def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._run(), name=f"modbus:{self.name}"))
-        if self._cfg.heartbeat_tag is not None:
-            beat = heartbeat(
-                self.name,
-                self._cfg.heartbeat_tag,
-                self._cfg.heartbeat_period_s,
-                self.write,
-                lambda: self._client is not None,
-                _log,
-            )
-            self._tasks.append(asyncio.create_task(beat, name=f"modbus-hb:{self.name}"))
+        self._supervisor.start([_ModbusLink(self)], self.write)
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
-        self._tasks.clear()
+        await self._supervisor.stop()
         if self._client is not None:
             self._client.close()
             self._client = None
-        self._health.connected = False
 
     def health(self) -> SourceHealth:
-        return self._health.snapshot()
+        return self._supervisor.snapshot()
 
     # --- acquisition --------------------------------------------------------------------
 
     def _footprint(self, tag: TagConfig) -> PlannedTag:
-        assert tag.modbus is not None
-        addr = tag.modbus
+        addr = modbus_address(tag)
         unit = addr.unit_id if addr.unit_id is not None else self._cfg.unit_id
         count = 1 if addr.table in BIT_TABLES else addr.type.registers
         return PlannedTag(tag.name, unit, addr.table, addr.address, count, tag.scan_period_s)
@@ -162,58 +162,45 @@ class ModbusSource:
             reconnect_delay=0,
         )
 
-    async def _run(self) -> None:
-        delays = backoff_delays(self._cfg.reconnect_max_delay_s)
-        attempt = 0
-        while True:
-            client = self._new_client()
-            try:
-                connected = await asyncio.wait_for(client.connect(), self._cfg.timeout_s + 1.0)
-            except Exception:  # refused, unreachable, timed out, or a library error: retry later
-                connected = False
-            if not connected:
-                client.close()
-                self._link_lost(f"cannot connect to {self._cfg.host}:{self._cfg.port}")
-                await asyncio.sleep(delays[min(attempt, len(delays) - 1)])
-                attempt += 1
-                continue
-            attempt = 0
-            self._client = client
-            self._down_reported = False
-            self._health.up()
-            reason = "link lost"
-            try:
-                async with asyncio.TaskGroup() as group:
-                    for index in range(len(self._groups)):
-                        group.create_task(self._poll_forever(client, index))
-                    group.create_task(self._watch_link(client))
-            except* LinkLost as lost:
-                reason = str(lost.exceptions[0])
-            except* Exception as failed:  # an unforeseen library error must not end acquisition
-                _log.error("source %s: acquisition failed; reconnecting", self.name, exc_info=failed)
-                reason = f"acquisition failed: {failed.exceptions[0]!r}"
-            self._client = None
+    async def _connect(self) -> None:
+        client = self._new_client()
+        try:
+            connected = await asyncio.wait_for(client.connect(), self._cfg.timeout_s + 1.0)
+        except Exception:  # refused, unreachable, timed out, or a library error: the supervisor retries
+            connected = False
+        if not connected:
             client.close()
-            self._link_lost(reason)
-            await asyncio.sleep(delays[0])
+            raise ConnectionError(f"cannot connect to {self._cfg.host}:{self._cfg.port}")
+        self._client = client
+
+    async def _acquire(self) -> str:
+        """Poll every group until the link fails; say why it failed."""
+        client = self._client
+        assert client is not None
+        reason = "link lost"
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index in range(len(self._groups)):
+                    group.create_task(self._poll_forever(client, index))
+                group.create_task(self._watch_link(client))
+        except* LinkLost as lost:
+            reason = str(lost.exceptions[0])
+        except* Exception as failed:  # an unforeseen library error must not end acquisition
+            _log.error("source %s: acquisition failed; reconnecting", self.name, exc_info=failed)
+            reason = f"acquisition failed: {failed.exceptions[0]!r}"
+        return reason
+
+    async def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+        self._last.clear()
 
     async def _watch_link(self, client: AsyncModbusTcpClient) -> None:
         """Notice a closed socket at once, even while a read is pending (pymodbus lets it time out)."""
         while client.connected:  # noqa: ASYNC110 - pymodbus offers no disconnect event
             await asyncio.sleep(0.1)
         raise LinkLost(f"connection to {self._cfg.host}:{self._cfg.port} closed by the device")
-
-    def _link_lost(self, reason: str) -> None:
-        """Turn every tag Bad once at the moment of loss; nothing more is emitted while down."""
-        self._health.down(reason)
-        self._last.clear()
-        if self._down_reported:
-            return
-        self._down_reported = True
-        now = utcnow()
-        self._emit(
-            [Sample(name, now, math.nan, Quality.BAD_NOT_CONNECTED, f"{self.name}: {reason}") for name in self._tags]
-        )
 
     async def _poll_forever(self, client: AsyncModbusTcpClient, index: int) -> None:
         """Poll one group on its fixed grid; one batch per scan."""
@@ -307,11 +294,11 @@ class ModbusSource:
             raise ValueError(f"{len(regs)} registers for {req.count} asked")
         for pt in req.tags:
             tag = self._tags[pt.name]
-            assert tag.modbus is not None
-            order = tag.modbus.byte_order or self._cfg.byte_order
+            addr = modbus_address(tag)
+            order = addr.byte_order or self._cfg.byte_order
             offset = pt.address - req.address
-            raw = decode(tag.modbus.type, regs[offset : offset + pt.count], order, tag.modbus.bit)
-            if tag.modbus.type is ModbusType.BIT:
+            raw = decode(addr.type, regs[offset : offset + pt.count], order, addr.bit)
+            if addr.type is ModbusType.BIT:
                 value = raw
             else:
                 value = to_engineering(raw, tag.scaling, tag.range.low, tag.range.high)
@@ -349,30 +336,32 @@ class ModbusSource:
         refused = refuse_locally(cfg, tag, value)
         if refused is not None:
             return WriteOutcome.policy(refused)
-        assert cfg is not None and cfg.modbus is not None
-        if (cfg.modbus.table is ModbusTable.COIL or cfg.modbus.type is ModbusType.BIT) and value not in (0, 1):
+        assert cfg is not None
+        addr = modbus_address(cfg)
+        if (addr.table is ModbusTable.COIL or addr.type is ModbusType.BIT) and value not in (0, 1):
             return WriteOutcome.policy(f"{tag} is a bit: write 0 or 1, not {value:g}")
         client = self._client
         if client is None or not client.connected:
             return WriteOutcome.link_down(f"source {self.name} is not connected")
         bound = self._cfg.timeout_s * 3 + 1.0
-        async with self._write_lock:
-            written = False
-            try:
-                async with asyncio.timeout(bound):
-                    refusal = await self._send(client, cfg, value)
-                    if refusal is not None:
-                        return refusal
-                    written = True
-                    return await self._read_back(client, cfg)
-            except CodecError as exc:  # the value does not fit the register type: nothing was sent
-                if written:
+
+        async def attempt(progress: WriteProgress) -> WriteOutcome:
+            refusal = await self._send(client, cfg, value)
+            if refusal is not None:
+                return refusal
+            progress.written = True
+            return await self._read_back(client, cfg)
+
+        def classify(exc: BaseException, progress: WriteProgress) -> WriteOutcome | None:
+            if isinstance(exc, CodecError):  # the value does not fit the register type: nothing was sent
+                if progress.written:
                     return WriteOutcome.not_confirmed(f"written, but the read-back does not decode: {exc}")
                 return WriteOutcome.policy(f"{tag}: {exc}")
-            except (TimeoutError, ModbusException, OSError) as exc:
-                outcome = self._write_failed(client, tag, exc, written, bound)
-        self._health.error(f"write {tag}: {outcome.reason}")
-        return outcome
+            if isinstance(exc, TimeoutError | ModbusException | OSError):
+                return self._write_failed(client, tag, exc, progress.written, bound)
+            return None
+
+        return await self._supervisor.write(attempt, classify, bound)
 
     def _write_failed(
         self, client: AsyncModbusTcpClient, tag: str, exc: BaseException, written: bool, bound: float
@@ -387,8 +376,7 @@ class ModbusSource:
 
     async def _send(self, client: AsyncModbusTcpClient, tag: TagConfig, value: float) -> WriteOutcome | None:
         """Send the write; the device's refusal as an outcome, None once it has accepted."""
-        assert tag.modbus is not None
-        addr = tag.modbus
+        addr = modbus_address(tag)
         unit = addr.unit_id if addr.unit_id is not None else self._cfg.unit_id
         order = addr.byte_order or self._cfg.byte_order
         table = addr.table
@@ -419,8 +407,7 @@ class ModbusSource:
 
     async def _read_back(self, client: AsyncModbusTcpClient, tag: TagConfig) -> WriteOutcome:
         """Read the written span again, so the operator sees what the device holds now."""
-        assert tag.modbus is not None
-        addr = tag.modbus
+        addr = modbus_address(tag)
         unit = addr.unit_id if addr.unit_id is not None else self._cfg.unit_id
         order = addr.byte_order or self._cfg.byte_order
         table = addr.table
@@ -463,3 +450,23 @@ _READERS: dict[ModbusTable, Callable[[AsyncModbusTcpClient], _Reader]] = {
 }
 
 __all__ = ["ByteOrder", "ModbusSource"]
+
+
+class _ModbusLink:
+    """The one TCP link of a Modbus source, as its supervisor drives it."""
+
+    def __init__(self, source: ModbusSource) -> None:
+        self._source = source
+        self.tags = list(source._tags)
+
+    async def connect(self) -> None:
+        await self._source._connect()
+
+    def describe(self, exc: BaseException) -> str:
+        return str(exc)
+
+    async def run(self) -> str:
+        return await self._source._acquire()
+
+    async def close(self) -> None:
+        await self._source._disconnect()

@@ -20,8 +20,8 @@ from asyncua.common.node import Node
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaError
 
+from connectors.opcua.config import OpcUaSourceConfig
 from connectors.opcua.security import SecuritySetupError, secure_client
-from plantctl.config.models import OpcUaSourceConfig
 
 SERVER_OBJECT = ua.NodeId.from_string("i=2253")  # Objects/Server: diagnostics, not plant data
 HAS_PROPERTY = ua.NodeId.from_string("i=46")

@@ -28,7 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from plantctl.config.models import OpcUaSourceConfig, SecurityMode
+from connectors.opcua.config import OpcUaSourceConfig, SecurityMode
 
 APPLICATION_URI_PREFIX = "urn:plantctl:client:"
 

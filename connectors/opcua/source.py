@@ -21,12 +21,12 @@ from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from connectors.base import Emit, SourceHealth, refuse_locally
-from connectors.health import LinkHealth, backoff_delays
-from connectors.heartbeat import heartbeat
+from connectors.opcua.config import OpcUaAcquisition, OpcUaAddress, OpcUaSourceConfig, opcua_address
 from connectors.opcua.quality import map_status, status_name
 from connectors.opcua.security import SecuritySetupError, secure_client
-from connectors.timing import cancel_and_wait, every
-from plantctl.config.models import OpcUaAcquisition, OpcUaSourceConfig, TagConfig
+from connectors.supervisor import Supervisor, WriteFn, WriteProgress
+from connectors.timing import every
+from plantctl.config.models import TagConfig
 from plantctl.quality import Quality
 from plantctl.samples import Sample, utcnow
 from plantctl.writes import WriteOutcome
@@ -64,7 +64,7 @@ class _Session:
     subscribed: list[TagConfig] = field(default_factory=list)
     polled: list[TagConfig] = field(default_factory=list)
     client: Client | None = None
-    down_reported: bool = False
+    lost: asyncio.Event | None = None
 
     @property
     def tags(self) -> list[TagConfig]:
@@ -120,23 +120,21 @@ class OpcUaSource:
     def __init__(self, config: OpcUaSourceConfig, tags: list[TagConfig], emit: Emit) -> None:
         self._cfg = config
         self._emit = emit
-        self._tags = {t.name: t for t in tags if t.opcua is not None}
+        self._tags = {t.name: t for t in tags if isinstance(t.address, OpcUaAddress)}
         self._sessions = [_Session(i) for i in range(config.sessions)]
         self._session_of: dict[str, _Session] = {}
         for i, tag in enumerate(self._tags.values()):
             session = self._sessions[i % config.sessions]
-            assert tag.opcua is not None
-            if tag.opcua.acquisition is OpcUaAcquisition.SUBSCRIBE:
+            if opcua_address(tag).acquisition is OpcUaAcquisition.SUBSCRIBE:
                 session.subscribed.append(tag)
             else:
                 session.polled.append(tag)
             self._session_of[tag.name] = session
-        self._health = LinkHealth(config.name, _log)
+        self._supervisor = Supervisor(config, self._queue_batch, _log)
+        self._health = self._supervisor.health
         self._health.request_plan_size = sum(
             len(_by_period(s.subscribed)) + len(_by_period(s.polled)) for s in self._sessions
         )
-        self._write_lock = asyncio.Lock()
-        self._tasks: list[asyncio.Task[None]] = []
         self._variant_types: dict[str, ua.VariantType] = {}
         self._pending: list[Sample] = []
         self._flush_scheduled = False
@@ -146,28 +144,23 @@ class OpcUaSource:
     def name(self) -> str:
         return self._cfg.name
 
+    @property
+    def supervisor(self) -> Supervisor:
+        """Connection, availability, heartbeat and the write path (route heartbeat_write here)."""
+        return self._supervisor
+
+    def route_heartbeat(self, write: WriteFn) -> None:
+        self._supervisor.heartbeat_write = write
+
     async def start(self) -> None:
-        for session in self._sessions:
-            self._tasks.append(asyncio.create_task(self._run(session), name=f"opcua:{self.name}:{session.index}"))
-        if self._cfg.heartbeat_tag is not None:
-            beat = heartbeat(
-                self.name,
-                self._cfg.heartbeat_tag,
-                self._cfg.heartbeat_period_s,
-                self.write,
-                lambda: self._health.connected,
-                _log,
-            )
-            self._tasks.append(asyncio.create_task(beat, name=f"opcua-hb:{self.name}"))
+        self._supervisor.start([_SessionLink(self, s) for s in self._sessions], self.write)
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
-        self._tasks.clear()
+        await self._supervisor.stop()
         self._flush()
-        self._health.connected = False
 
     def health(self) -> SourceHealth:
-        return self._health.snapshot()
+        return self._supervisor.snapshot()
 
     # --- connection -------------------------------------------------------------------------
 
@@ -190,37 +183,28 @@ class OpcUaSource:
             return f"server {where} answered {name}"
         return f"cannot connect to {where}: {exc or type(exc).__name__}"
 
-    async def _run(self, session: _Session) -> None:
-        delays = backoff_delays(self._cfg.reconnect_max_delay_s)
-        attempt = 0
-        while True:
-            client = Client(self._cfg.endpoint, timeout=self._cfg.connect_timeout_s, watchdog_intervall=1.0)
-            lost = asyncio.Event()
+    async def _open(self, session: _Session) -> None:
+        """Open one session, or raise (the supervisor reports it and retries)."""
+        client = Client(self._cfg.endpoint, timeout=self._cfg.connect_timeout_s, watchdog_intervall=1.0)
+        lost = asyncio.Event()
 
-            async def on_lost(_exc: Exception, lost: asyncio.Event = lost) -> None:
-                lost.set()
+        async def on_lost(_exc: Exception, lost: asyncio.Event = lost) -> None:
+            lost.set()
 
-            client.connection_lost_callback = on_lost
-            try:
-                await asyncio.wait_for(self._connect(client), self._cfg.connect_timeout_s)
-            except Exception as exc:  # every failure to connect is reported and retried
-                await self._discard(client)
-                self._session_down(session, self._describe_failure(exc))
-                await asyncio.sleep(delays[min(attempt, len(delays) - 1)])
-                attempt += 1
-                continue
-            attempt = 0
-            session.client = client
-            session.down_reported = False
-            if all(s.client is not None for s in self._sessions):
-                self._health.up()
-            try:
-                reason = await self._acquire(session, client, lost)
-            finally:
-                session.client = None
-                await self._discard(client)
-            self._session_down(session, reason)
-            await asyncio.sleep(delays[0])
+        client.connection_lost_callback = on_lost
+        try:
+            await asyncio.wait_for(self._connect(client), self._cfg.connect_timeout_s)
+        except Exception:
+            await self._discard(client)
+            raise
+        session.client, session.lost = client, lost
+
+    async def _close(self, session: _Session) -> None:
+        client, session.client = session.client, None
+        if client is not None:
+            await self._discard(client)
+        for tag in session.tags:
+            self._last_polled.pop(tag.name, None)
 
     async def _acquire(self, session: _Session, client: Client, lost: asyncio.Event) -> str:
         """Run the session's subscriptions and polls until the link fails; say why it failed."""
@@ -252,19 +236,11 @@ class OpcUaSource:
         except Exception:  # teardown of a broken link; the socket goes regardless
             client.disconnect_socket()
 
-    def _session_down(self, session: _Session, reason: str) -> None:
-        """Every tag of the session turns Bad once; nothing Good is repeated while down."""
-        self._health.down(reason)
-        for tag in session.tags:
-            self._last_polled.pop(tag.name, None)
-        if session.down_reported:
-            return
-        session.down_reported = True
-        now = utcnow()
-        for tag in session.tags:
-            self._queue(Sample(tag.name, now, math.nan, Quality.BAD_NOT_CONNECTED, f"{self.name}: {reason}"))
-
     # --- acquisition ------------------------------------------------------------------------
+
+    def _queue_batch(self, batch: list[Sample]) -> None:
+        for sample in batch:
+            self._queue(sample)
 
     def _queue(self, sample: Sample) -> None:
         """Collect samples and hand them over as one batch once the current burst is drained."""
@@ -293,7 +269,6 @@ class OpcUaSource:
                 chunk = tags[start : start + CHUNK]
                 requests = []
                 for offset, tag in enumerate(chunk):
-                    assert tag.opcua is not None
                     handle = start + offset + 1
                     by_handle[handle] = tag.name
                     requests.append(_item_request(client, tag, handle, period_s))
@@ -307,7 +282,7 @@ class OpcUaSource:
                                 utcnow(),
                                 math.nan,
                                 Quality.BAD_CONFIG_ERROR,
-                                f"server refused to monitor {tag.opcua.node_id if tag.opcua else ''}: {reason}",
+                                f"server refused to monitor {opcua_address(tag).node_id}: {reason}",
                             )
                         )
             self._health.good_read()
@@ -331,7 +306,7 @@ class OpcUaSource:
         """Batch Read of the tags due on this period; report by exception when a deadband is set."""
         for start in range(0, len(tags), CHUNK):
             chunk = tags[start : start + CHUNK]
-            nodes = [client.get_node(t.opcua.node_id) for t in chunk if t.opcua is not None]
+            nodes = [client.get_node(opcua_address(t).node_id) for t in chunk]
             try:
                 values = await asyncio.wait_for(client.read_attributes(nodes), self._cfg.connect_timeout_s)
             except TimeoutError:
@@ -368,24 +343,25 @@ class OpcUaSource:
         refused = refuse_locally(cfg, tag, value)
         if refused is not None:
             return WriteOutcome.policy(refused)
-        assert cfg is not None and cfg.opcua is not None
+        assert cfg is not None
         session = self._session_of[tag]
         client = session.client
         if client is None:
             return WriteOutcome.link_down(f"source {self.name} is not connected")
+        # asyncua may hold a request up to 60 s while reconnecting: the supervisor bounds it.
         bound = self._cfg.connect_timeout_s
-        async with self._write_lock:
-            written = False
-            # asyncua may hold a request up to 60 s while reconnecting: bound it ourselves.
-            try:
-                async with asyncio.timeout(bound):
-                    node = await self._send(client, cfg, value)
-                    written = True
-                    return await self._read_back(cfg, node)
-            except (OSError, ConnectionError, TimeoutError, UaError) as exc:
-                outcome = self._write_failed(session, client, tag, exc, written, bound)
-        self._health.error(outcome.reason)
-        return outcome
+
+        async def attempt(progress: WriteProgress) -> WriteOutcome:
+            node = await self._send(client, cfg, value)
+            progress.written = True
+            return await self._read_back(cfg, node)
+
+        def classify(exc: BaseException, progress: WriteProgress) -> WriteOutcome | None:
+            if isinstance(exc, OSError | ConnectionError | TimeoutError | UaError):
+                return self._write_failed(session, client, tag, exc, progress.written, bound)
+            return None
+
+        return await self._supervisor.write(attempt, classify, bound)
 
     def _write_failed(
         self, session: _Session, client: Client, tag: str, exc: BaseException, written: bool, bound: float
@@ -407,8 +383,7 @@ class OpcUaSource:
 
     async def _send(self, client: Client, tag: TagConfig, value: float) -> Node:
         """Write the value as the node's own type; a Bad status on the write raises UaStatusCodeError."""
-        assert tag.opcua is not None
-        node = client.get_node(tag.opcua.node_id)
+        node = client.get_node(opcua_address(tag).node_id)
         vtype = self._variant_types.get(tag.name)
         if vtype is None:
             vtype = await node.read_data_type_as_variant_type()
@@ -426,14 +401,13 @@ class OpcUaSource:
 
 def _item_request(client: Client, tag: TagConfig, handle: int, period_s: float) -> ua.MonitoredItemCreateRequest:
     """MonitoredItemCreateRequest (Part 4 §5.12.2) with sampling interval, queue and deadband."""
-    assert tag.opcua is not None
     item = ua.ReadValueId()
-    item.NodeId = ua.NodeId.from_string(tag.opcua.node_id)
+    item.NodeId = ua.NodeId.from_string(opcua_address(tag).node_id)
     item.AttributeId = AttributeIds.Value
     params = ua.MonitoringParameters()
     params.ClientHandle = handle
     params.SamplingInterval = period_s * 1000.0
-    params.QueueSize = tag.opcua.queue_size
+    params.QueueSize = opcua_address(tag).queue_size
     params.DiscardOldest = True
     params.Filter = _deadband_filter(tag.deadband)
     request = ua.MonitoredItemCreateRequest()
@@ -448,3 +422,26 @@ def _by_period(tags: list[TagConfig]) -> dict[float, list[TagConfig]]:
     for tag in tags:
         groups[tag.scan_period_s].append(tag)
     return dict(sorted(groups.items()))
+
+
+class _SessionLink:
+    """One OPC UA session of a source, as its supervisor drives it."""
+
+    def __init__(self, source: OpcUaSource, session: _Session) -> None:
+        self._source = source
+        self._session = session
+        self.tags = [t.name for t in session.tags]
+
+    async def connect(self) -> None:
+        await self._source._open(self._session)
+
+    def describe(self, exc: BaseException) -> str:
+        return self._source._describe_failure(exc)
+
+    async def run(self) -> str:
+        client, lost = self._session.client, self._session.lost
+        assert client is not None and lost is not None
+        return await self._source._acquire(self._session, client, lost)
+
+    async def close(self) -> None:
+        await self._source._close(self._session)

@@ -19,8 +19,8 @@ import psycopg
 from plantctl.alarms.conditions import SetpointProvider
 from plantctl.alarms.engine import AckResult, AlarmEngine, TransitionSink
 from plantctl.alarms.journal import AlarmJournal, load_snapshots
-from plantctl.alarms.states import Transition
-from plantctl.audit import AuditAction, AuditTrail
+from plantctl.alarms.states import AlarmRefused, Transition
+from plantctl.audit import AuditAction, AuditRecord, AuditTrail
 from plantctl.config.models import PlantConfig
 from plantctl.db.pool import ServicePool
 from plantctl.samples import Sample, utcnow
@@ -95,47 +95,73 @@ class AlarmService:
             except Exception:  # a bug in one timer must not stop alarm timing for the service's life
                 log.exception("alarm timer tick failed")
 
-    # -- operator actions, each journaled (by the engine's sink) and audited ----------------------------
-    async def _audited(self, t: Transition, action: AuditAction, source_address: str,
-                       detail: dict[str, Any] | None = None) -> None:
+    # -- operator actions: reserve the audit record, act (journaled by the engine's sink), record -------
+    # Safe in this order: reserve() refuses (AuditNotDurableError) while a record could not be made durable, and the
+    # engine refuses (AlarmRefused) before changing anything, so an action is applied and audited, or neither.
+    async def _reserve(self) -> None:
         if self.audit is not None:
-            await self.audit.record(t.user, action, t.alarm, t.old_state.value, t.new_state.value, source_address,
-                                    {"comment": t.comment, **(detail or {})})
+            await self.audit.reserve()
 
-    async def acknowledge(self, names: Iterable[str], user: str, comment: str = "",
-                          source_address: str = "") -> AckResult:
+    async def _audited(self, t: Transition, action: AuditAction, source_address: str, via: str,
+                       detail: dict[str, Any], new: dict[str, Any] | None = None) -> None:
+        if self.audit is not None:
+            await self.audit.add(AuditRecord(t.user, action, t.alarm, {"state": t.old_state.value},
+                                             {"state": t.new_state.value, **(new or {})}, source_address,
+                                             {**detail, "via": via}))
+
+    async def acknowledge(self, names: Iterable[str], user: str, comment: str = "", source_address: str = "",
+                          via: str = "") -> AckResult:
+        await self._reserve()
         result = self.engine.acknowledge(names, user, comment, self._clock())
         for t in result.done:
-            await self._audited(t, AuditAction.ACK, source_address)
+            await self._audited(t, AuditAction.ACK, source_address, via, {"comment": comment})
         return result
 
     async def shelve(self, name: str, user: str, reason: str, duration_s: float | None = None,
-                     source_address: str = "") -> Transition:
+                     source_address: str = "", via: str = "") -> Transition:
+        await self._reserve()
         t = self.engine.shelve(name, user, reason, self._clock(), duration_s)
         until = t.snapshot.shelved_until
-        await self._audited(t, AuditAction.SHELVE, source_address,
-                            {"kind": t.snapshot.shelve.value if t.snapshot.shelve else None,
+        await self._audited(t, AuditAction.SHELVE, source_address, via, {"reason": reason},
+                            {"duration_s": duration_s, "kind": t.snapshot.shelve.value if t.snapshot.shelve else None,
                              "until": until.isoformat() if until else None})
         return t
 
-    async def unshelve(self, name: str, user: str, comment: str = "", source_address: str = "") -> Transition:
+    async def unshelve(self, name: str, user: str, comment: str = "", source_address: str = "",
+                       via: str = "") -> Transition:
+        await self._reserve()
         t = self.engine.unshelve(name, user, comment, self._clock())
-        await self._audited(t, AuditAction.UNSHELVE, source_address)
+        await self._audited(t, AuditAction.UNSHELVE, source_address, via, {"comment": comment})
         return t
 
-    async def remove_from_service(self, name: str, user: str, comment: str, source_address: str = "") -> Transition:
-        t = self.engine.remove_from_service(name, user, comment, self._clock())
-        await self._audited(t, AuditAction.OUT_OF_SERVICE, source_address)
+    async def remove_from_service(self, name: str, user: str, reason: str, source_address: str = "",
+                                  via: str = "") -> Transition:
+        """Out of service (engineer's decision, checked by the caller): a reason is required."""
+        if not reason.strip():
+            raise AlarmRefused(name, "remove from service", "a reason is required to take an alarm out of service",
+                               "Bad_InvalidArgument")
+        await self._reserve()
+        t = self.engine.remove_from_service(name, user, reason, self._clock())
+        await self._audited(t, AuditAction.OUT_OF_SERVICE, source_address, via, {"reason": reason})
         return t
 
-    async def return_to_service(self, name: str, user: str, comment: str = "", source_address: str = "") -> Transition:
-        t = self.engine.return_to_service(name, user, comment, self._clock())
-        await self._audited(t, AuditAction.IN_SERVICE, source_address)
+    async def return_to_service(self, name: str, user: str, reason: str, source_address: str = "",
+                                via: str = "") -> Transition:
+        """Back in service (engineer's decision, checked by the caller): a reason is required."""
+        if not reason.strip():
+            raise AlarmRefused(name, "return to service", "a reason is required to return an alarm to service",
+                               "Bad_InvalidArgument")
+        await self._reserve()
+        t = self.engine.return_to_service(name, user, reason, self._clock())
+        await self._audited(t, AuditAction.IN_SERVICE, source_address, via, {"reason": reason})
         return t
 
-    async def reset(self, name: str, user: str, comment: str = "", source_address: str = "") -> Transition:
+    async def reset(self, name: str, user: str, comment: str = "", source_address: str = "",
+                    via: str = "") -> Transition:
+        """Reset a latched alarm whose condition has cleared (the engine refuses otherwise)."""
+        await self._reserve()
         t = self.engine.reset(name, user, comment, self._clock())
-        await self._audited(t, AuditAction.ALARM_RESET, source_address)
+        await self._audited(t, AuditAction.ALARM_RESET, source_address, via, {"comment": comment})
         return t
 
     def stats(self) -> dict[str, Any]:

@@ -6,7 +6,9 @@ from plantctl.audit.audit import (
     AuditNotDurableError,
     AuditPage,
     AuditReceipt,
+    AuditRecord,
     AuditTrail,
 )
 
-__all__ = ["AuditAction", "AuditEntry", "AuditNotDurableError", "AuditPage", "AuditReceipt", "AuditTrail"]
+__all__ = ["AuditAction", "AuditEntry", "AuditNotDurableError", "AuditPage", "AuditReceipt", "AuditRecord",
+           "AuditTrail"]

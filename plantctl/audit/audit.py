@@ -1,7 +1,10 @@
 """Record and query operator and engineer actions; the table refuses UPDATE, DELETE and TRUNCATE (0101_audit.sql).
 
 `record` returns once the record is durable — committed, or fsync'd to the durable queue while the
-database is away (plantctl/audit/durable.py) — and raises AuditNotDurableError otherwise.
+database is away (plantctl/audit/durable.py) — and raises AuditNotDurableError otherwise. AuditTrail is the
+service's only audit writer; every change to the plant relies on its contract: `await reserve()` before the
+change raises AuditNotDurableError when a record made now could not be made durable, so a change is checked,
+reserved, applied, recorded (`apply_audited`): applied AND audited, or not applied.
 """
 
 from __future__ import annotations
@@ -9,25 +12,29 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from plantctl.audit.durable import AuditNotDurableError, AuditWriter, AuditWriterStats, PendingRecord
 
-__all__ = ["AuditAction", "AuditEntry", "AuditNotDurableError", "AuditPage", "AuditReceipt", "AuditTrail"]
+__all__ = ["AuditAction", "AuditEntry", "AuditNotDurableError", "AuditPage", "AuditReceipt", "AuditRecord",
+           "AuditTrail"]
+
+T = TypeVar("T")
+RESERVE_BYTES = 16 * 1024  # room a reserved record may take in the durable queue (records are ~0.5 kB)
 
 
 class AuditAction(StrEnum):
-    """Actions that change the plant or who may change it; each is recorded."""
+    """The one vocabulary of recorded actions: what changes the plant, its alarms, or who may change them."""
 
     SETPOINT = "setpoint"
     MODE = "mode"
@@ -37,7 +44,7 @@ class AuditAction(StrEnum):
     UNSHELVE = "unshelve"
     OUT_OF_SERVICE = "out_of_service"
     IN_SERVICE = "in_service"
-    ALARM_RESET = "alarm_reset"
+    ALARM_RESET = "alarm_reset"  # a latching alarm reset by an operator
     CONFIG_RELOAD = "config_reload"
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"
@@ -46,9 +53,27 @@ class AuditAction(StrEnum):
     USER_UPDATE = "user_update"
     TOKEN_CREATE = "token_create"
     TOKEN_REVOKE = "token_revoke"
+    THROTTLE_CLEAR = "throttle_clear"  # an admin lifts login throttling for a user or address
     SIMULATOR = "simulator"  # fault injection on the simulated PLC
     TAG_WRITE = "tag_write"  # an operator's write to one plant tag (pump run/stop/reset)
     ONCALL_OVERRIDE = "oncall_override"  # an engineer's change to who is on call (plantctl.notify)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One action to record, in the one shape every writer uses.
+
+    old/new: the changed thing as a small dict ({"value": 7.2, "unit": "pH"}, {"mode": "AUTO"}, {"state": "ACKED"});
+    detail: the why and how ({"reason"/"comment": ..., "via": "cookie" | "bearer" | "token"}).
+    """
+
+    actor: str
+    action: AuditAction
+    target: str
+    old: Any = None
+    new: Any = None
+    source_address: str = ""
+    detail: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +205,40 @@ class AuditTrail:
                                 source_address, dict(detail or {}))
         row = await self.writer.write(pending, _COLUMNS)
         return AuditReceipt(pending.record_id, pending.occurred, None if row is None else _entry(row))
+
+    async def add(self, rec: AuditRecord) -> AuditReceipt:
+        """record() for an AuditRecord."""
+        return await self.record(rec.actor, rec.action, rec.target, rec.old, rec.new, rec.source_address,
+                                 rec.detail)
+
+    async def reserve(self) -> None:
+        """Before a change: raise AuditNotDurableError if its record could not be made durable now.
+
+        With a durable queue that is the queue having room (the record commits, or queues); without one it is
+        the database answering.
+        """
+        queue = self.writer.queue
+        if queue is not None:
+            if queue.pending_bytes + RESERVE_BYTES > queue.max_bytes:
+                raise AuditNotDurableError(f"the audit queue is full ({queue.pending_bytes} of {queue.max_bytes} B)")
+            return
+        try:
+            async with self._conn() as conn:
+                await conn.execute("SELECT 1")
+        except (psycopg.OperationalError, PoolTimeout, OSError) as exc:
+            raise AuditNotDurableError(f"the audit trail cannot store records now: {exc}") from exc
+
+    async def apply_audited(self, apply: Callable[[], T], rec: Callable[[T], AuditRecord]) -> T:
+        """Reserve, apply, record: the change is applied and audited, or (AuditNotDurableError) not applied.
+
+        Safe in this order because reserve() refuses while a record could not be made durable, and apply()
+        raises before changing anything when it refuses (the caller's validation); the record is built from
+        what apply() returned, so it says what was done, not what was asked.
+        """
+        await self.reserve()
+        result = apply()
+        await self.add(rec(result))
+        return result
 
     async def query(self, *, start: datetime | None = None, end: datetime | None = None, actor: str | None = None,
                     action: AuditAction | str | None = None, target: str | None = None, limit: int = 100,

@@ -1,6 +1,10 @@
-"""Plant configuration: one YAML file describes sources, tags, loops, alarms and the simulated plant."""
+"""Plant configuration: one YAML file describes sources, tags, loops, alarms and the simulated plant.
 
-from plantctl.config.load import SECTION_CHECKS, check_plant, load_plant, validate_section
+The kernel's part: protocol-neutral models and checks. Read plant files with plantctl.plantfile.load_plant,
+which adds every protocol connectors/ registers.
+"""
+
+from plantctl.config.load import SECTION_CHECKS, validate_section
 from plantctl.config.models import PlantConfig, TagConfig
 from plantctl.config.yamlsrc import ConfigError, ConfigIssue, LocatedDocument, load_located
 
@@ -11,8 +15,6 @@ __all__ = [
     "LocatedDocument",
     "PlantConfig",
     "TagConfig",
-    "check_plant",
     "load_located",
-    "load_plant",
     "validate_section",
 ]

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -15,21 +14,20 @@ from plantctl.config.models import (
     AlarmConfig,
     HistorianConfig,
     LoopConfig,
-    ModbusSourceConfig,
-    ModbusTable,
-    ModbusType,
-    OpcUaSourceConfig,
     PlantConfig,
     PlantInfo,
+    SourceConfigBase,
+    TagAddress,
     TagConfig,
 )
+from plantctl.config.protocols import CheckedPlant, ProtocolTable
 from plantctl.config.reporting import ReportingConfig
 from plantctl.config.yamlsrc import ConfigError, ConfigIssue, Loc, LocatedDocument, load_located
 
 M = TypeVar("M", bound=BaseModel)
 
-_SOURCE_KINDS: dict[str, type[BaseModel]] = {"opcua": OpcUaSourceConfig, "modbus": ModbusSourceConfig}
 _SECTIONS = set(PlantConfig.model_fields)
+_TAG_FIELDS = set(TagConfig.model_fields) - {"address"}
 
 
 def _plain(error: Any) -> str:
@@ -69,7 +67,29 @@ def _items(doc: LocatedDocument, key: str, issues: list[ConfigIssue]) -> list[tu
     return list(enumerate(value))
 
 
-def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIssue]]:
+def _tag_address(
+    doc: LocatedDocument, item: dict[str, Any], loc: Loc, protocols: ProtocolTable, issues: list[ConfigIssue]
+) -> tuple[str | None, TagAddress | None]:
+    """The tag's address from the one key naming a protocol kind (`opcua: {...}`), validated by its model."""
+    if "address" in item:
+        issues.append(doc.issue((*loc, "address"), "unknown field 'address'; give the address under the source's "
+                                                   f"kind, one of: {', '.join(f'{k}:' for k in sorted(protocols))}"))
+    keys = [k for k in item if k in protocols]
+    if len(keys) != 1:
+        unknown = [k for k in item if k not in _TAG_FIELDS and k not in protocols and k != "address"]
+        if not keys and not unknown:  # an unknown key is reported by the tag's own validation
+            kinds = " or ".join(f"{k}: {{...}}" for k in sorted(protocols)) or "<kind>: {...}"
+            issues.append(doc.issue(loc, f"a tag needs exactly one address: {kinds}"))
+        elif len(keys) > 1:
+            issues.append(doc.issue((*loc, keys[1]), f"a tag needs exactly one address, got {' and '.join(keys)}"))
+        return None, None
+    kind = keys[0]
+    address = validate_section(doc, protocols[kind].address_model, item[kind], (*loc, kind), issues)
+    return kind, address
+
+
+def check_plant(doc: LocatedDocument, protocols: ProtocolTable) -> tuple[PlantConfig | None, list[ConfigIssue]]:
+    """Every problem of a plant file at once; `protocols` (kind → schema) comes from connectors/registry.py."""
     issues: list[ConfigIssue] = []
     data = doc.data
     if not isinstance(data, dict):
@@ -84,21 +104,20 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
     if data.get("historian") is not None:
         validate_section(doc, HistorianConfig, data["historian"], ("historian",), issues)
 
-    sources: dict[str, BaseModel] = {}
+    sources: dict[str, SourceConfigBase] = {}
     for i, item in _items(doc, "sources", issues):
         loc: Loc = ("sources", i)
         kind = item.get("kind") if isinstance(item, dict) else None
-        model = _SOURCE_KINDS.get(kind) if isinstance(kind, str) else None
-        if model is None:
+        schema = protocols.get(kind) if isinstance(kind, str) else None
+        if schema is None:
             issues.append(doc.issue((*loc, "kind"),
-                                    f"source kind must be one of {sorted(_SOURCE_KINDS)}, got {kind!r}"))
+                                    f"source kind must be one of {sorted(protocols)}, got {kind!r}"))
             continue
-        src = validate_section(doc, model, item, loc, issues)
+        src = validate_section(doc, schema.source_model, item, loc, issues)
         if src is not None:
-            name = src.name  # type: ignore[attr-defined]
-            if name in sources:
-                issues.append(doc.issue((*loc, "name"), f"duplicate source name {name!r}"))
-            sources[name] = src
+            if src.name in sources:
+                issues.append(doc.issue((*loc, "name"), f"duplicate source name {src.name!r}"))
+            sources[src.name] = src
 
     tags: dict[str, TagConfig] = {}
     tag_loc: dict[str, Loc] = {}
@@ -111,8 +130,12 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
             continue
         if isinstance(raw_name, str):
             tag_loc[raw_name] = loc
-        tag = validate_section(doc, TagConfig, item, loc, issues)
-        if tag is None:
+        kind, address = (None, None) if not isinstance(item, dict) else _tag_address(doc, item, loc, protocols, issues)
+        fields = {k: v for k, v in item.items() if k not in protocols} if isinstance(item, dict) else item
+        if isinstance(fields, dict):  # the rest of the tag is checked even when its address is wrong
+            fields["address"] = address if address is not None else TagAddress()
+        tag = validate_section(doc, TagConfig, fields, loc, issues)
+        if tag is None or address is None:
             continue
         tags[tag.name] = tag
         src = sources.get(tag.source)
@@ -121,17 +144,15 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
                      if isinstance(s, dict) and isinstance(s.get("name"), str)}  # a list as name is unhashable
             if tag.source not in named:
                 issues.append(doc.issue((*loc, "source"), f"unknown source {tag.source!r}"))
-        elif isinstance(src, OpcUaSourceConfig) and tag.opcua is None:
-            issues.append(doc.issue((*loc, "modbus"),
-                                    f"source {tag.source!r} is OPC UA: give the tag an opcua: address"))
-        elif isinstance(src, ModbusSourceConfig) and tag.modbus is None:
-            issues.append(doc.issue((*loc, "opcua"),
-                                    f"source {tag.source!r} is Modbus: give the tag a modbus: address"))
-        if tag.writable and tag.modbus is not None and tag.modbus.table in (
-                ModbusTable.INPUT_REGISTER, ModbusTable.DISCRETE_INPUT):
-            issues.append(doc.issue((*loc, "writable"), f"a {tag.modbus.table.value} is read-only in Modbus"))
+        elif src.kind != kind:
+            issues.append(doc.issue((*loc, str(kind)),
+                                    f"source {tag.source!r} is {src.kind}: give the tag a {src.kind}: address"))
+            del tags[tag.name]
 
-    issues.extend(_modbus_overlaps(doc, tags, tag_loc, sources))
+    checked = CheckedPlant(doc, sources, tags, tag_loc)
+    for schema in protocols.values():
+        for protocol_check in schema.checks:
+            issues.extend(protocol_check(checked))
 
     def ref(loc: Loc, name: Any, what: str = "tag") -> None:
         if isinstance(name, str) and name not in tags and name not in tag_loc:
@@ -210,37 +231,12 @@ def check_plant(doc: LocatedDocument) -> tuple[PlantConfig | None, list[ConfigIs
 
     if not issues:
         # an empty section (`historian:` with nothing under it) means the defaults, as if absent
-        whole = validate_section(doc, PlantConfig, {k: v for k, v in data.items() if v is not None}, (), issues)
+        present = {k: v for k, v in data.items() if v is not None}
+        present.update(sources=list(sources.values()), tags=list(tags.values()))  # each in its protocol's model
+        whole = validate_section(doc, PlantConfig, present, (), issues)
         if whole is not None:
             return whole, []
     return None, sorted(issues, key=lambda i: (i.line or 0, str(i.loc)))
-
-
-def _modbus_overlaps(
-    doc: LocatedDocument, tags: dict[str, TagConfig], tag_loc: dict[str, Loc], sources: dict[str, BaseModel]
-) -> list[ConfigIssue]:
-    """Two tags may share a register only as distinct bits of it (Telegraf-style Init() check)."""
-    issues: list[ConfigIssue] = []
-    owners: dict[tuple[str, int, ModbusTable, int], list[tuple[str, int | None]]] = defaultdict(list)
-    for tag in tags.values():
-        src = sources.get(tag.source)
-        if tag.modbus is None or not isinstance(src, ModbusSourceConfig):
-            continue
-        unit = tag.modbus.unit_id if tag.modbus.unit_id is not None else src.unit_id
-        bit = tag.modbus.bit if tag.modbus.type is ModbusType.BIT else None
-        clash: str | None = None
-        for reg in tag.modbus.span:
-            key = (tag.source, unit, tag.modbus.table, reg)
-            for other, other_bit in owners[key]:
-                if bit is None or other_bit is None or bit == other_bit:
-                    clash = other
-            owners[key].append((tag.name, bit))
-        if clash is not None:
-            issues.append(doc.issue(
-                (*tag_loc[tag.name], "modbus", "address"),
-                f"{tag.modbus.table.value} {tag.modbus.address} ({tag.modbus.type.value}) overlaps tag {clash!r} "
-                f"on source {tag.source!r} unit {unit}"))
-    return issues
 
 
 SectionCheck = Callable[[LocatedDocument], list[ConfigIssue]]
@@ -268,10 +264,24 @@ def section_checks(doc: LocatedDocument) -> list[SectionCheck]:
     return checks
 
 
-def load_plant(path: str | Path) -> PlantConfig:
-    """Load a plant file or raise ConfigError listing every problem with its line."""
+def load_plant(path: str | Path, protocols: ProtocolTable) -> PlantConfig:
+    """Load a plant file or raise ConfigError listing every problem with its line.
+
+    The service reads plant files through plantctl.plantfile.load_plant, which passes every protocol
+    connectors/ registers.
+    """
     doc = load_located(path)
-    config, issues = check_plant(doc)
+    config, issues = check_plant(doc, protocols)
     if config is None:
         raise ConfigError(issues)
     return config
+
+
+def tag_from(data: Mapping[str, Any], protocols: ProtocolTable) -> TagConfig:
+    """One tag written as in a plant file (`opcua: {...}` under its kind), for tools and tests; raises ValueError."""
+    kinds = [k for k in data if k in protocols]
+    if len(kinds) != 1:
+        raise ValueError(f"a tag needs exactly one address under one of {sorted(protocols)}, got {kinds or 'none'}")
+    kind = kinds[0]
+    address = protocols[kind].address_model.model_validate(data[kind])
+    return TagConfig.model_validate({**{k: v for k, v in data.items() if k != kind}, "address": address})

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 from enum import StrEnum
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from plantctl.config.reporting import ReportingConfig
 from plantctl.config.uplink import UplinkConfig
@@ -40,111 +47,22 @@ class PlantInfo(Strict):
 
 
 # --- sources -------------------------------------------------------------------------------
+# The kernel knows what every source has (a kind, a name, the supervisor's settings) and never a
+# protocol: each protocol package under connectors/ subclasses these models (docs/connectors.md).
 
 
-class SecurityMode(StrEnum):
-    NONE = "None"
-    SIGN = "Sign"
-    SIGN_AND_ENCRYPT = "SignAndEncrypt"
+class SourceConfigBase(Strict):
+    """What every `sources:` entry carries whatever its protocol; a protocol's model adds its own fields."""
 
-
-class SecurityPolicy(StrEnum):
-    NONE = "None"
-    BASIC256SHA256 = "Basic256Sha256"
-
-
-class OpcUaSecurity(Strict):
-    mode: SecurityMode = SecurityMode.NONE
-    policy: SecurityPolicy = SecurityPolicy.NONE
-
-    @model_validator(mode="after")
-    def _consistent(self) -> OpcUaSecurity:
-        if (self.mode is SecurityMode.NONE) != (self.policy is SecurityPolicy.NONE):
-            raise ValueError(
-                f"security mode {self.mode.value} does not fit policy {self.policy.value}: "
-                "use mode None with policy None, or Sign/SignAndEncrypt with Basic256Sha256"
-            )
-        return self
-
-
-class OpcUaSourceConfig(Strict):
-    kind: Literal["opcua"]
+    kind: str
     name: TagName
-    endpoint: str
-    security: OpcUaSecurity = OpcUaSecurity()
-    username_env: EnvVarName | None = Field(
-        default=None, description="environment variable holding the user name")
-    password_env: EnvVarName | None = Field(
-        default=None, description="environment variable holding the password (never the password itself)")
-    pki_dir: str | None = Field(default=None, description="client certificate, key and trusted server certs")
-    trust_on_first_use: bool = False
-    sessions: int = Field(default=1, ge=1, le=16)
-    connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
-    reconnect_max_delay_s: float = Field(default=10.0, gt=0, le=600)
-    heartbeat_tag: TagName | None = None
-    heartbeat_period_s: float = Field(default=1.0, gt=0, le=60)
-    allow_insecure: bool = Field(
-        default=False, description="lab only: allow security None to an endpoint that is not loopback")
-
-    @model_validator(mode="after")
-    def _no_clear_text_off_host(self) -> OpcUaSourceConfig:
-        """IEC 62443-3-3 SR 3.1/4.1: a session leaving the host is signed and encrypted unless a lab says not."""
-        host = urlsplit(self.endpoint).hostname or ""
-        if self.security.mode is SecurityMode.NONE and not _is_loopback(host) and not self.allow_insecure:
-            raise ValueError(
-                f"security None to {host} sends values, writes and passwords unsigned and in clear text: "
-                "use mode SignAndEncrypt with policy Basic256Sha256, or set allow_insecure: true on a lab network")
-        return self
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme != "opc.tcp" or not parts.hostname:
-            raise ValueError(f"endpoint {v!r} is not an OPC UA URL like opc.tcp://host:4840/path")
-        try:
-            _ = parts.port
-        except ValueError as exc:
-            raise ValueError(f"endpoint {v!r} has a bad port") from exc
-        return v
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a DNS name: it may resolve anywhere
-        return False
-
-
-class ByteOrder(StrEnum):
-    """Order of the bytes of a multi-register value, A being the most significant byte."""
-
-    ABCD = "ABCD"  # big-endian, high word first
-    DCBA = "DCBA"  # little-endian
-    BADC = "BADC"  # bytes swapped within each word
-    CDAB = "CDAB"  # words swapped (common on PLCs)
-
-
-class ModbusSourceConfig(Strict):
-    kind: Literal["modbus"]
-    name: TagName
-    host: str
-    port: int = Field(default=502, ge=1, le=65535)
-    unit_id: int = Field(default=1, ge=0, le=255)
-    byte_order: ByteOrder = ByteOrder.ABCD
-    timeout_s: float = Field(default=1.0, gt=0, le=60)
-    max_read_registers: int = Field(default=125, ge=1, le=125)
-    max_read_bits: int = Field(default=2000, ge=1, le=2000)
-    gap_fill_registers: int = Field(
-        default=10, ge=0, le=124, description="unused registers a read may span to save a request")
     reconnect_max_delay_s: float = Field(default=10.0, gt=0, le=600)
     heartbeat_tag: TagName | None = None
     heartbeat_period_s: float = Field(default=1.0, gt=0, le=60)
 
 
-SourceConfig = Annotated[OpcUaSourceConfig | ModbusSourceConfig, Field(discriminator="kind")]
+SourceConfig = SerializeAsAny[SourceConfigBase]
+"""A source as the plant holds it: an instance of its protocol's model, dumped with all its fields."""
 
 
 # --- tags ----------------------------------------------------------------------------------
@@ -161,71 +79,11 @@ class EngineeringRange(Strict):
         return self
 
 
-class OpcUaAcquisition(StrEnum):
-    SUBSCRIBE = "subscribe"
-    POLL = "poll"
+class TagAddress(Strict):
+    """Where a tag lives on its source; each protocol's address model subclasses it (`opcua: {...}` etc.)."""
 
-
-class OpcUaAddress(Strict):
-    node_id: str = Field(pattern=r"^(ns=\d+;)?[isgb]=.+$")
-    acquisition: OpcUaAcquisition = OpcUaAcquisition.SUBSCRIBE
-    queue_size: int = Field(default=1, ge=0, le=10000)
-
-
-class ModbusTable(StrEnum):
-    COIL = "coil"
-    DISCRETE_INPUT = "discrete_input"
-    INPUT_REGISTER = "input_register"
-    HOLDING_REGISTER = "holding_register"
-
-
-class ModbusType(StrEnum):
-    BOOL = "bool"
-    BIT = "bit"  # one bit of a 16-bit register
-    INT16 = "int16"
-    UINT16 = "uint16"
-    INT32 = "int32"
-    UINT32 = "uint32"
-    INT64 = "int64"
-    FLOAT32 = "float32"
-    FLOAT64 = "float64"
-
-    @property
-    def registers(self) -> int:
-        return _REGISTER_COUNT[self]
-
-
-_REGISTER_COUNT = {
-    ModbusType.BOOL: 1, ModbusType.BIT: 1, ModbusType.INT16: 1, ModbusType.UINT16: 1,
-    ModbusType.INT32: 2, ModbusType.UINT32: 2, ModbusType.INT64: 4,
-    ModbusType.FLOAT32: 2, ModbusType.FLOAT64: 4,
-}
-
-
-class ModbusAddress(Strict):
-    table: ModbusTable
-    address: int = Field(ge=0, le=65535, description="zero-based protocol address")
-    type: ModbusType = ModbusType.FLOAT32
-    bit: int | None = Field(default=None, ge=0, le=15)
-    byte_order: ByteOrder | None = Field(default=None, description="overrides the device's")
-    unit_id: int | None = Field(default=None, ge=0, le=255, description="overrides the device's")
-
-    @model_validator(mode="after")
-    def _shape(self) -> ModbusAddress:
-        bit_table = self.table in (ModbusTable.COIL, ModbusTable.DISCRETE_INPUT)
-        if bit_table and self.type is not ModbusType.BOOL:
-            raise ValueError(f"a {self.table.value} holds one bit: type must be bool, not {self.type.value}")
-        if not bit_table and self.type is ModbusType.BOOL:
-            raise ValueError("type bool is for coils and discrete inputs; use type bit with bit: N in a register")
-        if (self.type is ModbusType.BIT) != (self.bit is not None):
-            raise ValueError("type bit needs bit: 0..15, and bit: is only for type bit")
-        if self.address + self.type.registers - 1 > 65535:
-            raise ValueError(f"{self.type.value} at {self.address} runs past register 65535")
-        return self
-
-    @property
-    def span(self) -> range:
-        return range(self.address, self.address + self.type.registers)
+    kind: ClassVar[str] = ""
+    """The source kind, which is also the key the plant file writes the address under."""
 
 
 class LinearScaling(Strict):
@@ -247,18 +105,20 @@ class TagConfig(Strict):
     unit: str = Field(min_length=1, description="engineering unit, e.g. pH, mS/cm, mg/L, m3/h, %")
     range: EngineeringRange
     source: TagName
-    opcua: OpcUaAddress | None = None
-    modbus: ModbusAddress | None = None
+    address: SerializeAsAny[TagAddress] = Field(
+        description="in the plant file under the source kind's key, e.g. opcua: {...} or modbus: {...}")
     scan_period_s: float = Field(default=1.0, ge=0.01, le=3600)
     deadband: float = Field(default=0.0, ge=0, description="absolute, in engineering units")
     scaling: LinearScaling | None = None
     writable: bool = False
 
-    @model_validator(mode="after")
-    def _one_address(self) -> TagConfig:
-        if (self.opcua is None) == (self.modbus is None):
-            raise ValueError("a tag needs exactly one address: opcua: {...} or modbus: {...}")
-        return self
+    @model_serializer(mode="wrap")
+    def _address_under_its_kind(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Dumped as a plant file writes it (the address under its kind's key), so a dump loads again."""
+        data = handler(self)
+        if isinstance(data, dict) and "address" in data and self.address.kind:
+            data[self.address.kind] = data.pop("address")
+        return data
 
 
 # --- historian -----------------------------------------------------------------------------
@@ -609,7 +469,7 @@ class PlantConfig(Strict):
                 return t
         raise KeyError(name)
 
-    def source(self, name: str) -> SourceConfig:
+    def source(self, name: str) -> SourceConfigBase:
         for s in self.sources:
             if s.name == name:
                 return s

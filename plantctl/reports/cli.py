@@ -8,9 +8,10 @@ from typing import Annotated, Any
 import psycopg
 import typer
 
-from plantctl.config import ConfigError, load_plant
+from plantctl.config import ConfigError
 from plantctl.db import ProvisionError
 from plantctl.db import database_url as local_database_url
+from plantctl.plantfile import load_plant
 from plantctl.reports.compute import ReportError
 from plantctl.reports.generate import make_and_file
 from plantctl.reports.store import read_report

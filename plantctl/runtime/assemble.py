@@ -59,7 +59,7 @@ class PlantService:
 
 def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, settings: ApiSettings | None = None,
                   simulation: Simulation | None = None, plant_link: bool = True) -> PlantService:
-    """Loop outputs reach the PLC only through runtime.write; every event and state goes to the database.
+    """Loop outputs reach the PLC only through the write gate; every event and state goes to the database.
 
     plant_link=False builds no sources (tests that publish samples into the bus themselves); everything
     else — historian, alarms with audit, running loops, control journal, API — is what production builds.
@@ -80,7 +80,7 @@ def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, se
         runtime.simulator = plc
     control_journal = ControlJournal(database_url, state_dir=state_dir, pool=pool)
     group = LoopGroup(config, events=control_journal)
-    runner = LoopRunner(group, runtime.write, control_journal, control_journal)
+    runner = LoopRunner(group, runtime.gate.loop_writer(), control_journal, control_journal)
 
     def setpoint(loop: str) -> float | None:
         lp = group.loops.get(loop)
@@ -99,7 +99,8 @@ def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, se
     if config.uplink is not None:  # a tap that only appends: site control never waits on the fleet link
         uplink = SparkplugEdge(config.uplink, config.tags, state_dir)
         runtime.add_component("uplink", uplink, tap=uplink.submit)
-    runtime.alarms = alarm_service.engine
+    runtime.alarms = alarm_service
     runtime.loops = group.loops
+    runtime.audit = audit
     app = create_app(runtime, settings=settings, simulator=plc)
     return PlantService(app, runtime, historian, alarm_service, group, control_journal, audit, plc)

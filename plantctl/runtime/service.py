@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Protocol
 from connectors.base import Source, SourceHealth
 from connectors.registry import create_sources
 from control.loop import Loop
-from plantctl.alarms.engine import AlarmEngine
+from plantctl.alarms.service import AlarmService
+from plantctl.audit import AuditTrail
 from plantctl.config.models import PlantConfig
 from plantctl.runtime.bus import SampleBus, Tap
 from plantctl.runtime.live import LiveCache
+from plantctl.runtime.write_gate import Origin, WriteGate
 from plantctl.samples import Sample
 from plantctl.writes import WriteOutcome
 
@@ -61,8 +63,9 @@ class PlantRuntime:
         self.sources: dict[str, Source] = sources
         self._owner = {t.name: t.source for t in config.tags}
         self._components: list[tuple[str, Component]] = []
-        self.alarms: AlarmEngine | None = None
+        self.alarms: AlarmService | None = None
         self.loops: Mapping[str, Loop] | None = None
+        self.gate = WriteGate(config, self.sources, lambda: self.loops, last_value=self._last_value)
         self.simulator: object | None = None
         self.notifier: Notifier | None = None
         self.started = False
@@ -98,18 +101,26 @@ class PlantRuntime:
             await self.historian.stop()  # flushes what the bus handed it
         self.started = False
 
-    async def write(self, tag: str, value: float) -> WriteOutcome:
-        """The one path by which anything in the service writes to the plant."""
-        source_name = self._owner.get(tag)
-        if source_name is None:
-            return WriteOutcome.policy(f"unknown tag {tag!r}")
-        source = self.sources.get(source_name)
-        if source is None:
-            return WriteOutcome.link_down(f"source {source_name!r} of {tag} is not running in this service")
-        return await source.write(tag, value)
+    def _last_value(self, tag: str) -> float | None:
+        last = self.live.get(tag)
+        return None if last is None or last.value != last.value else last.value
+
+    @property
+    def audit(self) -> AuditTrail | None:
+        """The service's one audit writer (operator writes through the gate, alarm actions, API actions)."""
+        return self.gate.audit
+
+    @audit.setter
+    def audit(self, trail: AuditTrail | None) -> None:
+        self.gate.audit = trail
+
+    async def write(self, tag: str, value: float, origin: Origin) -> WriteOutcome:
+        """The one path by which anything in the service writes to the plant: the write gate."""
+        return await self.gate.write(tag, value, origin)
 
     def source_health(self) -> dict[str, SourceHealth]:
         return {name: s.health() for name, s in self.sources.items()}
 
     def ready(self) -> bool:
         return self.started and all(h.connected for h in self.source_health().values())
+

@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from control.events import EventLog
 from control.loop import Loop, ModeRefused
-from plantctl.config import load_plant
 from plantctl.config.models import LoopConfig, LoopMode, PlantConfig
+from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 from sim.headless import Trajectory, run_scenario

@@ -19,8 +19,9 @@ from scipy.optimize import least_squares
 
 from control.events import EventLog
 from control.loop import Loop
-from plantctl.config import ConfigError, load_plant
+from plantctl.config import ConfigError
 from plantctl.config.models import LoopMode
+from plantctl.plantfile import load_plant
 from plantctl.tools.closed_loop import EPOCH, loop_config, sample_of
 from sim.headless import run
 from sim.interface import COMMANDS, Reading

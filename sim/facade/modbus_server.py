@@ -20,7 +20,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simutils import SimUtils
 
-from plantctl.config.models import ModbusTable
+from connectors.modbus.config import ModbusTable
 from sim.facade.core import CommandOutcome, PlcCore
 from sim.facade.points import MEASURED, Point, PointKind, StatusBit, in_table, status_word_address
 

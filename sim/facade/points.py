@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntFlag, StrEnum
 
-from plantctl.config.models import ModbusTable, ModbusType
+from connectors.modbus.config import ModbusTable, ModbusType
 from sim.interface import COMMANDS, FEEDBACK, MEASUREMENTS
 
 NAMESPACE_URI = "urn:plantctl:sim:plant"
@@ -61,6 +61,7 @@ UNITS: dict[str, Unit] = {
     "%": Unit("%", "P1", "percent"),
     "degC": Unit("°C", "CEL", "degree Celsius"),
     "mg/L": Unit("mg/L", "M1", "milligram per litre"),
+    "L/h": Unit("L/h", "E32", "litre per hour"),
     "bool": Unit("", None, "boolean"),
     "count": Unit("", "C62", "one (counter)"),
 }
@@ -115,6 +116,11 @@ POINTS: tuple[Point, ...] = (
     Point("AIT-301", "C-301 outlet lithium", "mg/L", 0, 1500, _M, "C301", "AIT-301", _IR, 12, _F32),
     Point("P-201.SPEED", "NaOH pump speed feedback", "%", 0, 100, _M, "P201", "SPEED", _IR, 14, _F32),
     Point("P-202.SPEED", "H2SO4 pump speed feedback", "%", 0, 100, _M, "P202", "SPEED", _IR, 16, _F32),
+    Point("AIT-104", "T-101 pH, electrode B", "pH", 0, 14, _M, "T101", "AIT-104", _IR, 18, _F32),
+    Point("AIT-105", "T-101 pH, electrode C", "pH", 0, 14, _M, "T101", "AIT-105", _IR, 20, _F32),
+    Point("AIT-302", "Discharge pH after C-301", "pH", 0, 14, _M, "C301", "AIT-302", _IR, 22, _F32),
+    Point("FIT-201", "NaOH line flow (magnetic flowmeter)", "L/h", 0, 300, _M, "P201", "FIT-201", _IR, 24, _F32),
+    Point("FIT-202", "H2SO4 line flow (magnetic flowmeter)", "L/h", 0, 40, _M, "P202", "FIT-202", _IR, 26, _F32),
     Point("P-201.SP", "NaOH pump speed setpoint", "%", 0, 100, _SP, "P201", "SP", _HR, 0, _F32),
     Point("P-202.SP", "H2SO4 pump speed setpoint", "%", 0, 100, _SP, "P202", "SP", _HR, 2, _F32),
     Point(HEARTBEAT, "Supervisory heartbeat counter", "count", 0, 65535, PointKind.HEARTBEAT,

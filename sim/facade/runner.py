@@ -34,9 +34,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol, TypeVar
 
+from connectors.modbus.config import ByteOrder, ModbusSourceConfig
+from connectors.opcua.config import OpcUaSourceConfig
+from connectors.registry import schemas
 from plantctl.clock import LOOP_CLOCK, Clock
-from plantctl.config import load_plant
-from plantctl.config.models import ByteOrder, ModbusSourceConfig, OpcUaSourceConfig, PlantConfig
+from plantctl.config.load import load_plant
+from plantctl.config.models import PlantConfig
 from sim.facade.core import PlcCore
 from sim.facade.modbus_server import ModbusPlc, WordOrder
 from sim.facade.opcua_server import OpcUaPlc, OpcUaSettings
@@ -115,7 +118,7 @@ class SimulatedPlc:
     ) -> None:
         self.clock = clock  # pacing's wall clock and sleep (a VirtualClock runs a test's pacing in virtual time)
         self.config_path = None if isinstance(config, PlantConfig) else Path(config)
-        plant = config if isinstance(config, PlantConfig) else load_plant(config)
+        plant = config if isinstance(config, PlantConfig) else load_plant(config, schemas())
         self.pacing = Pacing(speed=speed, tick_s=tick_s, max_step_s=max_step_s)
         drops = list(comms_drops)
         player = None

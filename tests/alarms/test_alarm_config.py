@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from plantctl.config import ConfigError, load_plant
+from plantctl.config import ConfigError
 from plantctl.config.models import PlantConfig
+from plantctl.plantfile import load_plant
 
 HEAD = """\
 plant: {name: test}

@@ -10,14 +10,14 @@ from plantctl.alarms.journal import AlarmJournal, read_journal
 from plantctl.alarms.service import AlarmService
 from plantctl.alarms.states import AlarmState
 from plantctl.audit import AuditTrail
-from plantctl.config.models import PlantConfig
+from plantctl.plantfile import plant_config
 from plantctl.samples import Sample
 
 from .recorded import at
 
 pytestmark = [pytest.mark.anyio, pytest.mark.db]
 
-PLANT = PlantConfig.model_validate({
+PLANT = plant_config({
     "plant": {"name": "test"},
     "sources": [{"kind": "modbus", "name": "PLC-1", "host": "127.0.0.1"}],
     "tags": [{"name": "AIT-101", "unit": "pH", "range": {"low": 0, "high": 14}, "source": "PLC-1",
@@ -54,10 +54,12 @@ async def test_actions_are_journaled_and_audited_and_survive_a_restart(alarm_db:
 
     entries = (await audit.query()).entries
     assert [(e.actor, e.action, e.target, e.old, e.new, e.source_address) for e in entries] == [
-        ("bob", "shelve", "AIT-101.H", "NORM", "SHLVD", "10.0.0.8"),
-        ("alice", "ack", "AIT-101.HH", "UNACK", "ACKED", "10.0.0.7"),
+        ("bob", "shelve", "AIT-101.H", {"state": "NORM"},
+         {"state": "SHLVD", "duration_s": 600, "kind": "timed", "until": (at(6) + timedelta(seconds=600)).isoformat()},
+         "10.0.0.8"),
+        ("alice", "ack", "AIT-101.HH", {"state": "UNACK"}, {"state": "ACKED"}, "10.0.0.7"),
     ]
-    assert entries[0].detail["until"] == (at(6) + timedelta(seconds=600)).isoformat()
+    assert entries[0].new["until"] == (at(6) + timedelta(seconds=600)).isoformat()
 
     clock.now = at(700)  # back after the shelve's expiry
     again = AlarmService(PLANT, alarm_db, audit=audit, clock=clock, tick_period_s=3600)

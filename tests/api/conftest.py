@@ -29,9 +29,9 @@ from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl.alarms.engine import AlarmEngine
 from plantctl.alarms.journal import AlarmJournal
-from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
 from plantctl.historian.service import Historian
+from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
 from plantctl.runtime.assemble import PlantService, build_service
 from plantctl.runtime.service import PlantRuntime

@@ -12,7 +12,7 @@ from typing import Any
 
 from pymodbus.client import ModbusTcpClient
 
-from plantctl.config import load_plant
+from plantctl.plantfile import load_plant
 from tests.chaos.measures import (
     Figures,
     figures,

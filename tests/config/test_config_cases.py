@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from plantctl.cli import app
-from plantctl.config import ConfigError, load_plant
+from plantctl.config import ConfigError
+from plantctl.plantfile import load_plant
 
 CASES = sorted(p for p in (Path(__file__).parent / "cases").iterdir() if p.is_dir())
 

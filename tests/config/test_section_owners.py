@@ -12,7 +12,8 @@ EXAMPLE_PLANT = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
 # Runs in a fresh interpreter: nothing but plantctl.config has been imported when load_plant runs.
 _PROBE = textwrap.dedent("""
     import sys
-    from plantctl.config import ConfigError, load_plant
+    from plantctl.config import ConfigError
+    from plantctl.plantfile import load_plant
     assert not any(m == "sim" or m.startswith("sim.") for m in sys.modules), "sim imported before load_plant"
     try:
         load_plant(sys.argv[1])

@@ -17,7 +17,8 @@ from connectors.modbus.codec import (
     to_engineering,
     to_raw,
 )
-from plantctl.config.models import ByteOrder, LinearScaling, ModbusType
+from connectors.modbus.config import ByteOrder, ModbusType
+from plantctl.config.models import LinearScaling
 
 # float32 123.456 is 0x42F6E979 (IEEE 754 big-endian bytes A=42 B=F6 C=E9 D=79).
 FLOAT_123_456 = {

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.modbus.config import ModbusTable
 from connectors.modbus.planner import Limits, PlannedTag, coalesce, plan
-from plantctl.config.models import ModbusTable
 
 IR = ModbusTable.INPUT_REGISTER
 

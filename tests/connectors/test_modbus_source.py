@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from pymodbus.constants import ExcCodes
 
+from connectors.modbus.config import ByteOrder, ModbusSourceConfig, ModbusType
 from connectors.modbus.source import ModbusSource
-from plantctl.config.models import ByteOrder, ModbusSourceConfig, ModbusType, TagConfig
+from plantctl.config.models import TagConfig
+from plantctl.plantfile import tag_config
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 from tests.connectors.modbus_server import (
@@ -55,7 +57,7 @@ def mtag(
     modbus = {"table": table, "address": address, "type": type_}
     modbus.update({k: v for k, v in extra.items() if k in ("bit", "byte_order", "unit_id")})
     rest = {k: v for k, v in extra.items() if k not in modbus}
-    return TagConfig.model_validate(
+    return tag_config(
         {
             "name": name,
             "unit": "%",
@@ -400,7 +402,7 @@ async def test_garbage_replies_never_crash_the_source() -> None:
         await wait_until(lambda: source.health().error_count >= 2, 5, "errors counted")
         assert not any(s.quality.is_good for s in got.samples)
         assert all(s.reason for s in got.samples)
-        assert all(not t.done() for t in source._tasks), "acquisition task still alive"
+        assert source.supervisor.running, "acquisition task still alive"
     finally:
         await source.stop()
         server.close()

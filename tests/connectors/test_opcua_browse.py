@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from connectors.opcua.browse import BrowseError, browse, render_tags_yaml
-from plantctl.config.models import TagConfig
+from connectors.opcua.config import opcua_address
+from plantctl.plantfile import tag_config
 from sim.facade import SimulatedPlc
 from sim.facade.points import POINTS, UNITS
 from sim.facade.runner import default_shelf_file
@@ -38,11 +39,10 @@ async def test_emitted_config_is_valid_plant_file_tags() -> None:
         variables = await browse(plc.endpoint, timeout_s=5)
     text = render_tags_yaml(variables, "PLC-1-OPCUA")
     assert "server publishes no unit or range; set it" in text  # CIT-101 has no properties
-    tags = [TagConfig.model_validate(t) for t in yaml.safe_load(text)["tags"]]
+    tags = [tag_config(t) for t in yaml.safe_load(text)["tags"]]
     by_name = {t.name: t for t in tags}
     assert by_name["AIT-101"].unit == "pH" and by_name["AIT-101"].range.high == 14.0
-    assert by_name["AIT-101"].opcua is not None
-    assert by_name["AIT-101"].opcua.node_id == "ns=2;s=Plant.T101.AIT-101"
+    assert opcua_address(by_name["AIT-101"]).node_id == "ns=2;s=Plant.T101.AIT-101"
     assert len(by_name) == len(tags), "names are unique"
 
 

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from asyncua import ua
 
+from connectors.opcua.config import OpcUaSourceConfig
 from connectors.opcua.source import OpcUaSource
-from plantctl.config.models import OpcUaSourceConfig, TagConfig
+from plantctl.config.models import TagConfig
+from plantctl.plantfile import tag_config
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 from tests.connectors.modbus_server import wait_until
@@ -41,7 +43,7 @@ def utag(
     address: dict[str, Any] = {"node_id": node if node.startswith("ns=") else NS + node}
     if poll:
         address["acquisition"] = "poll"
-    return TagConfig.model_validate(
+    return tag_config(
         {
             "name": name,
             "unit": "pH",
@@ -342,6 +344,6 @@ async def test_regression_unreadable_client_key_is_a_reported_error_not_a_dead_t
         try:
             await wait_until(lambda: source.health().last_error is not None, 3, "an error")
             assert "is unreadable" in (source.health().last_error or "")
-            assert not any(t.done() for t in source._tasks), "acquisition keeps retrying"
+            assert source.supervisor.running, "acquisition keeps retrying"
         finally:
             await source.stop()

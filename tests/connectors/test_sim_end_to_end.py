@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 
+from connectors.modbus.config import ModbusSourceConfig
 from connectors.modbus.source import ModbusSource
+from connectors.opcua.config import OpcUaSourceConfig
 from connectors.opcua.source import OpcUaSource
-from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig, TagConfig
+from plantctl.config.models import TagConfig
+from plantctl.plantfile import tag_config
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 from sim.facade import SimulatedPlc
@@ -47,7 +50,7 @@ class Collector:
 
 def modbus_tags(prefix: str = "MB.", **over: Any) -> list[TagConfig]:
     return [
-        TagConfig.model_validate(
+        tag_config(
             {
                 "name": prefix + p.name,
                 "unit": p.unit,
@@ -65,7 +68,7 @@ def modbus_tags(prefix: str = "MB.", **over: Any) -> list[TagConfig]:
 
 def opcua_tags(prefix: str = "UA.", **over: Any) -> list[TagConfig]:
     return [
-        TagConfig.model_validate(
+        tag_config(
             {
                 "name": prefix + p.name,
                 "unit": p.unit,
@@ -333,7 +336,7 @@ async def test_secured_session_and_clear_security_errors(tmp_path: Path, monkeyp
 
 async def test_the_example_plant_file_runs_against_the_sim_as_shipped(tmp_path: Path) -> None:
     from connectors.registry import create_sources
-    from plantctl.config import load_plant
+    from plantctl.plantfile import load_plant
 
     plant = load_plant(PLANT_FILE)
     sim = SimulatedPlc(

@@ -9,8 +9,9 @@ import pytest
 
 from control.events import EventLog
 from control.group import LoopGroup
-from plantctl.config import ConfigError, load_plant
+from plantctl.config import ConfigError
 from plantctl.config.models import LoopMode
+from plantctl.plantfile import load_plant
 from plantctl.samples import Sample
 
 PRIMARY = """  - name: AIC-301

@@ -15,8 +15,9 @@ from control.group import LoopGroup
 from control.kinds import LAWS
 from control.ph_law import PhLaw
 from control.pid import PidCore
-from plantctl.config import ConfigError, load_plant
+from plantctl.config import ConfigError
 from plantctl.config.models import LoopConfig, LoopKind, LoopMode
+from plantctl.plantfile import load_plant
 from plantctl.samples import Sample
 
 CONTROL = Path(__file__).resolve().parents[2] / "control"

@@ -13,7 +13,8 @@ from control.compensation import TitrationCurve, identify_curve
 from control.scheduler import PeriodicSchedule, Tick, run_periodic
 from control.split_range import PumpDemand, SplitRange
 from plantctl.clock import VirtualClock
-from plantctl.config import ConfigError, load_plant
+from plantctl.config import ConfigError
+from plantctl.plantfile import load_plant
 from plantctl.tools.tuning import Fopdt, TuningReport, fit_fopdt, propose_pi
 
 

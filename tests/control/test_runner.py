@@ -9,7 +9,7 @@ from control.events import EventLog, LoopEventKind
 from control.group import LoopGroup
 from control.runner import LoopRunner
 from control.state import LoopState
-from plantctl.config import load_plant
+from plantctl.plantfile import load_plant
 from plantctl.samples import Sample
 from plantctl.writes import WriteOutcome
 

@@ -13,8 +13,8 @@ import pytest
 from control.events import EventLog, LoopEventKind
 from control.group import LoopGroup
 from control.runner import LoopRunner
-from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
+from plantctl.plantfile import load_plant
 from plantctl.runtime.service import PlantRuntime
 from sim.facade.runner import SimulatedPlc, default_shelf_file
 from tests.support import sources_on
@@ -43,7 +43,7 @@ def test_runner_keeps_ph_over_the_wire_and_holds_when_the_electrode_fails(tmp_pa
             runtime = PlantRuntime(plant, state_dir=tmp_path / "state")
             log = EventLog()
             group = LoopGroup(plant, log)
-            runner = LoopRunner(group, runtime.write, log)
+            runner = LoopRunner(group, runtime.gate.loop_writer(), log)
             runtime.bus.add_tap("control", runner.tap)
             await runtime.start()
             try:
@@ -52,8 +52,8 @@ def test_runner_keeps_ph_over_the_wire_and_holds_when_the_electrode_fails(tmp_pa
                         break
                     await asyncio.sleep(0.1)
                 assert runtime.ready()
-                for tag in ("P-201.RUN", "P-202.RUN"):
-                    assert (await runtime.write(tag, 1.0)).accepted
+                for tag in ("P-201.RUN", "P-202.RUN"):  # plant setup straight at the source, not a test subject
+                    assert (await runtime.sources[plant.tag(tag).source].write(tag, 1.0)).accepted
                 loop = group.loops["PHC-101"]
                 # at the simulated tank's starting pH, so the loop doses base (its feedforward) at once
                 loop.set_setpoint(7.5, "test", datetime.now(UTC))

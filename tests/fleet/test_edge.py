@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from connectors.opcua.config import OpcUaAddress
 from connectors.sparkplug import codec
-from plantctl.config.models import EngineeringRange, OpcUaAddress, TagConfig
+from plantctl.config.models import EngineeringRange, TagConfig
 from plantctl.config.uplink import UplinkConfig
 from plantctl.samples import Sample
 from plantctl.uplink.edge import SparkplugEdge
@@ -19,9 +20,9 @@ from tests.fleet.recorder import recording
 pytestmark = pytest.mark.anyio
 
 TAGS = [TagConfig(name="AIT-101", unit="pH", range=EngineeringRange(low=0, high=14), source="plc",
-                  description="outlet pH", opcua=OpcUaAddress(node_id="ns=2;s=AIT-101")),
+                  description="outlet pH", address=OpcUaAddress(node_id="ns=2;s=AIT-101")),
         TagConfig(name="FIT-101", unit="m3/h", range=EngineeringRange(low=0, high=50), source="plc",
-                  opcua=OpcUaAddress(node_id="ns=2;s=FIT-101"))]
+                  address=OpcUaAddress(node_id="ns=2;s=FIT-101"))]
 T0 = datetime(2026, 12, 5, 1, 0, tzinfo=UTC)
 
 

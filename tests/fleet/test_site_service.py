@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from plantctl.config.load import load_plant
+from plantctl.plantfile import load_plant
 from plantctl.uplink.mosquitto import MosquittoBroker
 from tests.fleet.recorder import recording
 from tests.support import free_port

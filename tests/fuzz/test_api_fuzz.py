@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api.auth.bootstrap import prepare_auth
 from api.settings import ApiSettings
-from plantctl.config import load_plant
+from plantctl.plantfile import load_plant
 from tests.api.conftest import EXAMPLE_PLANT, ROLES, PlantServer, create_database, login
 
 EXAMPLES_PER_OPERATION = 5  # ~35 operations × 4 roles: about a minute on two shared cores

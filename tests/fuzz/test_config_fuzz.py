@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sim.params  # noqa: F401 - registers the simulation section's check, as `plantctl run` does
-from plantctl.config import ConfigError, PlantConfig, load_plant
+from plantctl.config import ConfigError, PlantConfig
+from plantctl.plantfile import load_plant
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
 EXAMPLE_TEXT = EXAMPLE.read_text(encoding="utf-8")

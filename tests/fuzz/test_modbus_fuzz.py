@@ -13,8 +13,10 @@ import math
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from connectors.modbus.config import ModbusSourceConfig
 from connectors.modbus.source import ModbusSource
-from plantctl.config.models import ModbusSourceConfig, TagConfig
+from plantctl.config.models import TagConfig
+from plantctl.plantfile import tag_config
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 from tests.connectors.modbus_server import wait_until
@@ -38,7 +40,7 @@ faults = st.builds(
 
 def tags() -> list[TagConfig]:
     def tag(name: str, address: int, type_: str, high: float) -> TagConfig:
-        return TagConfig.model_validate({
+        return tag_config({
             "name": name, "unit": "m3/h" if type_ == "float32" else "count", "range": {"low": 0, "high": high},
             "source": "PLC-F", "scan_period_s": SCAN_S,
             "modbus": {"table": "holding_register", "address": address, "type": type_}})
@@ -105,7 +107,7 @@ async def one_fault(plc: FaultServer, source: ModbusSource, watch: Watch, fault:
         assert math.isnan(sample.value), sample
         where = f"127.0.0.1:{plc.port}" in sample.reason or "holding registers" in sample.reason
         assert where and len(sample.reason) > 20, f"unclear reason {sample.reason!r} under {fault}"
-    assert all(not t.done() for t in source._tasks), f"a source task ended under {fault}"
+    assert source.supervisor.running, f"a source task ended under {fault}"
     plc.fault = None
     recovered = len(watch.samples)
     # back to Good: one link-loss backoff, a connect and a scan at most

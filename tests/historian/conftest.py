@@ -16,6 +16,7 @@ from plantctl.config.models import HistorianConfig, TagConfig
 from plantctl.db import LocalDatabase
 from plantctl.historian.migrate import MIGRATIONS_DIR, apply_migrations
 from plantctl.historian.writer import HistorianWriter, WriterSettings
+from plantctl.plantfile import tag_config
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 from tests.support import free_port
@@ -24,7 +25,7 @@ T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
 def tag_configs(n: int, unit: str = "pH") -> list[TagConfig]:
-    return [TagConfig.model_validate({
+    return [tag_config({
         "name": f"AIT-{100 + i}", "unit": unit, "description": f"analyser {i}",
         "range": {"low": 0, "high": 14}, "source": "PLC-1",
         "opcua": {"node_id": f"ns=2;s=Plant.AIT-{100 + i}"}}) for i in range(n)]

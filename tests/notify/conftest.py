@@ -11,6 +11,7 @@ import pytest
 
 from plantctl.config.models import PlantConfig
 from plantctl.historian.migrate import apply_migrations
+from plantctl.plantfile import plant_config
 
 from .servers import SmtpServer, make_test_certificate
 
@@ -74,13 +75,13 @@ def plant(smtp_port: int, ca_file: Path, **notifications: Any) -> PlantConfig:
         "delivery": {"retry_base_s": 5, "retry_max_s": 60, "escalate_after_s": 120},
     }
     n.update(notifications)
-    return PlantConfig.model_validate({
+    return plant_config({
         "plant": {"name": "Neutralisation"},
         "sources": [{"kind": "modbus", "name": "PLC-1", "host": "127.0.0.1"}],
         "tags": [{"name": "AIT-101", "unit": "pH", "range": {"low": 0, "high": 14}, "source": "PLC-1",
                   "modbus": {"table": "input_register", "address": 0}}]
         + [{"name": f"LIT-{i}", "unit": "%", "range": {"low": 0, "high": 100}, "source": "PLC-1",
-            "modbus": {"table": "input_register", "address": i}} for i in range(1, 4)],
+            "modbus": {"table": "input_register", "address": 2 * i}} for i in range(1, 4)],
         "alarms": [{"name": "AIT-101.HH", "tag": "AIT-101", "type": "HH", "limit": 9.0, "priority": 1,
                     "message": "Discharge pH above permit"},
                    {"name": "AIT-101.LL", "tag": "AIT-101", "type": "LL", "limit": 5.0, "priority": 4}]

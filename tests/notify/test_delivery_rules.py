@@ -17,6 +17,7 @@ from plantctl.config.models import PlantConfig
 from plantctl.notify.config import HeartbeatConfig
 from plantctl.notify.heartbeat import Heartbeat
 from plantctl.notify.service import Notifier
+from plantctl.plantfile import plant_config
 
 from .conftest import NIGHT, Clock, plant
 from .servers import SmtpServer, WebhookReceiver
@@ -175,7 +176,7 @@ async def test_a_failing_channel_is_announced_once_through_the_others(
     n["people"][2]["webhook"] = hook.url
     n["channels"]["webhook"] = {"secret_env": "TEST_HOOK_KEY"}
     n["channel_failure_notify"] = ["group:shift-leads"]
-    cfg = PlantConfig.model_validate({**base.model_dump(mode="json", exclude_none=True), "notifications": n})
+    cfg = plant_config({**base.model_dump(mode="json", exclude_none=True), "notifications": n})
     smtp.stop()
     s = await started(cfg, notify_db, Clock(NIGHT))
     try:

@@ -11,6 +11,7 @@ import pytest
 from plantctl.alarms.service import AlarmService
 from plantctl.config.models import PlantConfig
 from plantctl.notify.service import Notifier
+from plantctl.plantfile import plant_config
 from plantctl.samples import Sample
 
 from .conftest import NIGHT, Clock, plant
@@ -28,7 +29,7 @@ def flood_plant(base: PlantConfig) -> PlantConfig:
                          "modbus": {"table": "input_register", "address": 900}})
     data["alarms"] += [{"name": f"LIT-900.H{i:04d}", "tag": "LIT-900", "type": "H", "limit": 0.05 + i * 0.0999,
                         "priority": 3} for i in range(FLOOD)]
-    return PlantConfig.model_validate(data)
+    return plant_config(data)
 
 
 @pytest.fixture
@@ -88,7 +89,7 @@ async def test_webhook_is_signed_and_retried(notify_db: str, smtp: SmtpServer, c
         n: dict[str, Any] = base.notifications.model_dump(mode="json", exclude_none=True)  # type: ignore[union-attr]
         n["people"][0] = {"name": "anna", "webhook": hook.url}
         n["channels"]["webhook"] = {"secret_env": "TEST_HOOK_KEY"}
-        cfg = PlantConfig.model_validate({**base.model_dump(mode="json", exclude_none=True), "notifications": n})
+        cfg = plant_config({**base.model_dump(mode="json", exclude_none=True), "notifications": n})
         clock = Clock(NIGHT)
         alarms = AlarmService(cfg, notify_db, clock=clock, tick_period_s=3600)
         await alarms.start()

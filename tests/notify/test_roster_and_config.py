@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from plantctl.config import load_plant
 from plantctl.notify.config import NotificationsConfig
 from plantctl.notify.roster import Roster
+from plantctl.plantfile import load_plant
 
 REPO = Path(__file__).resolve().parents[2]
 

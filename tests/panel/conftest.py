@@ -33,12 +33,12 @@ from api.server_limits import uvicorn_config
 from api.settings import ApiSettings
 from control.loop import Loop
 from plantctl.alarms.service import AlarmService
-from plantctl.config import load_plant
 from plantctl.config.models import PlantConfig
 from plantctl.historian.migrate import apply_migrations
 from plantctl.historian.rollups import run_rollups
 from plantctl.historian.service import Historian
 from plantctl.historian.writer import HistorianWriter
+from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
 from plantctl.runtime.assemble import Simulation, build_service
 from plantctl.runtime.service import PlantRuntime

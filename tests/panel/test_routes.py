@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from plantctl.config import load_plant
+from plantctl.plantfile import load_plant
 from plantctl.runtime.service import PlantRuntime
 from sim.facade.runner import SimulatedPlc
 from tests.panel.conftest import EXAMPLE_PLANT, REPO

@@ -12,7 +12,7 @@ import pytest
 
 from api.auth.bootstrap import add_user, prepare_auth
 from api.settings import ApiSettings
-from plantctl.config import load_plant
+from plantctl.plantfile import load_plant
 from tests.api.conftest import EXAMPLE_PLANT, ROLES, PlantServer, Session, create_database, login
 
 

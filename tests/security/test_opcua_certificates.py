@@ -20,9 +20,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from connectors.opcua.config import OpcUaSourceConfig
 from connectors.opcua.security import SecuritySetupError, check_validity
 from connectors.opcua.source import OpcUaSource
-from plantctl.config.models import OpcUaSourceConfig, TagConfig
+from plantctl.config.models import TagConfig
+from plantctl.plantfile import tag_config
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 from tests.connectors.modbus_server import wait_until
@@ -99,7 +101,7 @@ def config(endpoint: str, pki: Path) -> OpcUaSourceConfig:
 
 
 def ph_tag() -> TagConfig:
-    return TagConfig.model_validate({"name": "AIT-101", "unit": "pH", "range": {"low": 0, "high": 14},
+    return tag_config({"name": "AIT-101", "unit": "pH", "range": {"low": 0, "high": 14},
                                      "source": "PLC-UA", "opcua": {"node_id": "i=2258"}})
 
 

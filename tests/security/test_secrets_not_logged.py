@@ -22,9 +22,9 @@ import pytest
 
 from api.auth.bootstrap import prepare_auth
 from api.settings import ApiSettings
+from connectors.opcua.config import OpcUaSourceConfig
 from connectors.opcua.source import OpcUaSource
-from plantctl.config import load_plant
-from plantctl.config.models import OpcUaSourceConfig, TagConfig
+from plantctl.plantfile import load_plant, tag_config
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 from tests.api.conftest import EXAMPLE_PLANT, PlantServer, create_database, login
@@ -52,7 +52,7 @@ async def opcua_session_with_a_password(password: str, monkeypatch: pytest.Monke
             cfg = OpcUaSourceConfig.model_validate({
                 "kind": "opcua", "name": "PLC-UA", "endpoint": plc.endpoint, "connect_timeout_s": 3.0,
                 "reconnect_max_delay_s": 0.5, "username_env": "SEC_PLC_USER", "password_env": "SEC_PLC_PASSWORD"})
-            tag = TagConfig.model_validate({"name": "AIT-101", "unit": "pH", "range": {"low": 0, "high": 14},
+            tag = tag_config({"name": "AIT-101", "unit": "pH", "range": {"low": 0, "high": 14},
                                             "source": "PLC-UA", "opcua": {"node_id": "ns=2;s=Plant.T101.AIT-101"}})
             got: list[Sample] = []
             source = OpcUaSource(cfg, [tag], got.extend)

@@ -22,7 +22,8 @@ pytestmark = [
                        reason="mbpoll not installed (apt-get install mbpoll); required under CI"),
 ]
 
-FLOATS = ["FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301", "P-201.SPEED", "P-202.SPEED"]
+FLOATS = ["FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301", "P-201.SPEED", "P-202.SPEED",
+          "AIT-104", "AIT-105", "AIT-302", "FIT-201", "FIT-202"]
 _LINE = re.compile(r"^\[(\d+)\]:\s+(\S+)")
 
 
@@ -47,14 +48,14 @@ def f32(value: float) -> float:
 async def test_mbpoll_reads_the_documented_map(plc: SimulatedPlc) -> None:
     await plc.advance(1.0)
     readings = plc.model.readings()
-    rc, out = await mbpoll(plc, "-t", "3:float", "-B", "-r", "0", "-c", "9", plc.modbus_host)
+    rc, out = await mbpoll(plc, "-t", "3:float", "-B", "-r", "0", "-c", "14", plc.modbus_host)
     assert rc == 0, out
     got = values(out)
     for i, name in enumerate(FLOATS):
         assert float(got[2 * i]) == pytest.approx(f32(readings[name].value), rel=1e-5), (name, out)
-    rc, out = await mbpoll(plc, "-t", "3", "-r", "100", "-c", "9", plc.modbus_host)
+    rc, out = await mbpoll(plc, "-t", "3", "-r", "100", "-c", "14", plc.modbus_host)
     assert rc == 0, out
-    assert set(values(out)) == set(range(100, 109))
+    assert set(values(out)) == set(range(100, 114))
     rc, out = await mbpoll(plc, "-t", "1", "-r", "0", "-c", "5", plc.modbus_host)
     assert rc == 0, out
     assert values(out)[4] == str(int(readings["WATCHDOG.TRIPPED"].value))

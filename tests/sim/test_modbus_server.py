@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
-from plantctl.config import load_plant
+from plantctl.plantfile import load_plant
 from sim.facade import SimulatedPlc
 from sim.interface import SensorStatus
 
@@ -20,7 +20,9 @@ UNIT = 1
 
 # The documented map (docs/sim-register-map.md), written out here independently of sim/facade/points.py.
 INPUT_FLOATS = {"FIT-100": 0, "AIT-100": 2, "AIT-101": 4, "CIT-101": 6, "LIT-101": 8, "TIT-101": 10,
-                "AIT-301": 12, "P-201.SPEED": 14, "P-202.SPEED": 16}
+                "AIT-301": 12, "P-201.SPEED": 14, "P-202.SPEED": 16,
+                # appended for the richer plant (issue 14): the addresses above never move
+                "AIT-104": 18, "AIT-105": 20, "AIT-302": 22, "FIT-201": 24, "FIT-202": 26}
 STATUS_WORDS = {name: 100 + i for i, name in enumerate(INPUT_FLOATS)}
 DISCRETE_INPUTS = {"P-201.RUNNING": 0, "P-201.FAULT": 1, "P-202.RUNNING": 2, "P-202.FAULT": 3,
                    "WATCHDOG.TRIPPED": 4}
@@ -55,7 +57,7 @@ def expected_status_word(name: str, value: float, status: SensorStatus) -> int:
 
 
 async def read_floats(client: AsyncModbusTcpClient) -> dict[str, float]:
-    rr = await client.read_input_registers(0, count=18, device_id=UNIT)
+    rr = await client.read_input_registers(0, count=28, device_id=UNIT)
     assert not rr.isError(), rr
     return {name: from_abcd(rr.registers[a], rr.registers[a + 1]) for name, a in INPUT_FLOATS.items()}
 
@@ -65,7 +67,7 @@ async def test_every_measurement_matches_the_model_at_the_same_instant(
     await plc.advance(3.0)
     readings = plc.model.readings()
     values = await read_floats(modbus)
-    words = await modbus.read_input_registers(100, count=9, device_id=UNIT)
+    words = await modbus.read_input_registers(100, count=14, device_id=UNIT)
     assert not words.isError(), words
     for name, address in STATUS_WORDS.items():
         r = readings[name]
@@ -126,8 +128,8 @@ async def test_out_of_range_setpoint_is_answered_with_illegal_data_value(
 
 
 @pytest.mark.parametrize(("what", "call"), [
-    ("input register after the floats", lambda c: c.read_input_registers(18, count=1, device_id=UNIT)),
-    ("read across the gap to the status words", lambda c: c.read_input_registers(16, count=90, device_id=UNIT)),
+    ("input register after the floats", lambda c: c.read_input_registers(28, count=1, device_id=UNIT)),
+    ("read across the gap to the status words", lambda c: c.read_input_registers(26, count=80, device_id=UNIT)),
     ("holding register between setpoints and heartbeat", lambda c: c.read_holding_registers(4, count=1,
                                                                                              device_id=UNIT)),
     ("coil after the resets", lambda c: c.read_coils(4, count=1, device_id=UNIT)),
@@ -162,7 +164,7 @@ async def test_failed_sensor_reads_nan_with_failed_bit_and_recovers(
         await plc.advance(1.0)
         assert plc.model.readings()["AIT-101"].status is SensorStatus.FAILED
         values = await read_floats(modbus)
-        words = (await modbus.read_input_registers(100, count=9, device_id=UNIT)).registers
+        words = (await modbus.read_input_registers(100, count=14, device_id=UNIT)).registers
         assert math.isnan(values["AIT-101"])
         assert words[STATUS_WORDS["AIT-101"] - 100] & 0x0001
         assert words[STATUS_WORDS["CIT-101"] - 100] & 0x0001 == 0  # only the failed instrument
@@ -177,7 +179,7 @@ async def test_uncertain_sensor_sets_the_uncertain_bit(plc: SimulatedPlc, modbus
     try:
         await plc.advance(1.0)
         assert plc.model.readings()["CIT-101"].status is SensorStatus.UNCERTAIN
-        words = (await modbus.read_input_registers(100, count=9, device_id=UNIT)).registers
+        words = (await modbus.read_input_registers(100, count=14, device_id=UNIT)).registers
         assert words[STATUS_WORDS["CIT-101"] - 100] & 0x0002
     finally:
         plc.model.sensors["CIT-101"].recover()  # type: ignore[attr-defined]
@@ -190,7 +192,7 @@ async def test_cdab_word_order_swaps_the_words(plc_factory: object) -> None:
         client = AsyncModbusTcpClient(sim.modbus_host, port=sim.modbus_port, timeout=2, retries=0)
         assert await client.connect()
         try:
-            rr = await client.read_input_registers(0, count=18, device_id=UNIT)
+            rr = await client.read_input_registers(0, count=28, device_id=UNIT)
             flow = sim.model.readings()["FIT-100"].value
             assert from_abcd(rr.registers[1], rr.registers[0]) == f32(flow)
             assert not (await client.write_registers(0, to_abcd(12.0)[::-1], device_id=UNIT)).isError()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plantctl.config import load_plant
-from plantctl.config.models import ModbusSourceConfig, OpcUaSourceConfig
+from connectors.modbus.config import ModbusAddress, ModbusSourceConfig
+from connectors.opcua.config import OpcUaAddress, OpcUaSourceConfig
+from plantctl.plantfile import load_plant
 from sim.facade.points import BY_NAME, BY_NODE_ID, HEARTBEAT, POINTS, markdown_tables
 from sim.facade.runner import SimulatedPlc
 
@@ -24,11 +25,11 @@ def test_every_plant_file_address_is_served_with_its_unit_and_range() -> None:
     checked = 0
     for tag in plant.tags:
         point = BY_NAME[HEARTBEAT] if tag.name in HEARTBEAT_TAGS else BY_NAME[tag.name]
-        if tag.modbus is not None:
-            assert (tag.modbus.table, tag.modbus.address, tag.modbus.type) == (
+        if isinstance(tag.address, ModbusAddress):
+            assert (tag.address.table, tag.address.address, tag.address.type) == (
                 point.table, point.address, point.type), tag.name
-        if tag.opcua is not None:
-            assert BY_NODE_ID[tag.opcua.node_id] is point, tag.name
+        if isinstance(tag.address, OpcUaAddress):
+            assert BY_NODE_ID[tag.address.node_id] is point, tag.name
         assert (tag.range.low, tag.range.high) == (point.low, point.high), tag.name
         assert tag.unit == point.unit, tag.name
         assert tag.writable == point.writable, tag.name

@@ -6,9 +6,18 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
+from sim.chemistry import N_INVARIANTS as N
 from sim.chemistry import Invariants, solve_ph
 from sim.model import PlantModel
-from sim.params import InfluentParams, PumpParams, SensorParams, SensorSet, SimParams, TankParams
+from sim.params import (
+    ChemistryParams,
+    InfluentParams,
+    PumpParams,
+    SensorParams,
+    SensorSet,
+    SimParams,
+    TankParams,
+)
 
 LAG_S = 30.0
 DEAD_S = 45.0
@@ -25,6 +34,7 @@ def _quiet_plant() -> SimParams:
                                 li_wander_fraction=0.0, temp_mean_c=22.0),
         sensors=SensorSet(**{"AIT-101": SensorParams(
             lag_s=LAG_S, noise_sd_eu=0.0, drift_tolerance_eu=0.2, range_low_eu=0.0, range_high_eu=14.0)}),
+        chemistry=ChemistryParams(kla_co2_per_h=0.0),  # a closed tank: the test integrates no CO2 exchange
         **{"P-201": PumpParams(capacity_l_h=250.0, reagent_mol_l=6.1, dead_time_s=DEAD_S)},  # type: ignore[arg-type]
     )
 
@@ -63,7 +73,7 @@ def test_step_in_base_dosing_follows_mixing_dead_time_and_lag() -> None:
         return solve_ph(Invariants(*c), temp_c=temp)
 
     def rhs(t: float, x: np.ndarray) -> np.ndarray:
-        v, n, y = x[0], x[1:6], x[6]
+        v, n, y = x[0], x[1:1 + N], x[1 + N]
         head = max(v / tank.area_m2 - tank.weir_height_m, 0.0)
         q_out = tank.weir_coeff_m3_h * head**1.5 / 3600.0
         dose = dosing_m3_s(t)
@@ -80,7 +90,7 @@ def test_step_in_base_dosing_follows_mixing_dead_time_and_lag() -> None:
     second = solve_ivp(rhs, (DEAD_S, horizon), first.y[:, -1] if first.t[-1] == DEAD_S else
                        solve_ivp(rhs, (0.0, DEAD_S), x0, max_step=2.0, rtol=1e-8, atol=1e-10).y[:, -1],
                        max_step=2.0, rtol=1e-8, atol=1e-10, t_eval=t_eval[t_eval > DEAD_S])
-    expected = np.concatenate((first.y[6], second.y[6]))
+    expected = np.concatenate((first.y[1 + N], second.y[1 + N]))
 
     assert expected[-1] - expected[0] > 1.0, "the step is large enough to test the nonlinear gain"
     # nothing reaches the tank before the dead time has passed
@@ -94,5 +104,5 @@ def test_step_in_base_dosing_follows_mixing_dead_time_and_lag() -> None:
     assert outside.size == 0, f"off the expected response at t = {outside[:5] + 1} s"
     np.testing.assert_allclose(measured, expected, atol=0.05)
     # and the lag shows: early on the electrode is behind the true tank pH
-    true_now = tank_ph(second.y[1:6, 60], second.y[0, 60])
+    true_now = tank_ph(second.y[1:1 + N, 60], second.y[0, 60])
     assert true_now - expected[int(DEAD_S) + 60] > 0.01

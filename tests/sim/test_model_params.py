@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from plantctl.config import ConfigError, load_plant
+from plantctl.config import ConfigError
+from plantctl.plantfile import load_plant
 from sim.model import PlantModel
 from sim.params import SimParams, load_sim_params
 

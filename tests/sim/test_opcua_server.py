@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from asyncua import Client, ua
 
-from plantctl.config import load_plant
+from connectors.opcua.config import OpcUaAddress
+from plantctl.plantfile import load_plant
 from sim.facade import SimulatedPlc
 from sim.interface import SensorStatus
 
@@ -24,6 +25,8 @@ ANALOG = {
     "FIT-100": ("Influent", "FIT-100"), "AIT-100": ("Influent", "AIT-100"), "AIT-101": ("T101", "AIT-101"),
     "CIT-101": ("T101", "CIT-101"), "LIT-101": ("T101", "LIT-101"), "TIT-101": ("T101", "TIT-101"),
     "AIT-301": ("C301", "AIT-301"), "P-201.SPEED": ("P201", "SPEED"), "P-202.SPEED": ("P202", "SPEED"),
+    "AIT-104": ("T101", "AIT-104"), "AIT-105": ("T101", "AIT-105"), "AIT-302": ("C301", "AIT-302"),
+    "FIT-201": ("P201", "FIT-201"), "FIT-202": ("P202", "FIT-202"),
 }
 SETPOINTS = {"P-201.SP": ("P201", "SP"), "P-202.SP": ("P202", "SP")}
 SWITCHES = {"P-201.RUN": ("P201", "RUN"), "P-202.RUN": ("P202", "RUN"),
@@ -34,7 +37,7 @@ FEEDBACK = {"P-201.RUNNING": ("P201", "RUNNING"), "P-201.FAULT": ("P201", "FAULT
 # UNECE Rec. 20 common codes, packed as OPC UA Part 8 §5.6.3 says; pH has none (-1).
 UNIT_IDS = {"m3/h": int.from_bytes(b"MQH", "big"), "pH": -1, "mS/cm": int.from_bytes(b"H61", "big"),
             "%": int.from_bytes(b"P1", "big"), "degC": int.from_bytes(b"CEL", "big"),
-            "mg/L": int.from_bytes(b"M1", "big")}
+            "mg/L": int.from_bytes(b"M1", "big"), "L/h": int.from_bytes(b"E32", "big")}
 
 
 def node_id(folder: str, name: str) -> str:
@@ -55,10 +58,10 @@ async def client(plc: SimulatedPlc) -> AsyncIterator[Client]:
 async def test_plant_file_node_ids_exist_with_the_browse_path_a_field_engineer_expects(client: Client) -> None:
     plant = load_plant(PLANT_FILE)
     for tag in plant.tags:
-        if tag.opcua is None:
+        if not isinstance(tag.address, OpcUaAddress):
             continue
-        node = client.get_node(tag.opcua.node_id)
-        folder, name = tag.opcua.node_id.split(";s=")[1].split(".", 2)[1:]
+        node = client.get_node(tag.address.node_id)
+        folder, name = tag.address.node_id.split(";s=")[1].split(".", 2)[1:]
         by_path = await client.nodes.objects.get_child(["2:Plant", f"2:{folder}", f"2:{name}"])
         assert by_path.nodeid == node.nodeid, tag.name
     every = {**ANALOG, **SETPOINTS, **SWITCHES, **FEEDBACK, "HEARTBEAT": ("Supervisor", "Heartbeat")}

@@ -48,7 +48,7 @@ def test_every_error_is_reported_with_its_line() -> None:
     assert "AIT-999" in text[6]
     assert "exactly one of" in text[7]
     assert "'half past'" in text[8]
-    assert "trip: true or reset: true" in text[9]
+    assert "trip: true, reset: true, capacity_pct" in text[9]
     assert "mqtt" in text[10]
     assert "exactly one of influent:" in text[11]
     assert "after the end of the scenario" in text[12]
@@ -140,12 +140,13 @@ def test_non_finite_numbers_are_refused() -> None:
     assert [line for line, _ in errors] == [4, 5]
 
 
-def test_an_influent_that_cannot_reach_the_asked_ph_reads_its_real_ph() -> None:
-    # No Li or Na, 5 mM chloride: even with no sulfate this water is acid (HCl), never pH 9.
+def test_an_influent_above_its_own_ph_carries_naoh_an_alkaline_spill() -> None:
+    # No Li or Na, 5 mM chloride: with no sulfate this water is acid (HCl); asked for pH 9 it is
+    # an alkaline spill, made up with NaOH (docs/simulator-model.md §1, "Influent defined by its pH").
     scenario = load_scenario("alk.yaml", "scenario: a\nduration_h: 1\nevents:\n"
                                          "  - {at: 0, influent: {ph: 9, li_mg_l: 0, na_mg_l: 0}}\n")
     model = PlantModel(SimParams(), seed=1, scenario=scenario.player())
     model.step(1.0)
     influent = model.true_state().influent
     assert influent.invariants.sulfate == 0.0
-    assert influent.ph < 3.0
+    assert influent.ph == 9.0 and influent.invariants.na > 0.005

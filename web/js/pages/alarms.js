@@ -1,24 +1,33 @@
-// Alarms (ISA-18.2): the annunciated list by priority and time, acknowledge, shelve, and the journal with filters.
+// Alarms (ISA-18.2): the annunciated list by priority and time, acknowledge, shelve, reset latched alarms,
+// out of service / return to service (engineer, with a reason), and the journal with filters.
 
 import { api, qs } from "../api.js";
 import { dateToUtcInput, el, fmt, fmtDateTime, PRIORITY, say, STATE_TEXT, utcInputToDate } from "../util.js";
 
-function activeRow(a, canWrite, onAck, onShelve) {
+function stateText(a) {
+  if (!a.latched) return STATE_TEXT[a.state] || a.state;
+  return a.acked ? "latched, acknowledged: reset when ready" : "latched, unacknowledged";
+}
+
+function activeRow(a, canWrite, canEngineer, onAck, onShelve, onReset, onOutOfService) {
   return el("tr", { "data-alarm": a.name, "data-priority": a.priority, class: `${a.acked ? "" : "unacked"} p${a.priority}` },
     el("td.prio", {}, el("span.marker", { text: String(a.priority), title: PRIORITY[a.priority] }), " ", PRIORITY[a.priority]),
     el("th", { scope: "row", text: a.name }),
     el("td", { text: a.message || `${a.tag} ${a.type}` }),
     el("td.num", { text: a.value === null ? "—" : `${fmt(a.value, 2)} ${a.unit}` }),
-    el("td.state", { "data-testid": "state", text: STATE_TEXT[a.state] || a.state }),
+    el("td.state", { "data-testid": "state", text: stateText(a) }),
     el("td.time", { text: fmtDateTime(a.active_since) }),
     el("td.actions", {},
       canWrite && !a.acked ? el("button", { type: "button", onclick: () => onAck(a), "aria-label": `Acknowledge ${a.name}`, text: "Ack" }) : "",
-      canWrite ? el("button.quiet", { type: "button", onclick: () => onShelve(a), "aria-label": `Shelve ${a.name}`, text: "Shelve…" }) : ""),
+      canWrite && a.latched && a.acked ? el("button", { type: "button", onclick: () => onReset(a), "aria-label": `Reset ${a.name}`, text: "Reset" }) : "",
+      canWrite ? el("button.quiet", { type: "button", onclick: () => onShelve(a), "aria-label": `Shelve ${a.name}`, text: "Shelve…" }) : "",
+      canEngineer ? el("button.quiet", { type: "button", onclick: () => onOutOfService(a.name), "aria-label": `Take ${a.name} out of service`, text: "Out of service…" }) : ""),
   );
 }
 
 export function mount(root, ctx) {
   const canWrite = ctx.can("operator");
+  const canEngineer = ctx.can("engineer");
   const status = el("p.status", { role: "status", "aria-live": "polite" });
   const comment = el("input", { name: "comment", maxlength: 500, placeholder: "e.g. electrode being replaced" });
   const body = el("tbody");
@@ -74,9 +83,64 @@ export function mount(root, ctx) {
     reason.focus();
   };
 
+  const reset = async (a) => {
+    try {
+      await api.post(`/api/v1/alarms/${encodeURIComponent(a.name)}/reset`, { comment: comment.value });
+      say(status, `${a.name} reset`, "ok");
+    } catch (exc) {
+      say(status, `${a.name}: ${exc.message}`, "error");
+    }
+    await ctx.alarms.refresh();
+    setTimeout(loadHistory, 1500);
+  };
+
+  // Out of service / return to service: an engineer's decision, always with a reason (audited).
+  const serviceChange = (name, out) => {
+    const verb = out ? "Take out of service" : "Return to service";
+    const reason = el("input", { name: "reason", required: true, maxlength: 500 });
+    const err = el("p.error", { role: "alert" });
+    const form = el("form", { method: "dialog" },
+      el("h2", { id: "shelve-title", text: `${verb}: ${name}` }),
+      el("p", { text: out ? "An alarm out of service is not evaluated or annunciated until it is returned (ISA-18.2 §10.4)."
+        : "The alarm is evaluated and annunciated again from now." }),
+      el("label", {}, "Reason ", reason), err,
+      el("div.buttons", {}, el("button", { type: "submit", text: verb }),
+        el("button.quiet", { type: "button", onclick: () => dialog.close(), text: "Cancel" })));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        await api.post(`/api/v1/alarms/${encodeURIComponent(name)}/${out ? "out-of-service" : "return-to-service"}`,
+          { reason: reason.value });
+        dialog.close();
+        say(status, `${name} ${out ? "out of service" : "returned to service"}: ${reason.value}`, "ok");
+        await ctx.alarms.refresh();
+        await loadShelved();
+        setTimeout(loadHistory, 1500);
+      } catch (exc) {
+        err.textContent = exc.message;
+      }
+    });
+    dialog.replaceChildren(form);
+    dialog.showModal();
+    reason.focus();
+  };
+
+  const oos = el("tbody");
+  const oosPick = el("select", { name: "alarm", "aria-label": "Alarm to take out of service" });
+  const oosForm = el("form.filters", { "aria-label": "Take an alarm out of service", hidden: !canEngineer,
+    onsubmit: (ev) => { ev.preventDefault(); if (oosPick.value) serviceChange(oosPick.value, true); } },
+    el("label", {}, "Alarm ", oosPick), el("button", { type: "submit", text: "Out of service…" }));
+
   const loadShelved = async () => {
     try {
       const all = await api.get("/api/v1/alarms?all=true");
+      const out = all.filter((a) => a.state === "OOSRV");
+      oos.replaceChildren(...(out.length ? out.map((a) => el("tr", { "data-alarm": a.name },
+        el("th", { scope: "row", text: a.name }), el("td", { text: a.message || `${a.tag} ${a.type}` }),
+        el("td", {}, canEngineer ? el("button.quiet", { type: "button", text: "Return to service…",
+          "aria-label": `Return ${a.name} to service`, onclick: () => serviceChange(a.name, false) }) : "")))
+        : [el("tr", {}, el("td", { colspan: 3, text: "No alarm out of service." }))]));
+      oosPick.replaceChildren(...all.filter((a) => a.state !== "OOSRV").map((a) => el("option", { value: a.name, text: a.name })));
       const rows = all.filter((a) => a.state === "SHLVD");
       shelved.replaceChildren(...(rows.length ? rows.map((a) => el("tr", { "data-alarm": a.name },
         el("th", { scope: "row", text: a.name }), el("td", { text: a.shelve_reason }),
@@ -138,6 +202,10 @@ export function mount(root, ctx) {
     el("section", { "aria-labelledby": "shelved-title" }, el("h2", { id: "shelved-title", text: "Shelved" }),
       el("table.grid", { "aria-label": "Shelved alarms" },
         el("thead", {}, el("tr", {}, ["Alarm", "Reason", "Until", ""].map((h) => el("th", { scope: "col", text: h })))), shelved)),
+    el("section", { "aria-labelledby": "oos-title" }, el("h2", { id: "oos-title", text: "Out of service" }),
+      oosForm,
+      el("table.grid", { "aria-label": "Alarms out of service" },
+        el("thead", {}, el("tr", {}, ["Alarm", "Message", ""].map((h) => el("th", { scope: "col", text: h })))), oos)),
     el("section", { "aria-labelledby": "history-title" }, el("h2", { id: "history-title", text: "History" }),
       el("form.filters", { onsubmit: loadHistory, "aria-label": "History filters" },
         el("label", {}, "From (UTC) ", hStart), el("label", {}, "To (UTC) ", hEnd), el("label", {}, "Alarm ", hAlarm),
@@ -151,7 +219,8 @@ export function mount(root, ctx) {
 
   const un = ctx.alarms.subscribe((w) => {
     ackPage.disabled = !w.list.some((a) => !a.acked);
-    body.replaceChildren(...(w.list.length ? w.list.map((a) => activeRow(a, canWrite, (x) => ack([x.name]), shelve))
+    body.replaceChildren(...(w.list.length ? w.list.map((a) => activeRow(a, canWrite, canEngineer, (x) => ack([x.name]), shelve, reset,
+      (name) => serviceChange(name, true)))
       : [el("tr", {}, el("td", { colspan: 7, class: "calm", text: "No active alarm." }))]));
   });
   loadShelved();

@@ -36,6 +36,8 @@ export function mount(root, ctx) {
             onclick: () => act("POST", `/api/v1/simulator/sensors/${encodeURIComponent(x.tag)}`, { action: "fail" }, `${x.tag} failed`) }),
           el("button", { type: "button", "aria-label": `Stick ${x.tag}`, text: "Stick", disabled: x.fault !== "none",
             onclick: () => act("POST", `/api/v1/simulator/sensors/${encodeURIComponent(x.tag)}`, { action: "stuck" }, `${x.tag} stuck`) }),
+          el("button", { type: "button", "aria-label": `Calibrate ${x.tag}`, text: "Calibrate", disabled: x.fault !== "none",
+            onclick: () => act("POST", `/api/v1/simulator/sensors/${encodeURIComponent(x.tag)}`, { action: "calibrate" }, `${x.tag} calibrating`) }),
           el("button", { type: "button", "aria-label": `Recover ${x.tag}`, text: "Recover", disabled: x.fault === "none",
             onclick: () => act("POST", `/api/v1/simulator/sensors/${encodeURIComponent(x.tag)}`, { action: "recover" }, `${x.tag} recovered`) })));
     }));

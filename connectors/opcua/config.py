@@ -1,0 +1,113 @@
+"""The OPC UA protocol's part of the plant file: its `sources:` entry and its tags' `opcua:` address."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from typing import ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from plantctl.config.models import EnvVarName, SourceConfigBase, Strict, TagAddress, TagConfig
+from plantctl.config.protocols import ProtocolSchema
+
+
+class SecurityMode(StrEnum):
+    NONE = "None"
+    SIGN = "Sign"
+    SIGN_AND_ENCRYPT = "SignAndEncrypt"
+
+
+class SecurityPolicy(StrEnum):
+    NONE = "None"
+    BASIC256SHA256 = "Basic256Sha256"
+
+
+class OpcUaSecurity(Strict):
+    mode: SecurityMode = SecurityMode.NONE
+    policy: SecurityPolicy = SecurityPolicy.NONE
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OpcUaSecurity:
+        if (self.mode is SecurityMode.NONE) != (self.policy is SecurityPolicy.NONE):
+            raise ValueError(
+                f"security mode {self.mode.value} does not fit policy {self.policy.value}: "
+                "use mode None with policy None, or Sign/SignAndEncrypt with Basic256Sha256"
+            )
+        return self
+
+
+class OpcUaSourceConfig(SourceConfigBase):
+    """An OPC UA server: endpoint, security, sessions (supervisor settings come from SourceConfigBase)."""
+
+    kind: Literal["opcua"] = "opcua"
+    endpoint: str
+    security: OpcUaSecurity = OpcUaSecurity()
+    username_env: EnvVarName | None = Field(
+        default=None, description="environment variable holding the user name")
+    password_env: EnvVarName | None = Field(
+        default=None, description="environment variable holding the password (never the password itself)")
+    pki_dir: str | None = Field(default=None, description="client certificate, key and trusted server certs")
+    trust_on_first_use: bool = False
+    sessions: int = Field(default=1, ge=1, le=16)
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    allow_insecure: bool = Field(
+        default=False, description="lab only: allow security None to an endpoint that is not loopback")
+
+    @model_validator(mode="after")
+    def _no_clear_text_off_host(self) -> OpcUaSourceConfig:
+        """IEC 62443-3-3 SR 3.1/4.1: a session leaving the host is signed and encrypted unless a lab says not."""
+        host = urlsplit(self.endpoint).hostname or ""
+        if self.security.mode is SecurityMode.NONE and not _is_loopback(host) and not self.allow_insecure:
+            raise ValueError(
+                f"security None to {host} sends values, writes and passwords unsigned and in clear text: "
+                "use mode SignAndEncrypt with policy Basic256Sha256, or set allow_insecure: true on a lab network")
+        return self
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme != "opc.tcp" or not parts.hostname:
+            raise ValueError(f"endpoint {v!r} is not an OPC UA URL like opc.tcp://host:4840/path")
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            raise ValueError(f"endpoint {v!r} has a bad port") from exc
+        return v
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a DNS name: it may resolve anywhere
+        return False
+
+
+class OpcUaAcquisition(StrEnum):
+    SUBSCRIBE = "subscribe"
+    POLL = "poll"
+
+
+class OpcUaAddress(TagAddress):
+    """A tag's node on the server and how it is acquired."""
+
+    kind: ClassVar[str] = "opcua"
+
+    node_id: str = Field(pattern=r"^(ns=\d+;)?[isgb]=.+$")
+    acquisition: OpcUaAcquisition = OpcUaAcquisition.SUBSCRIBE
+    queue_size: int = Field(default=1, ge=0, le=10000)
+
+
+SCHEMA = ProtocolSchema("opcua", OpcUaSourceConfig, OpcUaAddress)
+"""The OPC UA part of the plant file, as the loader asks for it."""
+
+
+def opcua_address(tag: TagConfig) -> OpcUaAddress:
+    """The tag's opcua address; the source keeps only tags that have one."""
+    if not isinstance(tag.address, OpcUaAddress):
+        raise TypeError(f"tag {tag.name} has no opcua: address")
+    return tag.address
