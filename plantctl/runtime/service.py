@@ -66,6 +66,8 @@ class PlantRuntime:
         self.alarms: AlarmService | None = None
         self.loops: Mapping[str, Loop] | None = None
         self.gate = WriteGate(config, self.sources, lambda: self.loops, last_value=self._last_value)
+        for name, source in self.sources.items():  # the heartbeat, too, writes through the one gate
+            source.route_heartbeat(self.gate.heartbeat_writer(name))
         self.simulator: object | None = None
         self.notifier: Notifier | None = None
         self.started = False

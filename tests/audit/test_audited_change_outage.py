@@ -12,9 +12,9 @@ import pytest
 
 from control.loop import Loop
 from plantctl.audit import AuditAction, AuditRecord, AuditTrail
-from plantctl.config import load_plant
 from plantctl.db import LocalDatabase
 from plantctl.db.migrate import apply_migrations
+from plantctl.plantfile import load_plant
 from plantctl.samples import utcnow
 
 pytestmark = [pytest.mark.anyio, pytest.mark.db, pytest.mark.slow]

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from plantctl.config import load_plant
 from plantctl.config.models import LoopConfig, LoopMode
+from plantctl.plantfile import load_plant
 from plantctl.runtime.write_gate import (
     HeartbeatOrigin,
     LoopOrigin,
@@ -112,3 +112,31 @@ def test_loop_writer_names_the_owning_loop() -> None:
     assert asyncio.run(write("P-201.SP", 12)).accepted
     assert asyncio.run(write("P-201.RUN", 1)).code == PolicyCode.NOT_LOOP_OUTPUT
     assert rec.sent == [("P-201.SP", 12.0)]
+
+
+@dataclass
+class HeartbeatSource(Recorder):
+    """A source that keeps the write callable the runtime routes its heartbeat through."""
+
+    name: str = ""
+    routed: object = None
+
+    def route_heartbeat(self, write: object) -> None:
+        self.routed = write
+
+
+def test_the_runtime_routes_every_heartbeat_through_the_gate(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from plantctl.runtime.service import PlantRuntime
+
+    sources = {s.name: HeartbeatSource(name=s.name) for s in PLANT.sources}
+    PlantRuntime(PLANT, state_dir=Path(str(tmp_path)), sources=sources)  # type: ignore[arg-type]
+    for src in PLANT.sources:
+        routed = sources[src.name].routed
+        assert callable(routed), f"{src.name}'s heartbeat is not routed through the gate"
+        beat = asyncio.run(routed(src.heartbeat_tag, 7))
+        assert beat.status is WriteStatus.WRITTEN and sources[src.name].sent == [(src.heartbeat_tag, 7)]
+        other = "P-201.SP"  # the heartbeat origin may write its own tag only
+        refused = asyncio.run(routed(other, 1))
+        assert refused.status is WriteStatus.REFUSED_BY_POLICY and sources[src.name].sent == [(src.heartbeat_tag, 7)]
