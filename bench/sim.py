@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -28,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DAY_S = 86400.0
 
 
-def _model_rate(params: SimParams, span_s: float) -> tuple[float, float]:
-    """Simulated seconds per wall second and microseconds per 1 s step of one plant configuration."""
+def _model_rate(params: SimParams, span_s: float) -> tuple[float, float, float]:
+    """Simulated seconds per wall second, per CPU second, and wall microseconds per 1 s step of one plant
+    configuration (on a shared machine the CPU-time rate is the steadier figure)."""
     model = PlantModel(params, seed=42)
     model.command("P-201.RUN", 1.0)
     model.command("P-201.SP", 6.0)
@@ -41,7 +43,7 @@ def _model_rate(params: SimParams, span_s: float) -> tuple[float, float]:
     wall = time.perf_counter() - t0
     cpu = time.process_time() - c0
     print(f"  {span_s / wall:,.0f} simulated s per wall s, {span_s / cpu:,.0f} per CPU s")
-    return span_s / wall, wall / steps * 1e6
+    return span_s / wall, span_s / cpu, wall / steps * 1e6
 
 
 def model_speed(quick: bool) -> dict[str, float]:
@@ -55,13 +57,20 @@ def model_speed(quick: bool) -> dict[str, float]:
     laden = SimParams(influent=InfluentParams(ni_mg_l=120.0, co_mg_l=60.0, mn_mg_l=80.0, cu_mg_l=5.0,
                                               fe_mg_l=10.0, al_mg_l=15.0, fluoride_mg_l=40.0,
                                               phosphate_mg_l=30.0))
-    base_rate, base_us = _model_rate(ideal, span_s)
-    rate, step_us = _model_rate(SimParams(), span_s)
-    laden_rate, laden_us = _model_rate(laden, span_s)
+    load_1min = os.getloadavg()[0]
+    base_rate, base_cpu, base_us = _model_rate(ideal, span_s)
+    rate, cpu_rate, step_us = _model_rate(SimParams(), span_s)
+    laden_rate, laden_cpu, laden_us = _model_rate(laden, span_s)
     print(f"model: {span_s / 3600:.1f} simulated h at 1 s steps: default plant {rate:,.0f} simulated s per wall s "
           f"({step_us:.1f} us/step; target >= 10,000), metal-laden influent {laden_rate:,.0f} ({laden_us:.1f} us), "
-          f"ideal closed-tank baseline {base_rate:,.0f} ({base_us:.1f} us)")
+          f"ideal closed-tank baseline {base_rate:,.0f} ({base_us:.1f} us); per CPU s: {cpu_rate:,.0f}, "
+          f"{laden_cpu:,.0f}, baseline {base_cpu:,.0f}; load average {load_1min:.2f} at the start")
     return {"sim_seconds_per_wall_second": round(rate, 1), "sim_day_wall_s": round(DAY_S / rate, 2),
+            "sim_seconds_per_cpu_second": round(cpu_rate, 1),
+            "metal_laden_sim_seconds_per_cpu_second": round(laden_cpu, 1),
+            "ideal_baseline_sim_seconds_per_cpu_second": round(base_cpu, 1),
+            "cpu_speed_ratio_to_ideal_baseline": round(cpu_rate / base_cpu, 3),
+            "load_average_1min": round(load_1min, 2),
             "model_step_us": round(step_us, 2), "metal_laden_sim_seconds_per_wall_second": round(laden_rate, 1),
             "metal_laden_step_us": round(laden_us, 2),
             "ideal_baseline_sim_seconds_per_wall_second": round(base_rate, 1),

@@ -216,7 +216,8 @@ def charge_balance(h: float, tot: tuple[float, ...], c: Conditions) -> tuple[flo
         f -= p_t * n / d
         df -= p_t * (dn * d - n * dd) / (d * d)
     h2 = h * h
-    for m_t, sat in ((ni, c.sat2[0]), (co, c.sat2[1]), (mn, c.sat2[2]), (cu, c.sat2[3])):
+    for m_t, sat in (((ni, c.sat2[0]), (co, c.sat2[1]), (mn, c.sat2[2]), (cu, c.sat2[3]))
+                     if ni > 0.0 or co > 0.0 or mn > 0.0 or cu > 0.0 else ()):  # most waters carry none
         if m_t > 0.0:
             cap = sat * h2
             if m_t < cap:
@@ -413,43 +414,51 @@ _L = {ion: _onsager(ion, z) for ion, z in (
 def ionic_and_conductivity(tot: tuple[float, ...], log_h_neg: float, c: Conditions) -> tuple[float, float]:
     """Ionic strength (mol/L) and conductivity (mS/cm) of a solved water: the model's per-step hot path.
 
-    The same sums as speciate_log_h + conductivity_from_species, fused (no objects per step).
+    The same sums as speciate_log_h + conductivity_from_species, fused (no objects per step); the ions
+    are summed in one fixed order, each with its (λ°, Onsager slope) pair looked up once at import.
     """
     na, li, s_t, c_t, cl, f_t, p_t, ni, co, mn, cu, fe, al = tot
     h = math.pow(10.0, -log_h_neg)
     oh = c.kw / h
     ds = h + c.ks
     hso4, so4 = s_t * h / ds, s_t * c.ks / ds
-    ions: list[tuple[str, float]] = [("H", h), ("OH", oh), ("Na", na), ("Li", li), ("Cl", cl), ("HSO4", hso4),
-                                     ("SO4", so4)]
+    conc = [h, oh, na, li, cl, hso4, so4]
+    pairs = _L_BASE
     ionic = h + oh + na + li + cl + hso4 + 4.0 * so4
     if c_t > 0.0:
         dc = h * h + c.k1 * h + c.k1 * c.k2
         hco3, co3 = c_t * c.k1 * h / dc, c_t * c.k1 * c.k2 / dc
-        ions += (("HCO3", hco3), ("CO3", co3))
+        conc += (hco3, co3)
+        pairs = pairs + _L_CARBONATE
         ionic += hco3 + 4.0 * co3
     if f_t > 0.0:
         fl = f_t * c.kf / (h + c.kf)
-        ions.append(("F", fl))
+        conc.append(fl)
+        pairs = pairs + _L_FLUORIDE
         ionic += fl
     if p_t > 0.0 or ni > 0.0 or co > 0.0 or mn > 0.0 or cu > 0.0 or fe > 0.0 or al > 0.0:
         sp = speciate_log_h(tot, log_h_neg, c)
         d = sp.dissolved
         al3 = d["al"] - sp.aloh4
-        ions += (("H2PO4", sp.h2po4), ("HPO4", sp.hpo4), ("PO4", sp.po4), ("ni", d["ni"]), ("co", d["co"]),
-                 ("mn", d["mn"]), ("cu", d["cu"]), ("fe", d["fe"]), ("al", al3), ("AlOH4", sp.aloh4))
+        conc += (sp.h2po4, sp.hpo4, sp.po4, d["ni"], d["co"], d["mn"], d["cu"], d["fe"], al3, sp.aloh4)
+        pairs = pairs + _L_REST
         ionic += (sp.h2po4 + 4.0 * sp.hpo4 + 9.0 * sp.po4 + 4.0 * (d["ni"] + d["co"] + d["mn"] + d["cu"])
                   + 9.0 * (d["fe"] + al3) + sp.aloh4)
     ionic *= 0.5
     sq = math.sqrt(ionic)
     g = sq / (1.0 + sq)
     kappa = 0.0
-    for ion, cm in ions:
-        lam0, k = _L[ion]
+    for (lam0, k), cm in zip(pairs, conc, strict=True):
         lam = lam0 - k * g
         if lam > 0.0:
             kappa += lam * cm
     return ionic, kappa
+
+
+_L_BASE = tuple(_L[ion] for ion in ("H", "OH", "Na", "Li", "Cl", "HSO4", "SO4"))
+_L_CARBONATE = (_L["HCO3"], _L["CO3"])
+_L_FLUORIDE = (_L["F"],)
+_L_REST = tuple(_L[ion] for ion in ("H2PO4", "HPO4", "PO4", "ni", "co", "mn", "cu", "fe", "al", "AlOH4"))
 
 
 def conductivity_ms_cm(inv: Invariants, ph: float | None = None, temp_c: float = 25.0) -> float:

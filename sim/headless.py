@@ -34,7 +34,7 @@ Controller = Callable[[float, dict[str, Reading]], Mapping[str, float] | None]
 TRUE_SIGNALS: tuple[str, ...] = (
     "ph", "conductivity_ms_cm", "temp_c", "level_pct", "outflow_m3_h", "influent_flow_m3_h", "influent_ph",
     "influent_li_mg_l", "naoh_delivered_l_h", "acid_delivered_l_h", "column_outlet_li_mg_l",
-    "column_loading_fraction",
+    "column_loading_fraction", "discharge_ph",
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -105,7 +105,7 @@ def run(model: PlantModel, duration_s: float, *, dt_s: float = 1.0, controller: 
         ts = model.true_state()
         values = (ts.ph, ts.conductivity_ms_cm, ts.temp_c, ts.level_pct, ts.outflow_m3_h, ts.influent.flow_m3_h,
                   ts.influent.ph, ts.influent.li_mg_l, ts.naoh_delivered_l_h, ts.acid_delivered_l_h,
-                  ts.column_outlet_li_mg_l, ts.column_loading_fraction)
+                  ts.column_outlet_li_mg_l, ts.column_loading_fraction, ts.discharge_ph)
         for n, v in zip(TRUE_SIGNALS, values, strict=True):
             true[n][row] = v
         row += 1

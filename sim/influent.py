@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 from sim.chemistry import (
@@ -31,6 +32,7 @@ _TO_MOL_L: tuple[tuple[str, float], ...] = (
 # Influent quantities a scenario may set (the unit is in the name, as in the scenario file).
 COMPONENT_QUANTITIES: tuple[str, ...] = ("fluoride_mg_l", "phosphate_mg_l", "ni_mg_l", "co_mg_l", "mn_mg_l",
                                          "cu_mg_l", "fe_mg_l", "al_mg_l")
+_COMPONENTS = operator.itemgetter(*COMPONENT_QUANTITIES)
 INFLUENT_QUANTITIES: tuple[str, ...] = ("flow_m3_h", "ph", "li_mg_l", "na_mg_l", "tic_mmol_l", "chloride_mmol_l",
                                         "temp_c", *COMPONENT_QUANTITIES)
 
@@ -78,6 +80,10 @@ class Influent:
 
     def __init__(self, params: InfluentParams, start_time_h: float) -> None:
         self.p = params
+        # the parts of the pattern that do not vary with time (params are frozen): built once, not per step
+        self._fixed = {"na_mg_l": params.na_mg_l, "tic_mmol_l": params.tic_mmol_l,
+                       "chloride_mmol_l": params.chloride_mmol_l,
+                       **{name: getattr(params, name) for name in COMPONENT_QUANTITIES}}
         self.start_time_h = start_time_h
         self.wander = [0.0, 0.0, 0.0]  # flow, pH, Li: standard-normal OU states
         self._overrides: dict[str, _Override] = {}
@@ -86,6 +92,9 @@ class Influent:
         self._log_h = 2.5
         self._settle_next = False
         self._ionic_age_s = 0.0
+        self._cond_key: tuple[float, float] = (math.nan, math.nan)
+        self._decay = (math.nan, 0.0, 0.0)  # (dt, a, b) of the wander's last step
+        self._cond = conditions()
         self.state = self._evaluate(0.0, settle=True)
 
     def _pattern(self, t_s: float) -> dict[str, float]:
@@ -99,11 +108,8 @@ class Influent:
             "ph": p.ph_mean - p.ph_amplitude * c + p.ph_wander * w[1],
             "li_mg_l": max(p.li_mean_mg_l + p.li_amplitude_mg_l * c
                            + p.li_mean_mg_l * p.li_wander_fraction * w[2], 0.0),
-            "na_mg_l": p.na_mg_l,
-            "tic_mmol_l": p.tic_mmol_l,
-            "chloride_mmol_l": p.chloride_mmol_l,
             "temp_c": p.temp_mean_c + p.temp_amplitude_c * c,
-            **{name: getattr(p, name) for name in COMPONENT_QUANTITIES},
+            **self._fixed,
         }
 
     def _evaluate(self, t_s: float, settle: bool = False) -> InfluentState:
@@ -121,12 +127,10 @@ class Influent:
         settle = settle or self._settle_next
         self._settle_next = False
         inv = self._acidify(base, values["ph"], values["temp_c"], 25 if settle else 1)
-        return InfluentState(
-            flow_m3_h=values["flow_m3_h"], ph=values["ph"], li_mg_l=values["li_mg_l"],
-            na_mg_l=values["na_mg_l"], tic_mmol_l=values["tic_mmol_l"],
-            chloride_mmol_l=values["chloride_mmol_l"], temp_c=values["temp_c"], invariants=inv,
-            **{name: values[name] for name in COMPONENT_QUANTITIES},
-        )
+        # positional, in InfluentState's field order (COMPONENT_QUANTITIES is that order): once a step
+        return InfluentState(values["flow_m3_h"], values["ph"], values["li_mg_l"], values["na_mg_l"],
+                             values["tic_mmol_l"], values["chloride_mmol_l"], values["temp_c"], inv,
+                             *_COMPONENTS(values))
 
     def _acidify(self, base: Invariants, ph: float, temp_c: float, passes: int) -> Invariants:
         """Add the sulfuric acid (or, above the water's own pH, the NaOH) that makes `base` read `ph`.
@@ -138,7 +142,12 @@ class Influent:
         """
         inv = base
         for _ in range(passes):
-            c = conditions(temp_c, self._ionic)
+            # conditions() sees the temperature only to 0.01 K and the ionic strength is refreshed every
+            # _IONIC_REFRESH_S: most steps reuse the last set (same numbers, not an approximation)
+            key = (round(temp_c, 2), self._ionic)
+            if key != self._cond_key:
+                self._cond, self._cond_key = conditions(temp_c, self._ionic), key
+            c = self._cond
             log_h = ph + math.log10(c.gamma1)
             h = math.pow(10.0, -log_h)
             excess, _ = charge_balance(h, base, c)
@@ -146,8 +155,9 @@ class Influent:
             sulfate = max(excess / per_sulfate, 0.0)
             # more alkaline than the water is by itself (an alkaline spill upstream): the rest is NaOH
             alkali = max(-excess, 0.0)
-            inv = base._replace(na=base.na + alkali, sulfate=sulfate)
-            tot = inv.as_tuple()
+            # built field by field: NamedTuple._replace costs more than the charge balance does
+            inv = Invariants(base[0] + alkali, base[1], sulfate, *base[3:])
+            tot = inv
             if passes == 1 and self._ionic_age_s < _IONIC_REFRESH_S:
                 break  # the influent's ionic strength drifts slowly: refreshed every _IONIC_REFRESH_S
             self._ionic_age_s = 0.0
@@ -161,13 +171,17 @@ class Influent:
 
     def step(self, t_s: float, dt_s: float, noise: tuple[float, float, float]) -> InfluentState:
         """Advance the wander by dt_s with standard-normal draws, then evaluate at t_s (end of step)."""
-        a = math.exp(-dt_s / self.p.wander_time_constant_s)
-        b = math.sqrt(1.0 - a * a)
+        if dt_s != self._decay[0]:  # the OU decay for this dt (steps nearly always repeat it)
+            a = math.exp(-dt_s / self.p.wander_time_constant_s)
+            self._decay = (dt_s, a, math.sqrt(1.0 - a * a))
+        _dt, a, b = self._decay
         self.wander = [a * w + b * n for w, n in zip(self.wander, noise, strict=True)]
         self._ionic_age_s += dt_s
-        live = [s for s in self._shocks if s.until_s > t_s]
-        settle = len(live) != len(self._shocks)  # a slug just ended: a step change
-        self._shocks = live
+        settle = False
+        if self._shocks:
+            live = [s for s in self._shocks if s.until_s > t_s]
+            settle = len(live) != len(self._shocks)  # a slug just ended: a step change
+            self._shocks = live
         self.state = self._evaluate(t_s, settle=settle)
         return self.state
 

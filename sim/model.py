@@ -43,6 +43,9 @@ _NOISE_BLOCK = 2048
 _N_NOISE = len(FIRST_SENSOR_TAGS) + 3  # one per original sensor + three influent wander processes
 _EXTRA_TAGS = SENSOR_TAGS[len(FIRST_SENSOR_TAGS):]  # later instruments draw from their own stream
 _PUMP_NAMES = ("P-201", "P-202")
+_N_FIRST = len(FIRST_SENSOR_TAGS)
+_PUMP_POINTS = tuple((name, f"{name}.SPEED", f"{name}.RUNNING", f"{name}.FAULT") for name in _PUMP_NAMES)
+_ON_OFF = (Reading(0.0), Reading(1.0))
 _METAL_IDX = tuple(INVARIANT_NAMES.index(m) for m in METALS)
 _NA, _S, _C = INVARIANT_NAMES.index("na"), INVARIANT_NAMES.index("sulfate"), INVARIANT_NAMES.index("carbonate")
 
@@ -136,6 +139,8 @@ class PlantModel:
         self._temp_c = inf.temp_c
         eq = equilibrate(Invariants(*conc), self._temp_c, activities=chem.activities)
         self._ph, self._log_h, self._cond_c = eq.ph, eq.log_h, eq.cond
+        self._log_h_before = self._log_h  # the step before: Newton's start is extrapolated from the two
+        self._discharge_shift = 0.0  # discharge log[H+] − T-101's at the last step
         self._ionic, self._cond = ionic_and_conductivity(tuple(conc), self._log_h, self._cond_c)
         self._zone_mol = [0.0, 0.0]  # NaOH and H2SO4 in the dosing point's mixing zone, not yet in the bulk
         self._electrode_ph: deque[tuple[float, float]] = deque([(0.0, self._ph)])
@@ -156,6 +161,7 @@ class PlantModel:
 
         specs = p.sensors.by_tag()
         truth = self._true_values()
+        # in SENSOR_TAGS order: step() pairs them with the noise columns and readings() walks them in order
         self.sensors = {tag: Sensor(tag, specs[tag], truth[tag]) for tag in SENSOR_TAGS}
         self._readings_cache: dict[str, Reading] | None = None
         self.attach_scenario(scenario)
@@ -206,10 +212,9 @@ class PlantModel:
         self.influent.step(self._t_s, dt_s, (noise[-3], noise[-2], noise[-1]))
         truth = self._true_values()
         sensors = self.sensors
-        for i, tag in enumerate(FIRST_SENSOR_TAGS):
-            sensors[tag].step(truth[tag], dt_s, noise[i])
-        for i, tag in enumerate(_EXTRA_TAGS):
-            sensors[tag].step(truth[tag], dt_s, extra[i])
+        # each instrument with its draw: the first streams' columns in FIRST_SENSOR_TAGS order, then the extra
+        for (tag, sensor), n in zip(sensors.items(), (*noise[:_N_FIRST], *extra), strict=True):
+            sensor.step(truth[tag], dt_s, n)
         self._readings_cache = None
 
     def _equilibrate(self) -> None:
@@ -217,7 +222,10 @@ class PlantModel:
         v_l = self._volume_m3 * 1000.0
         tot = tuple(n / v_l for n in self._moles)
         c = conditions(self._temp_c, self._ionic, self.params.chemistry.activities)
-        self._log_h = solve_log_h(tot, c, self._log_h)
+        # Newton starts from the last two steps' trend: two charge balances a solve instead of three
+        last = self._log_h
+        self._log_h = solve_log_h(tot, c, 2.0 * last - self._log_h_before)
+        self._log_h_before = last
         self._ph = self._log_h - math.log10(c.gamma1)
         self._cond_c = c
         self._ionic, self._cond = ionic_and_conductivity(tot, self._log_h, c)
@@ -228,7 +236,10 @@ class PlantModel:
         tot = [n / v_l for n in self._moles]
         tot[1] = self.column.outlet_mol_l  # H+/Li+ exchange: fewer cations, the charge balance adds the H+
         c = self._cond_c
-        self._log_h_discharge = solve_log_h(tuple(tot), c, self._log_h_discharge)
+        # started from T-101's fresh solution plus the column's last shift: it moves slowly
+        guess = self._log_h + self._discharge_shift
+        self._log_h_discharge = solve_log_h(tuple(tot), c, guess)
+        self._discharge_shift = self._log_h_discharge - self._log_h
         return self._log_h_discharge - math.log10(c.gamma1)
 
     def _physics(self, h: float) -> None:
@@ -333,14 +344,15 @@ class PlantModel:
 
     def readings(self) -> dict[str, Reading]:
         if self._readings_cache is None:
-            out = {tag: self.sensors[tag].reading() for tag in SENSOR_TAGS}
+            out = {tag: sensor.reading() for tag, sensor in self.sensors.items()}
             lock = self.watchdog_tripped
-            for name in _PUMP_NAMES:
+            for name, speed, running, fault in _PUMP_POINTS:
                 pump = self.pumps[name]
-                out[f"{name}.SPEED"] = Reading(pump.speed_pct(lock))
-                out[f"{name}.RUNNING"] = Reading(1.0 if pump.running(lock) else 0.0)
-                out[f"{name}.FAULT"] = Reading(1.0 if pump.tripped else 0.0)
-            out["WATCHDOG.TRIPPED"] = Reading(1.0 if self.watchdog_tripped else 0.0)
+                on = pump.running(lock)
+                out[speed] = Reading(pump.sp_pct if on else 0.0)  # = pump.speed_pct(lock)
+                out[running] = _ON_OFF[on]
+                out[fault] = _ON_OFF[pump.tripped]
+            out["WATCHDOG.TRIPPED"] = _ON_OFF[lock]
             self._readings_cache = out
         return dict(self._readings_cache)
 

@@ -25,12 +25,21 @@ class Sensor:
     clears drift, offset and coating; an analyser (analyser_cycle_s > 0) samples and holds.
     """
 
-    __slots__ = ("_calibrating_s", "_cycle_s", "_decay", "_noise", "_shown", "coating_lag_s", "coating_per_day",
-                 "drift_eu", "drift_per_h", "fault", "lagged", "name", "offset_eu", "params")
+    __slots__ = ("_calibrating_s", "_cutoff", "_cycle", "_cycle_s", "_decay", "_flags_drift", "_high", "_lag_s",
+                 "_low", "_noise", "_noise_sd", "_shown", "_tolerance", "coating_lag_s", "coating_per_day", "drift_eu",
+                 "drift_per_h", "fault", "lagged", "name", "offset_eu", "params")
 
     def __init__(self, name: str, params: SensorParams, initial: float) -> None:
         self.name = name
         self.params = params
+        # the (frozen) parameters the per-step path reads, held as plain slots: read 2x12 times a step
+        self._lag_s = params.lag_s
+        self._noise_sd = params.noise_sd_eu
+        self._cycle = params.analyser_cycle_s
+        self._low, self._high = params.range_low_eu, params.range_high_eu
+        self._cutoff = params.low_flow_cutoff_eu
+        self._flags_drift = params.drift_flags_uncertain
+        self._tolerance = params.drift_tolerance_eu
         self.lagged = initial
         self.offset_eu = 0.0  # calibration offset (a step, e.g. after a bad calibration)
         self.drift_eu = 0.0  # accumulated drift
@@ -46,52 +55,51 @@ class Sensor:
 
     def step(self, true_value: float, dt_s: float, noise: float) -> None:
         """Advance by dt_s toward `true_value`; `noise` is a standard-normal draw for this step."""
-        p = self.params
         if self.coating_per_day > 0.0:
             self.coating_lag_s += self.coating_per_day * dt_s / 86400.0
-        tau = p.lag_s + self.coating_lag_s
+        tau = self._lag_s + self.coating_lag_s
         if tau > 0.0:
-            last_dt, last_tau, gain = self._decay
-            if last_dt != dt_s or last_tau != tau:
-                gain = 1.0 - math.exp(-dt_s / tau)
-                self._decay = (dt_s, tau, gain)
-            self.lagged += (true_value - self.lagged) * gain
+            decay = self._decay
+            if decay[0] != dt_s or decay[1] != tau:
+                decay = self._decay = (dt_s, tau, 1.0 - math.exp(-dt_s / tau))
+            self.lagged += (true_value - self.lagged) * decay[2]
         else:
             self.lagged = true_value
-        self.drift_eu += self.drift_per_h * dt_s / 3600.0
-        self._noise = noise * p.noise_sd_eu
+        if self.drift_per_h != 0.0:  # adding an exact 0.0 would change nothing
+            self.drift_eu += self.drift_per_h * dt_s / 3600.0
+        self._noise = noise * self._noise_sd
         if self._calibrating_s > 0.0:  # out of the process: the transmitter holds its last value
             self._calibrating_s = max(self._calibrating_s - dt_s, 0.0)
             return
-        if self.fault is SensorFault.BROKEN:
-            self._shown = BROKEN_GLASS_PH + self._noise
-        elif self.fault is SensorFault.NONE:
-            if p.analyser_cycle_s > 0.0:
+        fault = self.fault
+        if fault is SensorFault.NONE:
+            if self._cycle > 0.0:
                 self._cycle_s += dt_s
-                if self._cycle_s + 1e-9 >= p.analyser_cycle_s:  # a new result at the end of each cycle
+                if self._cycle_s + 1e-9 >= self._cycle:  # a new result at the end of each cycle
                     self._cycle_s = 0.0
-                    self._shown = self._compose()
+                    self._shown = self.lagged + self.offset_eu + self.drift_eu + self._noise
             else:
-                self._shown = self._compose()
+                self._shown = self.lagged + self.offset_eu + self.drift_eu + self._noise
+        elif fault is SensorFault.BROKEN:
+            self._shown = BROKEN_GLASS_PH + self._noise
 
     def _compose(self) -> float:
         return self.lagged + self.offset_eu + self.drift_eu + self._noise
 
     def reading(self) -> Reading:
         """The value and status the PLC input card sees now."""
-        p = self.params
         if self.fault is SensorFault.FAILED:
-            return Reading(p.range_low_eu, SensorStatus.FAILED)
+            return Reading(self._low, SensorStatus.FAILED)
         value = self._shown
+        low = self._low
         status = SensorStatus.GOOD
-        if value < p.low_flow_cutoff_eu:  # a flowmeter's low-flow cutoff: no flow reads a clean zero
-            value = p.range_low_eu
-        elif value <= p.range_low_eu or value >= p.range_high_eu:
-            value = min(max(value, p.range_low_eu), p.range_high_eu)
+        if value < self._cutoff:  # a flowmeter's low-flow cutoff: no flow reads a clean zero
+            value = low
+        elif value <= low or value >= self._high:
+            value = min(max(value, low), self._high)
             status = SensorStatus.UNCERTAIN
-        if p.drift_flags_uncertain and abs(self.offset_eu + self.drift_eu) > p.drift_tolerance_eu:
-            status = SensorStatus.UNCERTAIN
-        if self._calibrating_s > 0.0:
+        if (self._calibrating_s > 0.0
+                or (self._flags_drift and abs(self.offset_eu + self.drift_eu) > self._tolerance)):
             status = SensorStatus.UNCERTAIN
         return Reading(value, status)
 

@@ -6,7 +6,7 @@ POSTs the acknowledgement; the token is single-use, expiring and bound to the al
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from html import escape
 from typing import Annotated
 
@@ -17,11 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth.deps import Ctx, Engineer, Operator, Viewer
 from api.context import ApiContext, client_ip
 from api.errors import ApiProblem, problem_responses
+from api.outcomes import audit_unavailable
 from api.schemas import NO_NUL
 from api.timerange import ApiDateTime
+from plantctl.audit import AuditNotDurableError
 from plantctl.audit.audit import AuditAction
-from plantctl.config.notifications import OverrideConfig
-from plantctl.notify import overrides, report
+from plantctl.config.notifications import OverrideConfig, RotationConfig
+from plantctl.notify import overrides, report, rotations
 from plantctl.notify.links import LinkRefused
 from plantctl.notify.service import Notifier
 from plantctl.samples import utcnow
@@ -251,6 +253,111 @@ async def remove_override(override_id: int, request: Request, ctx: Ctx, user: En
     await ctx.audit.record(user.username, AuditAction.ONCALL_OVERRIDE, o.rotation,
                            old={"person": o.person, "start": o.start.isoformat(), "end": o.end.isoformat()},
                            source_address=client_ip(request), detail={"removed": o.id})
+
+
+# --- rotations edited in the panel -------------------------------------------------------------------
+
+class RotationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "people": ["ben", "anna", "carla"], "start": "2026-01-05", "handover_time": "08:00", "period_days": 7}]})
+    people: list[Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]] = Field(min_length=1,
+                                                                                              max_length=50)
+    start: date = Field(description="a date (on the handover weekday) when the first person starts, plant local")
+    handover_time: time = Field(description="the local wall-clock time of the handover")
+    period_days: int = Field(default=7, ge=1, le=56)
+
+
+class RotationOut(BaseModel):
+    name: str
+    people: list[str]
+    start: date
+    handover_time: time
+    period_days: int
+    source: str = Field(description="'panel' (in force, replacing the plant file's) or 'plant file'")
+    changed_by: str | None
+    changed_at: datetime | None
+    plant_file: RotationIn = Field(description="the plant file's rotation of this name (in force when cleared)")
+
+
+def _file_rotation(n: Notifier, name: str) -> RotationConfig:
+    for r in n.cfg.rotations:
+        if r.name == name:
+            return r
+    raise ApiProblem(404, "unknown-rotation", "Unknown rotation", f"no rotation {name!r} in the plant file")
+
+
+def _rotation_out(file: RotationConfig, panel: rotations.PanelRotation | None) -> RotationOut:
+    plant_file = RotationIn(people=list(file.people), start=file.start, handover_time=file.handover_time,
+                            period_days=file.period_days)
+    if panel is None:
+        return RotationOut(name=file.name, **plant_file.model_dump(), source="plant file", changed_by=None,
+                           changed_at=None, plant_file=plant_file)
+    return RotationOut(name=file.name, people=panel.people, start=panel.start, handover_time=panel.handover_time,
+                       period_days=panel.period_days, source="panel", changed_by=panel.created_by,
+                       changed_at=panel.created_at, plant_file=plant_file)
+
+
+def _rotation_value(r: RotationConfig | rotations.PanelRotation) -> dict[str, object]:
+    return {"people": list(r.people), "start": r.start.isoformat(), "handover_time": r.handover_time.isoformat(),
+            "period_days": r.period_days}
+
+
+@router.get("/rotations", summary="On-call rotations in force: the panel's where an engineer set one, else the file's")
+async def list_rotations(ctx: Ctx, _user: Viewer) -> list[RotationOut]:
+    n = _notifier(ctx)
+    async with ctx.pool.connection() as conn:
+        panel = {r.rotation: r for r in await rotations.in_force(conn)}
+    return [_rotation_out(r, panel.get(r.name)) for r in n.cfg.rotations]
+
+
+@router.put("/rotations/{name}", summary="Edit a rotation in the panel; it replaces the plant file's (engineer)",
+            responses=problem_responses(404, 422))
+async def set_rotation(name: Annotated[str, Path(max_length=64)], body: RotationIn, request: Request, ctx: Ctx,
+                       user: Engineer) -> RotationOut:
+    n = _notifier(ctx)
+    file = _file_rotation(n, name)
+    known = {p.name for p in n.cfg.people}
+    unknown = [p for p in body.people if p not in known]
+    if unknown:
+        raise ApiProblem(422, "validation", "Unknown person", f"no person {unknown[0]!r} in the plant file")
+    if len(set(body.people)) != len(body.people):
+        raise ApiProblem(422, "validation", "Person twice", "each person takes one turn in a rotation")
+    cfg = RotationConfig(name=name, people=body.people, start=body.start, handover_time=body.handover_time,
+                         period_days=body.period_days)
+    try:
+        await ctx.audit.reserve()
+        async with ctx.pool.connection() as conn:
+            old, new = await rotations.replace(conn, cfg, user.username, utcnow())
+        await n.reload_overrides()
+        await ctx.audit.record(user.username, AuditAction.ONCALL_ROTATION, name,
+                               old=_rotation_value(old or file), new=_rotation_value(new),
+                               source_address=client_ip(request),
+                               detail={"id": new.id, "replaced": "panel" if old else "plant file"})
+    except AuditNotDurableError as exc:
+        raise audit_unavailable(exc) from None
+    return _rotation_out(file, new)
+
+
+@router.delete("/rotations/{name}", summary="Back to the plant file's rotation of this name (engineer)",
+               responses=problem_responses(404))
+async def clear_rotation(name: Annotated[str, Path(max_length=64)], request: Request, ctx: Ctx,
+                         user: Engineer) -> RotationOut:
+    n = _notifier(ctx)
+    file = _file_rotation(n, name)
+    try:
+        await ctx.audit.reserve()
+        async with ctx.pool.connection() as conn:
+            old = await rotations.clear(conn, name, user.username, utcnow())
+        if old is None:
+            raise ApiProblem(404, "no-panel-rotation", "No panel rotation",
+                             f"rotation {name!r} already follows the plant file")
+        await n.reload_overrides()
+        await ctx.audit.record(user.username, AuditAction.ONCALL_ROTATION, name, old=_rotation_value(old),
+                               new=_rotation_value(file), source_address=client_ip(request),
+                               detail={"cleared": old.id, "now": "plant file"})
+    except AuditNotDurableError as exc:
+        raise audit_unavailable(exc) from None
+    return _rotation_out(file, None)
 
 
 class LinkAckOut(BaseModel):

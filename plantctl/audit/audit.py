@@ -57,6 +57,7 @@ class AuditAction(StrEnum):
     SIMULATOR = "simulator"  # fault injection on the simulated PLC
     TAG_WRITE = "tag_write"  # an operator's write to one plant tag (pump run/stop/reset)
     ONCALL_OVERRIDE = "oncall_override"  # an engineer's change to who is on call (plantctl.notify)
+    ONCALL_ROTATION = "oncall_rotation"  # an engineer's edit of an on-call rotation, or back to the plant file's
     LOGBOOK_NOTE = "logbook_note"  # an operator's shift logbook note (plantctl.logbook)
 
 

@@ -21,6 +21,7 @@ from pydantic import (
 from plantctl.config.notifications import NotificationsConfig
 from plantctl.config.process import ProcessConfig
 from plantctl.config.reporting import ReportingConfig
+from plantctl.config.uplink import UplinkConfig
 
 TagName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$", max_length=64)]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -478,6 +479,8 @@ class PlantConfig(Strict):
         default=None, description="the train for the process graphic (docs/panel.md); absent: derived from tag names")
     notifications: NotificationsConfig | None = Field(
         default=None, description="on-call paging of alarms (docs/notifications.md); absent: no notifications")
+    uplink: UplinkConfig | None = Field(
+        default=None, description="publish to a fleet broker as a Sparkplug B edge node (docs/fleet.md)")
 
     def tag(self, name: str) -> TagConfig:
         for t in self.tags:

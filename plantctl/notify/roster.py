@@ -61,6 +61,11 @@ class Roster:
         self.zone = cfg.zone
         self._rotations = {r.name: r for r in cfg.rotations}
         self.panel_overrides: list[OverrideConfig] = []  # made in the panel; they win over the plant file's
+        self.panel_rotations: dict[str, RotationConfig] = {}  # edited in the panel; each replaces the file's
+
+    def rotation(self, name: str) -> RotationConfig:
+        """The rotation in force: the panel's while one is set, else the plant file's."""
+        return self.panel_rotations.get(name) or self._rotations[name]
 
     @property
     def overrides(self) -> list[OverrideConfig]:
@@ -68,7 +73,7 @@ class Roster:
 
     def on_call(self, rotation: str, when: datetime) -> Shift:
         return _override_at(self.overrides, rotation, when, self.zone) or \
-            _rotation_shift(self._rotations[rotation], when, self.zone)
+            _rotation_shift(self.rotation(rotation), when, self.zone)
 
     def resolve(self, targets: list[str], when: datetime) -> list[str]:
         """People named by step targets (rotation:X, person:X, group:X) at `when`, each once, in order."""

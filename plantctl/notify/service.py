@@ -25,7 +25,7 @@ from plantctl.alarms.service import AlarmService
 from plantctl.alarms.states import AlarmEvent, AlarmState, Transition
 from plantctl.config.models import PlantConfig
 from plantctl.config.notifications import ChannelKind, NotificationsConfig, PipelineConfig
-from plantctl.notify import compose, links, overrides
+from plantctl.notify import compose, links, overrides, rotations
 from plantctl.notify.channels import AppriseChannel, Channel, DeliveryError, EmailChannel, Outgoing, WebhookChannel
 from plantctl.notify.heartbeat import Heartbeat
 from plantctl.notify.roster import Roster
@@ -190,13 +190,14 @@ class Notifier:
 
     async def _load_overrides(self, conn: psycopg.AsyncConnection[Any], now: datetime) -> None:
         self.roster.panel_overrides = [o.config() for o in await overrides.active(conn, now - timedelta(days=1))]
+        self.roster.panel_rotations = {r.rotation: r.config() for r in await rotations.in_force(conn)}
 
     def _own_connection(self) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
         """A connection of a request's own: a pass sending to a slow mail server must not hold an ack up."""
         return _connect(self._url)
 
     async def reload_overrides(self) -> None:
-        """Take the panel's overrides again (after an engineer changed them)."""
+        """Take the panel's overrides and rotations again (after an engineer changed them)."""
         async with self._own_connection() as conn:
             await self._load_overrides(conn, self._clock())
 

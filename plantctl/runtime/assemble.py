@@ -26,6 +26,7 @@ from plantctl.historian.service import Historian
 from plantctl.notify.service import Notifier
 from plantctl.runtime.control_journal import ControlJournal
 from plantctl.runtime.service import PlantRuntime
+from plantctl.uplink.edge import SparkplugEdge
 
 if TYPE_CHECKING:
     from sim.facade.runner import SimulatedPlc
@@ -95,6 +96,9 @@ def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, se
     runtime.notifier = Notifier.for_plant(config, database_url, alarm_service)
     if runtime.notifier is not None:
         runtime.add_component("notifier", runtime.notifier)
+    if config.uplink is not None:  # a tap that only appends: site control never waits on the fleet link
+        uplink = SparkplugEdge(config.uplink, config.tags, state_dir)
+        runtime.add_component("uplink", uplink, tap=uplink.submit)
     runtime.alarms = alarm_service
     runtime.loops = group.loops
     runtime.audit = audit

@@ -6,7 +6,7 @@ computed on the simulator's true pH, which the loop never sees.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,13 +17,14 @@ from pydantic import ValidationError
 
 from control.events import EventLog
 from control.loop import Loop, ModeRefused
+from control.voting import ElectrodeVoter, VoteEvent
 from plantctl.config.models import LoopConfig, LoopMode, PlantConfig
 from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 from sim.headless import Trajectory, run_scenario
 from sim.interface import COMMANDS, Reading, SensorStatus
-from sim.params import load_sim_params
+from sim.params import SimParams, load_sim_params
 from sim.scenario import Scenario, load_scenario
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # simulated t = 0 s, as sample timestamps
@@ -80,6 +81,7 @@ class ClosedLoopResult:
     band: tuple[float, float] = (6.0, 9.0)
     pv_tag: str = "AIT-101"
     figures: dict[str, float] = field(default_factory=dict)
+    vote_events: list[VoteEvent] = field(default_factory=list)
 
     def compute(self) -> None:
         t = self.traj.t_s
@@ -90,6 +92,9 @@ class ClosedLoopResult:
         sensor_failed = status == int(SensorStatus.FAILED)
         pv_good = status == int(SensorStatus.GOOD)
         out = (ph < self.band[0]) | (ph > self.band[1])
+        discharge = self.traj.true["discharge_ph"]
+        offspec = (discharge < self.band[0]) | (discharge > self.band[1])
+        outflow_l_s = self.traj.true["outflow_m3_h"] / 3.6
         self.figures = {
             "iae_ph_s": float(np.sum(np.abs(err) * dt)),
             # only while the PV read GOOD: a failed or drifting (UNCERTAIN) electrode misleads both
@@ -99,6 +104,9 @@ class ClosedLoopResult:
             "time_out_of_band_s": float(np.sum(dt[out])),
             "time_out_of_band_s_sensor_ok": float(np.sum(dt[out & ~sensor_failed])),
             "max_deviation_ph": float(np.max(np.abs(err))),
+            # what the outfall received outside the band (after C-301), no window excused
+            "offspec_discharged_l": float(np.sum((outflow_l_s * dt)[offspec])),
+            "discharged_l": float(np.sum(outflow_l_s * dt)),
             "naoh_l": float(np.sum(self.traj.true["naoh_delivered_l_h"] * dt) / 3600.0),
             "h2so4_l": float(np.sum(self.traj.true["acid_delivered_l_h"] * dt) / 3600.0),
             "sensor_failed_s": float(np.sum(dt[sensor_failed])),
@@ -129,10 +137,15 @@ def loop_config(plant: PlantConfig, name: str, **overrides: Any) -> LoopConfig:
 def run_loop_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path, loop_name: str = "PHC-101",
                          *, overrides: dict[str, Any] | None = None, operator: Operator | None = None,
                          duration_s: float | None = None, record_every_s: float = 10.0,
-                         start_pumps_at_s: float | None = 0.0) -> ClosedLoopResult:
+                         start_pumps_at_s: float | None = 0.0,
+                         sim_params: SimParams | None = None,
+                         vote: Sequence[str] | None = None) -> ClosedLoopResult:
     """Run the loop from the plant file (with overrides) closed around the simulator for a scenario.
 
-    The shift operator starts the dosing pumps at `start_pumps_at_s` (None: never).
+    The shift operator starts the dosing pumps at `start_pumps_at_s` (None: never). `sim_params`
+    replaces the plant file's simulator section (a plant other than the one the loop was tuned on).
+    `vote` names three electrodes (the loop's PV first): the loop then sees their middle-of-three
+    (control.voting) under its PV's name, interlocks on that tag included; vote events are in the result.
     """
     plant = load_plant(plant_file)
     cfg = loop_config(plant, loop_name, **(overrides or {}))
@@ -144,6 +157,12 @@ def run_loop_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path
     loop = Loop(cfg, log, pv_unit)
     op = operator if operator is not None else ReturnToAuto(cfg.setpoint)
     inputs = sorted(loop.inputs)
+    vote_events: list[VoteEvent] = []
+    voter: ElectrodeVoter | None = None
+    if vote is not None:
+        if len(vote) != 3 or vote[0] != cfg.pv:
+            raise ValueError(f"vote: three electrodes with the loop's PV {cfg.pv} first, got {list(vote)}")
+        voter = ElectrodeVoter(list(vote), events=vote_events.append)
     next_exec = 0.0
     last_exec: float | None = None
     started = False
@@ -154,8 +173,13 @@ def run_loop_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path
         if start_pumps_at_s is not None and t_s >= start_pumps_at_s and not started:
             commands.update({mv.replace(".SP", ".RUN"): 1.0 for mv in cfg.mv if mv.endswith(".SP")})
             started = True
+        if voter is not None:
+            voted = voter.update(EPOCH + timedelta(seconds=t_s),
+                                 {tag: sample_of(tag, readings[tag], t_s) for tag in voter.electrodes})
         for tag in inputs:
-            if tag in readings:
+            if voter is not None and tag == cfg.pv:
+                loop.on_sample(voted.sample(tag, EPOCH + timedelta(seconds=t_s)))
+            elif tag in readings:
                 loop.on_sample(sample_of(tag, readings[tag], t_s))
         if t_s + 1e-9 < next_exec:
             return commands
@@ -169,8 +193,9 @@ def run_loop_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path
                 commands[req.tag] = min(max(req.value, 0.0), 100.0)
         return commands
 
-    traj = run_scenario(sc, params=load_sim_params(plant_file), controller=controller,
-                        record_every_s=record_every_s)
-    res = ClosedLoopResult(loop_name, sc.name, cfg.compensation.value, traj, log, cfg.setpoint, pv_tag=cfg.pv)
+    params = sim_params if sim_params is not None else load_sim_params(plant_file)
+    traj = run_scenario(sc, params=params, controller=controller, record_every_s=record_every_s)
+    res = ClosedLoopResult(loop_name, sc.name, cfg.compensation.value, traj, log, cfg.setpoint, pv_tag=cfg.pv,
+                           vote_events=vote_events)
     res.compute()
     return res

@@ -129,6 +129,43 @@ class TuningReport:
         ])
 
 
+class TuningRefused(ValueError):
+    """The step test cannot support a proposal; the reason says why and what to do."""
+
+
+# A pre-step trend that would move the CV by this share of the step's response over the test, or a fit
+# whose residual is this share of the response, means the response is not the step's alone.
+DRIFT_SHARE_MAX = 0.25
+RESIDUAL_SHARE_MAX = 0.25
+
+
+def check_step_test(model: Fopdt, configured_kp: float, drift_per_s: float, observed_s: float,
+                    unit: str) -> None:
+    """Refuse a proposal of the wrong sign, or from a test whose CV was still moving or did not follow the step.
+
+    The sign is the configured kp's: a positive kp means output up, CV up (NaOH raises the pH). A fitted
+    gain of the other sign is a disturbance mistaken for the response (or a plant mis-wired), never a
+    gain to put into the loop: it would turn feedback into positive feedback.
+    """
+    response = model.gain * (1.0 - np.exp(-max(observed_s - model.dead_time_s, 0.0) / model.tau_s))
+    if configured_kp != 0.0 and model.gain * configured_kp <= 0.0:
+        raise TuningRefused(
+            f"refused: the step test gives a process gain of {model.gain:+.4g} {unit}/%, the opposite sign of "
+            f"the loop's action (kp {configured_kp:+g}); a disturbance during the test or a wrong output "
+            "mapping; repeat the test on a steady plant")
+    drift = abs(drift_per_s) * observed_s
+    if drift > DRIFT_SHARE_MAX * abs(response):
+        raise TuningRefused(
+            f"refused: the test did not settle: before the step the CV was moving {drift_per_s * 60:+.3g} "
+            f"{unit}/min, {drift:.3g} {unit} over the {observed_s:.0f} s test against a response of "
+            f"{abs(response):.3g} {unit}; settle longer (--settle-s) or step larger")
+    if model.rms_residual > RESIDUAL_SHARE_MAX * abs(response):
+        raise TuningRefused(
+            f"refused: the test did not settle: the response does not follow a step (rms residual "
+            f"{model.rms_residual:.3g} {unit} against a response of {abs(response):.3g} {unit}); repeat it "
+            "on a steady plant or step larger")
+
+
 def tune(plant_file: str | Path, loop_name: str, *, step_pct: float = 1.0, settle_s: float = 1800.0,
          observe_s: float = 1200.0, rule: Rule = "simc", closed_loop_time_s: float | None = None,
          seed: int | None = None, compensation: str | None = None,
@@ -181,6 +218,8 @@ def tune(plant_file: str | Path, loop_name: str, *, step_pct: float = 1.0, settl
     base = float(np.mean(before[:, 1]))
     fit = fit_fopdt(after[:, 0] - t0, after[:, 1] - base, step_pct)
     unit = loop.compensator.unit or (plant.tag(cfg.pv).unit if any(t.name == cfg.pv for t in plant.tags) else "")
+    drift_per_s = float(np.polyfit(before[:, 0], before[:, 1], 1)[0])
+    check_step_test(fit, cfg.kp, drift_per_s, float(after[-1, 0] - t0), unit)
     return TuningReport(loop_name, cfg.compensation.value, unit, base, step_pct, fit,
                         propose_pi(fit, rule, closed_loop_time_s), cfg.kp, cfg.ki,
                         observed_s=float(after[-1, 0] - t0))
@@ -197,6 +236,7 @@ def tune_command(
         help="override the loop's compensation (none, titration, gain_schedule)")] = None,
     setpoint: Annotated[float | None, typer.Option(
         help="operating point of the step test (default: the loop's setpoint)")] = None,
+    settle_s: Annotated[float, typer.Option(help="time in AUTO before the test, s")] = 1800.0,
 ) -> None:
     """Step-test a loop on the simulated plant, fit FOPDT, propose PI gains (SIMC or lambda)."""
     if rule not in ("simc", "lambda"):
@@ -204,7 +244,8 @@ def tune_command(
         raise typer.Exit(2)
     try:
         report = tune(config, loop, step_pct=step_pct, rule=rule,  # type: ignore[arg-type]
-                      closed_loop_time_s=closed_loop_time_s, compensation=compensation, setpoint=setpoint)
+                      closed_loop_time_s=closed_loop_time_s, compensation=compensation, setpoint=setpoint,
+                      settle_s=settle_s)
     except ConfigError as exc:
         for issue in exc.issues:
             typer.echo(str(issue), err=True)

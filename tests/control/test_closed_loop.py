@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from control.events import LoopEventKind
+from control.voting import VoteEventKind
 from plantctl.plantfile import load_plant
-from plantctl.tools.closed_loop import ClosedLoopResult, loop_config, run_loop_on_scenario
+from plantctl.tools.closed_loop import EPOCH, ClosedLoopResult, loop_config, run_loop_on_scenario
 from sim.interface import SensorStatus
 
 PLANT = "examples/plant.yaml"
@@ -103,3 +104,20 @@ def test_pumps_started_late_by_the_operator_release_no_wound_up_dose() -> None:
     assert sp_at_start == 0.0 and peak < 7.5
     sp_wound_up, peak_wound_up = run(without)
     assert sp_wound_up > 20.0 and peak_wound_up > 9.0  # the same plant without the running interlocks
+
+
+@pytest.mark.slow
+def test_an_electrode_frozen_at_a_good_value_is_voted_out_and_the_tank_stays_in_band() -> None:
+    """AIT-101 stuck GOOD 10:00-11:00 under the rising load: middle of three takes it out in ≤ 120 s.
+
+    On AIT-101 alone the same loop doses for the frozen reading and T-101 leaves 6-9 (1830 s, seed 1503).
+    """
+    res = run_loop_on_scenario(PLANT, "examples/scenarios/frozen-electrode.yaml", duration_s=13 * 3600,
+                               record_every_s=5.0, vote=("AIT-101", "AIT-104", "AIT-105"))
+    removed = [e for e in res.vote_events if e.electrode == "AIT-101" and e.kind is VoteEventKind.REMOVED]
+    assert removed and "frozen" in removed[0].reason
+    assert 0.0 < (removed[0].ts - EPOCH).total_seconds() - 10 * 3600 <= 120.0
+    assert res.figures["time_out_of_band_s"] == 0.0
+    alone = run_loop_on_scenario(PLANT, "examples/scenarios/frozen-electrode.yaml", duration_s=13 * 3600,
+                                 record_every_s=5.0)
+    assert alone.figures["time_out_of_band_s"] > 600.0  # the upset is real: one electrode is not enough

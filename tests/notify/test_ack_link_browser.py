@@ -85,7 +85,7 @@ class AckService:
         self.runtime.add_component("alarms", self.alarms, tap=self.alarms.submit)
         self.runtime.add_component("notifier", notifier)
         await self.runtime.start()
-        app = create_app(self.runtime, settings=settings, alarms=self.alarms.engine)
+        app = create_app(self.runtime, settings=settings, alarms=self.alarms)
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     lifespan="on", ws="none"))
         self._server_task = asyncio.create_task(self.server.serve())
@@ -185,7 +185,7 @@ def test_ack_link_confirms_once_and_a_scanner_get_does_not_ack(service: AckServi
     expect(page.get_by_test_id("ack-done")).to_have_text(f"Acknowledged by {user} from the email notification.")
     assert service.state("AIT-101.HH") is AlarmState.ACKED
     with psycopg.connect(service.url) as conn:
-        rows = conn.execute("SELECT actor, old_value, new_value, detail->>'comment' FROM audit_log "
+        rows = conn.execute("SELECT actor, old_value->>'state', new_value->>'state', detail->>'comment' FROM audit_log "
                             "WHERE action = 'ack' AND target = 'AIT-101.HH'").fetchall()
     assert rows == [(user, "UNACK", "ACKED", "acknowledged from the email notification")]
 
@@ -261,6 +261,83 @@ def test_an_engineer_puts_someone_on_call_from_the_panel(service: AckService, pa
     assert service.notifier.roster.on_call("primary", utcnow()).person != "carla"
 
 
+def test_rotation_edits_are_checked_and_refused_to_non_engineers(service: AckService) -> None:
+    url = f"{service.base_url}/api/v1/notify/rotations"
+    body = {"people": ["carla", "anna"], "start": "2026-11-30", "handover_time": "08:00", "period_days": 7}
+    listed = httpx.get(url, headers=bearer(service, "viewer")).json()
+    assert [(r["name"], r["source"], r["people"]) for r in listed] == [
+        ("primary", "plant file", ["anna", "ben"]), ("backup", "plant file", ["ben", "anna"])]
+    assert httpx.put(f"{url}/primary", json=body, headers=bearer(service, "operator")).status_code == 403
+    engineer = bearer(service, "engineer")
+    for bad, status, detail in (
+            ({**body, "people": ["carla", "dave"]}, 422, "no person 'dave' in the plant file"),
+            ({**body, "people": ["carla", "carla"]}, 422, "each person takes one turn in a rotation")):
+        r = httpx.put(f"{url}/primary", json=bad, headers=engineer)
+        assert (r.status_code, r.headers["content-type"], r.json()["detail"]) == (
+            status, "application/problem+json", detail)
+    r = httpx.put(f"{url}/night", json=body, headers=engineer)
+    assert (r.status_code, r.json()["detail"]) == (404, "no rotation 'night' in the plant file")
+    assert httpx.put(f"{url}/primary", json={**body, "period_days": 0}, headers=engineer).status_code == 422
+    r = httpx.delete(f"{url}/primary", headers=engineer)
+    assert (r.status_code, r.json()["detail"]) == (404, "rotation 'primary' already follows the plant file")
+    with psycopg.connect(service.url) as conn:
+        assert conn.execute("SELECT count(*) FROM notify_rotation").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM audit_log WHERE action = 'oncall_rotation'").fetchone() == (0,)
+
+
+def test_a_rotation_set_in_the_panel_is_stored_and_outlives_a_reload(service: AckService) -> None:
+    url = f"{service.base_url}/api/v1/notify/rotations"
+    engineer = bearer(service, "engineer")
+    try:
+        for people in (["carla", "anna"], ["carla"]):  # a second edit replaces the first, one in force
+            r = httpx.put(f"{url}/backup", json={"people": people, "start": "2026-11-30", "handover_time": "08:00",
+                                                  "period_days": 7}, headers=engineer)
+            assert r.status_code == 200, r.text
+        assert (r.json()["source"], r.json()["people"], r.json()["plant_file"]["people"]) == (
+            "panel", ["carla"], ["ben", "anna"])
+        service.notifier.roster.panel_rotations = {}  # forget what memory holds: the database has it
+        service.run(service.notifier.reload_overrides())
+        assert service.notifier.roster.on_call("backup", utcnow()).person == "carla"
+        with psycopg.connect(service.url) as conn:
+            assert conn.execute("SELECT people FROM notify_rotation WHERE removed_at IS NULL").fetchall() == [
+                (["carla"],)]
+            rows = conn.execute("SELECT old_value->'people', new_value->'people', detail->>'replaced' FROM audit_log "
+                                "WHERE action = 'oncall_rotation' AND target = 'backup' ORDER BY id").fetchall()
+        assert rows == [(["ben", "anna"], ["carla", "anna"], "plant file"), (["carla", "anna"], ["carla"], "panel")]
+    finally:
+        assert httpx.delete(f"{url}/backup", headers=engineer).status_code == 200
+    assert service.notifier.roster.on_call("backup", utcnow()).person != "carla"
+
+
+def test_an_engineer_edits_a_rotation_in_the_panel_and_goes_back_to_the_plant_files(
+        service: AckService, page: Page) -> None:
+    page.goto(f"{service.base_url}/#/oncall")
+    page.get_by_label("User name").fill("engineer")
+    page.get_by_label("Password").fill(service.passwords["engineer"])
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{service.base_url}/#/oncall")
+    expect(page.get_by_test_id("rotation-source-primary")).to_have_text("plant file")
+    form = page.get_by_role("form", name="Edit a rotation")
+    form.get_by_label("Rotation").select_option("primary")
+    expect(form.get_by_label("People in turn")).to_have_value("anna, ben")  # the form starts from what is in force
+    form.get_by_label("People in turn").fill("carla")
+    form.get_by_role("button", name="Save rotation").click()
+    expect(page.get_by_test_id("oncall-primary")).to_have_text("carla")  # the rotation's, not an override
+    expect(page.get_by_test_id("rotation-source-primary")).to_contain_text("panel (engineer")
+    assert service.notifier.roster.on_call("primary", utcnow()).person == "carla"  # the notifier pages carla
+    with psycopg.connect(service.url) as conn:
+        rows = conn.execute("SELECT actor, target, new_value->'people' FROM audit_log "
+                            "WHERE action = 'oncall_rotation' AND target = 'primary'").fetchall()
+    assert rows == [("engineer", "primary", ["carla"])]
+    screenshot(page, "oncall-rotation")
+
+    page.get_by_role("table", name="Rotations").locator("tr[data-rotation=primary]").get_by_role(
+        "button", name="Back to plant file").click()
+    expect(page.get_by_test_id("rotation-source-primary")).to_have_text("plant file")
+    expect(page.get_by_test_id("oncall-primary")).not_to_contain_text("carla")
+    assert service.notifier.roster.on_call("primary", utcnow()).person != "carla"
+
+
 def test_with_require_login_the_link_opens_the_panel_and_acks_as_the_operator(service: AckService, page: Page) -> None:
     service.raise_alarm("LIT-3", 96.0)
     link = service.link_in_mail("LIT-3.H")
@@ -289,7 +366,7 @@ def test_with_require_login_the_link_opens_the_panel_and_acks_as_the_operator(se
 def test_every_notify_read_needs_credentials(service: AckService) -> None:
     spec = httpx.get(f"{service.base_url}/openapi.json", headers=bearer(service, "viewer")).json()  # behind login
     reads = [p for p, ops in spec["paths"].items() if p.startswith("/api/v1/notify") and "get" in ops]
-    assert len(reads) == 5, reads
+    assert len(reads) == 6, reads
     for path in reads:
         assert httpx.get(f"{service.base_url}{path}", params={"alarm": "AIT-101.HH"}).status_code == 401, path
         r = httpx.get(f"{service.base_url}{path}", params={"alarm": "AIT-101.HH"}, headers=bearer(service, "viewer"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from plantctl.config.notifications import NotificationsConfig
+from plantctl.config.notifications import NotificationsConfig, RotationConfig
 from plantctl.notify.roster import Roster
 from plantctl.plantfile import load_plant
 
@@ -38,6 +38,20 @@ def test_weekly_handover_at_local_time_across_daylight_saving() -> None:
     assert r.on_call("primary", utc(2026, 3, 30, 5, 59)).person == "anna"
     assert r.on_call("primary", utc(2026, 3, 30, 6, 0)).person == "ben"
     assert r.on_call("primary", utc(2026, 3, 30, 6, 0)).start == utc(2026, 3, 30, 6, 0)
+
+
+def test_a_panel_rotation_replaces_the_plant_files_of_its_name_until_cleared() -> None:
+    r = Roster(cfg())
+    monday = utc(2026, 12, 7, 7, 0)  # Monday 08:00 CET: ben's week in the plant file (anna from 30 Nov)
+    assert r.on_call("primary", monday).person == "ben"
+    r.panel_rotations = {"primary": RotationConfig(name="primary", people=["carla", "anna"], start="2026-12-07",
+                                                   handover_time="07:00", period_days=14)}
+    assert r.on_call("primary", monday).person == "carla"
+    shift = r.on_call("primary", monday)
+    assert (shift.start, shift.end) == (utc(2026, 12, 7, 6, 0), utc(2026, 12, 21, 6, 0))  # 07:00 local, 14 days
+    assert r.on_call("primary", utc(2026, 12, 21, 6, 0)).person == "anna"
+    r.panel_rotations = {}
+    assert r.on_call("primary", monday).person == "ben"
 
 
 def test_an_override_swaps_the_person_for_its_time_only() -> None:

@@ -1,4 +1,4 @@
-// On call: who is paged now, the schedule, the escalation pipelines, time to acknowledge, channel health,
+// On call: who is paged now, the schedule, the rotations and overrides, the escalation pipelines, time to acknowledge, channel health,
 // and the notification log of one alarm (#/oncall?alarm=AIT-101.HH).
 
 import { api, ApiError, qs } from "../api.js";
@@ -48,6 +48,53 @@ function overridesSection(ctx, oc, reload, status) {
   return { section, load };
 }
 
+/** Rotations in force: the panel's (an engineer edits it here, or goes back to the plant file's) or the file's. */
+function rotationsSection(ctx, oc, reload, status) {
+  const section = el("section", { "aria-label": "Rotations" }, el("h2", { text: "Rotations" }));
+  const load = async () => {
+    const list = await api.get("/api/v1/notify/rotations");
+    const rows = list.map((r) => el("tr", { "data-rotation": r.name, "data-source": r.source },
+      el("th", { scope: "row", text: r.name }), el("td", { text: r.people.join(" → ") }),
+      el("td", { text: `${r.start}, ${r.handover_time.slice(0, 5)}, every ${r.period_days} d` }),
+      el("td", { "data-testid": `rotation-source-${r.name}`,
+        text: r.source === "panel" ? `panel (${r.changed_by}, ${fmtDateTime(r.changed_at)})` : "plant file" }),
+      el("td", {}, r.source === "panel" && ctx.can("engineer") ? el("button.quiet", { type: "button",
+        text: "Back to plant file", onclick: async () => {
+          try { await api.del(`/api/v1/notify/rotations/${encodeURIComponent(r.name)}`); await reload(); say(status, `Rotation ${r.name} follows the plant file again.`); }
+          catch (exc) { say(status, exc.message, "error"); }
+        } }) : "")));
+    section.replaceChildren(el("h2", { text: "Rotations" }),
+      table("Rotations", ["Rotation", "People in turn", "First handover, time, period", "Set in", ""], rows));
+    if (!ctx.can("engineer") || !list.length) return;
+    const rotation = el("select", { name: "rotation" }, list.map((r) => el("option", { value: r.name, text: r.name })));
+    const people = el("input", { name: "people", required: true, placeholder: oc.people.map((p) => p.name).join(", "),
+      title: `comma-separated, in turn; known: ${oc.people.map((p) => p.name).join(", ")}` });
+    const start = el("input", { name: "start", type: "date", required: true });
+    const handover = el("input", { name: "handover", type: "time", required: true });
+    const period = el("input", { name: "period", type: "number", min: "1", max: "56", required: true });
+    const fill = () => {
+      const r = list.find((x) => x.name === rotation.value);
+      people.value = r.people.join(", "); start.value = r.start; handover.value = r.handover_time.slice(0, 5);
+      period.value = String(r.period_days);
+    };
+    rotation.addEventListener("change", fill);
+    fill();
+    section.append(el("form.filters", { "aria-label": "Edit a rotation", onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api.put(`/api/v1/notify/rotations/${encodeURIComponent(rotation.value)}`, {
+          people: people.value.split(",").map((p) => p.trim()).filter(Boolean), start: start.value,
+          handover_time: handover.value, period_days: Number(period.value) });
+        await reload();
+        say(status, "Rotation saved.");
+      } catch (exc) { say(status, exc.message, "error"); }
+    } }, el("label", {}, "Rotation ", rotation), el("label", {}, "People in turn ", people),
+      el("label", {}, `First handover (${oc.timezone}) `, start), el("label", {}, "Handover time ", handover),
+      el("label", {}, "Period (days) ", period), el("button", { type: "submit", text: "Save rotation" })));
+  };
+  return { section, load };
+}
+
 export function mount(root, ctx, params) {
   const status = el("p.status", { role: "status" });
   const now = el("section", { "aria-label": "On call now" });
@@ -56,6 +103,7 @@ export function mount(root, ctx, params) {
   const kpis = el("section", { "aria-label": "Time to acknowledge" });
   const channels = el("section", { "aria-label": "Channels" });
   const overrides = el("div");
+  const rotationsBox = el("div");
   const alarm = el("input", { name: "alarm", placeholder: "AIT-101.HH", value: params.get("alarm") || "" });
   const log = el("section", { "aria-label": "Notification log", "data-testid": "notify-log" });
 
@@ -97,6 +145,9 @@ export function mount(root, ctx, params) {
         table("Escalation", ["Pipeline", "Priorities", "Alarms", "Steps"], oc.pipelines.map((p) => el("tr", {},
           el("th", { scope: "row", text: p.name }), el("td", { text: p.priorities.join(", ") }),
           el("td", { text: p.alarms.join(", ") }), el("td", {}, el("ol", {}, p.steps.map((s) => el("li", { text: s }))))))));
+      const rot = rotationsSection(ctx, oc, load, status);
+      rotationsBox.replaceChildren(rot.section);
+      await rot.load();
       const ov = overridesSection(ctx, oc, load, status);
       overrides.replaceChildren(ov.section);
       await ov.load();
@@ -134,7 +185,7 @@ export function mount(root, ctx, params) {
         say(status, exc.message, "error");
       }
     } })) : "";
-  root.append(el("h1", { text: "On call" }), ackBox, status, now, schedule, overrides, pipelines, kpis, channels,
+  root.append(el("h1", { text: "On call" }), ackBox, status, now, schedule, rotationsBox, overrides, pipelines, kpis, channels,
     el("h2", { text: "Notification log" }),
     el("form.filters", { "aria-label": "Notification log filter", onsubmit: (ev) => { ev.preventDefault(); loadLog(); } },
       el("label", {}, "Alarm ", alarm), el("button", { type: "submit", text: "Show" })),
