@@ -8,10 +8,12 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import numpy as np
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
 from connectors.base import Emit, SourceHealth, refuse_locally
+from connectors.modbus.block import BlockDecoder
 from connectors.modbus.codec import CodecError, decode, encode, to_engineering, to_raw
 from connectors.modbus.config import (
     ByteOrder,
@@ -38,6 +40,11 @@ from plantctl.samples import Sample, utcnow
 from plantctl.writes import WriteOutcome
 
 _log = logging.getLogger(__name__)
+
+_NOTHING_YET = -1  # no value reported for the tag since (re)connecting
+_GOOD = int(Quality.GOOD)
+_NOT_FINITE = int(Quality.BAD_DEVICE_FAILURE)
+_NOT_FINITE_REASON = "device sent a value that is not a finite number"
 
 # Modbus Application Protocol V1.1b3 §7: exception codes.
 EXCEPTION_NAMES = {
@@ -111,7 +118,12 @@ class ModbusSource:
         self._health = self._supervisor.health
         self._health.request_plan_size = sum(len(g.requests) for g in self._groups)
         self._client: AsyncModbusTcpClient | None = None
-        self._last: dict[str, tuple[float, Quality, str]] = {}
+        # Last reported value, quality (-1: none yet) and non-Good reason of every tag, by tag index.
+        self._index = {name: i for i, name in enumerate(self._tags)}
+        self._last_value = np.full(len(self._tags), math.nan)
+        self._last_quality = np.full(len(self._tags), _NOTHING_YET, dtype=np.int16)
+        self._last_reason = [""] * len(self._tags)
+        self._decoders: dict[int, tuple[ReadRequest, BlockDecoder, np.ndarray[Any, np.dtype[np.intp]]]] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -194,7 +206,7 @@ class ModbusSource:
         client, self._client = self._client, None
         if client is not None:
             client.close()
-        self._last.clear()
+        self._last_quality.fill(_NOTHING_YET)
 
     async def _watch_link(self, client: AsyncModbusTcpClient) -> None:
         """Notice a closed socket at once, even while a read is pending (pymodbus lets it time out)."""
@@ -279,42 +291,50 @@ class ModbusSource:
         self._health.good_read()
         return samples
 
-    def _decode(self, req: ReadRequest, reply: Any) -> list[Sample]:
-        now = utcnow()
-        out: list[Sample] = []
-        if req.table in BIT_TABLES:
-            bits = list(reply.bits)
-            if len(bits) < req.count:
-                raise ValueError(f"{len(bits)} bits for {req.count} asked")
-            for pt in req.tags:
-                self._report(out, pt.name, now, float(bool(bits[pt.address - req.address])), Quality.GOOD)
-            return out
-        regs = list(reply.registers)
-        if len(regs) != req.count:
-            raise ValueError(f"{len(regs)} registers for {req.count} asked")
-        for pt in req.tags:
-            tag = self._tags[pt.name]
-            addr = modbus_address(tag)
-            order = addr.byte_order or self._cfg.byte_order
-            offset = pt.address - req.address
-            raw = decode(addr.type, regs[offset : offset + pt.count], order, addr.bit)
-            if addr.type is ModbusType.BIT:
-                value = raw
-            else:
-                value = to_engineering(raw, tag.scaling, tag.range.low, tag.range.high)
-            quality = Quality.GOOD if math.isfinite(value) else Quality.BAD_DEVICE_FAILURE
-            self._report(out, pt.name, now, value, quality)
-        return out
+    def _decoder(self, req: ReadRequest) -> tuple[BlockDecoder, np.ndarray[Any, np.dtype[np.intp]]]:
+        """The block decoder of a planned read, built on its first reply (keyed by identity: hashing
+        a request hashes every tag of it)."""
+        entry = self._decoders.get(id(req))
+        if entry is None or entry[0] is not req:
+            decoder = BlockDecoder(req, self._tags, self._cfg)
+            index = np.array([self._index[name] for name in decoder.names], dtype=np.intp)
+            entry = self._decoders[id(req)] = (req, decoder, index)
+        return entry[1], entry[2]
 
-    def _report(self, out: list[Sample], name: str, ts: Any, value: float, quality: Quality) -> None:
-        """Report by exception when the tag has a deadband; every scan when its deadband is 0."""
-        tag = self._tags[name]
-        last = self._last.get(name)
-        if last is not None and tag.deadband > 0 and last[1] == quality and abs(value - last[0]) <= tag.deadband:
-            return
-        reason = "" if quality.is_good else "device sent a value that is not a finite number"
-        self._last[name] = (value, quality, reason)
-        out.append(Sample(name, ts, value, quality, reason))
+    def _decode(self, req: ReadRequest, reply: Any) -> list[Sample]:
+        """Decode the whole reply at once; Sample objects only for the values reported.
+
+        Report by exception when a tag has a deadband; every scan when its deadband is 0; always
+        when the quality changes. One timestamp for the block (one reply, one instant).
+        """
+        now = utcnow()
+        decoder, index = self._decoder(req)
+        values = decoder.values(reply)
+        good = np.isfinite(values)
+        quality = np.where(good, _GOOD, _NOT_FINITE).astype(np.int16)
+        with np.errstate(invalid="ignore"):
+            quiet = (
+                (self._last_quality[index] == quality)
+                & (decoder.deadband > 0)
+                & (np.abs(values - self._last_value[index]) <= decoder.deadband)
+            )
+        reported = np.flatnonzero(~quiet)
+        if reported.size == 0:
+            return []
+        tags = index[reported]
+        self._last_value[tags] = values[reported]
+        self._last_quality[tags] = quality[reported]
+        names = decoder.names
+        out: list[Sample] = []
+        for slot, tag, value, is_good in zip(
+            reported.tolist(), tags.tolist(), values[reported].tolist(), good[reported].tolist(), strict=True
+        ):
+            if is_good:
+                out.append(Sample(names[slot], now, value, Quality.GOOD, ""))
+            else:
+                self._last_reason[tag] = _NOT_FINITE_REASON
+                out.append(Sample(names[slot], now, value, Quality.BAD_DEVICE_FAILURE, _NOT_FINITE_REASON))
+        return out
 
     def _bad(self, req: ReadRequest, quality: Quality, reason: str) -> list[Sample]:
         """Exactly the tags of the failed request turn Bad; said again only when the reason changes."""
@@ -322,10 +342,12 @@ class ModbusSource:
         now = utcnow()
         out: list[Sample] = []
         for pt in req.tags:
-            last = self._last.get(pt.name)
-            if last is not None and last[1] == quality and last[2] == reason:
+            i = self._index[pt.name]
+            if self._last_quality[i] == quality and self._last_reason[i] == reason:
                 continue
-            self._last[pt.name] = (math.nan, quality, reason)
+            self._last_value[i] = math.nan
+            self._last_quality[i] = quality
+            self._last_reason[i] = reason
             out.append(Sample(pt.name, now, math.nan, quality, reason))
         return out
 
