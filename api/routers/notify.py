@@ -20,8 +20,8 @@ from api.errors import ApiProblem, problem_responses
 from api.schemas import NO_NUL
 from api.timerange import ApiDateTime
 from plantctl.audit.audit import AuditAction
+from plantctl.config.notifications import OverrideConfig
 from plantctl.notify import overrides, report
-from plantctl.notify.config import OverrideConfig
 from plantctl.notify.links import LinkRefused
 from plantctl.notify.service import Notifier
 from plantctl.samples import utcnow

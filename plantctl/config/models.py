@@ -18,9 +18,9 @@ from pydantic import (
     model_validator,
 )
 
+from plantctl.config.notifications import NotificationsConfig
 from plantctl.config.process import ProcessConfig
 from plantctl.config.reporting import ReportingConfig
-from plantctl.notify.config import NotificationsConfig
 
 TagName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$", max_length=64)]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]

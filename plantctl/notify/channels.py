@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import aiosmtplib
 import httpx
 
-from plantctl.notify.config import ChannelKind, EmailConfig, WebhookConfig
+from plantctl.config.notifications import ChannelKind, EmailConfig, WebhookConfig
 from plantctl.samples import utcnow
 
 SIGNATURE_HEADER = "X-Plantctl-Signature"

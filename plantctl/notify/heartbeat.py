@@ -9,7 +9,7 @@ from datetime import datetime
 
 import httpx
 
-from plantctl.notify.config import HeartbeatConfig
+from plantctl.config.notifications import HeartbeatConfig
 from plantctl.samples import utcnow
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from plantctl.notify.config import OverrideConfig
+from plantctl.config.notifications import OverrideConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from plantctl.notify.config import NotificationsConfig, OverrideConfig, RotationConfig
+from plantctl.config.notifications import NotificationsConfig, OverrideConfig, RotationConfig
 
 
 @dataclass(frozen=True, slots=True)

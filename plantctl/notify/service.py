@@ -24,9 +24,9 @@ import psycopg
 from plantctl.alarms.service import AlarmService
 from plantctl.alarms.states import AlarmEvent, AlarmState, Transition
 from plantctl.config.models import PlantConfig
+from plantctl.config.notifications import ChannelKind, NotificationsConfig, PipelineConfig
 from plantctl.notify import compose, links, overrides
 from plantctl.notify.channels import AppriseChannel, Channel, DeliveryError, EmailChannel, Outgoing, WebhookChannel
-from plantctl.notify.config import ChannelKind, NotificationsConfig, PipelineConfig
 from plantctl.notify.heartbeat import Heartbeat
 from plantctl.notify.roster import Roster
 from plantctl.samples import utcnow

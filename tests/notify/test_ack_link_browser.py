@@ -25,8 +25,8 @@ from api.settings import ApiSettings
 from plantctl.alarms.service import AlarmService
 from plantctl.alarms.states import AlarmState
 from plantctl.audit import AuditTrail
+from plantctl.config.notifications import AckLinkConfig
 from plantctl.historian.migrate import apply_migrations
-from plantctl.notify.config import AckLinkConfig
 from plantctl.notify.service import Notifier
 from plantctl.runtime.service import PlantRuntime
 from plantctl.samples import Sample, utcnow

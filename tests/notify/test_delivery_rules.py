@@ -14,7 +14,7 @@ import pytest
 
 from plantctl.alarms.service import AlarmService
 from plantctl.config.models import PlantConfig
-from plantctl.notify.config import HeartbeatConfig
+from plantctl.config.notifications import HeartbeatConfig
 from plantctl.notify.heartbeat import Heartbeat
 from plantctl.notify.service import Notifier
 from plantctl.plantfile import plant_config

@@ -122,8 +122,8 @@ async def test_webhook_is_signed_and_retried(notify_db: str, smtp: SmtpServer, c
 
 async def test_a_forged_signature_is_refused_by_the_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
     """The receiver used above really checks: a message signed with another key is rejected."""
+    from plantctl.config.notifications import WebhookConfig
     from plantctl.notify.channels import DeliveryError, Outgoing, WebhookChannel
-    from plantctl.notify.config import WebhookConfig
 
     hook = WebhookReceiver(b"the-right-key").start()
     try:

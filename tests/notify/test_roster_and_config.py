@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from plantctl.notify.config import NotificationsConfig
+from plantctl.config.notifications import NotificationsConfig
 from plantctl.notify.roster import Roster
 from plantctl.plantfile import load_plant
 
