@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.auth.ratelimit import LoginThrottle
 from api.auth.store import AuthStore
+from api.live_snapshot import EncodedLive
 from api.metrics import AcquisitionMeter
 from api.proxy import ClientAddress, client_address
 from api.settings import ApiSettings
@@ -34,6 +35,13 @@ class ApiContext:
     live_clients: int = 0
     live_streams: dict[str, int] = field(default_factory=dict)  # open live streams per user name
     counters: dict[str, int] = field(default_factory=dict)
+    encoded: EncodedLive | None = None  # the live table's JSON, built on first use
+
+    def encoded_live(self) -> EncodedLive:
+        """The live table's shared JSON (made anew if the runtime's plant config was replaced)."""
+        if self.encoded is None or self.encoded.config is not self.runtime.config:
+            self.encoded = EncodedLive(self.runtime.live, self.runtime.config)
+        return self.encoded
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n

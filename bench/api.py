@@ -1,4 +1,6 @@
-"""API benchmark: trend latency from rollups vs raw (1 tag, 1 s data), and live-stream fan-out latency.
+"""API benchmark: trend latency from rollups vs raw (1 tag, 1 s data), live-stream fan-out latency, and
+GET /api/v1/live requests/s (every tag of the example plant) beside GET /api/v1/auth/me, the authenticated
+stack's ceiling, measured in the same run with the same keep-alive load generator.
 
 Prints progress lines, then ONE JSON object on the last line of stdout. --quick (under 60 s) uses fewer
 days of data and fewer queries and says so in the JSON ("days"). Needs the test TimescaleDB
@@ -63,7 +65,9 @@ async def serve_child(url: str) -> None:
         historian = Historian(url, config.historian, config.tags, state_dir=Path(tmp))
         runtime = PlantRuntime(config, state_dir=Path(tmp), historian=cast("HistorianSink", historian), sources={})
         await runtime.start()
-        app = create_app(runtime, settings=ApiSettings(mode="production", database_url=url, live_queue_batches=1024))
+        # one bench user opens every fan-out stream: lift the per-user stream limit (default 8) for it
+        settings = ApiSettings(mode="production", database_url=url, live_queue_batches=1024, max_streams_per_user=1000)
+        app = create_app(runtime, settings=settings)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="none"))
         task = asyncio.create_task(server.serve())
         while not server.started:  # noqa: ASYNC110 - uvicorn offers no "started" event to await
@@ -74,6 +78,10 @@ async def serve_child(url: str) -> None:
             line = (await loop.run_in_executor(None, sys.stdin.readline)).split()
             if not line or line[0] == "quit":
                 break
+            if line[0] == "fill":  # one sample for every tag, so /live serves the whole table
+                runtime.bus.publish([Sample(t.name, datetime.now(UTC), 1.0 + i / 7) for i, t in enumerate(config.tags)])
+                await asyncio.sleep(0.2)
+                print("DONE", flush=True)
             if line[0] == "publish":
                 for k in range(int(line[1])):
                     runtime.bus.publish([Sample(TAG, datetime.now(UTC), round(7.0 + k / 1000, 6))])
@@ -191,6 +199,35 @@ async def fanout(child: Child, base: str, token: str, clients: int, events: int)
     return {"clients": clients, "delivered": sum(seen), "expected": clients * events, "latencies": latencies}
 
 
+async def hammer(base: str, token: str, path: str, seconds: float, connections: int) -> float:
+    """Requests/s over `connections` keep-alive HTTP/1.1 connections, each sending its next request as soon
+    as the previous answer is read (raw streams: the load generator must cost far less than the server)."""
+    host, port = base.removeprefix("http://").split(":")
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    done = 0
+    deadline = time.monotonic() + seconds
+
+    async def one() -> None:
+        nonlocal done
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while time.monotonic() < deadline:
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                if not head.startswith(b"HTTP/1.1 200"):
+                    raise RuntimeError(f"GET {path}: {head.splitlines()[0]!r}")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                await reader.readexactly(length)
+                done += 1
+        finally:
+            writer.close()
+
+    started = time.monotonic()
+    await asyncio.gather(*(one() for _ in range(connections)))
+    return done / (time.monotonic() - started)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer days and queries: whole run under 60 s")
@@ -240,6 +277,14 @@ def main() -> None:
         auto, raw = tr["timings"]["auto"], tr["timings"]["raw"]
         log(f"trend from {tr['sources']}: p50 {statistics.median(auto):.1f} ms, p99 {pct(auto, 99):.1f} ms; "
             f"raw p50 {statistics.median(raw):.1f} ms, p99 {pct(raw, 99):.1f} ms")
+        child.send("fill")
+        assert child.proc.stdout is not None
+        child.proc.stdout.readline()
+        hammer_s = 4.0 if args.quick else 15.0
+        live_rps = asyncio.run(hammer(base, token, "/api/v1/live", hammer_s, 8))
+        me_rps = asyncio.run(hammer(base, token, "/api/v1/auth/me", hammer_s, 8))
+        live_tags = len(httpx.get(f"{base}/api/v1/live", headers={"Authorization": f"Bearer {token}"}).json()["values"])
+        log(f"GET /live ({live_tags} tags): {live_rps:,.0f} requests/s; GET /auth/me: {me_rps:,.0f} requests/s")
         fo = asyncio.run(fanout(child, base, token, args.clients, events))
         lat = fo["latencies"]
         log(f"live: {fo['clients']} clients, {fo['delivered']}/{fo['expected']} deliveries, "
@@ -260,6 +305,9 @@ def main() -> None:
         "live_fanout_clients": fo["clients"], "live_events_per_client": events,
         "live_delivered": fo["delivered"], "live_expected": fo["expected"],
         "live_p50_latency_ms": round(statistics.median(lat), 2), "live_p99_latency_ms": round(pct(lat, 99), 2),
+        "live_requests_per_s": round(live_rps), "live_tags": live_tags,
+        "auth_me_requests_per_s": round(me_rps), "live_vs_auth_me": round(live_rps / me_rps, 2),
+        "load_avg_1m": os.getloadavg()[0],
         "wall_s": round(time.monotonic() - t_start, 1), "server": "separate process (one uvicorn worker)",
     }
     print(json.dumps(result))

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 
@@ -70,11 +70,10 @@ def _units(ctx: ApiContext) -> dict[str, str]:
     return {t.name: t.unit for t in ctx.runtime.config.tags}
 
 
-@router.get("", summary="The newest value, quality and time of each tag")
-async def snapshot(ctx: Ctx, _user: Viewer, wanted: Wanted) -> LiveSnapshot:
-    units = _units(ctx)
-    values = ctx.runtime.live.snapshot(wanted)
-    return LiveSnapshot(values=[sample_out(s, units.get(name, "")) for name, s in sorted(values.items())])
+@router.get("", summary="The newest value, quality and time of each tag", response_model=LiveSnapshot)
+async def snapshot(ctx: Ctx, _user: Viewer, wanted: Wanted) -> Response:
+    # Served from JSON encoded once per change of the live cache, not once per request (issue 20).
+    return Response(ctx.encoded_live().body(wanted), media_type="application/json")
 
 
 @router.get(
@@ -93,8 +92,8 @@ async def stream(ctx: Ctx, user: StreamViewer, wanted: Wanted,
     ctx.live_streams[user.username] = ctx.live_streams.get(user.username, 0) + 1
     try:
         yield ServerSentEvent(event="subscribed", data={"tags": sorted(wanted) if wanted else "all"})
-        for name, s in sorted(ctx.runtime.live.snapshot(wanted).items()):
-            yield ServerSentEvent(event="sample", raw_data=sample_out(s, units.get(name, "")).model_dump_json())
+        for fragment in ctx.encoded_live().fragments(wanted):
+            yield ServerSentEvent(event="sample", raw_data=fragment.decode())
         async for batch in sub:
             for s in batch:
                 if wanted is None or s.tag in wanted:

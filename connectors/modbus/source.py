@@ -9,10 +9,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import numpy as np
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
 from connectors.base import Emit, SourceHealth, refuse_locally
+from connectors.modbus.block import BlockDecoder
 from connectors.modbus.codec import CodecError, decode, encode, to_engineering, to_raw
 from connectors.modbus.config import (
     ByteOrder,
@@ -31,7 +33,7 @@ from connectors.modbus.planner import (
     coalesce,
     plan,
 )
-from connectors.rangecheck import judge
+from connectors.rangecheck import TINY_ABSOLUTE, TINY_SPANS, judge
 from connectors.supervisor import Supervisor, WriteFn, WriteProgress
 from connectors.timing import every
 from plantctl.config.models import TagConfig
@@ -40,6 +42,11 @@ from plantctl.samples import Sample, utcnow
 from plantctl.writes import WriteOutcome
 
 _log = logging.getLogger(__name__)
+
+_NOTHING_YET = -1  # no value reported for the tag since (re)connecting
+_GOOD = int(Quality.GOOD)
+_NOT_FINITE = int(Quality.BAD_DEVICE_FAILURE)
+_NOT_FINITE_REASON = "device sent a value that is not a finite number"
 
 # Modbus Application Protocol V1.1b3 §7: exception codes.
 EXCEPTION_NAMES = {
@@ -122,7 +129,12 @@ class ModbusSource:
         self._health = self._supervisor.health
         self._health.request_plan_size = sum(len(g.requests) for g in self._groups)
         self._client: AsyncModbusTcpClient | None = None
-        self._last: dict[str, tuple[float, Quality, str]] = {}
+        # Last reported value, quality (-1: none yet) and non-Good reason of every tag, by tag index.
+        self._index = {name: i for i, name in enumerate(self._tags)}
+        self._last_value = np.full(len(self._tags), math.nan)
+        self._last_quality = np.full(len(self._tags), _NOTHING_YET, dtype=np.int16)
+        self._last_reason = [""] * len(self._tags)
+        self._decoders: dict[int, tuple[ReadRequest, BlockDecoder, np.ndarray[Any, np.dtype[np.intp]], _Plausible]] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -205,7 +217,7 @@ class ModbusSource:
         client, self._client = self._client, None
         if client is not None:
             client.close()
-        self._last.clear()
+        self._last_quality.fill(_NOTHING_YET)
 
     async def _watch_link(self, client: AsyncModbusTcpClient) -> None:
         """Notice a closed socket at once, even while a read is pending (pymodbus lets it time out)."""
@@ -294,48 +306,61 @@ class ModbusSource:
         self._health.good_read()
         return samples
 
-    def _decode(self, req: ReadRequest, reply: Any) -> list[Sample]:
-        now = utcnow()
-        out: list[Sample] = []
-        if req.table in BIT_TABLES:
-            bits = list(reply.bits)
-            if len(bits) < req.count:
-                raise ValueError(f"{len(bits)} bits for {req.count} asked")
-            for pt in req.tags:
-                self._report(out, pt.name, now, float(bool(bits[pt.address - req.address])), Quality.GOOD)
-            return out
-        regs = list(reply.registers)
-        if len(regs) != req.count:
-            raise ValueError(f"{len(regs)} registers for {req.count} asked")
-        for pt in req.tags:
-            tag = self._tags[pt.name]
-            addr = modbus_address(tag)
-            order = addr.byte_order or self._cfg.byte_order
-            offset = pt.address - req.address
-            raw = decode(addr.type, regs[offset : offset + pt.count], order, addr.bit)
-            if addr.type is ModbusType.BIT:
-                value = raw
-            else:
-                value = to_engineering(raw, tag.scaling, tag.range.low, tag.range.high)
-            if not math.isfinite(value):
-                quality, reason = Quality.BAD_DEVICE_FAILURE, "device sent a value that is not a finite number"
-            elif addr.type is ModbusType.BIT:
-                quality, reason = Quality.GOOD, ""
-            else:
-                quality, reason = judge(tag, value)
-            self._report(out, pt.name, now, value, quality, reason)
-        return out
+    def _decoder(self, req: ReadRequest) -> tuple[BlockDecoder, np.ndarray[Any, np.dtype[np.intp]], _Plausible]:
+        """The block decoder of a planned read, built on its first reply (keyed by identity: hashing
+        a request hashes every tag of it), with the bounds inside which a value needs no range judgement."""
+        entry = self._decoders.get(id(req))
+        if entry is None or entry[0] is not req:
+            decoder = BlockDecoder(req, self._tags, self._cfg)
+            index = np.array([self._index[name] for name in decoder.names], dtype=np.intp)
+            entry = self._decoders[id(req)] = (req, decoder, index, _Plausible.of(
+                [self._tags[name] for name in decoder.names], judged=not decoder.bit_table))
+        return entry[1], entry[2], entry[3]
 
-    def _report(
-        self, out: list[Sample], name: str, ts: Any, value: float, quality: Quality, reason: str = ""
-    ) -> None:
-        """Report by exception when the tag has a deadband; every scan when its deadband is 0."""
-        tag = self._tags[name]
-        last = self._last.get(name)
-        if last is not None and tag.deadband > 0 and last[1] == quality and abs(value - last[0]) <= tag.deadband:
-            return
-        self._last[name] = (value, quality, reason)
-        out.append(Sample(name, ts, value, quality, reason))
+    def _decode(self, req: ReadRequest, reply: Any) -> list[Sample]:
+        """Decode the whole reply at once; Sample objects only for the values reported.
+
+        Report by exception when a tag has a deadband; every scan when its deadband is 0; always
+        when the quality changes. One timestamp for the block (one reply, one instant).
+        """
+        now = utcnow()
+        decoder, index, plausible = self._decoder(req)
+        values = decoder.values(reply)
+        finite = np.isfinite(values)
+        quality = np.where(finite, _GOOD, _NOT_FINITE).astype(np.int16)
+        judged: dict[int, str] = {}  # slot -> reason, for the rare value outside its range (rangecheck.judge)
+        for slot in plausible.suspects(values, finite).tolist():
+            q, why = judge(self._tags[decoder.names[slot]], float(values[slot]))
+            quality[slot] = int(q)
+            judged[slot] = why
+        good = quality == _GOOD
+        with np.errstate(invalid="ignore"):
+            quiet = (
+                (self._last_quality[index] == quality)
+                & (decoder.deadband > 0)
+                & (np.abs(values - self._last_value[index]) <= decoder.deadband)
+            )
+        reported = np.flatnonzero(~quiet)
+        if reported.size == 0:
+            return []
+        tags = index[reported]
+        self._last_value[tags] = values[reported]
+        self._last_quality[tags] = quality[reported]
+        names = decoder.names
+        out: list[Sample] = []
+        for slot, tag, value, is_good in zip(
+            reported.tolist(), tags.tolist(), values[reported].tolist(), good[reported].tolist(), strict=True
+        ):
+            if is_good:
+                self._last_reason[tag] = ""
+                out.append(Sample(names[slot], now, value, Quality.GOOD, ""))
+            elif slot in judged:
+                self._last_reason[tag] = judged[slot]
+                out.append(Sample(names[slot], now, value, Quality(int(quality[slot])), judged[slot]))
+            else:
+                self._last_reason[tag] = _NOT_FINITE_REASON
+                out.append(Sample(names[slot], now, value, Quality.BAD_DEVICE_FAILURE, _NOT_FINITE_REASON))
+        return out
 
     def _bad(self, req: ReadRequest, quality: Quality, reason: str) -> list[Sample]:
         """Exactly the tags of the failed request turn Bad; said again only when the reason changes."""
@@ -343,10 +368,12 @@ class ModbusSource:
         now = utcnow()
         out: list[Sample] = []
         for pt in req.tags:
-            last = self._last.get(pt.name)
-            if last is not None and last[1] == quality and last[2] == reason:
+            i = self._index[pt.name]
+            if self._last_quality[i] == quality and self._last_reason[i] == reason:
                 continue
-            self._last[pt.name] = (math.nan, quality, reason)
+            self._last_value[i] = math.nan
+            self._last_quality[i] = quality
+            self._last_reason[i] = reason
             out.append(Sample(pt.name, now, math.nan, quality, reason))
         return out
 
@@ -491,3 +518,33 @@ class _ModbusLink:
 
     async def close(self) -> None:
         await self._source._disconnect()
+
+
+class _Plausible:
+    """Per tag of a block: the bounds (range plus margin) inside which a decoded value is Good without asking
+    rangecheck.judge, and the magnitude below which a non-zero value is suspiciously tiny; judged per value
+    only outside them, so a correct decoding costs two array comparisons."""
+
+    __slots__ = ("high", "low", "tiny")
+
+    def __init__(self, low: np.ndarray[Any, Any], high: np.ndarray[Any, Any], tiny: np.ndarray[Any, Any]) -> None:
+        self.low, self.high, self.tiny = low, high, tiny
+
+    @classmethod
+    def of(cls, tags: list[TagConfig], *, judged: bool) -> _Plausible:
+        if not judged:  # coils and discrete inputs: a bit is never out of range
+            n = len(tags)
+            return cls(np.full(n, -np.inf), np.full(n, np.inf), np.zeros(n))
+        span = np.array([t.range.high - t.range.low for t in tags])
+        margin = span * np.array([t.range_margin_pct for t in tags]) / 100.0
+        bit = np.array([modbus_address(t).type is ModbusType.BIT for t in tags])
+        low = np.where(bit, -np.inf, np.array([t.range.low for t in tags]) - margin)
+        high = np.where(bit, np.inf, np.array([t.range.high for t in tags]) + margin)
+        tiny = np.where(bit, 0.0, np.minimum(TINY_SPANS * span, TINY_ABSOLUTE))
+        return cls(low, high, tiny)
+
+    def suspects(self, values: np.ndarray[Any, Any], finite: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """Slots of finite values outside their bounds or non-zero and tiny."""
+        with np.errstate(invalid="ignore"):
+            out = (values < self.low) | (values > self.high) | ((values != 0) & (np.abs(values) < self.tiny))
+        return np.flatnonzero(out & finite)

@@ -10,13 +10,18 @@ class LiveCache:
 
     def __init__(self) -> None:
         self._last: dict[str, Sample] = {}
+        self.version = 0  # grows whenever a sample is kept, so readers re-encode only after a change
 
     def update(self, batch: list[Sample]) -> None:
         last = self._last
+        kept = False
         for s in batch:
             prev = last.get(s.tag)
             if prev is None or s.ts >= prev.ts:
                 last[s.tag] = s
+                kept = True
+        if kept:
+            self.version += 1
 
     def get(self, tag: str) -> Sample | None:
         return self._last.get(tag)
