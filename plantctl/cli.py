@@ -23,7 +23,7 @@ def _users_app() -> typer.Typer:
 
 def _report_app() -> typer.Typer:
     from plantctl.alarms.report import report_alarms_command
-    from plantctl.reports.cli import mount as mount_reports
+    from plantctl.tools.report_commands import mount as mount_reports
 
     report_app = typer.Typer(help="Reports over a period from the plant database.", no_args_is_help=True)
     report_app.command("alarms")(report_alarms_command)
