@@ -25,6 +25,15 @@ class LoopEventKind(StrEnum):
     OUTPUT_WRITE_RECOVERED = "output_write_recovered"
     FLOW_DEVIATION = "flow_deviation"  # an inner flow loop cannot hold its setpoint (pump wear, air lock)
     FLOW_DEVIATION_CLEARED = "flow_deviation_cleared"
+    # the voted PV (control.voting): one kind per VoteEventKind
+    ELECTRODE_DEVIATION = "electrode_deviation"  # departs from the other two; still votes
+    ELECTRODE_DEVIATION_CLEARED = "electrode_deviation_cleared"
+    ELECTRODE_REMOVED = "electrode_removed"  # taken out of the vote, with its fault
+    ELECTRODE_READMITTED = "electrode_readmitted"
+    VOTE_LOST = "vote_lost"  # fewer than two electrodes: the PV is Bad, the loop takes its fail-safe
+    VOTE_RESTORED = "vote_restored"
+    # a diversion valve (control.diversion)
+    DIVERSION_CHANGE = "diversion_change"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from control.diversion_block import DiversionBlock
 from control.events import EventSink
 from control.loop import Loop, OutputRequest
 from plantctl.config.models import LoopMode, PlantConfig
@@ -30,30 +31,59 @@ class LoopGroup:
             if not progressed:
                 raise ValueError(f"cascade cycle among loops {', '.join(pending)}")
         self.order = order
+        self.diversions = {cfg.name: DiversionBlock(cfg, events) for cfg in plant.diversion}
+        self._to_secondary: dict[str, float] = {}  # secondary loop → its primary's last allocation to it
 
     @property
     def inputs(self) -> frozenset[str]:
-        return frozenset(t for lp in self.loops.values() for t in lp.inputs)
+        return frozenset({*(t for lp in self.loops.values() for t in lp.inputs),
+                          *(t for d in self.diversions.values() for t in d.inputs)})
 
     def on_sample(self, sample: Sample) -> None:
         for lp in self.loops.values():
             if sample.tag in lp.inputs:
                 lp.on_sample(sample)
+        for d in self.diversions.values():
+            if sample.tag in d.inputs:
+                d.on_sample(sample)
+
+    def period_of(self, name: str) -> float:
+        """The period of a loop or a diversion block."""
+        return self.loops[name].cfg.period_s if name in self.loops else self.diversions[name].period_s
+
+    @property
+    def blocks(self) -> list[str]:
+        """Everything that runs periodically: loops in cascade order, then the diversion valves."""
+        return [*self.order, *self.diversions]
+
+    def _remote_from(self, primary: Loop, secondary: Loop) -> float:
+        """A primary's signal to one secondary, in the primary's output unit: its allocation to the
+        secondary when the secondary is one of its outputs (a split range's high side), else its output."""
+        return self._to_secondary.get(secondary.name, primary.output)
 
     def execute(self, now: datetime, dt_s: float) -> list[OutputRequest]:
         """One period of every loop, in order; cascade setpoints pass within the same period."""
         out: list[OutputRequest] = []
-        for name in self.order:
+        for name in self.blocks:
             out.extend(self.execute_loop(name, now, dt_s))
         return out
 
     def execute_loop(self, name: str, now: datetime, dt_s: float) -> list[OutputRequest]:
-        """One period of one loop, with its cascade wiring (remote setpoint in, primary tracking out)."""
+        """One period of one loop, with its cascade wiring (remote setpoint in, primary tracking out);
+        or of a diversion block."""
+        if name in self.diversions:
+            return self.diversions[name].execute(now, dt_s)
         lp = self.loops[name]
         src = lp.cfg.cas_source
+        scale = lp.cfg.cas_scale
         if src in self.loops:
-            lp.set_remote_setpoint(self.loops[src].output)
-        out = lp.execute(now, dt_s)
+            lp.set_remote_setpoint(self._remote_from(self.loops[src], lp) * scale)
+        out: list[OutputRequest] = []
+        for req in lp.execute(now, dt_s):
+            if req.tag in self.loops:  # an output that is a secondary loop's setpoint: passed, not written
+                self._to_secondary[req.tag] = req.value
+            else:
+                out.append(req)
         if src in self.loops and lp.mode is not LoopMode.CAS:
-            self.loops[src].track_output(lp.setpoint)  # the primary waits at the secondary's setpoint
+            self.loops[src].track_output(lp.setpoint / scale)  # the primary waits at the secondary's setpoint
         return out

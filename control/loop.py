@@ -20,6 +20,7 @@ from control.interlocks import Interlock
 from control.kinds import build_law
 from control.law import ControlLaw
 from control.state import LoopState
+from control.voting import ElectrodeVoter, VoteEvent, VoteEventKind, VoteResult
 from plantctl.config.models import CompensationKind, LoopConfig, LoopMode, PlantConfig
 from plantctl.samples import Sample
 
@@ -42,6 +43,16 @@ class OutputRequest:
     tag: str
     value: float
     unit: str
+
+
+_VOTE_EVENT_KIND = {
+    VoteEventKind.DEVIATION_ALARM: LoopEventKind.ELECTRODE_DEVIATION,
+    VoteEventKind.DEVIATION_CLEARED: LoopEventKind.ELECTRODE_DEVIATION_CLEARED,
+    VoteEventKind.REMOVED: LoopEventKind.ELECTRODE_REMOVED,
+    VoteEventKind.READMITTED: LoopEventKind.ELECTRODE_READMITTED,
+    VoteEventKind.VOTE_LOST: LoopEventKind.VOTE_LOST,
+    VoteEventKind.VOTE_RESTORED: LoopEventKind.VOTE_RESTORED,
+}
 
 
 class Loop:
@@ -69,6 +80,11 @@ class Loop:
         self._restored_i: float | None = None
         self._held_output = 0.0  # PID part + feedforward at the start of a fail-safe hold
         self._ff_at_hold: float | None = None
+        self.voter: ElectrodeVoter | None = None
+        self._vote: VoteResult | None = None
+        self._vote_at: datetime | None = None
+        if cfg.voted_with:
+            self.voter = ElectrodeVoter([cfg.pv, *cfg.voted_with], events=self._vote_event)
         self._inputs = self._input_tags()
         self._first_execute: datetime | None = None
 
@@ -93,7 +109,7 @@ class Loop:
         return self._inputs
 
     def _input_tags(self) -> frozenset[str]:
-        tags = {self.cfg.pv, *(t for i in self.interlocks for t in i.tags), *self.law.inputs}
+        tags = {self.cfg.pv, *self.cfg.voted_with, *(t for i in self.interlocks for t in i.tags), *self.law.inputs}
         if self.cfg.cas_source is not None:
             tags.add(self.cfg.cas_source)
         return frozenset(tags)
@@ -148,6 +164,10 @@ class Loop:
         if dt_s <= 0:
             raise ValueError(f"dt_s must be positive, got {dt_s}")
         self._check_interlocks(now)
+        if self.voter is not None:
+            self._vote = self.voter.update(now, {t: self._latest[t] for t in self.voter.electrodes
+                                                 if t in self._latest})
+            self._vote_at = now
         pv_sample, why_bad = self._pv(now)
         usable = why_bad is None
         self.pv_usable = usable
@@ -275,7 +295,15 @@ class Loop:
         return None
 
     def _pv(self, now: datetime) -> tuple[Sample | None, str | None]:
-        """Latest PV sample and why it is unusable (None when usable)."""
+        """Latest PV sample (the voted one with voted_with:) and why it is unusable (None when usable)."""
+        if self.voter is not None:
+            if self._vote is None or self._vote_at is None:
+                return None, "has no voted value yet"
+            s: Sample | None = self._vote.sample(self.cfg.pv, self._vote_at)
+            assert s is not None
+            if s.quality.is_bad:
+                return s, f"vote lost: {s.reason}"
+            return s, None
         s = self._latest.get(self.cfg.pv)
         if s is None:
             return None, "has no value yet"
@@ -368,6 +396,23 @@ class Loop:
 
     def _law_event(self, now: datetime, kind: LoopEventKind, reason: str) -> None:
         self._event(now, kind, reason)
+
+    def _vote_event(self, ev: VoteEvent) -> None:
+        data: dict[str, float | str] = {"electrode": ev.electrode}
+        if ev.fault is not None:
+            data["fault"] = ev.fault.value
+        self._event(ev.ts, _VOTE_EVENT_KIND[ev.kind], f"{ev.electrode}: {ev.reason}", data=data)
+
+    def readmit_electrode(self, electrode: str, actor: str, now: datetime) -> None:
+        """Return an electrode to the vote after its repair or recalibration (an operator's decision)."""
+        if self.voter is None or electrode not in self.voter.electrodes:
+            raise ValueError(f"{self.name}: {electrode!r} is not one of this loop's voted electrodes")
+        self.voter.readmit(electrode, now, actor)
+
+    @property
+    def vote(self) -> VoteResult | None:
+        """The last vote (None without voted_with:): value, quality and the electrodes in it."""
+        return self._vote
 
     # --- status ----------------------------------------------------------------------------
 

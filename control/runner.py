@@ -67,8 +67,8 @@ class LoopRunner:
                 if state is not None:
                     loop.restore(state, now)
         self._stop.clear()
-        for name in self.group.order:
-            period = self.group.loops[name].cfg.period_s
+        for name in self.group.blocks:
+            period = self.group.period_of(name)
             self._tasks.append(asyncio.create_task(run_periodic(period, self._work_for(name), self._stop),
                                                    name=f"loop {name}"))
 
@@ -97,7 +97,8 @@ class LoopRunner:
             requests = self.group.execute_loop(name, now, tick.dt_s)
             for req in requests:
                 await self._send(req, tick)
-            self._persist(name, now, tick.started_s)
+            if name in self.group.loops:
+                self._persist(name, now, tick.started_s)
         return work
 
     async def _send(self, req: OutputRequest, tick: Tick) -> None:
@@ -105,7 +106,7 @@ class LoopRunner:
         if last is not None and last[0] == req.value and tick.started_s - last[1] < REWRITE_EVERY_S \
                 and req.tag not in self._failing:
             return
-        period = self.group.loops[req.loop].cfg.period_s
+        period = self.group.period_of(req.loop)
         try:
             result = await asyncio.wait_for(self._write(req.tag, req.value), timeout=period)
         except TimeoutError:

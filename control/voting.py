@@ -6,8 +6,8 @@ is taken out of the vote automatically (its fault and reason as an event, for th
 control continues on the mean of two, and with two out the voted value goes Bad so the loop
 takes its fail-safe. Faults recognised beside Bad/stale quality:
 - frozen: no variation over `window_s` while the others vary (a stuck transmitter or cable);
-- drift: departing from the other two beyond `remove_ph`, slowly (it took longer than `drift_min_s`
-  from `deviation_ph` to `remove_ph`: a fouled or ageing junction);
+- drift: departing from the other two beyond `deviation_ph` for `deviation_remove_s`, or reaching
+  `remove_ph` slowly (longer than `drift_min_s` from `deviation_ph`): a fouled or ageing junction;
 - broken glass: beyond `remove_ph` from the other two while stuck near pH 7, the isopotential
   point of a glass electrode, with the others well away from 7;
 - deviation: beyond `remove_ph` from the other two without a trend (removed too).
@@ -72,6 +72,7 @@ class VoterSettings:
     remove_ph: float = 0.6  # taken out beyond this from the other two...
     remove_delay_s: float = 20.0  # ...for this long
     drift_min_s: float = 60.0  # from the alarm to the removal threshold slower than this is a drift
+    deviation_remove_s: float = 90.0  # beyond deviation_ph this long (never reaching remove_ph): drifted out
     window_s: float = 60.0  # history judged for frozen, drift and broken glass
     frozen_span_ph: float = 0.002  # a reading that moves less than this over the window...
     others_span_ph: float = 0.02  # ...while each other one moves more than this is frozen
@@ -257,6 +258,15 @@ class ElectrodeVoter:
                 self._remove(e, now, fault, f"{residual:+.2f} pH from the nearest other electrode ({ref:.2f} pH){how}")
         else:
             e.removing_since = None
+            # A slow drift is out well before it reaches remove_ph: beyond deviation_ph from both others
+            # for deviation_remove_s is not process (the three see one well-mixed tank) but the electrode.
+            if abs(residual) > s.deviation_ph and e.deviating_since is not None \
+                    and (now - e.deviating_since).total_seconds() >= s.deviation_remove_s:
+                took = (now - e.deviating_since).total_seconds()
+                rate = (abs(residual) - s.deviation_ph) / took * 3600.0  # growth since it crossed deviation_ph
+                self._remove(e, now, ElectrodeFault.DRIFT,
+                             f"{residual:+.2f} pH from the nearest other electrode ({ref:.2f} pH) for {took:.0f} s, "
+                             f"drifting about {rate:.1f} pH/h (or slowed by coating)")
 
     def _diagnose(self, e: _Electrode, others: list[_Electrode]) -> tuple[ElectrodeFault, str]:
         """Broken glass when stuck near 7 with the others away; drift when the residual grew slowly."""

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from plantctl.config.models import (
     AlarmConfig,
+    DiversionConfig,
     HistorianConfig,
     LoopConfig,
     PlantConfig,
@@ -86,6 +87,13 @@ def _items(doc: LocatedDocument, key: str, issues: list[ConfigIssue]) -> list[tu
         issues.append(doc.issue((key,), f"{key} must be a list"))
         return []
     return list(enumerate(value))
+
+
+def _loop_names(doc: LocatedDocument) -> set[str]:
+    """The names the plant file gives its loops (before they are validated)."""
+    raw = doc.data.get("loops")
+    return {lp["name"] for lp in (raw if isinstance(raw, list) else [])
+            if isinstance(lp, dict) and isinstance(lp.get("name"), str)}
 
 
 def _tag_address(
@@ -199,6 +207,8 @@ def check_plant(doc: LocatedDocument, protocols: ProtocolTable) -> tuple[PlantCo
         loops[loop.name] = loop
         ref((*loc, "pv"), loop.pv)
         for j, mv in enumerate(loop.mv):
+            if mv in _loop_names(doc):  # a split-range primary's high side may be a secondary loop's setpoint
+                continue
             ref((*loc, "mv", j), mv)
             if mv in tags and not tags[mv].writable:
                 issues.append(doc.issue((*loc, "mv", j), f"output tag {mv!r} is not writable"))
@@ -209,6 +219,8 @@ def check_plant(doc: LocatedDocument, protocols: ProtocolTable) -> tuple[PlantCo
             ref((*loc, "interlocks", j, "tag"), lock.tag)
             for k, voted in enumerate(lock.voted_with):
                 ref((*loc, "interlocks", j, "voted_with", k), voted)
+        for k, voted in enumerate(loop.voted_with):
+            ref((*loc, "voted_with", k), voted)
         loop_loc[loop.name] = loc
 
     primaries = {lp.cas_source for lp in loops.values()}
@@ -216,9 +228,31 @@ def check_plant(doc: LocatedDocument, protocols: ProtocolTable) -> tuple[PlantCo
         if not loop.mv and name not in primaries:
             issues.append(doc.issue((*loop_loc[name], "mv"),
                                     "a loop needs output tags (mv:) unless it is another loop's cas_source"))
+        for j, mv in enumerate(loop.mv):
+            if mv in loops and loops[mv].cas_source != name:
+                issues.append(doc.issue((*loop_loc[name], "mv", j),
+                                        f"output {mv!r} is a loop: it must name this loop ({name}) as its cas_source"))
         cas = loop.cas_source
         if cas is not None and cas not in tags and cas not in tag_loc and cas not in loops:
             issues.append(doc.issue((*loop_loc[name], "cas_source"), f"unknown tag or loop {cas!r}"))
+
+    for i, item in _items(doc, "diversion", issues):
+        loc = ("diversion", i)
+        div = validate_section(doc, DiversionConfig, item, loc, issues)
+        if div is None:
+            continue
+        for j, name in enumerate(div.ph):
+            ref((*loc, "ph", j), name)
+        for key in ("valve", "holding_level", "flow"):
+            ref((*loc, key), getattr(div, key))
+        if div.valve in tags and not tags[div.valve].writable:
+            issues.append(doc.issue((*loc, "valve"), f"valve command {div.valve!r} is not writable"))
+        if div.return_pump is not None:
+            for key in ("sp", "run"):
+                name = getattr(div.return_pump, key)
+                ref((*loc, "return_pump", key), name)
+                if name in tags and not tags[name].writable:
+                    issues.append(doc.issue((*loc, "return_pump", key), f"{name!r} is not writable"))
 
     alarm_names: set[str] = set()
     for i, item in _items(doc, "alarms", issues):

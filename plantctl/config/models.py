@@ -353,6 +353,11 @@ class LoopConfig(Strict):
     feedforward: FeedforwardConfig | None = None
     interlocks: list[InterlockConfig] = Field(default_factory=list)
     cas_source: TagName | None = Field(default=None, description="tag or loop giving the remote setpoint in CAS")
+    cas_scale: float = Field(default=1.0, gt=0, description="remote setpoint = the source's value x this (e.g. L/h "
+                                                            "of reagent per % of the primary's output)")
+    voted_with: list[TagName] = Field(
+        default_factory=list, description="two more electrodes of the PV's measurement: the loop then controls on "
+                                          "their middle of three, faulty ones taken out of the vote (control.voting)")
     sp_tracking_in_man: bool = True
     turndown: TurndownConfig | None = Field(default=None, description="kind flow: pulse the pump below its minimum")
     deviation_alarm: FlowDeviationConfig | None = Field(default=None, description="kind flow: inner-loop deviation")
@@ -392,6 +397,8 @@ class LoopConfig(Strict):
                     raise ValueError(f"interlock {lock.name!r} stops {out!r}, which is not an output (mv) of this loop")
         if self.cas_source == self.name:
             raise ValueError("a loop cannot be its own cascade source")
+        if self.voted_with and (len(self.voted_with) != 2 or len({self.pv, *self.voted_with}) != 3):
+            raise ValueError("voted_with: needs two more electrodes, distinct from pv:, for a middle-of-three vote")
         return self
 
     @model_validator(mode="after")
@@ -466,12 +473,62 @@ class AlarmConfig(Strict):
         return self
 
 
+class ReturnPumpConfig(Strict):
+    """Pumps held water back for retreatment while the discharge is in spec and the holding tank has water."""
+
+    sp: TagName = Field(description="the return pump's speed setpoint (%)")
+    run: TagName | None = Field(default=None, description="its run command, if it has one")
+    speed_pct: float = Field(default=50.0, gt=0, le=100, description="speed while returning")
+    start_level_pct: float = Field(default=10.0, ge=0, le=100, description="returns above this holding level...")
+    stop_level_pct: float = Field(default=3.0, ge=0, le=100, description="...until it falls to this")
+    after_outfall_s: float = Field(default=600.0, ge=0, description="only this long after the outfall reopened")
+
+    @model_validator(mode="after")
+    def _levels(self) -> ReturnPumpConfig:
+        if not self.stop_level_pct < self.start_level_pct:
+            raise ValueError("stop_level_pct must be below start_level_pct")
+        return self
+
+
+class DiversionConfig(Strict):
+    """A diversion valve after the last stage: off-spec (or unknown) discharge goes to a holding tank."""
+
+    name: TagName
+    description: str = ""
+    ph: list[TagName] = Field(min_length=1, max_length=3, description="discharge pH measurements: ANY of them "
+                                                                      "off-spec, Bad or stale diverts")
+    valve: TagName = Field(description="valve command, 1 = divert (writable)")
+    holding_level: TagName | None = Field(default=None, description="holding tank level (%); unknown counts as full")
+    flow: TagName | None = Field(default=None, description="discharge flow (m3/h) for the diverted-volume count")
+    return_pump: ReturnPumpConfig | None = None
+    divert_low_ph: float = 6.3
+    divert_high_ph: float = 8.7
+    return_low_ph: float = 6.5
+    return_high_ph: float = 8.5
+    return_s: float = Field(default=120.0, ge=0)
+    min_divert_s: float = Field(default=300.0, ge=0)
+    stale_after_s: float = Field(default=10.0, gt=0)
+    holding_full_pct: float = Field(default=95.0, gt=0, le=100)
+    holding_room_pct: float = Field(default=90.0, ge=0, lt=100)
+    period_s: float = Field(default=1.0, ge=0.05, le=60)
+
+    @model_validator(mode="after")
+    def _bands(self) -> DiversionConfig:
+        if not self.divert_low_ph <= self.return_low_ph < self.return_high_ph <= self.divert_high_ph:
+            raise ValueError("the return band must lie inside the divert band (that is the hysteresis)")
+        if not self.holding_room_pct < self.holding_full_pct:
+            raise ValueError("holding_room_pct must be below holding_full_pct")
+        return self
+
+
 class PlantConfig(Strict):
     plant: PlantInfo
     historian: HistorianConfig = HistorianConfig()
     sources: list[SourceConfig] = Field(default_factory=list)
     tags: list[TagConfig] = Field(default_factory=list)
     loops: list[LoopConfig] = Field(default_factory=list)
+    diversion: list[DiversionConfig] = Field(
+        default_factory=list, description="discharge diversion valves (docs/control.md); empty: none")
     alarms: list[AlarmConfig] = Field(default_factory=list)
     simulation: dict[str, Any] | None = None
     reporting: ReportingConfig | None = None

@@ -113,6 +113,10 @@ class WriteGate:
         self._heartbeat_of = {hb: s.name for s in config.sources
                               if (hb := getattr(s, "heartbeat_tag", None)) is not None}
         self._loop_of = {mv: lp.name for lp in config.loops for mv in lp.mv}
+        for div in config.diversion:  # a diversion block writes its valve and return pump, always
+            outs = [div.valve, *((div.return_pump.sp, div.return_pump.run) if div.return_pump else ())]
+            self._loop_of.update({t: div.name for t in outs if t is not None})
+        self._diversion_of = {t: n for t, n in self._loop_of.items() if n in {d.name for d in config.diversion}}
 
     # --- policy ----------------------------------------------------------------------------------
     def check(self, tag_name: str, value: float, origin: Origin) -> WriteOutcome | None:
@@ -147,6 +151,8 @@ class WriteGate:
 
     def owner(self, tag: str) -> str | None:
         """The loop that writes this tag now (AUTO/CAS), named with its mode; None when nobody owns it."""
+        if tag in self._diversion_of:  # no manual mode: off-spec water must not be sent to the outfall by hand
+            return f"{self._diversion_of[tag]} (discharge diversion, automatic)"
         for name, loop in (self._loops() or {}).items():
             if tag in loop.cfg.mv and loop.mode in LOOP_OWNED_MODES:
                 return f"{name} in {loop.mode.value}"

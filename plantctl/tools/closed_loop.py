@@ -6,16 +6,18 @@ computed on the simulator's true pH, which the loop never sees.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import ValidationError
 
-from control.events import EventLog
+from control.events import EventLog, LoopEventKind
+from control.group import LoopGroup
 from control.loop import Loop, ModeRefused
 from control.voting import ElectrodeVoter, VoteEvent
 from plantctl.config.models import LoopConfig, LoopMode, PlantConfig
@@ -27,6 +29,8 @@ from sim.interface import COMMANDS, Reading, SensorStatus
 from sim.params import SimParams, load_sim_params
 from sim.scenario import Scenario, load_scenario
 
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # simulated t = 0 s, as sample timestamps
 _QUALITY = {SensorStatus.GOOD: Quality.GOOD, SensorStatus.UNCERTAIN: Quality.UNCERTAIN,
             SensorStatus.FAILED: Quality.BAD_SENSOR_FAILURE}
@@ -197,5 +201,161 @@ def run_loop_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path
     traj = run_scenario(sc, params=params, controller=controller, record_every_s=record_every_s)
     res = ClosedLoopResult(loop_name, sc.name, cfg.compensation.value, traj, log, cfg.setpoint, pv_tag=cfg.pv,
                            vote_events=vote_events)
+    res.compute()
+    return res
+
+
+class ReturnLoopsToAuto:
+    """The attentive operator for a whole plant: each shed loop goes back to AUTO (CAS for a cascade
+    secondary) at its configured setpoint once its PV has been usable for `delay_s`."""
+
+    def __init__(self, plant: PlantConfig, delay_s: float = 60.0) -> None:
+        self._setpoints = {lp.name: lp.setpoint for lp in plant.loops}
+        self._secondaries = {lp.name for lp in plant.loops if lp.cas_source in self._setpoints}
+        self._usable_since: dict[str, float] = {}
+        self.delay_s = delay_s
+        self.returns: list[tuple[float, str]] = []
+
+    def __call__(self, t_s: float, group: LoopGroup) -> None:
+        for name, loop in group.loops.items():
+            if loop.mode is not LoopMode.MAN or not loop.pv_usable:
+                self._usable_since.pop(name, None)
+                continue
+            since = self._usable_since.setdefault(name, t_s)
+            if t_s - since < self.delay_s:
+                continue
+            now = EPOCH + timedelta(seconds=t_s)
+            mode = LoopMode.CAS if name in self._secondaries else LoopMode.AUTO
+            try:
+                if mode is LoopMode.AUTO:
+                    loop.set_setpoint(self._setpoints[name], "operator (simulated)", now)
+                loop.set_mode(mode, "operator (simulated)", now, "PV repaired")
+                self.returns.append((t_s, name))
+            except ModeRefused:
+                pass
+            self._usable_since.pop(name, None)
+
+
+PlantOperator = Callable[[float, LoopGroup], None]
+
+
+@dataclass
+class PlantRunResult:
+    """A whole-plant closed-loop run: trajectory, events (loops, votes, diversion) and the figures."""
+
+    scenario: str
+    label: str
+    traj: Trajectory
+    events: EventLog
+    setpoints: dict[str, float]
+    band: tuple[float, float] = (6.0, 9.0)
+    figures: dict[str, float] = field(default_factory=dict)
+
+    def compute(self) -> None:
+        t = self.traj.t_s
+        tr = self.traj.true
+        dt = np.diff(t, append=t[-1] + (t[1] - t[0] if len(t) > 1 else 1.0))
+        lo, hi = self.band
+
+        def off(x: FloatArray) -> BoolArray:
+            return (x < lo) | (x > hi)
+
+        f: dict[str, float] = {}
+        iae_total = 0.0
+        for key, signal in (("t101", "ph"), ("t401", "trim_ph")):
+            loop = _TANK_LOOP[key]
+            sp = self.setpoints.get(loop)
+            if sp is None or signal not in tr:
+                continue
+            err = np.abs(tr[signal] - sp) * dt
+            f[f"iae_{key}_ph_s"] = float(np.sum(err))
+            iae_total += f[f"iae_{key}_ph_s"]
+            f[f"out_of_band_{key}_s"] = float(np.sum(dt[off(tr[signal])]))
+            f[f"max_deviation_{key}_ph"] = float(np.max(np.abs(tr[signal] - sp)))
+        f["iae_ph_s"] = iae_total
+        outfall_l = tr["outfall_m3_h"] / 3.6 * dt
+        overflow_l = tr["holding_overflow_m3_h"] / 3.6 * dt
+        f["offspec_discharged_l"] = float(np.sum(outfall_l[off(tr["discharge_ph"])])
+                                          + np.sum(overflow_l[off(tr["holding_ph"])]))
+        f["discharged_l"] = float(np.sum(outfall_l) + np.sum(overflow_l))
+        f["diverted_l"] = float(np.sum(tr["diverted_m3_h"] / 3.6 * dt))
+        f["returned_l"] = float(np.sum(tr["return_m3_h"] / 3.6 * dt))
+        f["influent_l"] = float(np.sum(tr["influent_flow_m3_h"] / 3.6 * dt))
+        f["holding_overflow_l"] = float(np.sum(overflow_l))
+        f["naoh_l"] = float(np.sum((tr["naoh_delivered_l_h"] + tr["trim_naoh_delivered_l_h"]) * dt) / 3600.0)
+        f["h2so4_l"] = float(np.sum((tr["acid_delivered_l_h"] + tr["trim_acid_delivered_l_h"]) * dt) / 3600.0)
+        f["reagent_l"] = f["naoh_l"] + f["h2so4_l"]
+        f["wall_s"] = self.traj.wall_s
+        self.figures = f
+
+    @property
+    def vote_removals(self) -> list[tuple[float, str, str]]:
+        """(t_s, loop, reason) of each electrode taken out of a vote."""
+        return [((e.ts - EPOCH).total_seconds(), e.loop, e.reason) for e in self.events.events
+                if e.kind is LoopEventKind.ELECTRODE_REMOVED]
+
+    def line(self) -> str:
+        f = self.figures
+        return (f"{self.scenario:<20} {self.label:<12} IAE T-101 {f.get('iae_t101_ph_s', 0):>8.0f} "
+                f"T-401 {f.get('iae_t401_ph_s', 0):>8.0f} pH·s  out of 6–9 "
+                f"T-101 {f.get('out_of_band_t101_s', 0):>6.0f} s "
+                f"T-401 {f.get('out_of_band_t401_s', 0):>6.0f} s  diverted {f['diverted_l']:>8.0f} L  "
+                f"off-spec out {f['offspec_discharged_l']:>6.0f} L  reagent {f['reagent_l']:.1f} L")
+
+
+_TANK_LOOP = {"t101": "PHC-101", "t401": "PHC-401"}
+
+
+def plant_with(plant: PlantConfig, overrides: Mapping[str, Mapping[str, Any]]) -> PlantConfig:
+    """The plant file with fields of named loops replaced (e.g. {'PHC-101': {'compensation': 'none'}})."""
+    unknown = set(overrides) - {lp.name for lp in plant.loops}
+    if unknown:
+        raise KeyError(f"no loop {', '.join(sorted(unknown))} in the plant file")
+    loops = [loop_config(plant, lp.name, **overrides.get(lp.name, {})) for lp in plant.loops]
+    return plant.model_copy(update={"loops": loops})
+
+
+def run_plant_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path, *, label: str = "plant",
+                          overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                          operator: PlantOperator | None = None, duration_s: float | None = None,
+                          record_every_s: float = 5.0, sim_params: SimParams | None = None) -> PlantRunResult:
+    """Every loop and diversion valve of the plant file (LoopGroup, as `plantctl run` runs them) closed
+    around the simulator; the pumps are started at t = 0 and a simulated operator returns shed loops."""
+    plant = plant_with(load_plant(plant_file), overrides or {})
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if duration_s is not None:
+        sc = Scenario(sc.name, sc.description, duration_s, sc.seed, sc.events)
+    log = EventLog()
+    group = LoopGroup(plant, log)
+    op = operator if operator is not None else ReturnLoopsToAuto(plant)
+    inputs = group.inputs
+    period = min(group.period_of(n) for n in group.blocks) if group.blocks else 1.0
+    runs = sorted({name.replace(".SP", ".RUN") for name in COMMANDS if name.endswith(".SP")} & set(COMMANDS))
+    clock = {"next": 0.0, "last": -1.0}  # last < 0: not executed yet
+    started = False
+
+    def controller(t_s: float, readings: dict[str, Reading]) -> dict[str, float]:
+        nonlocal started
+        commands: dict[str, float] = {}
+        if not started:
+            commands.update(dict.fromkeys(runs, 1.0))
+            started = True
+        for tag, reading in readings.items():
+            if tag in inputs:
+                group.on_sample(sample_of(tag, reading, t_s))
+        if t_s + 1e-9 < clock["next"]:
+            return commands
+        dt = period if clock["last"] < 0 else t_s - clock["last"]
+        clock["last"] = t_s
+        clock["next"] += period
+        op(t_s, group)
+        for req in group.execute(EPOCH + timedelta(seconds=t_s), dt):
+            if req.tag in COMMANDS:
+                commands[req.tag] = min(max(req.value, 0.0), 100.0)
+        return commands
+
+    params = sim_params if sim_params is not None else load_sim_params(plant_file)
+    traj = run_scenario(sc, params=params, controller=controller, record_every_s=record_every_s)
+    res = PlantRunResult(sc.name, label, traj, log, {lp.name: lp.setpoint for lp in plant.loops})
     res.compute()
     return res

@@ -18,7 +18,7 @@ import typer
 from scipy.optimize import least_squares
 
 from control.events import EventLog
-from control.loop import Loop
+from control.group import LoopGroup
 from plantctl.config import ConfigError
 from plantctl.config.models import LoopMode
 from plantctl.plantfile import load_plant
@@ -182,28 +182,34 @@ def tune(plant_file: str | Path, loop_name: str, *, step_pct: float = 1.0, settl
     if setpoint is not None:
         over["setpoint"] = setpoint
     cfg = loop_config(plant, loop_name, **over)
-    loop = Loop(cfg, EventLog())
+    # The whole plant runs as `plantctl run` runs it (other stages keep control; a cascade primary's step
+    # reaches its pump through the inner flow loop); only the tested loop goes to MAN and steps.
+    others = [lp.model_copy(update={"mode": LoopMode.CAS if lp.cas_source else LoopMode.AUTO})
+              for lp in plant.loops if lp.name != loop_name]
+    group = LoopGroup(plant.model_copy(update={"loops": [cfg, *others]}), EventLog())
+    loop = group.loops[loop_name]
     model = PlantModel(load_sim_params(plant_file), seed)
     cv: list[tuple[float, float]] = []
     state = {"stepped_at": None}
+    runs = {name.replace(".SP", ".RUN") for name in COMMANDS if name.endswith(".SP")} & set(COMMANDS)
 
     def controller(t_s: float, readings: dict[str, Reading]) -> dict[str, float]:
         commands: dict[str, float] = {}
         if t_s == 0.0:
-            commands = {mv.replace(".SP", ".RUN"): 1.0 for mv in cfg.mv if mv.endswith(".SP")}
-        for tag in loop.inputs:
+            commands = dict.fromkeys(runs, 1.0)
+        for tag in group.inputs:
             if tag in readings:
-                loop.on_sample(sample_of(tag, readings[tag], t_s))
+                group.on_sample(sample_of(tag, readings[tag], t_s))
         now = EPOCH + timedelta(seconds=t_s)
         if t_s >= settle_s and loop.mode is not LoopMode.MAN:
             loop.set_mode(LoopMode.MAN, "tuning", now, "step test")
         if t_s >= settle_s + 60.0 and state["stepped_at"] is None:
             state["stepped_at"] = t_s  # type: ignore[assignment]
             loop.set_output(loop.output + step_pct, "tuning", now)
-        for req in loop.execute(now, cfg.period_s):
+        for req in group.execute(now, cfg.period_s):
             if req.tag in COMMANDS:
                 commands[req.tag] = min(max(req.value, 0.0), 100.0)
-        pv = readings[cfg.pv].value
+        pv = loop.vote.value if loop.vote is not None else readings[cfg.pv].value
         cv.append((t_s, loop.compensator.to_control(pv)))
         return commands
 

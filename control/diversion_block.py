@@ -1,0 +1,105 @@
+"""A plant file's `diversion:` entry as a runtime block: discharge pH samples in, valve and return pump out.
+
+The decision is control.diversion's (divert at once, return with dwell and hysteresis); this block
+feeds it the worst of the discharge measurements — any one off-spec, Bad or stale diverts, and the
+outfall reopens only when every one has been inside the return band — and runs the return pump
+that sends held water back for retreatment once the outfall has been open a while.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from control.diversion import DiversionController, DiversionEvent, DiversionSettings, DiversionState
+from control.events import EventSink, LoopEvent, LoopEventKind
+from control.loop import OutputRequest
+from plantctl.config.models import DiversionConfig
+from plantctl.samples import Sample
+
+
+class DiversionBlock:
+    """One diversion valve with its holding tank and return pump."""
+
+    def __init__(self, cfg: DiversionConfig, events: EventSink) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self._emit = events
+        self.controller = DiversionController(DiversionSettings(
+            divert_low_ph=cfg.divert_low_ph, divert_high_ph=cfg.divert_high_ph, return_low_ph=cfg.return_low_ph,
+            return_high_ph=cfg.return_high_ph, return_s=cfg.return_s, min_divert_s=cfg.min_divert_s,
+            stale_after_s=cfg.stale_after_s, holding_full_pct=cfg.holding_full_pct,
+            holding_room_pct=cfg.holding_room_pct), events=self._on_change)
+        self._latest: dict[str, Sample] = {}
+        self._outfall_since: datetime | None = None
+        self.returning = False
+        tags = {*cfg.ph}
+        if cfg.holding_level is not None:
+            tags.add(cfg.holding_level)
+        if cfg.flow is not None:
+            tags.add(cfg.flow)
+        self.inputs = frozenset(tags)
+
+    @property
+    def period_s(self) -> float:
+        return self.cfg.period_s
+
+    @property
+    def state(self) -> DiversionState:
+        return self.controller.state
+
+    def on_sample(self, sample: Sample) -> None:
+        if sample.tag in self.inputs:
+            self._latest[sample.tag] = sample
+
+    def _worst(self, now: datetime) -> Sample | None:
+        """The measurement the decision rests on: a missing, Bad or stale one first, else the one farthest
+        from the middle of the return band."""
+        mid = (self.cfg.return_low_ph + self.cfg.return_high_ph) / 2.0
+        worst: Sample | None = None
+        for tag in self.cfg.ph:
+            smp = self._latest.get(tag)
+            if smp is None or smp.quality.is_bad or (now - smp.ts).total_seconds() > self.cfg.stale_after_s:
+                return smp
+            # an Uncertain one wins ties: it may divert, and it keeps the outfall shut (returning needs Good)
+            if worst is None or abs(smp.value - mid) > abs(worst.value - mid) or not smp.quality.is_good:
+                worst = smp
+        return worst
+
+    def _level(self, now: datetime) -> float | None:
+        tag = self.cfg.holding_level
+        if tag is None:
+            return 0.0  # no holding tank level configured: room is assumed (say so in the plant file)
+        smp = self._latest.get(tag)
+        if smp is None or smp.quality.is_bad or (now - smp.ts).total_seconds() > self.cfg.stale_after_s:
+            return None
+        return smp.value
+
+    def execute(self, now: datetime, dt_s: float) -> list[OutputRequest]:
+        """One period: where the discharge goes, and the return pump."""
+        flow = self._latest.get(self.cfg.flow) if self.cfg.flow is not None else None
+        flow_l_s = flow.value / 3.6 if flow is not None and not flow.quality.is_bad else 0.0
+        level = self._level(now)
+        state = self.controller.update(now, self._worst(now), flow_l_s, dt_s, level)
+        out = [OutputRequest(self.name, self.cfg.valve, 1.0 if self.controller.divert else 0.0, "")]
+        if state is DiversionState.OUTFALL:
+            if self._outfall_since is None:
+                self._outfall_since = now
+        else:
+            self._outfall_since = None
+        rp = self.cfg.return_pump
+        if rp is not None:
+            settled = self._outfall_since is not None and \
+                (now - self._outfall_since).total_seconds() >= rp.after_outfall_s
+            if not settled or level is None or level <= rp.stop_level_pct:
+                self.returning = False
+            elif level >= rp.start_level_pct:
+                self.returning = True
+            out.append(OutputRequest(self.name, rp.sp, rp.speed_pct if self.returning else 0.0, "%"))
+            if rp.run is not None:
+                out.append(OutputRequest(self.name, rp.run, 1.0 if self.returning else 0.0, ""))
+        return out
+
+    def _on_change(self, ev: DiversionEvent) -> None:
+        self._emit(LoopEvent(ev.ts, self.name, LoopEventKind.DIVERSION_CHANGE,
+                             f"{ev.old.value} → {ev.new.value}: {ev.reason}",
+                             data={"old": ev.old.value, "new": ev.new.value}))
