@@ -72,7 +72,12 @@ class LoopGroup:
         """One period of one loop, with its cascade wiring (remote setpoint in, primary tracking out);
         or of a diversion block."""
         if name in self.diversions:
-            return self.diversions[name].execute(now, dt_s)
+            block = self.diversions[name]
+            for measured in block.cfg.ph:  # a loop named among the discharge measurements gives its voted PV
+                voted = self.loops[measured].vote if measured in self.loops else None
+                if voted is not None:
+                    block.on_sample(voted.sample(measured, now))
+            return block.execute(now, dt_s)
         lp = self.loops[name]
         src = lp.cfg.cas_source
         scale = lp.cfg.cas_scale

@@ -242,6 +242,10 @@ def check_plant(doc: LocatedDocument, protocols: ProtocolTable) -> tuple[PlantCo
         if div is None:
             continue
         for j, name in enumerate(div.ph):
+            if name in loops:  # a loop's voted PV
+                if not loops[name].voted_with:
+                    issues.append(doc.issue((*loc, "ph", j), f"loop {name!r} has no voted PV (voted_with:) to give"))
+                continue
             ref((*loc, "ph", j), name)
         for key in ("valve", "holding_level", "flow"):
             ref((*loc, key), getattr(div, key))

@@ -495,8 +495,9 @@ class DiversionConfig(Strict):
 
     name: TagName
     description: str = ""
-    ph: list[TagName] = Field(min_length=1, max_length=3, description="discharge pH measurements: ANY of them "
-                                                                      "off-spec, Bad or stale diverts")
+    ph: list[TagName] = Field(min_length=1, max_length=3, description="discharge pH measurements (tags, or loops "
+                                                                      "whose voted PV counts): ANY of them off-spec, "
+                                                                      "Bad or stale diverts")
     valve: TagName = Field(description="valve command, 1 = divert (writable)")
     holding_level: TagName | None = Field(default=None, description="holding tank level (%); unknown counts as full")
     flow: TagName | None = Field(default=None, description="discharge flow (m3/h) for the diverted-volume count")
