@@ -148,6 +148,9 @@ class ElectrodeVoter:
     def deviation_alarm(self, electrode: str) -> bool:
         return self._el[electrode].deviation_alarm
 
+    def fault_reason(self, electrode: str) -> str:
+        return self._el[electrode].fault_reason
+
     # --- operator ------------------------------------------------------------------------------
 
     def take_out(self, electrode: str, now: datetime, reason: str) -> None:

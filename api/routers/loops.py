@@ -32,6 +32,21 @@ class FeedforwardOut(BaseModel):
                                     "above 1: the influent needs more base than the model says)")
 
 
+class ElectrodeOut(BaseModel):
+    tag: str
+    in_vote: bool
+    fault: str | None = Field(description="why it is out of the vote (frozen, drift, broken_glass, bad_quality, "
+                                          "stale, deviation, out_of_service); None while it votes")
+    reason: str
+    deviation_alarm: bool = Field(description="departs from the other two while still voting")
+
+
+class VoteOut(BaseModel):
+    value: float
+    quality: str
+    electrodes: list[ElectrodeOut]
+
+
 class LoopOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "name": "PHC-101", "description": "T-101 pH", "pv_tag": "AIT-101", "pv": None, "pv_unit": "pH",
@@ -57,6 +72,7 @@ class LoopOut(BaseModel):
     fail_safe: str
     interlocks: list[str] = Field(description="interlocks holding the outputs now")
     feedforward: FeedforwardOut | None = Field(description="None when the loop has no feedforward")
+    vote: VoteOut | None = Field(default=None, description="the voted PV's electrodes (loops with voted_with:)")
     at: datetime
 
 
@@ -64,6 +80,13 @@ class ModeIn(BaseModel):
     model_config = ConfigDict(extra="forbid",
                               json_schema_extra={"examples": [{"mode": "MAN", "reason": "sensor check"}]})
     mode: LoopMode
+    reason: str = Field(default="", max_length=500, pattern=NO_NUL)
+
+
+class ElectrodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"in_vote": False, "reason": "two-point calibration"}]})
+    in_vote: bool = Field(strict=True, description="false takes it out (calibration); true returns it after repair")
     reason: str = Field(default="", max_length=500, pattern=NO_NUL)
 
 
@@ -82,6 +105,16 @@ def _loop(ctx: ApiContext, name: str) -> Loop:
     return loop
 
 
+def vote_out(loop: Loop) -> VoteOut | None:
+    voter, last = loop.voter, loop.vote
+    if voter is None or last is None:
+        return None
+    return VoteOut(value=last.value, quality=last.quality.name, electrodes=[
+        ElectrodeOut(tag=t, in_vote=voter.fault_of(t) is None,
+                     fault=None if (f := voter.fault_of(t)) is None else f.value, reason=voter.fault_reason(t),
+                     deviation_alarm=voter.deviation_alarm(t)) for t in voter.electrodes])
+
+
 def loop_out(ctx: ApiContext, loop: Loop) -> LoopOut:
     cfg = loop.cfg
     pv = ctx.runtime.live.get(cfg.pv)
@@ -93,7 +126,7 @@ def loop_out(ctx: ApiContext, loop: Loop) -> LoopOut:
                    period_s=cfg.period_s, fail_safe=loop.fail_safe.value, interlocks=loop.active_interlocks,
                    feedforward=None if loop.feedforward is None else FeedforwardOut(
                        output=loop.feedforward_output, gain=loop.feedforward_gain),
-                   at=utcnow())
+                   vote=vote_out(loop), at=utcnow())
 
 
 @router.get("", summary="Every control loop's state")
@@ -168,6 +201,40 @@ async def set_output(name: str, body: ValueIn, request: Request, ctx: Ctx, user:
         raise ApiProblem(409, "not-in-manual", "Output refused", str(exc)) from None
     except ValueError as exc:
         raise ApiProblem(422, "out-of-range", "Output out of range", str(exc)) from None
+    except AuditNotDurableError as exc:
+        raise audit_unavailable(exc) from None
+    return loop_out(ctx, loop)
+
+
+@router.put("/{name}/electrodes/{tag}", summary="Take an electrode out of the loop's vote or return it (operator)",
+            responses=WRITE_RESPONSES)
+async def set_electrode(name: str, tag: str, body: ElectrodeIn, request: Request, ctx: Ctx,
+                        user: Operator) -> LoopOut:
+    loop = _loop(ctx, name)
+    voter = loop.voter
+    if voter is None or tag not in voter.electrodes:
+        raise ApiProblem(404, "unknown-electrode", "Unknown electrode",
+                         f"{tag!r} is not one of loop {name}'s voted electrodes"
+                         + (f" ({', '.join(voter.electrodes)})" if voter is not None else " (the loop has no vote)"))
+    was = voter.fault_of(tag)
+    if body.in_vote and was is None:
+        return loop_out(ctx, loop)
+    if not body.in_vote and was is not None:
+        raise ApiProblem(409, "already-out", "Already out of the vote", f"{tag} is out of the vote ({was.value})")
+
+    def apply() -> None:
+        now = utcnow()
+        if body.in_vote:
+            voter.readmit(tag, now, user.username)
+        else:
+            voter.take_out(tag, now, body.reason or f"taken out by {user.username}")
+
+    def record(_: None) -> AuditRecord:
+        return AuditRecord(user.username, AuditAction.ELECTRODE_VOTE, f"{name}/{tag}",
+                           {"in_vote": was is None, "fault": was.value if was is not None else None},
+                           {"in_vote": body.in_vote}, client_ip(request), {"reason": body.reason, "via": user.via})
+    try:
+        await ctx.audit.apply_audited(apply, record)
     except AuditNotDurableError as exc:
         raise audit_unavailable(exc) from None
     return loop_out(ctx, loop)
