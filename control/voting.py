@@ -78,7 +78,8 @@ class VoterSettings:
     others_span_ph: float = 0.02  # ...while each other one moves more than this is frozen
     broken_band_ph: float = 0.4  # broken glass: within this of pH 7...
     broken_away_ph: float = 1.0  # ...while the others are at least this far from 7 and from it
-    follow_fraction: float = 0.2  # ...and it moved less than this share of the others' movement
+    follow_fraction: float = 0.2  # ...and it moved less than this share of the others' movement...
+    broken_moved_ph: float = 0.3  # ...when they moved at least this much over the window
     stale_after_s: float = 10.0
     readmit_s: float = 60.0
 
@@ -250,6 +251,17 @@ class ElectrodeVoter:
                          f"frozen at {e.latest.value:g} pH: moved {e.span():.4f} pH in {s.window_s:g} s while "
                          f"the others moved {min(o.span() for o in others):.3f} pH or more")
             return
+        # Broken glass: stuck near the isopotential point and not following a process the others see move.
+        if abs(mine - BROKEN_GLASS_PH) < s.broken_band_ph and e.covers(now, s.window_s) \
+                and all(o.covers(now, s.window_s) for o in others):
+            moved = min(o.span() for o in others)
+            recent = [v for _t, v in list(e.history)[-10:]]
+            still = max(recent) - min(recent) < s.frozen_span_ph  # a constant reading is frozen, not broken
+            if not still and moved > s.broken_moved_ph and e.span() < s.follow_fraction * moved:
+                self._remove(e, now, ElectrodeFault.BROKEN_GLASS,
+                             f"near pH 7 ({mine:.2f}) and moved {e.span():.3f} pH in {s.window_s:g} s while the "
+                             f"others moved {moved:.2f} pH: not following the process (broken glass?)")
+                return
         self._deviation_alarm(e, now, abs(residual), residual)
         if len(others) < 2:  # with two left, a disagreement cannot say which one is wrong
             return

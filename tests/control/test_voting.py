@@ -292,3 +292,22 @@ def test_voted_with_needs_two_more_distinct_tags() -> None:
         LoopConfig.model_validate(dict(
             name="L", pv="P", mv=["M"], setpoint=7.0, setpoint_low=6.0, setpoint_high=8.0, kp=1.0,
             interlocks=[{"name": "I", "tag": "A", "voted_with": ["A", "B"], "above": 9.0}]))
+
+
+def test_broken_glass_near_seven_is_taken_out_once_the_process_moves_and_it_does_not_follow() -> None:
+    """Reading 7 ± noise is right while the process sits at 7; it is told apart (and only then matters)
+    when the process moves and the electrode does not follow."""
+    rig = VoteRig()
+    rig.process = lambda _t: 7.0  # a steady tank at 7: a broken glass is indistinguishable here
+    rig.run(120)
+    rig.readings["AIT-101A"] = lambda t, _p: 7.0 + 0.01 * math.sin(3.1 * t)  # broken: 7 plus noise
+    rig.run(300)
+    assert not rig.removed()
+    start = rig.t
+    rig.process = lambda t: 7.0 + 0.8 * math.sin(2 * math.pi * (t - start) / 300.0)  # the process moves
+    rig.run(300)
+    [ev] = rig.removed()
+    assert ev.electrode == "AIT-101A" and ev.fault is ElectrodeFault.BROKEN_GLASS
+    # from the moment its error passed the deviation threshold to removal
+    onset = next(t for t in range(int(start), int(rig.t)) if abs(rig.process(t) - 7.0) > 0.3)
+    assert (ev.ts - T0).total_seconds() - onset <= 120
