@@ -54,10 +54,12 @@ SCENARIOS: dict[str, tuple[Path, float | None, tuple[float, float]]] = {
     "pump-half-capacity": (SC / "pump-half-capacity.yaml", None, (14.0, 15.5)),
     "frozen-electrode": (SC / "frozen-electrode.yaml", None, (8.5, 11.0)),
     "dead-time-60s": (SC / "upset-day.yaml", 60.0, (9.0, 10.5)),  # the upset day through 60 s reagent lines
+    "post-column-faults": (SC / "post-column-faults.yaml", None, (9.5, 11.0)),
 }
 # own seeds for the scenario files that carry none (the two original days: their tests pin the plant's)
 OWN_SEED = {"normal-day": 1506, "upset-day": 1507, "dead-time-60s": 1508}
-VOTE = ("AIT-101", "AIT-104", "AIT-105")  # the strategy's PV: middle of three on T-101; the baseline has AIT-101
+TANK_OF = {**dict.fromkeys(("AIT-101", "AIT-104", "AIT-105"), "ph"),
+           **dict.fromkeys(("AIT-401", "AIT-402", "AIT-403"), "trim_ph")}
 
 
 def _load(stop: threading.Event) -> None:
@@ -166,8 +168,13 @@ def isolation_times(sc: Scenario, r: PlantRunResult, voted: frozenset[str]) -> l
     for ev in sc.events:
         if not (isinstance(ev, SensorEvent) and ev.sensor in voted and ev.at < sc.duration_s):
             continue
-        if ev.stuck or ev.broken:
+        if ev.stuck:
             onset = ev.at
+        elif ev.broken:  # reads 7 ± noise: wrong (and distinguishable) once the tank is away from 7
+            tank = r.traj.true[TANK_OF[ev.sensor]]
+            t = r.traj.t_s
+            away = np.nonzero((t >= ev.at) & (np.abs(tank - 7.0) > threshold))[0]
+            onset = float(t[away[0]]) if away.size else sc.duration_s
         elif ev.drift_per_h:
             onset = ev.at + threshold / abs(ev.drift_per_h) * 3600.0
         else:

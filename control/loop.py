@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from control.compensation import Compensator
+from control.compensation import Compensator, TitrationCurve
 from control.events import EventSink, LoopEvent, LoopEventKind
 from control.feedforward import Feedforward
 from control.interlocks import Interlock
 from control.kinds import build_law
 from control.law import ControlLaw
+from control.ph_law import PhLaw
 from control.state import LoopState
 from control.voting import ElectrodeVoter, VoteEvent, VoteEventKind, VoteResult
 from plantctl.config.models import CompensationKind, LoopConfig, LoopMode, PlantConfig
@@ -238,10 +239,12 @@ class Loop:
     # --- persistence -----------------------------------------------------------------------
 
     def snapshot(self, now: datetime) -> LoopState:
+        law = self.law
+        points = tuple(law.curve.points) if isinstance(law, PhLaw) and law.identified and law.curve else None
         return LoopState(loop=self.name, mode=self.mode, setpoint=self.setpoint, output_pct=self.output,
                          integral_pct=self.law.integral if self.law.active else self.output - self.law.bias,
                          saved_at=now, remote_setpoint=self.remote_setpoint,
-                         feedforward_gain=self.law.feedforward_gain)
+                         feedforward_gain=self.law.feedforward_gain, titration_points=points)
 
     def restore(self, state: LoopState, now: datetime) -> None:
         """Resume after a restart from the saved state (mode AUTO/CAS waits for a usable PV)."""
@@ -258,6 +261,9 @@ class Loop:
         self._pending_mode = state.mode
         self._restored_i = state.integral_pct
         self.law.restore_gain(state.feedforward_gain)
+        if state.titration_points and isinstance(self.law, PhLaw):
+            self.law.adopt_curve(TitrationCurve(state.titration_points))
+            self.law.identified = True
         self._event(now, LoopEventKind.RESTORED,
                     f"restored: {state.mode.value}, setpoint {self.setpoint:g} {self.pv_unit}, output {out:g} % "
                     f"(saved {state.saved_at.isoformat()})", "loop",
@@ -408,6 +414,16 @@ class Loop:
         if self.voter is None or electrode not in self.voter.electrodes:
             raise ValueError(f"{self.name}: {electrode!r} is not one of this loop's voted electrodes")
         self.voter.readmit(electrode, now, actor)
+
+    def enter_lab_titration(self, points: list[tuple[float, float]], actor: str, now: datetime) -> TitrationCurve:
+        """An engineer's lab titration [pH, base mmol/L of effluent]: refines the curve the loop uses."""
+        if not isinstance(self.law, PhLaw):
+            raise ValueError(f"{self.name} is a {self.cfg.kind.value} loop: only a pH loop uses a titration curve")
+        curve = self.law.enter_lab_titration(now, points)
+        self._event(now, LoopEventKind.TITRATION_ADOPTED,
+                    f"lab titration of {len(points)} points entered by {actor}: curve refined "
+                    f"({len(curve.points)} grid points, pH {curve.ph_range[0]:g}-{curve.ph_range[1]:g})", actor)
+        return curve
 
     @property
     def vote(self) -> VoteResult | None:

@@ -12,6 +12,7 @@ from control.feedforward import Feedforward
 from control.law import Allocation, Notify
 from control.pid import PidCore
 from control.split_range import PumpDemand, SplitRange
+from control.titration_id import TitrationEstimator
 from plantctl.config.models import LoopConfig
 from plantctl.samples import Sample
 
@@ -38,6 +39,9 @@ class PhLaw:
         self._ff_ok = True
         self._i_before: float | None = None
         self._last: tuple[float, float] | None = None  # (pv, setpoint) of the last update
+        # the configured curve is the prior; lab titrations entered later refine it (control.titration_id)
+        self.estimator = TitrationEstimator(curve) if curve is not None else None
+        self.identified = False  # a curve other than the plant file's is in use
 
     # --- what the shell reads -------------------------------------------------------------------
 
@@ -169,6 +173,16 @@ class PhLaw:
         self._compensator = new
         if self.cfg.feedforward is not None:
             self._feedforward = Feedforward(self.cfg.feedforward, curve)
+
+    def enter_lab_titration(self, ts: datetime, points: list[tuple[float, float]]) -> TitrationCurve:
+        """A lab titration of the effluent, weighed with the prior and earlier ones; the fit is adopted."""
+        if self.estimator is None:
+            raise ValueError("this loop has no titration curve to refine (titration_curve: is not configured)")
+        self.estimator.add_lab_titration(ts, points)
+        curve = self.estimator.curve(ts)
+        self.adopt_curve(curve)
+        self.identified = True
+        return curve
 
     # --- internals ------------------------------------------------------------------------------
 

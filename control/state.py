@@ -21,6 +21,7 @@ class LoopState:
     saved_at: datetime  # aware UTC
     remote_setpoint: float | None = None
     feedforward_gain: float = 1.0  # the adapted feedforward ratio, so a restart keeps what was learnt
+    titration_points: tuple[tuple[float, float], ...] | None = None  # an identified curve in use (lab titrations)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -38,7 +39,9 @@ class LoopState:
                        output_pct=float(d["output_pct"]), integral_pct=float(d["integral_pct"]),
                        saved_at=saved,
                        remote_setpoint=None if d.get("remote_setpoint") is None else float(d["remote_setpoint"]),
-                       feedforward_gain=float(d.get("feedforward_gain", 1.0)))
+                       feedforward_gain=float(d.get("feedforward_gain", 1.0)),
+                       titration_points=None if not d.get("titration_points") else tuple(
+                           (float(a), float(b)) for a, b in d["titration_points"]))
         except (KeyError, ValueError, TypeError) as exc:
             raise ValueError(f"stored loop state is unusable: {exc}") from exc
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth.deps import Ctx, Operator, Viewer
+from api.auth.deps import Ctx, Engineer, Operator, Viewer
 from api.context import ApiContext, client_ip
 from api.errors import ApiProblem, problem_responses
 from api.outcomes import audit_unavailable
@@ -88,6 +89,20 @@ class ElectrodeIn(BaseModel):
         {"in_vote": False, "reason": "two-point calibration"}]})
     in_vote: bool = Field(strict=True, description="false takes it out (calibration); true returns it after repair")
     reason: str = Field(default="", max_length=500, pattern=NO_NUL)
+
+
+class LabTitrationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "points": [[2.5, 0.0], [4.0, 8.1], [6.0, 9.9], [7.0, 11.6], [9.0, 12.9]],
+        "sample": "T-101 inlet grab sample 08:10, 100 mL, 0.1 M NaOH"}]})
+    points: list[tuple[float, float]] = Field(min_length=3, max_length=200,
+                                              description="[pH, base mmol per litre of effluent], pH rising")
+    sample: str = Field(default="", max_length=500, pattern=NO_NUL, description="what was titrated, when, how")
+
+
+class TitrationOut(BaseModel):
+    loop: str
+    points: list[tuple[float, float]] = Field(description="the curve now in use, [pH, base mmol/L]")
 
 
 class ValueIn(BaseModel):
@@ -238,3 +253,36 @@ async def set_electrode(name: str, tag: str, body: ElectrodeIn, request: Request
     except AuditNotDurableError as exc:
         raise audit_unavailable(exc) from None
     return loop_out(ctx, loop)
+
+
+@router.put("/{name}/titration", summary="Enter a lab titration that refines a pH loop's titration curve (engineer)",
+            responses=WRITE_RESPONSES)
+async def enter_lab_titration(name: str, body: LabTitrationIn, request: Request, ctx: Ctx,
+                              user: Engineer) -> TitrationOut:
+    loop = _loop(ctx, name)
+    pts = body.points
+    bad = next((p for p in pts if not (0.0 <= p[0] <= 14.0) or p[1] != p[1] or abs(p[1]) > 1e4), None)
+    if bad is not None:
+        raise ApiProblem(422, "bad-titration", "Unusable titration point",
+                         f"({bad[0]}, {bad[1]}): a pH in 0..14 with a finite base in mmol/L is needed")
+    if any(b[0] <= a[0] or b[1] < a[1] for a, b in pairwise(pts)):
+        raise ApiProblem(422, "bad-titration", "Titration not monotone",
+                         "points must be in rising pH, and the base added cannot fall as the pH rises")
+    before = list(loop.compensator.curve.points) if loop.compensator.curve is not None else None
+    result: list[tuple[float, float]] = []
+
+    def apply() -> None:
+        curve = loop.enter_lab_titration(list(pts), user.username, utcnow())
+        result.extend(curve.points)
+
+    def record(_: None) -> AuditRecord:
+        return AuditRecord(user.username, AuditAction.LAB_TITRATION, name, {"points": before},
+                           {"points": result, "entered": [list(p) for p in pts]}, client_ip(request),
+                           {"sample": body.sample, "via": user.via})
+    try:
+        await ctx.audit.apply_audited(apply, record)
+    except ValueError as exc:
+        raise ApiProblem(409, "no-titration-curve", "Titration refused", str(exc)) from None
+    except AuditNotDurableError as exc:
+        raise audit_unavailable(exc) from None
+    return TitrationOut(loop=name, points=result)

@@ -59,6 +59,7 @@ class AuditAction(StrEnum):
     ONCALL_OVERRIDE = "oncall_override"  # an engineer's change to who is on call (plantctl.notify)
     ONCALL_ROTATION = "oncall_rotation"  # an engineer's edit of an on-call rotation, or back to the plant file's
     LOGBOOK_NOTE = "logbook_note"  # an operator's shift logbook note (plantctl.logbook)
+    LAB_TITRATION = "lab_titration"  # an engineer's lab titration refining a pH loop's curve
     ELECTRODE_VOTE = "electrode_vote"  # an electrode taken out of / returned to a loop's vote (calibration)
 
 
