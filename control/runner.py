@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from control.events import EventSink, LoopEvent, LoopEventKind
 from control.group import LoopGroup
 from control.loop import OutputRequest
+from control.points import ControlPoints
 from control.scheduler import PeriodicSchedule, Tick, run_periodic
 from control.state import LoopStateStore
 from plantctl.samples import Sample
@@ -33,8 +34,9 @@ class LoopRunner:
     """One task per loop: execute on schedule, write the requested outputs, persist state."""
 
     def __init__(self, group: LoopGroup, write: Write, events: EventSink,
-                 store: LoopStateStore | None = None) -> None:
+                 store: LoopStateStore | None = None, points: ControlPoints | None = None) -> None:
         self.group = group
+        self._points = points
         self._write = write
         self._events = events
         self._store = store
@@ -95,6 +97,8 @@ class LoopRunner:
                 self.missed_periods += tick.missed
                 log.warning("loop %s missed %d period(s): the event loop is overloaded", name, tick.missed)
             requests = self.group.execute_loop(name, now, tick.dt_s)
+            if self._points is not None:  # votes, diversion, flow shortfall as system points (alarms)
+                self._points.update(self.group, now)
             for req in requests:
                 await self._send(req, tick)
             if name in self.group.loops:

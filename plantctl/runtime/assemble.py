@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.settings import ApiSettings
+from control import points as control_points
 from control.group import LoopGroup
 from control.runner import LoopRunner
 from plantctl.alarms.journal import AlarmJournal
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from sim.facade.runner import SimulatedPlc
 
 
-SYSTEM_POINTS: tuple[Declare, ...] = (notify_points.declare,)
+SYSTEM_POINTS: tuple[Declare, ...] = (notify_points.declare, control_points.declare)
 """Every subsystem that publishes system points: its declaration is added to the plant before anything is built."""
 
 
@@ -92,7 +93,8 @@ def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, se
         runtime.simulator = plc
     control_journal = ControlJournal(database_url, state_dir=state_dir, pool=pool)
     group = LoopGroup(config, events=control_journal)
-    runner = LoopRunner(group, runtime.gate.loop_writer(), control_journal, control_journal)
+    runner = LoopRunner(group, runtime.gate.loop_writer(), control_journal, control_journal,
+                        points=control_points.ControlPoints(runtime.bus.publish, config))
 
     def setpoint(loop: str) -> float | None:
         lp = group.loops.get(loop)

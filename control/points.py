@@ -1,0 +1,106 @@
+"""The strategy's states as system points (plantctl.points): electrode votes, diversion, reagent flow.
+
+An electrode leaving the vote, a loop losing its vote, water being diverted or having nowhere to go,
+and a reagent flow short of its setpoint are things the operator must see in the alarm list with
+the ordinary ISA-18.2 handling — and trend afterwards — not only as entries in the loop journal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from control.diversion import DiversionState
+from control.flow_law import FlowLaw
+from control.group import LoopGroup
+from plantctl.config.models import AlarmConfig, AlarmType, LoopKind, PlantConfig
+from plantctl.points import PointPublisher, Publish, SystemPoints, system_tag
+from plantctl.quality import Quality
+
+SUBSYSTEM = "CONTROL"
+ELECTRODE_VOTING, ELECTRODE_DEVIATING, ELECTRODE_OUT = 0.0, 1.0, 2.0
+DIVERSION_CODE = {DiversionState.OUTFALL: 0.0, DiversionState.DIVERTING: 1.0, DiversionState.NOWHERE: 2.0}
+
+
+def electrode_point(electrode: str) -> str:
+    return f"SYS.{SUBSYSTEM}.{electrode}.VOTE"
+
+
+def vote_lost_point(loop: str) -> str:
+    return f"SYS.{SUBSYSTEM}.{loop}.VOTE_LOST"
+
+
+def diversion_point(valve: str) -> str:
+    return f"SYS.{SUBSYSTEM}.{valve}.STATE"
+
+
+def flow_short_point(loop: str) -> str:
+    return f"SYS.{SUBSYSTEM}.{loop}.FLOW_SHORT"
+
+
+def _discrete(name: str, tag: str, value: int, priority: int, message: str, on_delay_s: float = 0.0) -> AlarmConfig:
+    return AlarmConfig(name=name, tag=tag, type=AlarmType.DISCRETE, limit=value, priority=priority,
+                       on_delay_s=on_delay_s, message=message)
+
+
+def declare(plant: PlantConfig) -> SystemPoints:
+    """One point per voted electrode, per voted loop, per diversion valve and per flow loop with a deviation alarm."""
+    tags = []
+    alarms = []
+    for lp in plant.loops:
+        if lp.voted_with:
+            for el in (lp.pv, *lp.voted_with):
+                t = system_tag(SUBSYSTEM, f"{el}.VOTE", unit="state", low=0, high=2, decimals=0,
+                               description=f"{el} in {lp.name}'s vote: 0 voting, 1 deviating, 2 out of the vote")
+                tags.append(t)
+                alarms.append(_discrete(f"{t.name}.DEVIATION", t.name, 1, 3,
+                                        f"{el} departs from the other two electrodes of {lp.name}: check it"))
+                alarms.append(_discrete(f"{t.name}.OUT", t.name, 2, 2,
+                                        f"{el} taken out of {lp.name}'s vote (see the loop journal for why): clean, "
+                                        "recalibrate or replace it, then return it on the loop's faceplate"))
+            t = system_tag(SUBSYSTEM, f"{lp.name}.VOTE_LOST", unit="bool", low=0, high=1, decimals=0,
+                           description=f"{lp.name} has fewer than two electrodes in its vote (1): fail-safe")
+            tags.append(t)
+            alarms.append(_discrete(f"{t.name}.ACTIVE", t.name, 1, 1,
+                                    f"{lp.name} lost its vote: the loop holds, then goes to its fail-safe; "
+                                    "dose by hand only with a portable pH meter"))
+        if lp.kind is LoopKind.FLOW and lp.deviation_alarm is not None:
+            t = system_tag(SUBSYSTEM, f"{lp.name}.FLOW_SHORT", unit="bool", low=0, high=1, decimals=0,
+                           description=f"{lp.name}'s reagent flow short of its setpoint (1)")
+            tags.append(t)
+            alarms.append(_discrete(f"{t.name}.ACTIVE", t.name, 1, 2,
+                                    f"{lp.name} cannot hold its reagent flow: pump wear, air lock, blocked line "
+                                    "or empty day tank"))
+    for div in plant.diversion:
+        t = system_tag(SUBSYSTEM, f"{div.name}.STATE", unit="state", low=0, high=2, decimals=0,
+                       description=f"{div.name}: 0 to the outfall, 1 diverting, 2 off-spec with nowhere to go")
+        tags.append(t)
+        alarms.append(_discrete(f"{t.name}.DIVERTING", t.name, 1, 3,
+                                f"{div.name} diverting off-spec discharge to the holding tank"))
+        alarms.append(_discrete(f"{t.name}.NOWHERE", t.name, 2, 1,
+                                f"{div.name}: discharge off-spec and the holding tank is full — stop the feed now"))
+    return SystemPoints(tuple(tags), tuple(alarms))
+
+
+class ControlPoints:
+    """Publishes the strategy's points after each period of the loops and diversion blocks."""
+
+    def __init__(self, publish: Publish, plant: PlantConfig) -> None:
+        self.publisher = PointPublisher(publish, declare(plant))
+
+    def update(self, group: LoopGroup, now: datetime) -> None:
+        pub = self.publisher
+        for lp in group.loops.values():
+            voter = lp.voter
+            if voter is not None:
+                for el in voter.electrodes:
+                    state = ELECTRODE_OUT if voter.fault_of(el) is not None else \
+                        ELECTRODE_DEVIATING if voter.deviation_alarm(el) else ELECTRODE_VOTING
+                    pub.set(electrode_point(el), state, now, Quality.GOOD, voter.fault_reason(el))
+                lost = lp.vote is not None and lp.vote.quality.is_bad
+                pub.set(vote_lost_point(lp.name), 1.0 if lost else 0.0, now, Quality.GOOD,
+                        lp.vote.reason if lp.vote is not None and lost else "")
+            law = lp.law
+            if isinstance(law, FlowLaw) and flow_short_point(lp.name) in pub.names:
+                pub.set(flow_short_point(lp.name), 1.0 if law.deviation_alarm else 0.0, now)
+        for name, block in group.diversions.items():
+            pub.set(diversion_point(name), DIVERSION_CODE[block.state], now)
