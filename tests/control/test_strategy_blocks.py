@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from control import points as control_points
 from control.diversion import DiversionState
 from control.events import EventLog, LoopEventKind
 from control.group import LoopGroup
 from control.loop import FailSafeState
 from plantctl.config import ConfigError
-from plantctl.config.models import LoopMode, PlantConfig
+from plantctl.config.models import AlarmType, LoopMode, PlantConfig
 from plantctl.plantfile import load_plant
+from plantctl.points import with_system_points
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 
@@ -25,8 +27,8 @@ def _tag(name: str, addr: int, unit: str = "pH", high: float = 14, writable: boo
          table: str = "input_register") -> str:
     if writable:
         table = "holding_register"
-    return (f"  - {{name: {name}, unit: {unit!r}, range: {{low: 0, high: {high}}}, source: PLC, writable: {str(writable).lower()},"
-            f" modbus: {{table: {table}, address: {addr}, type: float32}}}}\n")
+    return (f"  - {{name: {name}, unit: {unit!r}, range: {{low: 0, high: {high}}}, source: PLC, "
+            f"writable: {str(writable).lower()}, modbus: {{table: {table}, address: {addr}, type: float32}}}}\n")
 
 
 TAGS = "".join([
@@ -40,7 +42,7 @@ LOOPS = """loops:
      setpoint_high: 8, kp: 10, ki: 0.1, output_low: -10, output_high: 100, mode: AUTO,
      split_range: {dead_band_pct: 0.0, low_side_gain: 10}, fail_safe: {hold_s: 60, stale_after_s: 10}}
   - {name: FC-1, kind: flow, pv: FIT-1, mv: [P-1.SP], setpoint: 0, setpoint_low: 0, setpoint_high: 250,
-     kp: 0.1, ki: 0.2, mode: CAS, cas_source: PHC-1, cas_scale: 2.5}
+     kp: 0.1, ki: 0.2, mode: CAS, cas_source: PHC-1, cas_scale: 2.5, deviation_alarm: {limit: 15}}
 """
 DIVERSION = """diversion:
   - {name: XV-9, ph: [AIT-9, PHC-1], valve: XV-9.CMD, holding_level: LIT-5, flow: FIT-0,
@@ -164,3 +166,29 @@ def test_a_wrong_strategy_section_is_refused_with_its_line(tmp_path: Path, loops
     with pytest.raises(ConfigError, match=message) as err:
         load_plant(_plant(tmp_path, loops, diversion))
     assert "plant.yaml:" in str(err.value)
+
+
+def test_the_strategy_states_are_published_as_system_points_with_their_alarms(tmp_path: Path) -> None:
+    plant, group, _log = _group(tmp_path)
+    declared = control_points.declare(plant)
+    service = with_system_points(plant, [declared])  # the assembly's check: names in SYS., alarms on points
+    names = {t.name for t in service.tags}
+    assert {"SYS.CONTROL.AIT-3.VOTE", "SYS.CONTROL.PHC-1.VOTE_LOST", "SYS.CONTROL.XV-9.STATE",
+            "SYS.CONTROL.FC-1.FLOW_SHORT"} - names == set()
+    out = [a for a in service.alarms if a.name == "SYS.CONTROL.AIT-3.VOTE.OUT"]
+    assert out and out[0].type is AlarmType.DISCRETE and out[0].limit == 2
+    published: list[Sample] = []
+    points = control_points.ControlPoints(published.extend, plant)
+    for k in range(60):
+        now = T0 + timedelta(seconds=k)
+        _feed(group, now, {"AIT-1": 7.0 + 0.01 * (k % 3), "AIT-2": 7.01, "AIT-3": 3.0 if k > 5 else 7.0,
+                           "AIT-9": 7.0, "FIT-1": 0.0, "LIT-5": 10.0, "FIT-0": 5.0})
+        group.execute(now, 1.0)
+        points.update(group, now)
+    last = {s.tag: s for s in published}
+    assert last["SYS.CONTROL.AIT-3.VOTE"].value == control_points.ELECTRODE_OUT
+    assert "out" not in last["SYS.CONTROL.AIT-1.VOTE"].reason and last["SYS.CONTROL.AIT-1.VOTE"].value == 0.0
+    assert last["SYS.CONTROL.PHC-1.VOTE_LOST"].value == 0.0  # two left: still voting
+    assert last["SYS.CONTROL.XV-9.STATE"].value == 1.0  # diverting: the outfall is earned (min_divert_s)
+    # only changes (and the 60 s refresh) are published, not every period
+    assert sum(1 for s in published if s.tag == "SYS.CONTROL.AIT-3.VOTE") <= 3
