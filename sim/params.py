@@ -142,8 +142,9 @@ class SensorSet(Strict):
     fit_410: SensorParams = Field(default=SensorParams(
         lag_s=2.0, noise_sd_eu=0.05, drift_tolerance_eu=0.5, range_low_eu=0.0, range_high_eu=20.0,
         drift_flags_uncertain=False, low_flow_cutoff_eu=0.1), alias="FIT-410")
-    lit_501: SensorParams = Field(default=SensorParams(
-        lag_s=1.0, noise_sd_eu=0.1, drift_tolerance_eu=2.0, range_low_eu=0.0, range_high_eu=100.0), alias="LIT-501")
+    lit_501: SensorParams = Field(default=SensorParams(  # an empty holding tank reads a clean, GOOD 0 %
+        lag_s=1.0, noise_sd_eu=0.1, drift_tolerance_eu=2.0, range_low_eu=0.0, range_high_eu=100.0,
+        low_flow_cutoff_eu=0.5), alias="LIT-501")
     fit_501: SensorParams = Field(default=SensorParams(
         lag_s=1.0, noise_sd_eu=0.025, drift_tolerance_eu=0.25, range_low_eu=0.0, range_high_eu=5.0,
         drift_flags_uncertain=False, low_flow_cutoff_eu=0.05), alias="FIT-501")

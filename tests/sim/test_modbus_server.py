@@ -166,6 +166,25 @@ async def test_a_coil_write_running_past_the_map_changes_nothing(
     assert plc.model.commanded() == before
 
 
+async def test_trim_pump_and_diversion_valve_written_over_modbus(
+        plc: SimulatedPlc, modbus: AsyncModbusTcpClient) -> None:
+    assert not (await modbus.write_registers(HOLDING_FLOATS["P-401.SP"], to_abcd(20.0), device_id=UNIT)).isError()
+    assert not (await modbus.write_coil(COILS["P-401.RUN"], True, device_id=UNIT)).isError()
+    assert not (await modbus.write_coil(COILS["XV-410.CMD"], True, device_id=UNIT)).isError()
+    try:
+        await plc.advance(12.0)
+        values = await read_floats(modbus)
+        assert values["P-401.SPEED"] == 20.0 and values["XV-410.POS"] == 100.0
+        assert values["FIT-401"] == pytest.approx(50.0, abs=3.0)  # 20 % of 250 L/h on the magnetic flowmeter
+        di = await modbus.read_discrete_inputs(0, count=10, device_id=UNIT)
+        assert di.bits[DISCRETE_INPUTS["P-401.RUNNING"]] is True
+    finally:
+        assert not (await modbus.write_coil(COILS["P-401.RUN"], False, device_id=UNIT)).isError()
+        assert not (await modbus.write_coil(COILS["XV-410.CMD"], False, device_id=UNIT)).isError()
+        await plc.advance(12.0)
+    assert (await read_floats(modbus))["XV-410.POS"] == 0.0
+
+
 async def test_failed_sensor_reads_nan_with_failed_bit_and_recovers(
         plc: SimulatedPlc, modbus: AsyncModbusTcpClient) -> None:
     plc.model.sensors["AIT-101"].fail()  # type: ignore[attr-defined]
