@@ -32,12 +32,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from control.compensation import TitrationCurve
 from control.events import LoopEventKind
 from control.scheduler import Tick, run_periodic
 from control.voting import VoterSettings
 from plantctl.plantfile import load_plant
 from plantctl.tools.closed_loop import EPOCH, PlantRunResult, run_plant_on_scenario
-from plantctl.tools.tuning import tune
+from plantctl.tools.tuning import TuningRefused, tune
 from sim.params import SimParams, load_sim_params
 from sim.scenario import CommsDropEvent, Event, InfluentEvent, Scenario, SensorEvent, ShockEvent, load_scenario
 
@@ -56,6 +57,7 @@ SCENARIOS: dict[str, tuple[Path, float | None, tuple[float, float]]] = {
     "dead-time-60s": (SC / "upset-day.yaml", 60.0, (9.0, 10.5)),  # the upset day through 60 s reagent lines
     "post-column-faults": (SC / "post-column-faults.yaml", None, (9.5, 11.0)),
 }
+WARMUP_H = 0.5
 # own seeds for the scenario files that carry none (the two original days: their tests pin the plant's)
 OWN_SEED = {"normal-day": 1506, "upset-day": 1507, "dead-time-60s": 1508}
 TANK_OF = {**dict.fromkeys(("AIT-101", "AIT-104", "AIT-105"), "ph"),
@@ -137,24 +139,33 @@ def _params(dead_time_s: float | None, start_h: float) -> SimParams:
     return p.model_copy(update=update)
 
 
-def fixed_gain_overrides() -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+def fixed_gain_overrides() -> tuple[dict[str, dict[str, Any]], dict[str, float | str]]:
     """The baseline: each pH loop as a fixed-gain PID on its first electrode alone (no vote, no titration
     compensation, no feedforward adaptation), PI gains proposed by SIMC from a step test at pH 7."""
     plant = load_plant(PLANT)
     over: dict[str, dict[str, Any]] = {}
-    gains: dict[str, float] = {}
+    gains: dict[str, float | str] = {}
     for lp in plant.loops:
         if lp.kind.value != "ph":
             continue
-        t = tune(PLANT, lp.name, step_pct=0.2, compensation="none", setpoint=7.0)
-        print(t)
+        try:
+            t = tune(PLANT, lp.name, step_pct=1.0, compensation="none", setpoint=7.0)
+            print(t)
+            kp, ki, how = t.proposal.kc, t.proposal.ki, "simc"
+        except TuningRefused as exc:
+            # the same loop gain at the setpoint as the compensated loop: kp (%/mmol/L) x d(base)/d(pH)
+            assert lp.titration_curve is not None
+            slope = TitrationCurve.from_config(lp.titration_curve).slope(lp.setpoint)
+            kp, ki, how = lp.kp * slope, lp.ki * slope, "slope-matched"
+            print(f"{lp.name}: SIMC refused ({exc}); baseline gains matched to the compensated loop's at "
+                  f"pH {lp.setpoint:g}: kp {kp:.4g} %/pH, ki {ki:.4g} %/(pH s)")
         ff = lp.feedforward.model_dump() if lp.feedforward is not None else None
         if ff is not None:
             ff["adapt"] = None
-        over[lp.name] = {"compensation": "none", "kp": t.proposal.kc, "ki": t.proposal.ki, "kd": 0.0,
-                         "voted_with": [], "feedforward": ff}
-        gains[f"{lp.name}_kp"] = round(t.proposal.kc, 4)
-        gains[f"{lp.name}_ki"] = round(t.proposal.ki, 6)
+        over[lp.name] = {"compensation": "none", "kp": kp, "ki": ki, "kd": 0.0, "voted_with": [], "feedforward": ff}
+        gains[f"{lp.name}_kp"] = round(kp, 4)
+        gains[f"{lp.name}_ki"] = round(ki, 6)
+        gains[f"{lp.name}_tuned_by"] = how
     return over, gains
 
 
@@ -199,7 +210,9 @@ def main() -> None:
         sc = load_scenario(path)
         seed = args.seed + i if args.seed is not None else (sc.seed if sc.seed is not None else OWN_SEED[name])
         sc = Scenario(name, sc.description, sc.duration_s, seed, sc.events)
-        runs[name] = (_window(sc, h0, h1), _params(dead_time_s, h0)) if args.quick else (sc, _params(dead_time_s, 0.0))
+        # --quick: the window, after a warm-up of WARMUP_H that settles the plant from its initial state
+        runs[name] = (_window(sc, h0 - WARMUP_H, h1), _params(dead_time_s, h0 - WARMUP_H)) if args.quick \
+            else (sc, _params(dead_time_s, 0.0))
     t_start = time.perf_counter()
     plant = load_plant(PLANT)
     voted = frozenset(t for lp in plant.loops for t in ([lp.pv, *lp.voted_with] if lp.voted_with else []))
@@ -213,7 +226,8 @@ def main() -> None:
     isolated: list[float] = []
     for name, (sc, params) in runs.items():
         for label, over in (("compensated", None), ("fixed", fixed)):
-            r = run_plant_on_scenario(PLANT, sc, label=label, overrides=over, record_every_s=2.0, sim_params=params)
+            r = run_plant_on_scenario(PLANT, sc, label=label, overrides=over, record_every_s=2.0, sim_params=params,
+                                      count_from_s=WARMUP_H * 3600.0 if args.quick else 0.0)
             if label == "compensated":
                 isolated += isolation_times(sc, r, voted)
             print(r.line())

@@ -32,6 +32,7 @@ class LoopEventKind(StrEnum):
     ELECTRODE_READMITTED = "electrode_readmitted"
     VOTE_LOST = "vote_lost"  # fewer than two electrodes: the PV is Bad, the loop takes its fail-safe
     VOTE_RESTORED = "vote_restored"
+    GAIN_CUT = "gain_cut"  # the oscillation guard cut the loop gain (control.oscillation)
     TITRATION_ADOPTED = "titration_adopted"  # a lab titration refined the curve in use
     # a diversion valve (control.diversion)
     DIVERSION_CHANGE = "diversion_change"

@@ -10,6 +10,7 @@ from control.compensation import Compensator, TitrationCurve
 from control.events import LoopEventKind
 from control.feedforward import Feedforward
 from control.law import Allocation, Notify
+from control.oscillation import OscillationGuard
 from control.pid import PidCore
 from control.split_range import PumpDemand, SplitRange
 from control.titration_id import TitrationEstimator
@@ -42,6 +43,7 @@ class PhLaw:
         # the configured curve is the prior; lab titrations entered later refine it (control.titration_id)
         self.estimator = TitrationEstimator(curve) if curve is not None else None
         self.identified = False  # a curve other than the plant file's is in use
+        self.guard = OscillationGuard(cfg.oscillation_guard) if cfg.oscillation_guard is not None else None
 
     # --- what the shell reads -------------------------------------------------------------------
 
@@ -108,7 +110,15 @@ class PhLaw:
             self._adapt_feedforward(dt_s)
         self._i_before = self.pid.integral
         self._last = (pv.value, setpoint)
-        u_pid = self.pid.update(self._compensator.to_control(pv.value), dt_s, self._compensator.gain_factor(pv.value))
+        guard = self.guard
+        if guard is not None and guard.update(setpoint - pv.value, dt_s):
+            self._notify(now, LoopEventKind.GAIN_CUT,
+                         f"the loop is cycling (error beyond {guard.cfg.min_amplitude:g} for {guard.cfg.half_cycles} "
+                         f"half-cycles): gain cut to {guard.gain:.2f} of the tuned one — the plant's buffering is "
+                         "lower than the titration curve says; enter a lab titration")
+        scale = guard.gain if guard is not None else 1.0
+        u_pid = self.pid.update(self._compensator.to_control(pv.value), dt_s,
+                                self._compensator.gain_factor(pv.value) * scale)
         return u_pid + self._ff_u
 
     def reset(self, output: float, integral: float | None = None) -> None:

@@ -188,6 +188,18 @@ class FlowDeviationConfig(Strict):
     delay_s: float = Field(default=60.0, ge=0, description="how long the deviation must last")
 
 
+class OscillationGuardConfig(Strict):
+    """Cut the loop gain when the error cycles (the process gain grew, e.g. the buffer was stripped)."""
+
+    min_amplitude: float = Field(default=0.3, gt=0, description="half-cycles beyond this (PV unit) count")
+    half_cycles: int = Field(default=3, ge=2, le=10, description="this many in a row, alternating, is a cycle")
+    hysteresis: float = Field(default=0.05, ge=0, description="the error must pass this to change sign")
+    factor: float = Field(default=0.6, gt=0, lt=1, description="gain multiplier per detected cycle")
+    floor: float = Field(default=0.15, gt=0, le=1, description="never below this share of the tuned gain")
+    settle_s: float = Field(default=300.0, ge=0, description="at least this long between cuts")
+    recover_s: float = Field(default=1800.0, gt=0, description="quiet this long: the gain creeps back up")
+
+
 class FailSafeConfig(Strict):
     hold_s: float = Field(default=10.0, ge=0)
     substitute_output: float = 0.0
@@ -359,13 +371,16 @@ class LoopConfig(Strict):
         default_factory=list, description="two more electrodes of the PV's measurement: the loop then controls on "
                                           "their middle of three, faulty ones taken out of the vote (control.voting)")
     sp_tracking_in_man: bool = True
+    oscillation_guard: OscillationGuardConfig | None = Field(
+        default=None, description="kind ph: cut the gain when the loop cycles (control/oscillation.py)")
     turndown: TurndownConfig | None = Field(default=None, description="kind flow: pulse the pump below its minimum")
     deviation_alarm: FlowDeviationConfig | None = Field(default=None, description="kind flow: inner-loop deviation")
 
     @model_validator(mode="after")
     def _kind_parts(self) -> LoopConfig:
         if self.kind is LoopKind.FLOW:
-            ph_only = [f for f in ("split_range", "titration_curve", "feedforward") if getattr(self, f) is not None]
+            ph_only = [f for f in ("split_range", "titration_curve", "feedforward", "oscillation_guard")
+                       if getattr(self, f) is not None]
             if self.compensation is not CompensationKind.NONE:
                 ph_only.append("compensation")
             if ph_only:

@@ -249,11 +249,13 @@ class PlantRunResult:
     events: EventLog
     setpoints: dict[str, float]
     band: tuple[float, float] = (6.0, 9.0)
+    count_from_s: float = 0.0
     figures: dict[str, float] = field(default_factory=dict)
 
     def compute(self) -> None:
-        t = self.traj.t_s
-        tr = self.traj.true
+        keep = self.traj.t_s >= self.count_from_s  # a warm-up before it is not counted
+        t = self.traj.t_s[keep]
+        tr = {k: v[keep] for k, v in self.traj.true.items()}
         dt = np.diff(t, append=t[-1] + (t[1] - t[0] if len(t) > 1 else 1.0))
         lo, hi = self.band
 
@@ -318,9 +320,11 @@ def plant_with(plant: PlantConfig, overrides: Mapping[str, Mapping[str, Any]]) -
 def run_plant_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path, *, label: str = "plant",
                           overrides: Mapping[str, Mapping[str, Any]] | None = None,
                           operator: PlantOperator | None = None, duration_s: float | None = None,
-                          record_every_s: float = 5.0, sim_params: SimParams | None = None) -> PlantRunResult:
+                          record_every_s: float = 5.0, sim_params: SimParams | None = None,
+                          count_from_s: float = 0.0) -> PlantRunResult:
     """Every loop and diversion valve of the plant file (LoopGroup, as `plantctl run` runs them) closed
-    around the simulator; the pumps are started at t = 0 and a simulated operator returns shed loops."""
+    around the simulator; the pumps are started at t = 0 and a simulated operator returns shed loops.
+    Figures count from `count_from_s` (a warm-up before it settles the plant from its initial state)."""
     plant = plant_with(load_plant(plant_file), overrides or {})
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if duration_s is not None:
@@ -356,6 +360,7 @@ def run_plant_on_scenario(plant_file: str | Path, scenario: Scenario | str | Pat
 
     params = sim_params if sim_params is not None else load_sim_params(plant_file)
     traj = run_scenario(sc, params=params, controller=controller, record_every_s=record_every_s)
-    res = PlantRunResult(sc.name, label, traj, log, {lp.name: lp.setpoint for lp in plant.loops})
+    res = PlantRunResult(sc.name, label, traj, log, {lp.name: lp.setpoint for lp in plant.loops},
+                         count_from_s=count_from_s)
     res.compute()
     return res
