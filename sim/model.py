@@ -432,6 +432,7 @@ class PlantModel:
         zone[0] -= to_bulk[0]
         zone[1] -= to_bulk[1]
         inflow[_NA] += to_bulk[0]
+        inflow[_C] += to_bulk[0] * pumps["P-201"].carbonate_per_na
         inflow[_S] += to_bulk[1]
         v_l = v * 1000.0
         outflow = [n / v_l * qout_l for n in self._moles]
@@ -507,6 +508,7 @@ class PlantModel:
         zone[0] -= to_na
         zone[1] -= to_s
         inflow[_NA] += to_na
+        inflow[_C] += to_na * naoh.carbonate_per_na
         inflow[_S] += to_s
         v = self._trim_volume_m3
         v_l = v * 1000.0

@@ -65,7 +65,10 @@ class PumpParams(Strict):
     """A dosing pump and its line: capacity at 100 % speed, reagent strength, transport dead time."""
 
     capacity_l_h: float = Field(gt=0)
-    reagent_mol_l: float = Field(gt=0, description="NaOH or H2SO4 molarity of the reagent")
+    reagent_mol_l: float = Field(gt=0, description="NaOH or H2SO4 molarity of the reagent (for soda ash: mol Na/L)")
+    carbonate_per_na: float = Field(
+        default=0.0, ge=0, le=1, description="carbonate dosed per Na: 0 for NaOH, 0.5 for soda ash (Na2CO3), "
+                                             "which brings its own bicarbonate buffer")
     dead_time_s: float = Field(default=20.0, ge=0, le=3600)
     min_effective_speed_pct: float = Field(
         default=0.0, ge=0, lt=50, description="below this speed the pump delivers nothing (turndown limit)")
@@ -137,7 +140,7 @@ class SensorSet(Strict):
     ait_402: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-402")
     ait_403: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-403")
     ait_410: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-410")
-    fit_401: SensorParams = Field(default=_flowmeter(300.0), alias="FIT-401")
+    fit_401: SensorParams = Field(default=_flowmeter(700.0), alias="FIT-401")
     fit_402: SensorParams = Field(default=_flowmeter(40.0), alias="FIT-402")
     fit_410: SensorParams = Field(default=SensorParams(
         lag_s=2.0, noise_sd_eu=0.05, drift_tolerance_eu=0.5, range_low_eu=0.0, range_high_eu=20.0,
@@ -279,7 +282,10 @@ class SimParams(Strict):
                                     description="P-201 speed setpoint at t = 0 (the tank starts settled)")
     initial_tank_ph: float = Field(default=7.5, ge=0, le=14, description="T-101 starts neutralised to this pH")
     trim_tank: TankParams = Field(default=TankParams(), alias="T-401")
-    trim_naoh_pump: PumpParams = Field(default=PumpParams(capacity_l_h=250.0, reagent_mol_l=6.1), alias="P-401")
+    # soda ash (2 mol/L Na2CO3 = 4 mol Na/L): the discharge stage's reagent brings its own bicarbonate buffer,
+    # so T-401 stays controllable whatever buffering the influent has lost (docs/control.md)
+    trim_naoh_pump: PumpParams = Field(default=PumpParams(capacity_l_h=600.0, reagent_mol_l=4.0, carbonate_per_na=0.5),
+                                       alias="P-401")
     trim_acid_pump: PumpParams = Field(default=PumpParams(capacity_l_h=30.0, reagent_mol_l=1.0), alias="P-402")
     initial_trim_naoh_pct: float = Field(default=0.0, ge=0, le=100, description="P-401 speed setpoint at t = 0")
     initial_trim_ph: float = Field(default=7.0, ge=0, le=14, description="T-401 starts neutralised to this pH")

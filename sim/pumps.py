@@ -37,13 +37,14 @@ class DosingLine:
 class DosingPump:
     """A metering pump as the PLC sees it: SP %, RUN, RESET; RUNNING, FAULT, speed feedback."""
 
-    __slots__ = ("capacity_fraction", "capacity_l_h", "knee_pct", "line", "min_speed_pct", "name",
+    __slots__ = ("capacity_fraction", "capacity_l_h", "carbonate_per_na", "knee_pct", "line", "min_speed_pct", "name",
                  "reagent_mol_l", "reset_cmd", "run_cmd", "sp_pct", "tripped")
 
     def __init__(self, name: str, params: PumpParams) -> None:
         self.name = name
         self.capacity_l_h = params.capacity_l_h
         self.reagent_mol_l = params.reagent_mol_l  # what is really in the tote (a scenario may change it)
+        self.carbonate_per_na = params.carbonate_per_na  # soda ash brings carbonate with its sodium
         self.capacity_fraction = 1.0  # wear or an air lock lowers it; maintenance restores it
         self.min_speed_pct = params.min_effective_speed_pct
         self.knee_pct = params.low_speed_knee_pct
