@@ -149,6 +149,10 @@ class ElectrodeVoter:
     def deviation_alarm(self, electrode: str) -> bool:
         return self._el[electrode].deviation_alarm
 
+    def latest(self, electrode: str) -> Sample | None:
+        """The electrode's last sample, in the vote or not (what a technician checks before readmitting it)."""
+        return self._el[electrode].latest
+
     def fault_reason(self, electrode: str) -> str:
         return self._el[electrode].fault_reason
 

@@ -384,7 +384,13 @@ def process_of(plant: PlantConfig) -> ProcessOut:
     cfg = plant.process
     source = "plant file"
     if cfg is None:
-        links = {mv.split(".")[0]: lp.pv for lp in plant.loops for mv in lp.mv}
+        loops = {lp.name: lp for lp in plant.loops}
+
+        def dosed_pv(name: str) -> str:  # an inner flow loop doses its cascade primary's tank
+            lp = loops[name]
+            return dosed_pv(lp.cas_source) if lp.cas_source in loops and lp.cas_source != name else lp.pv
+
+        links = {mv.split(".")[0]: dosed_pv(lp.name) for lp in plant.loops for mv in lp.mv if mv not in loops}
         cfg = derived_process([t.name for t in plant.tags], links)
         source = "derived from tag names"
     pv_loop = {lp.pv: lp.name for lp in plant.loops}

@@ -207,16 +207,43 @@ def run_loop_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path
 
 class ReturnLoopsToAuto:
     """The attentive operator for a whole plant: each shed loop goes back to AUTO (CAS for a cascade
-    secondary) at its configured setpoint once its PV has been usable for `delay_s`."""
+    secondary) at its configured setpoint once its PV has been usable for `delay_s`; an electrode taken
+    out of a vote is returned once it has read within `agree_ph` of the vote for `readmit_s` (the
+    technician's check after the repair)."""
 
-    def __init__(self, plant: PlantConfig, delay_s: float = 60.0) -> None:
+    def __init__(self, plant: PlantConfig, delay_s: float = 60.0, readmit_s: float = 600.0,
+                 agree_ph: float = 0.1) -> None:
         self._setpoints = {lp.name: lp.setpoint for lp in plant.loops}
         self._secondaries = {lp.name for lp in plant.loops if lp.cas_source in self._setpoints}
         self._usable_since: dict[str, float] = {}
+        self._agreeing: dict[str, tuple[float, float, float]] = {}  # electrode -> (since, min, max) while agreeing
         self.delay_s = delay_s
+        self.readmit_s = readmit_s
+        self.agree_ph = agree_ph
         self.returns: list[tuple[float, str]] = []
+        self.readmitted: list[tuple[float, str]] = []
+
+    def _readmit(self, t_s: float, loop: Loop) -> None:
+        voter, vote = loop.voter, loop.vote
+        if voter is None or vote is None or vote.quality.is_bad:
+            return
+        for el in voter.electrodes:
+            smp = voter.latest(el)
+            if voter.fault_of(el) is None or smp is None or smp.quality.is_bad \
+                    or abs(smp.value - vote.value) > self.agree_ph:
+                self._agreeing.pop(el, None)
+                continue
+            since, lo, hi = self._agreeing.get(el, (t_s, smp.value, smp.value))
+            lo, hi = min(lo, smp.value), max(hi, smp.value)
+            self._agreeing[el] = (since, lo, hi)
+            if t_s - since >= self.readmit_s and hi - lo > 0.005:  # agrees, and is alive (not frozen)
+                voter.readmit(el, EPOCH + timedelta(seconds=t_s), "technician (simulated)")
+                self.readmitted.append((t_s, el))
+                self._agreeing.pop(el, None)
 
     def __call__(self, t_s: float, group: LoopGroup) -> None:
+        for loop in group.loops.values():
+            self._readmit(t_s, loop)
         for name, loop in group.loops.items():
             if loop.mode is not LoopMode.MAN or not loop.pv_usable:
                 self._usable_since.pop(name, None)
@@ -314,7 +341,10 @@ def plant_with(plant: PlantConfig, overrides: Mapping[str, Mapping[str, Any]]) -
     if unknown:
         raise KeyError(f"no loop {', '.join(sorted(unknown))} in the plant file")
     loops = [loop_config(plant, lp.name, **overrides.get(lp.name, {})) for lp in plant.loops]
-    return plant.model_copy(update={"loops": loops})
+    # a diversion measuring a loop whose vote was overridden away reads that loop's PV electrode instead
+    unvoted = {lp.name: lp.pv for lp in loops if not lp.voted_with}
+    diversion = [d.model_copy(update={"ph": [unvoted.get(m, m) for m in d.ph]}) for d in plant.diversion]
+    return plant.model_copy(update={"loops": loops, "diversion": diversion})
 
 
 def run_plant_on_scenario(plant_file: str | Path, scenario: Scenario | str | Path, *, label: str = "plant",

@@ -56,7 +56,7 @@ def test_group_builds_each_loop_by_its_kind_and_cascades_ph_onto_flow() -> None:
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
     for k in range(1, 4):
         now = t0 + timedelta(seconds=k)
-        for tag, v in (("AIT-101", 6.5), ("FIT-100", 0.0), ("AIT-100", 2.5)):
+        for tag, v in (("AIT-101", 6.5), ("AIT-104", 6.5), ("AIT-105", 6.5), ("FIT-100", 0.0), ("AIT-100", 2.5)):
             group.on_sample(Sample(tag, now, v))
         group.execute(now, 1.0)
     sec, pri = group.loops["FIC-201"], group.loops["PHC-101"]
@@ -74,7 +74,7 @@ def test_group_builds_each_loop_by_its_kind_and_cascades_ph_onto_flow() -> None:
 ])
 def test_kind_errors_name_the_file_and_line(tmp_path: Path, line: str, why: str) -> None:
     text = Path("examples/plant.yaml").read_text(encoding="utf-8")
-    anchor = "    pv: AIT-101\n    mv: [P-201.SP, P-202.SP]"
+    anchor = "    pv: AIT-101\n    voted_with: [AIT-104, AIT-105]"
     bad = _plant_text(tmp_path, text.replace(anchor, line + anchor, 1))
     with pytest.raises(ConfigError) as exc:
         load_plant(bad)
@@ -120,15 +120,15 @@ def test_start_is_bumpless_and_seed_clamps_to_the_limits() -> None:
 
 def test_an_unknown_voted_electrode_is_reported_with_its_line(tmp_path: Path) -> None:
     text = Path("examples/plant.yaml").read_text(encoding="utf-8")
-    old = "on_bad_quality: ignore, message: discharge pH HH stops NaOH}"
+    old = "{name: PHC-101.IL-LEVEL-LL, tag: LIT-101, below: 10, deadband: 2, message: T-101 level LL stops all dosing}"
     assert old in text
-    bad = _plant_text(tmp_path, text.replace(old, old[:-1] + ",\n         voted_with: [AIT-101, AIT-999]}", 1))
+    bad = _plant_text(tmp_path, text.replace(old, old[:-1] + ",\n         voted_with: [LIT-101, AIT-999]}", 1))
     with pytest.raises(ConfigError) as exc:
         load_plant(bad)
     lines = bad.read_text(encoding="utf-8").splitlines()
     where = next(i for i, ln in enumerate(lines, 1) if "AIT-999" in ln)
-    assert "voted_with: needs two more tags, distinct from tag:" in str(exc.value)  # AIT-101 twice
+    assert "voted_with: needs two more tags, distinct from tag:" in str(exc.value)  # LIT-101 twice
     fixed = _plant_text(tmp_path, text.replace(old, old[:-1] + ",\n         voted_with: [AIT-100, AIT-999]}", 1))
     with pytest.raises(ConfigError) as exc2:
         load_plant(fixed)
-    assert f"plant.yaml:{where}: loops.0.interlocks.0.voted_with.1: unknown tag 'AIT-999'" in str(exc2.value)
+    assert f"plant.yaml:{where}: loops.0.interlocks.2.voted_with.1: unknown tag 'AIT-999'" in str(exc2.value)

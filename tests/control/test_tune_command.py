@@ -14,7 +14,7 @@ app.command("noop")(lambda: None)  # two commands, so typer keeps "tune" as a su
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["tune", "PHC-999"], "no loop 'PHC-999' in the plant file (loops: PHC-101)"),
+    (["tune", "PHC-999"], "no loop 'PHC-999' in the plant file (loops: PHC-101, FC-201, PHC-401, FC-401)"),
     (["tune", "PHC-101", "--rule", "ziegler"], "--rule must be simc or lambda"),
     (["tune", "PHC-101", "--compensation", "magic"], "compensation"),
     (["tune", "PHC-101", "--config", "nope.yaml"], "cannot read file"),

@@ -77,8 +77,18 @@ def test_refusals_never_reach_the_source_and_carry_a_code(tag: str, value: float
 def test_each_origin_writes_what_it_may() -> None:
     gate, rec = _gate(LoopMode.AUTO)
     assert _write(gate, "PLC-1.WATCHDOG", 7, HeartbeatOrigin("PLC-1-MODBUS")).accepted
-    assert _write(gate, "P-201.SP", 40, LoopOrigin("PHC-101")).accepted
-    assert rec.sent == [("PLC-1.WATCHDOG", 7.0), ("P-201.SP", 40.0)]
+    assert _write(gate, "P-201.SP", 40, LoopOrigin("FC-201")).accepted  # PHC-101's base side, via its flow loop
+    assert _write(gate, "XV-410.CMD", 1, LoopOrigin("XV-410")).accepted  # the diversion block
+    assert rec.sent == [("PLC-1.WATCHDOG", 7.0), ("P-201.SP", 40.0), ("XV-410.CMD", 1.0)]
+
+
+def test_nobody_sends_the_discharge_to_the_outfall_by_hand() -> None:
+    """The diversion valve has no manual mode: an operator's write is refused in every loop mode."""
+    for mode in (LoopMode.MAN, LoopMode.AUTO):
+        gate, rec = _gate(mode)
+        out = _write(gate, "XV-410.CMD", 0, OPERATOR)
+        assert out.code == PolicyCode.LOOP_OWNED and "XV-410" in out.reason and rec.sent == []
+        assert _write(gate, "XV-410.CMD", 0, LoopOrigin("PHC-101")).code == PolicyCode.NOT_LOOP_OUTPUT
 
 
 def test_an_operator_may_not_write_an_output_its_loop_owns_in_auto_or_cas() -> None:
@@ -102,7 +112,7 @@ def test_a_source_that_raises_is_a_link_failure_not_an_exception() -> None:
             raise OSError("connection reset by peer")
 
     gate = WriteGate(PLANT, {s.name: Broken() for s in PLANT.sources}, lambda: None)
-    out = _write(gate, "P-201.SP", 10, LoopOrigin("PHC-101"))
+    out = _write(gate, "P-201.SP", 10, LoopOrigin("FC-201"))
     assert out.status is WriteStatus.LINK_DOWN and "connection reset" in out.reason
 
 
