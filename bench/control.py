@@ -176,9 +176,11 @@ def isolation_times(sc: Scenario, r: PlantRunResult, voted: frozenset[str]) -> l
     out = []
     removed = [((e.ts - EPOCH).total_seconds(), str(e.data.get("electrode", ""))) for e in r.events.events
                if e.kind is LoopEventKind.ELECTRODE_REMOVED]
-    for ev in sc.events:
+    for k, ev in enumerate(sc.events):
         if not (isinstance(ev, SensorEvent) and ev.sensor in voted and ev.at < sc.duration_s):
             continue
+        until = next((e.at for e in sc.events[k + 1:] if isinstance(e, SensorEvent) and e.sensor == ev.sensor),
+                     sc.duration_s)  # repaired (or replaced by another fault) then
         if ev.stuck:
             onset = ev.at
         elif ev.broken:  # reads 7 ± noise: wrong (and distinguishable) once the tank is away from 7
@@ -190,8 +192,6 @@ def isolation_times(sc: Scenario, r: PlantRunResult, voted: frozenset[str]) -> l
             onset = ev.at + threshold / abs(ev.drift_per_h) * 3600.0
         else:
             continue
-        until = next((e.at for e in sc.events if isinstance(e, SensorEvent) and e.sensor == ev.sensor
-                      and e.at > ev.at), sc.duration_s)
         if onset >= until:
             continue  # repaired before it could be told from the process
         after = [t for t, el in removed if el == ev.sensor and t >= ev.at]
