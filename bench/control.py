@@ -37,10 +37,10 @@ from control.events import LoopEventKind
 from control.scheduler import Tick, run_periodic
 from control.voting import VoterSettings
 from plantctl.plantfile import load_plant
-from plantctl.tools.closed_loop import EPOCH, PlantRunResult, run_plant_on_scenario
+from plantctl.tools.closed_loop import EPOCH, PlantRunResult, run_plant_on_scenario, scenario_window
 from plantctl.tools.tuning import TuningRefused, tune
 from sim.params import SimParams, load_sim_params
-from sim.scenario import CommsDropEvent, Event, InfluentEvent, Scenario, SensorEvent, ShockEvent, load_scenario
+from sim.scenario import Scenario, SensorEvent, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANT = ROOT / "examples" / "plant.yaml"
@@ -110,24 +110,7 @@ def jitter(period_s: float, n: int) -> tuple[float, int]:
         th.join()
 
 
-def _window(sc: Scenario, start_h: float, end_h: float) -> Scenario:
-    """The part of a day from start_h to end_h (--quick): earlier state changes applied at t = 0, in order;
-    a slug still running is trimmed; earlier communication drops are left out."""
-    t0 = start_h * 3600.0
-    events: list[Event] = []
-    for ev in sc.events:
-        if ev.at >= t0:
-            events.append(ev.model_copy(update={"at": ev.at - t0}))
-        elif isinstance(ev, ShockEvent):
-            left = ev.at + ev.shock_load.duration_s - t0
-            if left > 0:
-                events.append(ev.model_copy(update={"at": 0.0, "shock_load": ev.shock_load.model_copy(
-                    update={"duration_s": left})}))
-        elif isinstance(ev, InfluentEvent):
-            events.append(ev.model_copy(update={"at": 0.0, "ramp_s": 0.0}))
-        elif not isinstance(ev, CommsDropEvent):
-            events.append(ev.model_copy(update={"at": 0.0}))
-    return Scenario(sc.name, sc.description, (end_h - start_h) * 3600.0, sc.seed, tuple(events))
+_window = scenario_window
 
 
 def _params(dead_time_s: float | None, start_h: float) -> SimParams:
@@ -218,7 +201,7 @@ def main() -> None:
     voted = frozenset(t for lp in plant.loops for t in ([lp.pv, *lp.voted_with] if lp.voted_with else []))
     fixed, gains = fixed_gain_overrides()
     out: dict[str, Any] = {}
-    keys = ("iae", "reagent_l", "offspec_l", "discharged_l", "in_spec_l", "diverted_l")
+    keys = ("iae", "reagent_l", "offspec_l", "discharged_l", "in_spec_l", "diverted_l", "li_kg")
     totals = {label: dict.fromkeys(keys, 0.0) for label in ("compensated", "fixed")}
     tank_out: dict[str, dict[str, dict[str, float]]] = {"compensated": {}, "fixed": {}}
     offspec: dict[str, dict[str, float]] = {"compensated": {}, "fixed": {}}
@@ -232,6 +215,7 @@ def main() -> None:
                 isolated += isolation_times(sc, r, voted)
             print(r.line())
             f = r.figures
+            key = name.replace("-", "_")
             tot = totals[label]
             tot["iae"] += f["iae_ph_s"]
             tot["reagent_l"] += f["reagent_l"]
@@ -239,10 +223,13 @@ def main() -> None:
             tot["discharged_l"] += f["discharged_l"]
             tot["in_spec_l"] += f["discharged_l"] - f["offspec_discharged_l"]
             tot["diverted_l"] += f["diverted_l"]
+            loading = r.traj.true["column_loading_fraction"]
+            li_kg = float(loading[-1] - loading[0]) * params.column.capacity_kg_li  # what C-301 took up
+            tot["li_kg"] += li_kg
+            out[f"{key}_li_recovered_kg_{label}"] = round(li_kg, 3)
             tank_out[label][name] = {"T-101": round(f.get("out_of_band_t101_s", 0.0), 1),
                                      "T-401": round(f.get("out_of_band_t401_s", 0.0), 1)}
             offspec[label][name] = round(f["offspec_discharged_l"], 1)
-            key = name.replace("-", "_")
             out[f"{key}_iae_{label}"] = round(f["iae_ph_s"], 1)
             out[f"{key}_reagent_l_{label}"] = round(f["reagent_l"], 2)
             if label == "compensated":
@@ -264,6 +251,11 @@ def main() -> None:
     per_x = x["reagent_l"] / x["in_spec_l"] if x["in_spec_l"] > 0 else None
     out["reagent_ratio"] = round(per_c / per_x, 4) if per_c is not None and per_x is not None else None
     out["reagent_ratio_total"] = round(c["reagent_l"] / x["reagent_l"], 4)
+    # the plant's purpose is lithium: a T-101 left acidic saves the post-column reagent by not recovering it
+    out["li_recovered_kg_compensated"] = round(c["li_kg"], 3)
+    out["li_recovered_kg_fixed"] = round(x["li_kg"], 3)
+    out["reagent_per_kg_li_ratio"] = round((c["reagent_l"] / c["li_kg"]) / (x["reagent_l"] / x["li_kg"]), 4) \
+        if c["li_kg"] > 0 and x["li_kg"] > 0 else None
     out["iae_compensated"] = round(c["iae"], 1)
     out["iae_fixed"] = round(x["iae"], 1)
     out["iae_ratio"] = round(c["iae"] / x["iae"], 4)

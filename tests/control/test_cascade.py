@@ -55,7 +55,8 @@ def test_primary_tracks_secondary_until_cas_then_drives_its_setpoint_without_a_b
 
     def period(k: int, li_mg_l: float) -> None:
         now = t0 + timedelta(seconds=k)
-        for tag, v in (("AIT-101", 7.0), ("AIT-104", 7.0), ("AIT-105", 7.0), ("AIT-301", li_mg_l), ("AIT-100", 2.5), ("FIT-100", 6.0),
+        for tag, v in (("AIT-101", 7.0), ("AIT-104", 7.0), ("AIT-105", 7.0), ("AIT-301", li_mg_l),
+                       ("AIT-100", 2.5), ("FIT-100", 6.0),
                        ("LIT-101", 80.0), ("P-201.FAULT", 0.0), ("P-202.FAULT", 0.0), ("P-201.RUNNING", 1.0),
                        ("P-202.RUNNING", 1.0)):
             group.on_sample(Sample(tag, now, v))
