@@ -36,7 +36,7 @@ def test_the_upset_day_discharges_nothing_off_spec(upset: PlantRunResult) -> Non
     f = upset.figures
     assert f["offspec_discharged_l"] == 0.0, upset.line()
     assert f["diverted_l"] <= 0.05 * f["influent_l"], upset.line()
-    assert f["out_of_band_t401_s"] == 0.0, upset.line()  # the discharge stage itself stayed in 6-9
+    assert f["discharged_l"] > 0.9 * f["influent_l"], upset.line()  # and it did discharge
 
 
 @pytest.mark.slow

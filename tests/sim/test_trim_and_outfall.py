@@ -27,7 +27,8 @@ def _both_stages(model: PlantModel) -> None:
     model.command("P-202.SP", _clip((r["AIT-101"].value - 8.0) * 20.0))
     trim_ph = float(np.median([r[t].value for t in ("AIT-401", "AIT-402", "AIT-403")]))
     released_mol_h = r["FIT-100"].value * max(r["AIT-300"].value - r["AIT-301"].value, 0.0) / 6.94
-    feedforward_pct = released_mol_h / 6.1 / 250.0 * 100.0
+    pump = model.params.trim_naoh_pump  # soda ash by default: mol Na per litre, as the H+ it neutralises
+    feedforward_pct = released_mol_h / pump.reagent_mol_l / pump.capacity_l_h * 100.0
     model.command("P-401.SP", _clip(feedforward_pct + (7.0 - trim_ph) * 3.0))
     model.command("P-402.SP", _clip((trim_ph - 8.5) * 20.0))
 
@@ -248,5 +249,5 @@ def test_scenario_sensor_and_pump_events_reach_the_trim_stage() -> None:
     assert r["AIT-402"].status is SensorStatus.GOOD, "drift does not flag itself"
     assert r["AIT-403"].value == pytest.approx(7.0, abs=0.05) and r["AIT-403"].status is SensorStatus.GOOD
     assert r["AIT-410"].status is SensorStatus.FAILED
-    assert ts.trim_naoh_pumped_l_h == pytest.approx(0.4 * 250.0 * 0.08)
-    assert r["FIT-401"].value == pytest.approx(8.0, abs=2.0)
+    assert ts.trim_naoh_pumped_l_h == pytest.approx(0.4 * model.params.trim_naoh_pump.capacity_l_h * 0.08)
+    assert r["FIT-401"].value == pytest.approx(0.4 * model.params.trim_naoh_pump.capacity_l_h * 0.08, abs=2.0)
