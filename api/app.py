@@ -68,7 +68,7 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
     """
     configured = settings or ApiSettings()
     redact_access_log()
-    meter = AcquisitionMeter({t.name: t.source for t in runtime.config.tags})
+    meter = AcquisitionMeter(runtime.tags.owners)
     runtime.bus.add_tap("api-metrics", meter.tap)
     loops = loops if loops is not None else runtime.loops
     alarms = alarms if alarms is not None else runtime.alarms

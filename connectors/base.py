@@ -73,6 +73,20 @@ class Source(Protocol):
         ...
 
 
+Announce = Callable[[list[TagConfig]], None]
+"""Takes tags a source learned at run time (name, unit, range, description); returns at once."""
+
+
+@runtime_checkable
+class DiscoveringSource(Protocol):
+    """A source whose tags are not in the plant file but announced while it runs (a fleet host learns its sites'
+    tags from their births). The runtime routes both channels before start(); a source announces each tag before
+    its first sample, and sends samples that are history only (replayed backlog) through `history`, never `emit`.
+    """
+
+    def route_discovery(self, announce: Announce, history: Emit) -> None: ...
+
+
 SourceFactory = Callable[[SourceConfigBase, list[TagConfig], Emit], Source]
 """Builds (not starts) a source from its `sources:` entry and the tags that name it."""
 

@@ -115,6 +115,16 @@ class SparkplugEdge:
                        asyncio.create_task(self._pump_loop(), name="uplink-pump")]
 
     async def stop(self) -> None:
+        """An intentional disconnect sends NDEATH first (Sparkplug: a clean DISCONNECT does not fire the will)."""
+        client = self._client
+        if client is not None and self._born:
+            try:
+                async with self._lock:
+                    self._born = False
+                    await asyncio.wait_for(client.publish(codec.topic(self._group, "NDEATH", self._node),
+                                                          codec.death_payload(self._bd_seq, utcnow()), qos=1), 5)
+            except (aiomqtt.MqttError, TimeoutError) as exc:
+                log.warning("uplink: no NDEATH on stop (%s); the host sees the session end", exc)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
