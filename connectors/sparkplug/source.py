@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from pydantic import ValidationError
 
-from connectors.base import Announce, Emit, SourceHealth
+from connectors.base import Announce, Emit, SiteStatus, SourceHealth
 from connectors.sparkplug.config import SparkplugAddress, SparkplugSourceConfig
 from connectors.sparkplug.host import DiscoveredTag, SparkplugHost
 from plantctl.config.models import EngineeringRange, TagConfig
@@ -79,6 +79,19 @@ class SparkplugSource:
         return SourceHealth(connected=self.host.connected, last_good_read=max(last) if last else None,
                             error_count=self.host.counters.malformed + self._errors,
                             reconnect_count=0, request_plan_size=len(self.tags), last_error=self._last_error)
+
+    def sites(self) -> list[SiteStatus]:
+        """Every edge node seen, as the Fleet page shows it."""
+        out = []
+        for (group, node), st in sorted(self.host.nodes.items()):
+            messages, live, historical = st.rates()
+            out.append(SiteStatus(
+                site=f"{group}/{node}", source=self._name, online=st.online, since=st.since,
+                last_birth=st.last_birth, last_data=st.last_data, messages_per_s=messages, values_per_s=live,
+                historical_per_s=historical, live_values=st.live_values, historical_values=st.historical_values,
+                tags=len(st.names), births=st.births, deaths=st.deaths, seq_gaps=st.seq_gaps,
+                rebirths_requested=st.rebirths_requested))
+        return out
 
     # -- the host's sink --------------------------------------------------------------------
     def tags_born(self, tags: list[DiscoveredTag]) -> None:

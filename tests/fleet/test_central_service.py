@@ -105,6 +105,13 @@ def test_site_tags_reach_tag_list_live_history_trends_and_alarms(
         assert refused.status_code == 404 and refused.headers["content-type"] == "application/problem+json", \
             refused.text
         assert fleet_source(server).host.nodes[("recyclers", "site-a")].deaths == 1
+        fleet = http.get("/api/v1/fleet").json()
+        assert fleet["sources"] == ["fleet"]
+        (site,) = fleet["sites"]
+        assert (site["site"], site["online"], site["tags"], site["births"], site["deaths"]) == \
+            ("recyclers/site-a", False, 2, 1, 1)
+        assert site["live_values"] >= 12 and site["since"] >= site["last_birth"]
+        assert site["alarms_by_priority"] == {"1": 0, "2": 1, "3": 1, "4": 0}  # H still active, and bad quality
     finally:
         http.close()
         loop.run_until_complete(edge.stop())
