@@ -90,6 +90,11 @@ def test_fleet_page_shows_sites_online_offline_and_a_sites_live_values(
         expect(ph).to_have_attribute("data-quality", "good")
         expect(ph.locator("td.reading")).to_have_text(re.compile(r"^7\.\d\d$"))
         page.screenshot(path=str(tmp_path / "fleet-site-a.png"), full_page=True)
+
+        # the existing Trends page, across sites: a site tag's trend from the central historian
+        ph.get_by_role("link", name="trend").click()
+        expect(page.locator("ul.pens")).to_contain_text("recyclers/site-a/AIT-101 — outlet pH (pH)")
+        page.screenshot(path=str(tmp_path / "fleet-site-a-trend.png"), full_page=True)
     finally:
         context.close()
         for p in edges.values():
