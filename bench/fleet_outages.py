@@ -14,7 +14,8 @@ historian (per tag and time); `duplicated` = rows beyond one per (tag, time) for
 = stored values that differ from what was generated; `live_overwritten_by_history` = times the central
 API's live value of a probe tag went back in time (history reaching live values would do that), polled
 every 0.5 s; `real_site_lost` = Good samples the real site's own historian stored (ts up to 5 s before
-it stopped) that the centre lacks; `ingest_lag_p99_s` = sample time → first seen in the central table
+the light sites stopped; it runs on while the spools drain) that the centre lacks;
+`ingest_lag_p99_s` = sample time → first seen in the central table
 for one probe tag per site (polled every 0.2 s), over samples generated outside the warm-up (first 5 s) and
 the outage periods (1 s before each until 10 s after its recovery; `ingest_lag_p99_all_s` over every sample);
 `values_per_s` = rows committed at the centre over the publishing time plus the drain; `central_cpu_cores`
@@ -324,17 +325,18 @@ async def scenario(args: argparse.Namespace, tmp: Path, db: object) -> dict[str,
         head = json.loads(line)
         generated, t0_ms = int(head["generated"]), int(head["t0_ms"])
         sites_stopped_at = time.time()
-        real_stop_at = datetime.now(UTC)
-        if real is not None:
-            real.send_signal(signal.SIGTERM)
-        # drain: until every generated value is stored, or the drain budget runs out
+        real_until = datetime.now(UTC) - timedelta(seconds=5)  # the real site keeps running while spools drain
+        # drain: until every generated value is stored (and the real site's up to real_until), or the budget ends
         stored, deadline = 0, time.monotonic() + args.drain_s
         while time.monotonic() < deadline:
             stored = count_light(central_db)
-            if stored >= generated:
+            if stored >= generated and (not args.real_site or
+                                        compare_real_site(site_db, central_db, real_until)[0] == 0):
                 break
             await asyncio.sleep(1.0)
         drained_at = time.time()
+        if real is not None:
+            real.send_signal(signal.SIGTERM)
         sites_proc.stdin.write(b"stop\n")
         await sites_proc.stdin.drain()
         tail = json.loads((await sites_proc.stdout.readline()) or b"{}")
@@ -351,7 +353,7 @@ async def scenario(args: argparse.Namespace, tmp: Path, db: object) -> dict[str,
                        if per_tick.get(t, 0) < sites * metrics}
         lost = sum(max(0, seconds - n) for n, _ in per_tag.values()) + seconds * (sites * metrics - len(per_tag))
         duplicated = sum(max(0, rows - n) for n, rows in per_tag.values())
-        real_lost, real_rows = (compare_real_site(site_db, central_db, real_stop_at - timedelta(seconds=5))
+        real_lost, real_rows = (compare_real_site(site_db, central_db, real_until)
                                 if args.real_site else (None, None))
         outages.append((start_at - 60, start_at + WARM_UP_S))  # edges connecting and born: not steady either
         steady = [lag for ts, lag in watch.lags if not any(a <= ts <= b for a, b in outages)]
