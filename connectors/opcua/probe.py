@@ -21,13 +21,13 @@ from typing import Annotated, Any
 import typer
 from asyncua import ua
 from asyncua.client.client import Client
-from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaError
 
 from connectors.opcua import tool_session as tool
 from connectors.opcua.browse import analog_properties, our_unit
 from connectors.opcua.quality import map_status, status_name
 from connectors.opcua.security import SecuritySetupError
+from connectors.opcua.source import read_values
 from plantctl.samples import utcnow
 
 _NODE_ID = re.compile(r"^(?:ns=\d+;|nsu=(?P<uri>[^;]+);)?(?P<ident>[isgb]=.+)$")
@@ -138,10 +138,7 @@ async def read_nodes(client: Client, node_ids: list[str], max_age_s: float = 60.
         if isinstance(resolved, str):
             out.append(NodeReading(node_id, verdict=Verdict.BAD, why=resolved))
             continue
-        params = ua.ReadParameters()
-        params.TimestampsToReturn = ua.TimestampsToReturn.Both  # asyncua's read_attributes asks for Source only
-        params.NodesToRead = [ua.ReadValueId(NodeId=resolved, AttributeId=AttributeIds.Value)]
-        dv = (await client.uaclient.read(params))[0]
+        dv = (await read_values(client, [resolved]))[0]
         received = utcnow()
         code = dv.StatusCode.value if dv.StatusCode is not None else 0
         node = client.get_node(resolved)

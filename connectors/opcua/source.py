@@ -112,6 +112,16 @@ def range_checked(tag: TagConfig, sample: Sample) -> Sample:
     return Sample(sample.tag, sample.ts, sample.value, quality, reason, sample.received)
 
 
+async def read_values(client: Client, node_ids: list[ua.NodeId]) -> list[ua.DataValue]:
+    """Read the nodes' values with both timestamps (asyncua's read_attributes asks for the source's only, so a
+    server that honours TimestampsToReturn would leave `timestamp: server` nothing to use)."""
+    params = ua.ReadParameters()
+    params.TimestampsToReturn = ua.TimestampsToReturn.Both
+    params.NodesToRead = [ua.ReadValueId(NodeId=n, AttributeId=AttributeIds.Value) for n in node_ids]
+    result: list[ua.DataValue] = await client.uaclient.read(params)
+    return result
+
+
 def _read_key(chunk: list[TagConfig]) -> str:
     """Names one batch Read in the health bookkeeping: its failure clears only when it answers again."""
     return f"Read of {chunk[0].name}… ({len(chunk)} nodes)"
@@ -352,10 +362,10 @@ class OpcUaSource:
         """Batch Read of the tags due on this period; report by exception when a deadband is set."""
         for start in range(0, len(tags), CHUNK):
             chunk = tags[start : start + CHUNK]
-            nodes = [client.get_node(self._node_id(t)) for t in chunk]
+            node_ids = [ua.NodeId.from_string(self._node_id(t)) for t in chunk]
             sent = time.monotonic()
             try:
-                values = await asyncio.wait_for(client.read_attributes(nodes), self._cfg.connect_timeout_s)
+                values = await asyncio.wait_for(read_values(client, node_ids), self._cfg.connect_timeout_s)
             except TimeoutError:
                 self._health.timed_out()
                 self._poll_failed(chunk, f"no answer to a Read within {self._cfg.connect_timeout_s:g} s")

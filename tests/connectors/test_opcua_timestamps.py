@@ -25,9 +25,10 @@ pytestmark = pytest.mark.anyio
 STAMPED = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)  # the PLC stamped the value on its last change, long ago
 
 
-@pytest.mark.parametrize("policy", ["source", "receipt"])
+@pytest.mark.parametrize("policy", ["source", "server", "receipt"])
 async def test_timestamp_policy_decides_which_time_a_steady_value_carries(policy: str) -> None:
     async with opcua_server() as plc:
+        written = utcnow()
         await plc.nodes["LIT-101"].write_value(
             ua.DataValue(ua.Variant(55.0, ua.VariantType.Double), SourceTimestamp=STAMPED))
         got = Collector()
@@ -44,6 +45,8 @@ async def test_timestamp_policy_decides_which_time_a_steady_value_carries(policy
     assert len(samples) >= 3, "every poll of the steady value is stored"
     if policy == "source":
         assert all(s.ts == STAMPED for s in samples)
+    elif policy == "server":  # the server's stamp (asyncua's: when the value was written), not the device's
+        assert all(written <= s.ts <= before and s.received is not None and s.ts <= s.received for s in samples)
     else:
         assert all(before <= s.ts <= utcnow() + timedelta(seconds=1) for s in samples)
         assert len({s.ts for s in samples}) == len(samples), "each row has its own receipt time"
