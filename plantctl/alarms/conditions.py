@@ -147,10 +147,15 @@ class OutOfRange(Detector):
         return self.raw
 
 
+RANGE_ALARM_PREFIX = "SYS.RANGE."
+"""The service's diagnostic range alarms are named SYS.RANGE.<tag>: in the service's own namespace, which a plant
+file may not use (plantctl.points), so they never collide with the plant's alarms."""
+
+
 def range_alarm(tag: TagConfig) -> AlarmConfig:
-    """The diagnostic range alarm every tag has unless the plant file declares one for it (type: range)."""
+    """The diagnostic range alarm every plant tag has unless the plant file declares one for it (type: range)."""
     return AlarmConfig.model_construct(  # built from a validated tag; a 60-character tag name may exceed TagName
-        name=f"{tag.name}.RANGE", tag=tag.name, type=AlarmType.RANGE, priority=4,
+        name=f"{RANGE_ALARM_PREFIX}{tag.name}", tag=tag.name, type=AlarmType.RANGE, priority=4,
         message=f"{tag.name} reads outside its range [{tag.range.low:g}, {tag.range.high:g}] {tag.unit}: "
                 "check the scaling, byte/word order, data type or register numbering (plantctl probe)")
 

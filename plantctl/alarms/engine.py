@@ -16,6 +16,7 @@ from plantctl.alarms.conditions import (
 )
 from plantctl.alarms.states import AlarmRecord, AlarmRefused, AlarmSnapshot, AlarmState, Transition
 from plantctl.config.models import AlarmConfig, AlarmType, PlantConfig, TagConfig
+from plantctl.points import is_system_name
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 
@@ -106,15 +107,15 @@ class AlarmEngine:
     @classmethod
     def for_plant(cls, plant: PlantConfig, setpoint: SetpointProvider | None = None,
                   sink: TransitionSink | None = None) -> AlarmEngine:
-        """The engine for a plant file's alarms, values labelled with their tags' units.
+        """The engine for a plant's alarms, values labelled with their tags' units.
 
-        Every tag also gets its diagnostic range alarm (`<tag>.RANGE`, priority 4) unless the file declares a
-        `type: range` alarm for it: a wrong decoding is seen by the operator, not only as a quality.
+        Every plant tag also gets its diagnostic range alarm (`SYS.RANGE.<tag>`, priority 4) unless the file
+        declares a `type: range` alarm for it: a wrong decoding is seen by the operator, not only as a quality.
+        They are built here, not declared through plantctl.points: that seam puts alarms on system points only,
+        and this one watches a plant tag's own samples. The system points themselves get none.
         """
         declared = {a.tag for a in plant.alarms if a.type is AlarmType.RANGE}
-        names = {a.name for a in plant.alarms}
-        diagnostics = [range_alarm(t) for t in plant.tags
-                       if t.name not in declared and f"{t.name}.RANGE" not in names]
+        diagnostics = [range_alarm(t) for t in plant.tags if t.name not in declared and not is_system_name(t.name)]
         return cls([*plant.alarms, *diagnostics], setpoint, sink, units={t.name: t.unit for t in plant.tags},
                    tags={t.name: t for t in plant.tags})
 

@@ -55,21 +55,21 @@ async def test_a_wrong_word_order_raises_the_range_alarm_naming_tag_value_range_
         try:
             await wait_until(lambda: got.last("COD-101") is not None and got.last("FIT-101") is not None, 5, "reads")
             engine.process(list(got.samples), utcnow())
-            wrong = engine.status("COD-101.RANGE")
+            wrong = engine.status("SYS.RANGE.COD-101")
             assert wrong.state is AlarmState.UNACK and wrong.active, wrong
             assert wrong.tag == "COD-101" and wrong.type is AlarmType.RANGE
             assert wrong.value is not None and not 0 <= wrong.value <= 1500, wrong.value
             assert "[0, 1500] mg/L" in wrong.message and "byte/word order" in wrong.message, wrong.message
             assert "register numbering" in wrong.message and "scaling" in wrong.message
-            fine = engine.status("FIT-101.RANGE")
+            fine = engine.status("SYS.RANGE.FIT-101")
             assert not fine.active and fine.state is AlarmState.NORM
 
             await server.set(1, FC_INPUT, 0, f32(1234.5, "ABCD"))  # the engineer fixed the decoding
             seen = len(got.samples)
             await wait_until(lambda: len(got.samples) > seen + 2, 5, "new reads")
             engine.process(got.samples[seen:], utcnow())
-            assert not engine.status("COD-101.RANGE").active
-            assert engine.status("COD-101.RANGE").state is AlarmState.RTNUN, "it returns to normal, unacknowledged"
+            assert not engine.status("SYS.RANGE.COD-101").active
+            assert engine.status("SYS.RANGE.COD-101").state is AlarmState.RTNUN, "it returns to normal, unacknowledged"
         finally:
             await source.stop()
 
@@ -80,6 +80,17 @@ alarms:
   - {name: COD-101.DECODE, tag: COD-101, type: range, priority: 2, on_delay_s: 0}
 """)
     engine = AlarmEngine.for_plant(config)
-    assert "COD-101.DECODE" in engine.names() and "COD-101.RANGE" not in engine.names()
-    assert "FIT-101.RANGE" in engine.names()
+    assert "COD-101.DECODE" in engine.names() and "SYS.RANGE.COD-101" not in engine.names()
+    assert "SYS.RANGE.FIT-101" in engine.names()
     assert engine.status("COD-101.DECODE").priority == 2
+
+
+def test_the_service_plant_gives_plant_tags_a_range_alarm_and_system_points_none() -> None:
+    from plantctl.runtime.assemble import service_plant
+
+    plant = service_plant(load_plant(Path(__file__).resolve().parents[2] / "examples" / "plant-notifications.yaml"))
+    names = set(AlarmEngine.for_plant(plant).names())
+    system = [t.name for t in plant.tags if t.name.startswith("SYS.")]
+    assert system, "the plant has system points (its notifier's)"
+    assert not any(f"SYS.RANGE.{t}" in names for t in system)
+    assert {f"SYS.RANGE.{t.name}" for t in plant.tags if not t.name.startswith("SYS.")} <= names
