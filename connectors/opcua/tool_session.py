@@ -92,6 +92,8 @@ def session_config(endpoint: str, source: str, flags: SecurityFlags,
             base[field] = getattr(flags, field)
     if flags.pki_dir is not None:
         base["pki_dir"] = str(flags.pki_dir)
+    if base.get("username_env") or base.get("password_env"):  # a password never crosses the network in clear
+        base["allow_insecure"] = plant_source.allow_insecure if plant_source is not None else False
     try:
         return OpcUaSourceConfig.model_validate(base)
     except ValueError as exc:

@@ -17,10 +17,10 @@ from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from connectors.opcua.browse import BrowseError, browse
-from connectors.opcua.config import OpcUaSourceConfig
-from connectors.opcua.security import trusted_fingerprints
+from connectors.opcua.config import OpcUaSourceConfig, SecurityMode, SecurityPolicy
+from connectors.opcua.security import SecuritySetupError, trusted_fingerprints
 from connectors.opcua.source import OpcUaSource
-from connectors.opcua.tool_session import engineer_confirms
+from connectors.opcua.tool_session import SecurityFlags, engineer_confirms, session_config
 from plantctl.quality import Quality
 from sim.facade import SimulatedPlc
 from sim.facade.runner import default_shelf_file
@@ -135,3 +135,15 @@ async def _thumbprint(plc: SimulatedPlc, pki: Path) -> str:
     found = re.search(r"--trust-thumbprint ([0-9a-f]{64})", err)
     assert code == 2 and found is not None, err
     return found.group(1)
+
+
+def test_a_password_is_not_sent_in_clear_text_off_this_host() -> None:
+    flags = SecurityFlags(username_env="UA_USER", password_env="UA_PASSWORD")
+    with pytest.raises(SecuritySetupError, match="clear text"):
+        session_config("opc.tcp://10.0.0.5:4840", "PLC-UA", flags)
+    assert session_config("opc.tcp://10.0.0.5:4840", "PLC-UA", SecurityFlags()).allow_insecure, \
+        "an anonymous look at a lab server is the engineer's choice"
+    secured = session_config("opc.tcp://10.0.0.5:4840", "PLC-UA",
+                             SecurityFlags(mode=SecurityMode.SIGN_AND_ENCRYPT, username_env="UA_USER",
+                                           password_env="UA_PASSWORD"))
+    assert secured.security.policy is SecurityPolicy.BASIC256SHA256
