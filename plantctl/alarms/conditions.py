@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from plantctl.config.models import AlarmConfig, AlarmType, TagConfig
-from plantctl.config.plausibility import judge
+from plantctl.config.plausibility import good_band, judge
 from plantctl.quality import Quality
 
 SetpointProvider = Callable[[str], float | None]
@@ -134,16 +134,20 @@ class OutOfRange(Detector):
     A link or device fault (Bad with its own reason, value NaN) says nothing about the decoding: hold.
     """
 
-    __slots__ = ("tag",)
+    __slots__ = ("band_high", "band_low", "tag", "tiny")
 
     def __init__(self, tag: TagConfig) -> None:
         super().__init__(0.0, 0.0)
         self.tag = tag
+        self.band_low, self.band_high, self.tiny = good_band(tag)
 
     def evaluate(self, value: float, quality: Quality, ts: datetime) -> bool | None:
         if (quality.is_bad and quality is not Quality.BAD) or math.isnan(value):
             return None
-        self.raw = not judge(self.tag, value)[0].is_good
+        if self.band_low <= value <= self.band_high and (value == 0 or abs(value) >= self.tiny):
+            self.raw = False  # the common case, without building judge()'s reason
+        else:
+            self.raw = not judge(self.tag, value)[0].is_good
         return self.raw
 
 

@@ -27,15 +27,26 @@ TINY_ABSOLUTE = 1e-6
 CHECK_DECODING = "check byte/word order or data type"
 
 
+def good_band(tag: TagConfig) -> tuple[float, float, float]:
+    """What judge() calls Good: a value in [low, high] (margins included) whose magnitude, unless 0, is at least tiny.
+
+    For callers that judge many values of one tag (the alarm engine): two comparisons, judge() for the rest.
+    """
+    low, high = tag.range.low, tag.range.high
+    span = high - low
+    margin = span * tag.range_margin_pct / 100.0
+    return low - margin, high + margin, min(TINY_SPANS * span, TINY_ABSOLUTE)
+
+
 def judge(tag: TagConfig, value: float) -> tuple[Quality, str]:
     """The quality and reason a finite value of `tag` gets (GOOD and '' when it is plausible)."""
     low, high = tag.range.low, tag.range.high
     span = high - low
-    if value != 0 and abs(value) < min(TINY_SPANS * span, TINY_ABSOLUTE):
+    band_low, band_high, tiny = good_band(tag)
+    if value != 0 and abs(value) < tiny:
         return Quality.UNCERTAIN, (
             f"{value:g} {tag.unit} is implausibly small for {tag.name} [{low:g}, {high:g}]: {CHECK_DECODING}")
-    margin = span * tag.range_margin_pct / 100.0
-    if low - margin <= value <= high + margin:
+    if band_low <= value <= band_high:
         return Quality.GOOD, ""
     beyond = (low - value) if value < low else (value - high)
     hard = tag.hard_limits
