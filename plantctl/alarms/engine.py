@@ -114,10 +114,12 @@ class AlarmEngine:
         They are built here, not declared through plantctl.points: that seam puts alarms on system points only,
         and this one watches a plant tag's own samples. The system points themselves get none.
         """
+        tags = {t.name: t for t in plant.tags}
         declared = {a.tag for a in plant.alarms if a.type is AlarmType.RANGE}
         diagnostics = [range_alarm(t) for t in plant.tags if t.name not in declared and not is_system_name(t.name)]
-        return cls([*plant.alarms, *diagnostics], setpoint, sink, units={t.name: t.unit for t in plant.tags},
-                   tags={t.name: t for t in plant.tags})
+        alarms = [a.model_copy(update={"message": range_alarm(tags[a.tag]).message})  # a declared one says it too
+                  if a.type is AlarmType.RANGE and not a.message and a.tag in tags else a for a in plant.alarms]
+        return cls([*alarms, *diagnostics], setpoint, sink, units={t.name: t.unit for t in plant.tags}, tags=tags)
 
     # -- feeding -------------------------------------------------------------------------------
     def process(self, batch: Iterable[Sample], now: datetime) -> list[Transition]:

@@ -83,6 +83,7 @@ alarms:
     assert "COD-101.DECODE" in engine.names() and "SYS.RANGE.COD-101" not in engine.names()
     assert "SYS.RANGE.FIT-101" in engine.names()
     assert engine.status("COD-101.DECODE").priority == 2
+    assert "byte/word order" in engine.status("COD-101.DECODE").message, "without a message it gets the cause"
 
 
 def test_the_service_plant_gives_plant_tags_a_range_alarm_and_system_points_none() -> None:
