@@ -419,6 +419,8 @@ class AlarmType(StrEnum):
     RATE_OF_CHANGE = "rate_of_change"
     BAD_QUALITY = "bad_quality"
     DISCRETE = "discrete"
+    RANGE = "range"
+    """Diagnostic: the value is outside the tag's range (wrong scaling, byte/word order, data type or numbering)."""
 
 
 class SuppressionCondition(Strict):
