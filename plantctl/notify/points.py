@@ -56,9 +56,11 @@ def _alarm(cfg: NotificationsConfig, channel: ChannelKind) -> AlarmConfig:
 
 def declare(plant: PlantConfig) -> SystemPoints:
     """One point and one alarm per channel in use; none without a `notifications:` section."""
-    cfg = plant.notifications
-    if cfg is None:
-        return SystemPoints()
+    return SystemPoints() if plant.notifications is None else channel_points(plant.notifications)
+
+
+def channel_points(cfg: NotificationsConfig) -> SystemPoints:
+    """The points and alarms of these channels (the notifier publishes them)."""
     channels = channels_in_use(cfg)
     tags = tuple(system_tag(SUBSYSTEM, channel.value.upper(), unit="bool", low=0, high=1,
                             description=f"{channel.value} notification channel failing (1) or delivering (0)")

@@ -107,7 +107,7 @@ def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, se
     runtime.add_component("control-journal", control_journal)
     runtime.add_component("alarms", alarm_service, tap=alarm_service.submit)
     runtime.add_component("loops", runner, tap=runner.tap)
-    runtime.notifier = Notifier.for_plant(config, database_url, alarm_service)
+    runtime.notifier = Notifier.for_plant(config, database_url, alarm_service, publish=runtime.bus.publish)
     if runtime.notifier is not None:
         runtime.add_component("notifier", runtime.notifier)
     if config.uplink is not None:  # a tap that only appends: site control never waits on the fleet link

@@ -41,9 +41,10 @@ def test_default_train_from_tag_names_when_the_section_is_absent() -> None:
     assert derived.source == "derived from tag names"
     names = [u.name for u in derived.units]
     assert names[:2] == ["100", "T-101"] and derived.units[1].kind == "tank"
-    numbered = [n for n in names if not n.startswith("P-")]  # a pump no loop drives stands on its own line
-    assert [int(n.removeprefix("T-")) for n in numbered] == sorted(int(n.removeprefix("T-")) for n in numbered)
-    assert names[len(numbered):] == ["P-501"]  # the return pump: the diversion block runs it, not a loop
+    # units in loop-number order; a pump no loop drives (P-501: the diversion block runs it) on its own line
+    numbered = [int(n.removeprefix("T-")) for n in names if not n.startswith("P-")]
+    assert numbered == sorted(numbered)
+    assert [n for n in names if n.startswith("P-")] == ["P-501"]
     shown = [i.tag for u in derived.units for i in u.instruments]
     assert sorted(shown) == sorted(t.name for t in plant.tags if "." not in t.name)  # each instrument once
     tank = derived.units[1]
