@@ -58,7 +58,7 @@ class DiversionBlock:
         worst: Sample | None = None
         for tag in self.cfg.ph:
             smp = self._latest.get(tag)
-            if smp is None or smp.quality.is_bad or (now - smp.ts).total_seconds() > self.cfg.stale_after_s:
+            if smp is None or smp.quality.is_bad or smp.age_s(now) > self.cfg.stale_after_s:
                 return smp
             # an Uncertain one wins ties: it may divert, and it keeps the outfall shut (returning needs Good)
             if worst is None or abs(smp.value - mid) > abs(worst.value - mid) or not smp.quality.is_good:
@@ -70,7 +70,7 @@ class DiversionBlock:
         if tag is None:
             return 0.0  # no holding tank level configured: room is assumed (say so in the plant file)
         smp = self._latest.get(tag)
-        if smp is None or smp.quality.is_bad or (now - smp.ts).total_seconds() > self.cfg.stale_after_s:
+        if smp is None or smp.quality.is_bad or smp.age_s(now) > self.cfg.stale_after_s:
             return None
         return smp.value
 
