@@ -16,7 +16,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plant.yaml"
 
 def test_unknown_instrument_pump_and_kind_are_reported_with_their_lines(tmp_path: Path) -> None:
     text = EXAMPLE.read_text()
-    bad = text.replace("instruments: [AIT-301]", "instruments: [AIT-399]").replace(
+    bad = text.replace("instruments: [AIT-300, AIT-301,", "instruments: [AIT-399, AIT-301,").replace(
         "pumps: [P-201, P-202]", "pumps: [P-201, P-209]")
     path = tmp_path / "plant.yaml"
     path.write_text(bad)
