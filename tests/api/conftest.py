@@ -189,7 +189,8 @@ class Service:
         loop has evaluated them on a tick (interlocks clear at execution): AUTO can be taken."""
         now = utcnow()
         self.server.publish([Sample(tag, now, v, Quality.GOOD) for tag, v in (
-            ("AIT-101", ph), ("LIT-101", 80.0), ("P-201.FAULT", 0.0), ("P-202.FAULT", 0.0),
+            ("AIT-101", ph), ("AIT-104", ph), ("AIT-105", ph), ("LIT-101", 80.0), ("P-201.FAULT", 0.0),
+            ("P-202.FAULT", 0.0),
             ("P-201.RUNNING", 1.0), ("P-202.RUNNING", 1.0))])
         loop = self.server.loops["PHC-101"]
         deadline = time.monotonic() + 10
