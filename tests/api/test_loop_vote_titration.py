@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 
 from tests.api.conftest import Service
 
@@ -60,6 +61,6 @@ def test_only_an_engineer_enters_a_lab_titration_and_a_bad_one_is_refused(servic
                   headers=service.sessions["engineer"].bearer)
         assert r.status_code == 200, r.text
         curve = r.json()["points"]
-    assert len(curve) >= 3 and all(b[0] > a[0] and b[1] > a[1] for a, b in zip(curve, curve[1:], strict=False))
+    assert len(curve) >= 3 and all(b[0] > a[0] and b[1] > a[1] for a, b in pairwise(curve))
     [row] = service.audit_rows("lab_titration", "PHC-101")
     assert row is not None
