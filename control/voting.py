@@ -215,26 +215,30 @@ class ElectrodeVoter:
             self._maybe_readmit(e, now)
 
     def _maybe_readmit(self, e: _Electrode, now: datetime) -> None:
-        """A quality fault clears by itself once the electrode agrees with the vote for readmit_s."""
+        """A quality fault clears by itself once the electrode agrees with the vote for readmit_s (at once when
+        fewer than two others are in the vote)."""
         assert e.latest is not None
         ref = self.last.value if self.last is not None and self.last.quality is not Quality.BAD_SENSOR_FAILURE \
             else None
         others = [o.latest.value for o in self._el.values()
-                  if o is not e and o.fault is None and o.latest is not None]
+                  if o is not e and o.fault is None and o.latest is not None and self._usable(o.latest, now)]
         if ref is None and others:
             ref = statistics.fmean(others)
-        if ref is None or abs(e.latest.value - ref) > self.settings.deviation_ph:
+        # With the vote lost (a link drop took them all stale) there is nothing to prove agreement against
+        # for long: an electrode back with a usable value rejoins at once, so the loop resumes with its link.
+        wait_s = 0.0 if self._lost or len(others) < 2 else self.settings.readmit_s
+        if ref is not None and abs(e.latest.value - ref) > self.settings.deviation_ph:
             e.agreeing_since = None
             return
         if e.agreeing_since is None:
             e.agreeing_since = now
-        if (now - e.agreeing_since).total_seconds() >= self.settings.readmit_s:
+        if (now - e.agreeing_since).total_seconds() >= wait_s:
             was = e.fault
             e.fault, e.fault_reason, e.agreeing_since = None, "", None
             e.deviating_since = e.removing_since = None
             self._emit(VoteEvent(now, e.name, VoteEventKind.READMITTED,
                                  f"usable again and within {self.settings.deviation_ph:g} pH of the vote for "
-                                 f"{self.settings.readmit_s:g} s (was {was.value if was else '?'})"))
+                                 f"{wait_s:g} s (was {was.value if was else '?'})"))
 
     def _judge_against_others(self, e: _Electrode, now: datetime) -> None:
         s = self.settings

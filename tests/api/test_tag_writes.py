@@ -100,7 +100,7 @@ def test_output_of_a_loop_in_auto_is_409_naming_loop_and_mode(service: Service) 
         r = c.put("/api/v1/loops/PHC-101/mode", json={"mode": "AUTO", "reason": "test"}, headers=op)
         assert r.status_code == 200, r.text
         try:
-            for tag in ("P-201.SP", "P-202.SP"):
+            for tag in ("P-202.SP",):  # PHC-101's acid side (its base side is FC-201's output)
                 r = c.post(WRITE.format(tag), json={"value": 10}, headers=op)
                 assert r.status_code == 409, r.text
                 problem = r.json()

@@ -311,3 +311,15 @@ def test_broken_glass_near_seven_is_taken_out_once_the_process_moves_and_it_does
     # from the moment its error passed the deviation threshold to removal
     onset = next(t for t in range(int(start), int(rig.t)) if abs(rig.process(t) - 7.0) > 0.3)
     assert (ev.ts - T0).total_seconds() - onset <= 120
+
+
+def test_after_a_link_drop_took_all_three_stale_they_rejoin_at_once() -> None:
+    """A comms loss is not an electrode fault: with the vote lost there is nothing to agree with for a minute."""
+    rig = VoteRig()
+    rig.run(120)
+    rig.t += 30.0  # 30 s without any sample: all three go stale at the next update
+    now = T0 + timedelta(seconds=rig.t)
+    rig.voter.update(now, {})
+    assert rig.voter.last is not None and rig.voter.last.quality.is_bad
+    rig.run(3)
+    assert rig.voter.in_vote == NAMES and rig.voter.last.quality is Quality.GOOD
