@@ -12,6 +12,9 @@ the first PLCs of the farm, and measured from outside over a window after every 
   every 0.2 s (an upper bound: a row is counted when the poll that first sees it returns);
 - live_p50_ms / p99: 20 SSE clients, each following 25 tags (?tag=), receive time minus source timestamp;
 - dropped: samples dropped by any bus consumer, the historian's spool or the live streams (all must be 0);
+- service_cpu_wait: time its threads were runnable but waited for a CPU, over wall time (schedstat): near 0
+  on a machine with CPU to spare; large when other work starves it (then lag and rates say more about the
+  machine than the service);
 - rss_mb at the end and rss_slope_mb_per_min (least squares over the window, 1 s samples).
 
 The baseline, measured in the same run, is the 1,000-tag service: `cpu_per_1000_tags_vs_1000` says how
@@ -78,6 +81,15 @@ def pct(values: list[float], q: float) -> float | None:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15 of stat)
+
+
+def run_delay_s(pid: int) -> float:
+    """Time the process's threads spent runnable but waiting for a CPU (/proc/<pid>/task/*/schedstat)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
 
 
 def rss_mb(pid: int) -> float:
@@ -257,12 +269,12 @@ def measure(svc: Service, url: str, plcs: list[FarmPlc], window_s: float, warmup
         m0 = await asyncio.to_thread(svc.metrics)
         probe.measuring = True
         pid = svc.proc.pid
-        t0, c0 = time.monotonic(), cpu_seconds(pid)
+        t0, c0, d0 = time.monotonic(), cpu_seconds(pid), run_delay_s(pid)
         rss: list[tuple[float, float]] = []
         while time.monotonic() - t0 < window_s:
             rss.append((time.monotonic() - t0, rss_mb(pid)))
             await asyncio.sleep(1.0)
-        wall, cpu = time.monotonic() - t0, cpu_seconds(pid) - c0
+        wall, cpu, delay = time.monotonic() - t0, cpu_seconds(pid) - c0, run_delay_s(pid) - d0
         probe.measuring = False
         m1 = await asyncio.to_thread(svc.metrics)
         stop.set()
@@ -274,6 +286,7 @@ def measure(svc: Service, url: str, plcs: list[FarmPlc], window_s: float, warmup
         result.update({
             "window_s": round(wall, 1),
             "service_cpu_cores": round(cpu / wall, 3),
+            "service_cpu_wait": round(delay / wall, 3),  # runnable but not running: the machine is short of CPU
             "acquisition_per_s": round(delta("plantctl_samples_total") / wall),
             "historian_rows_per_s": round(delta("plantctl_historian_rows_written_total") / wall),
             "dropped": int(metric_sum(m1, "plantctl_queue_dropped_samples_total")

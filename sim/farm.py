@@ -291,9 +291,11 @@ class OpcUaFarmPlc:
     async def tick(self, dt_s: float) -> None:
         now = datetime.now(UTC)
         write = self.server.write_attribute_value
-        for nid, value in zip(self.node_ids, self.signals.step(dt_s).tolist(), strict=True):
+        for k, (nid, value) in enumerate(zip(self.node_ids, self.signals.step(dt_s).tolist(), strict=True)):
             await write(nid, ua.DataValue(ua.Variant(value, ua.VariantType.Double), SourceTimestamp=now,
                                           ServerTimestamp=now))
+            if k % 100 == 99:
+                await asyncio.sleep(0)  # let the other PLCs of this worker answer their clients meanwhile
 
     async def stop(self) -> None:
         if self.server is not None:
