@@ -24,7 +24,8 @@ live p99 ≤ 500 ms.
 
     .venv/bin/python bench/scale.py [--quick] [--sizes 1000,5000,10000] [--window-s 120]
 
---quick keeps the sizes and shortens the windows (8 s each) and warm-up: under a minute on a quiet machine.
+--quick keeps the sizes and shortens the windows (4 s, 4 s, 8 s) and warm-ups (2 s): about a minute.
+The 1,000/5,000/10,000 runs read the first 2/10/20 PLCs of the same farm (alternately Modbus and OPC UA).
 Needs the test TimescaleDB (plantctl.db.LocalDatabase instance "test"); works in a scratch database it drops.
 The last line of stdout is one JSON object.
 """
@@ -52,10 +53,11 @@ from typing import Any
 
 import httpx
 import psycopg
+from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.farm import FarmPlc, FarmProtocol, free_port, plan_farm, start_farm, tag_count, write_plant_file
+from sim.farm import FarmPlc, FarmProtocol, farm_shelf, free_port, plan_farm, start_farm, tag_count, write_plant_file
 
 PLCS = 20
 TAGS_PER_PLC = 500
@@ -90,6 +92,27 @@ def run_delay_s(pid: int) -> float:
         with contextlib.suppress(OSError):
             total += int((task / "schedstat").read_text().split()[1])
     return total / 1e9
+
+
+def postmaster_pid(db: Any) -> int | None:
+    """The test database's postmaster (its pid file), so the database's CPU can be charged per row."""
+    pid_file = db.root_dir / "var/lib/plantctl" / db.instance / "data/postmaster.pid"
+    if os.geteuid() != 0 or not pid_file.exists():
+        return None
+    return int(pid_file.read_text().split()[0])
+
+
+def tree_cpu(pid: int | None) -> dict[int, float]:
+    """CPU seconds of a process and its children, by pid (a child gone by the end is not counted)."""
+    if pid is None:
+        return {}
+    out = {}
+    with contextlib.suppress(OSError):
+        out[pid] = cpu_seconds(pid)
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            with contextlib.suppress(OSError):
+                out[int(child)] = cpu_seconds(int(child))
+    return out
 
 
 def rss_mb(pid: int) -> float:
@@ -223,7 +246,7 @@ async def live_clients(svc: Service, groups: list[list[str]], window_start: floa
 
     async def one(tags: list[str]) -> None:
         nonlocal events
-        params = [("tag", ",".join(tags))]
+        params = {"tag": ",".join(tags)}
         async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=None)) as c, \
                 c.stream("GET", f"{svc.base}/api/v1/live/stream", params=params, headers=svc.headers) as r:
             r.raise_for_status()
@@ -249,7 +272,8 @@ async def live_clients(svc: Service, groups: list[list[str]], window_start: floa
     return events
 
 
-def measure(svc: Service, url: str, plcs: list[FarmPlc], window_s: float, warmup_s: float) -> dict[str, Any]:
+def measure(svc: Service, url: str, plcs: list[FarmPlc], window_s: float, warmup_s: float,
+            db_pid: int | None) -> dict[str, Any]:
     names = [p.tag_name(i) for p in plcs for i in range(p.tags)]
     step = max(1, len(names) // PROBE_TAGS)
     probe = CommitProbe(url, names[::step][:PROBE_TAGS])
@@ -269,12 +293,13 @@ def measure(svc: Service, url: str, plcs: list[FarmPlc], window_s: float, warmup
         m0 = await asyncio.to_thread(svc.metrics)
         probe.measuring = True
         pid = svc.proc.pid
-        t0, c0, d0 = time.monotonic(), cpu_seconds(pid), run_delay_s(pid)
+        t0, c0, d0, db0 = time.monotonic(), cpu_seconds(pid), run_delay_s(pid), tree_cpu(db_pid)
         rss: list[tuple[float, float]] = []
         while time.monotonic() - t0 < window_s:
             rss.append((time.monotonic() - t0, rss_mb(pid)))
             await asyncio.sleep(1.0)
         wall, cpu, delay = time.monotonic() - t0, cpu_seconds(pid) - c0, run_delay_s(pid) - d0
+        db_cpu = sum(v - db0.get(k, 0.0) for k, v in tree_cpu(db_pid).items())
         probe.measuring = False
         m1 = await asyncio.to_thread(svc.metrics)
         stop.set()
@@ -291,6 +316,7 @@ def measure(svc: Service, url: str, plcs: list[FarmPlc], window_s: float, warmup
             "historian_rows_per_s": round(delta("plantctl_historian_rows_written_total") / wall),
             "dropped": int(metric_sum(m1, "plantctl_queue_dropped_samples_total")
                            + metric_sum(m1, "plantctl_historian_rows_dropped_total")),
+            "db_cpu_cores": round(db_cpu / wall, 3) if db_pid else None,
             "rss_mb": round(rss[-1][1], 1), "rss_slope_mb_per_min": round(slope_per_min(rss), 2),
             "live_events": events,
         })
@@ -315,8 +341,38 @@ def measure(svc: Service, url: str, plcs: list[FarmPlc], window_s: float, warmup
     return result
 
 
+def disk_per_row(url: str) -> dict[str, Any]:
+    """Bytes per stored row (data + indexes, no compression) of raw samples and of each rollup, after folding
+    every bucket of the run; and what one tag at 1 s costs a year from them."""
+    import asyncio as aio
+    from datetime import timedelta
+
+    from plantctl.historian.rollups import run_rollups
+
+    async def fold() -> None:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await run_rollups(conn, now=datetime.now(UTC) + timedelta(hours=2))
+
+    aio.run(fold())
+    out: dict[str, Any] = {}
+    per_year = {"samples": 365 * 86400, "samples_1m": 365 * 1440, "samples_1h": 365 * 24}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table, rows_per_tag_year in per_year.items():
+            ht = conn.execute("SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = %s",
+                              (table,)).fetchone()
+            size = conn.execute("SELECT hypertable_size(%s::regclass)" if ht and ht[0] else
+                                "SELECT pg_total_relation_size(%s::regclass)", (table,)).fetchone()
+            rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
+            if size and rows and rows[0]:
+                per_row = size[0] / rows[0]
+                out[f"{table}_rows"] = rows[0]
+                out[f"{table}_bytes_per_row"] = round(per_row, 1)
+                out[f"{table}_mb_per_tag_year"] = round(per_row * rows_per_tag_year / 1e6, 2)
+    return out
+
+
 def run_size(plcs: list[FarmPlc], url: str, tmp: Path, password: str, window_s: float, warmup_s: float,
-             farm_pids: list[int]) -> dict[str, Any]:
+             farm_pids: list[int], db_pid: int | None) -> dict[str, Any]:
     tags = tag_count(plcs)
     plant = tmp / f"farm-{tags}.yaml"
     write_plant_file(plant, plcs)
@@ -335,13 +391,15 @@ def run_size(plcs: list[FarmPlc], url: str, tmp: Path, password: str, window_s: 
         ready_s = time.monotonic() - started
         farm0 = sum(cpu_seconds(p) for p in farm_pids)
         t0 = time.monotonic()
-        figures = measure(svc, url, plcs, window_s, warmup_s)
+        figures = measure(svc, url, plcs, window_s, warmup_s, db_pid)
         figures["farm_cpu_cores"] = round((sum(cpu_seconds(p) for p in farm_pids) - farm0) /
                                           (time.monotonic() - t0), 3)
     finally:
         svc.stop()
     figures = {"tags": tags, "plcs": len(plcs), "ready_s": round(ready_s, 1), **figures}
     figures["cpu_per_1000_tags"] = round(1000 * figures["service_cpu_cores"] / tags, 4)
+    if figures.get("db_cpu_cores"):
+        figures["db_rows_per_s_per_core"] = round(figures["historian_rows_per_s"] / figures["db_cpu_cores"])
     log(f"{tags:>6} tags: {json.dumps(figures)}")
     return figures
 
@@ -351,10 +409,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="same sizes, 8 s windows: under a minute")
     ap.add_argument("--sizes", default="1000,5000,10000", help="tag counts, multiples of 1,000 (≤ 10,000)")
     ap.add_argument("--window-s", type=float, default=None, help="measuring window per size (default 120; quick 8)")
+    ap.add_argument("--protocol", choices=[p.value for p in FarmProtocol], default="mixed",
+                    help="the farm's PLCs: mixed (10 Modbus + 10 OPC UA), or all of one protocol (cost per protocol)")
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     window_s = args.window_s or (8.0 if args.quick else 120.0)
-    warmup_s = 3.0 if args.quick else 10.0
+    warmup_s = 2.0 if args.quick else 10.0
     started = time.monotonic()
     from plantctl.db import LocalDatabase
 
@@ -363,15 +423,20 @@ def main() -> None:
     url = db.create_database(name)
     password = secrets.token_urlsafe(18)
     runs: list[dict[str, Any]] = []
+    disk: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        plcs = plan_farm(PLCS, TAGS_PER_PLC, FarmProtocol.MIXED)
-        farm = start_farm(plcs, processes=2, shelf=tmp / "shelf")
+        plcs = plan_farm(PLCS, TAGS_PER_PLC, FarmProtocol(args.protocol))
+        farm = start_farm(plcs, processes=2, shelf=farm_shelf())
         log(f"farm: {len(plcs)} PLCs, {tag_count(plcs):,} tags, started in {farm.start_s:.1f} s")
         try:
             for size in sizes:
-                runs.append(run_size(plcs[: size // TAGS_PER_PLC], url, tmp, password, window_s, warmup_s,
-                                     [p.pid for p in farm.processes]))
+                # the smaller sizes show the growth; the largest is the acceptance run and gets the full window
+                window = window_s if size == sizes[-1] or not args.quick else 4.0
+                runs.append(run_size(plcs[: size // TAGS_PER_PLC], url, tmp, password, window, warmup_s,
+                                     [p.pid for p in farm.processes], postmaster_pid(db)))
+            disk = disk_per_row(url)
+            log(f"disk: {json.dumps(disk)}")
         finally:
             farm.stop()
             with contextlib.suppress(Exception):
@@ -382,18 +447,19 @@ def main() -> None:
             if base["cpu_per_1000_tags"] else None
     top = runs[-1]
     result: dict[str, Any] = {
-        "quick": args.quick, "tags": top["tags"], "baseline_tags": base["tags"], "window_s": top["window_s"],
+        "quick": args.quick, "protocol": args.protocol, "tags": top["tags"], "baseline_tags": base["tags"],
+        "window_s": top["window_s"],
         **{k: top[k] for k in ("service_cpu_cores", "acquisition_per_s", "historian_rows_per_s", "dropped",
                                "commit_lag_p50_s", "commit_lag_p99_s", "live_p50_ms", "live_p99_ms", "rss_mb",
                                "rss_slope_mb_per_min", "cpu_per_1000_tags", "cpu_per_1000_tags_vs_baseline",
-                               "farm_cpu_cores")},
+                               "farm_cpu_cores", "service_cpu_wait", "db_cpu_cores")},
         "targets": TARGETS,
         "met": {"service_cpu_cores": top["service_cpu_cores"] <= TARGETS["service_cpu_cores"],
                 "dropped": top["dropped"] == 0,
                 "commit_lag_p99_s": top["commit_lag_p99_s"] is not None
                 and top["commit_lag_p99_s"] <= TARGETS["commit_lag_p99_s"],
                 "live_p99_ms": top["live_p99_ms"] is not None and top["live_p99_ms"] <= TARGETS["live_p99_ms"]},
-        "runs": runs, "load_avg_1m": os.getloadavg()[0], "cores": os.cpu_count(),
+        "disk": disk, "runs": runs, "load_avg_1m": os.getloadavg()[0], "cores": os.cpu_count(),
         "duration_s": round(time.monotonic() - started, 1),
     }
     print(json.dumps(result))

@@ -5,13 +5,11 @@ from __future__ import annotations
 import signal
 import threading
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import typer
 
-from plantctl.paths import cache_dir
-from sim.farm import FarmProtocol, describe, plan_farm, start_farm, tag_count, write_plant_file
+from sim.farm import FarmProtocol, describe, farm_shelf, plan_farm, start_farm, tag_count, write_plant_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +33,7 @@ def run_farm(opts: FarmOptions) -> int:
     except (ValueError, OSError) as exc:
         typer.echo(f"plantctl sim --farm: {exc}", err=True)
         return 2
-    shelf = (opts.state_dir or cache_dir() / "sim") / f"farm-address-space-asyncua-{version('asyncua')}"
+    shelf = farm_shelf(opts.state_dir)
     try:
         farm = start_farm(plcs, processes=opts.processes, shelf=shelf, seed=opts.seed)
     except RuntimeError as exc:
