@@ -142,6 +142,17 @@ def metric_sum(text: str, family: str) -> float:
     return total
 
 
+def metric_series(text: str, family: str) -> dict[str, float]:
+    """Each series of one family by its label set (as printed), for saying which consumer dropped."""
+    out: dict[str, float] = {}
+    pattern = re.compile(rf"^{re.escape(family)}(\{{[^}}]*\}})? ([0-9.eE+-]+)$")
+    for line in text.splitlines():
+        m = pattern.match(line)
+        if m and float(m.group(2)):
+            out[m.group(1) or ""] = float(m.group(2))
+    return out
+
+
 class Service:
     """`plantctl run` on one plant file, in its own process, with a bench admin user."""
 
@@ -316,6 +327,7 @@ def measure(svc: Service, url: str, plcs: list[FarmPlc], window_s: float, warmup
             "historian_rows_per_s": round(delta("plantctl_historian_rows_written_total") / wall),
             "dropped": int(metric_sum(m1, "plantctl_queue_dropped_samples_total")
                            + metric_sum(m1, "plantctl_historian_rows_dropped_total")),
+            "dropped_by": metric_series(m1, "plantctl_queue_dropped_samples_total"),
             "db_cpu_cores": round(db_cpu / wall, 3) if db_pid else None,
             "rss_mb": round(rss[-1][1], 1), "rss_slope_mb_per_min": round(slope_per_min(rss), 2),
             "live_events": events,
