@@ -309,6 +309,14 @@ class Loop:
             assert s is not None
             if s.quality.is_bad:
                 return s, f"vote lost: {s.reason}"
+            # between periods (an operator's mode request), judge the electrodes' newest samples too
+            stale = self.cfg.fail_safe.stale_after_s
+            gone = {t: smp for t in self.voter.in_vote if (smp := self._latest.get(t)) is None
+                    or smp.quality.is_bad or smp.age_s(now) > stale}
+            if len(self.voter.in_vote) - len(gone) < 2:
+                why = ", ".join(f"{t} {'no value' if smp is None else smp.reason or smp.quality.reason}"
+                                for t, smp in gone.items())
+                return s, f"vote lost: fewer than two usable electrodes ({why})"
             return s, None
         s = self._latest.get(self.cfg.pv)
         if s is None:

@@ -338,7 +338,8 @@ class ElectrodeVoter:
                   if e.fault is None and e.latest is not None and self._usable(e.latest, now)]
         names = tuple(e.name for e in usable)
         if len(usable) < 2:
-            out = ", ".join(f"{e.name} {e.fault.value}" for e in self._el.values() if e.fault is not None)
+            out = ", ".join(f"{e.name} {e.fault.value}" + (f" ({e.fault_reason})" if e.fault_reason else "")
+                            for e in self._el.values() if e.fault is not None)
             reason = f"{3 - len(usable)} of 3 electrodes out of the vote ({out or 'no values yet'})"
             if not self._lost:
                 self._lost = True

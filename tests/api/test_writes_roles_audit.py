@@ -128,11 +128,13 @@ def test_manual_output_in_auto_is_409(service: Service) -> None:
 
 def test_auto_refused_when_pv_is_bad_is_409_with_reason(service: Service) -> None:
     op = service.sessions["operator"]
-    service.server.publish([Sample("AIT-101", utcnow(), 0.0, Quality.BAD_SENSOR_FAILURE, "electrode broken")])
+    now = utcnow()  # one electrode Bad: the vote carries on with two; two Bad: it is lost
+    service.server.publish([Sample("AIT-101", now, 0.0, Quality.BAD_SENSOR_FAILURE, "electrode broken"),
+                            Sample("AIT-104", now, 0.0, Quality.BAD_SENSOR_FAILURE, "cable cut")])
     with service.client() as c:
         r = c.put("/api/v1/loops/PHC-101/mode", json={"mode": "AUTO"}, headers=op.bearer)
     assert r.status_code == 409
-    assert "electrode broken" in r.json()["detail"]
+    assert "vote lost" in r.json()["detail"] and "electrode broken" in r.json()["detail"]
     _fresh_pv(service)
 
 
