@@ -59,6 +59,7 @@ class AuditAction(StrEnum):
     ONCALL_OVERRIDE = "oncall_override"  # an engineer's change to who is on call (plantctl.notify)
     ONCALL_ROTATION = "oncall_rotation"  # an engineer's edit of an on-call rotation, or back to the plant file's
     LOGBOOK_NOTE = "logbook_note"  # an operator's shift logbook note (plantctl.logbook)
+    COLUMN_REGENERATED = "column_regenerated"  # a sorbent column's bed regenerated: its loading starts again at 0
 
 
 @dataclass(frozen=True, slots=True)

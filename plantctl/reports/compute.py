@@ -11,11 +11,13 @@ import psycopg
 
 from plantctl.config.models import PlantConfig
 from plantctl.config.reporting import ReportingConfig
-from plantctl.reports.figures import AlarmFigures, OperatorAction, Report, RowFigures
+from plantctl.reports.column import column_state, uptake
+from plantctl.reports.figures import AlarmFigures, ColumnFigures, OperatorAction, Report, RowFigures
+from plantctl.reports.history import fetch_series
 from plantctl.reports.period import Period
 from plantctl.reports.steps import Floats, Series, grid, per_row, row_of, sample_on
 
-_GOOD = 192  # OPC DA quality bits 7-6 = 11: Good
+__all__ = ["ReportError", "compute", "fetch_series"]
 
 
 class ReportError(ValueError):
@@ -24,23 +26,6 @@ class ReportError(ValueError):
 
 def _epoch(t: datetime) -> float:
     return t.timestamp()
-
-
-def fetch_series(conn: psycopg.Connection[Any], tag: str, start: datetime, end: datetime) -> Series:
-    """One tag's stored samples with start <= ts < end, oldest first."""
-    cur = conn.execute("SELECT id FROM tags WHERE name = %s", (tag,))
-    row = cur.fetchone()
-    if row is None:
-        return Series.empty()
-    cur = conn.execute(
-        "SELECT extract(epoch FROM ts)::float8, value, quality FROM samples "
-        "WHERE tag_id = %s AND ts >= %s AND ts < %s ORDER BY ts", (row[0], start, end))
-    rows = cur.fetchall()
-    if not rows:
-        return Series.empty()
-    arr = np.array(rows, dtype=np.float64)
-    quality = arr[:, 2].astype(np.int64)
-    return Series(arr[:, 0].copy(), arr[:, 1].copy(), (quality & _GOOD) == _GOOD)
 
 
 def _reporting(plant: PlantConfig) -> ReportingConfig:
@@ -143,7 +128,22 @@ def compute(conn: psycopg.Connection[Any], plant: PlantConfig, period: Period) -
         plant=plant.plant.name, site=plant.plant.site, kind=period.kind, key=period.key, zone=period.zone,
         start=period.start, end=period.end, ph_low=cfg.permit.ph_low, ph_high=cfg.permit.ph_high,
         discharge_ph_tag=cfg.discharge_ph, reagent_names=tuple(r.name for r in cfg.reagents),
-        rows=row_figs, total=total, alarms=_alarms(conn, period), actions=_actions(conn, period))
+        rows=row_figs, total=total, alarms=_alarms(conn, period), actions=_actions(conn, period),
+        column=_column(conn, cfg, period))
+
+
+def _column(conn: psycopg.Connection[Any], cfg: ReportingConfig, period: Period) -> ColumnFigures | None:
+    """Lithium the column took up in the period, and its loading when the period ended."""
+    col = cfg.column
+    if col is None:
+        return None
+    took = uptake(conn, col, cfg.max_hold_s, period.start, period.end)
+    end = column_state(conn, col, cfg.max_hold_s, period.end)
+    return ColumnFigures(
+        column=col.name, capacity_kg=col.capacity_kg, taken_up_kg=took.kg, unknown_h=took.unknown_h,
+        regenerated_at=None if end.regeneration is None else end.regeneration.at,
+        regenerated_by="" if end.regeneration is None else end.regeneration.by,
+        loaded_kg_end=end.loaded_kg, loading_pct_end=end.loading_pct)
 
 
 def _alarms(conn: psycopg.Connection[Any], period: Period) -> AlarmFigures | None:
