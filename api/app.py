@@ -25,6 +25,7 @@ from api.routers import alarms as alarms_router
 from api.routers import (
     audit,
     auth,
+    column,
     handover,
     health,
     live,
@@ -133,7 +134,7 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
     install_problem_handlers(app)
     for r in (health.router, auth.router, tags.router, tag_writes.router, live.router, trends.router,
               alarms_router.router, loops_router.router, audit.router, reports.router, overview.router, logbook.router,
-              handover.router, metrics.router):
+              handover.router, column.router, metrics.router):
         app.include_router(r)
     if runtime.notifier is not None:  # on-call notification: mounted only with a notifications: section
         app.include_router(notify_router.routes)

@@ -139,6 +139,15 @@ def outlet_ratio(conn: psycopg.Connection[Any], col: Column, at: datetime) -> fl
     return c_out / c_in if c_in > 0 else None
 
 
+def since_regeneration(conn: psycopg.Connection[Any], col: Column, flow_hold_s: float, regenerated: datetime,
+                       at: datetime, base: Uptake | None = None) -> Uptake:
+    """Uptake from a regeneration to `at`, extending `base` (an earlier uptake from the same regeneration)."""
+    if base is None or base.start != regenerated or base.end > at:
+        return uptake(conn, col, flow_hold_s, regenerated, at)
+    more = uptake(conn, col, flow_hold_s, base.end, at)
+    return Uptake(regenerated, at, base.kg + more.kg, base.known_h + more.known_h, base.unknown_h + more.unknown_h)
+
+
 def column_state(conn: psycopg.Connection[Any], col: Column, flow_hold_s: float, at: datetime,
                  base: Uptake | None = None) -> ColumnState:
     """The column at `at`; `base`, an earlier uptake from the same regeneration, is extended, not recomputed."""
@@ -148,12 +157,7 @@ def column_state(conn: psycopg.Connection[Any], col: Column, flow_hold_s: float,
         return ColumnState(col.name, col.capacity_kg, at, None, None, None, None, ratio, col.breakthrough_ratio,
                            f"no regeneration of {col.name} recorded: loading counts from the last one "
                            "(record it in the panel or POST /api/v1/column/regenerated)")
-    if base is not None and base.start == regen.at and base.end <= at:
-        more = uptake(conn, col, flow_hold_s, base.end, at)
-        since = Uptake(regen.at, at, base.kg + more.kg, base.known_h + more.known_h,
-                       base.unknown_h + more.unknown_h)
-    else:
-        since = uptake(conn, col, flow_hold_s, regen.at, at)
+    since = since_regeneration(conn, col, flow_hold_s, regen.at, at, base)
     mean = since.rate_kg_h
     estimated = 0.0 if since.unknown_h == 0 else (None if mean is None else since.unknown_h * mean)
     window = uptake(conn, col, flow_hold_s, max(regen.at, at - timedelta(hours=col.uptake_window_h)), at)

@@ -2,10 +2,12 @@
 // every loop's mode, SP, PV and OUT — all from GET /api/v1/overview (refreshed every 5 s) and the live stream.
 
 import { api } from "./api.js";
-import { beyondLimit, indicator, openFaceplate, sparkline } from "./hmi.js";
+import { beyondLimit, indicator, openFaceplate, sparkline, svg } from "./hmi.js";
 import { el, fmt, fmtTag, qualityClass } from "./util.js";
 
 export const REFRESH_MS = 5000;
+/** Fewer hours than one shift to breakthrough: the next shift must regenerate, so the bar says so. */
+export const NEAR_BREAKTHROUGH_H = 8;
 
 /** [key, label, unit, how to show it] of each figure row; `null` figures say "not measured". */
 const FIGURES = [
@@ -34,15 +36,42 @@ function figureTable(ov) {
       el("td.num", { colspan: 2, "data-testid": "standing-alarms",
         text: `${a.standing} active · ${a.unacked} unacknowledged · ${a.shelved} shelved · ${a.out_of_service} out of service` }),
       el("td")),
-    el("tr", { "data-figure": "column" }, el("th", { scope: "row", text: "Column loading / breakthrough" }),
-      el("td.num.calm", { colspan: 2, "data-testid": "column-loading",
-        text: ov.column_loading_pct.value === null ? ov.column_loading_pct.note : `${fmt(ov.column_loading_pct.value, 0)} %` }),
-      el("td")));
+    el("tr", { "data-figure": "column" },
+      el("th", { scope: "row", text: ov.column ? `${ov.column.column} loading / breakthrough` : "Column loading / breakthrough" }),
+      el("td", { colspan: 2 }, columnBar(ov)), el("td")));
   return el("table.grid.keyfigs", { "aria-label": "Key figures" },
     el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "" }),
       el("th.num", { scope: "col", text: "Today (plant time)" }), el("th.num", { scope: "col", text: "Last hour" }),
       el("th", { scope: "col", text: "Unit" }))),
     el("tbody", {}, rows));
+}
+
+/** The column's loading as a bar (% of capacity) with the hours left to breakthrough; grey unless near or through. */
+function columnBar(ov) {
+  const load = ov.column_loading_pct;
+  const ttb = ov.time_to_breakthrough_h;
+  const col = ov.column;
+  const pct = load.value;
+  const broken = Boolean(col && col.broken_through);
+  const state = broken || (pct !== null && pct >= 100) ? "broken"
+    : ttb.value !== null && ttb.value < NEAR_BREAKTHROUGH_H ? "near" : "";
+  const width = pct === null ? 0 : Math.max(0, Math.min(100, pct));
+  const bar = svg("svg", { class: "column-bar", viewBox: "0 0 100 10", preserveAspectRatio: "none", "aria-hidden": "true" },
+    svg("rect", { class: "track", x: 0, y: 0, width: 100, height: 10 }),
+    svg("rect", { class: "fill", x: 0, y: 0, width, height: 10 }));
+  const hours = ttb.value === null ? ttb.note || "—"
+    : broken ? ttb.note : `${fmt(ttb.value, ttb.value < 10 ? 1 : 0)} h to breakthrough`;
+  const title = col ? `${fmt(col.loaded_kg, 2)} of ${fmt(col.capacity_kg, 0)} kg Li` +
+    (col.estimated_kg ? ` (${fmt(col.estimated_kg, 2)} kg estimated for ${fmt(col.unknown_h, 1)} h without data)` : "") +
+    (col.regenerated_at ? ` · regenerated ${col.regenerated_at.slice(0, 16).replace("T", " ")} UTC by ${col.regenerated_by}` : "")
+    : load.note;
+  return el("div.column-loading", { "data-testid": "column-bar", "data-state": state, role: "meter",
+    "aria-label": `${col ? col.column : "column"} loading`, "aria-valuemin": "0", "aria-valuemax": "100",
+    "aria-valuenow": pct === null ? null : String(Math.round(pct)), title },
+    pct === null ? null : bar,
+    el("span.num", { "data-testid": "column-loading", text: pct === null ? load.note : `${fmt(pct, 0)} % loaded` }),
+    pct === null && ttb.note === load.note ? null
+      : el("span.num", { "data-testid": "column-breakthrough", text: hours }));
 }
 
 function indicatorCard(ind, ctx, spark) {
