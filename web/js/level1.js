@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { beyondLimit, indicator, openFaceplate, sparkline, svg } from "./hmi.js";
-import { el, fmt, fmtTag, qualityClass } from "./util.js";
+import { dateToUtcInput, el, fmt, fmtTag, qualityClass, say, utcInputToDate } from "./util.js";
 
 export const REFRESH_MS = 5000;
 /** Fewer hours than one shift to breakthrough: the next shift must regenerate, so the bar says so. */
@@ -24,7 +24,7 @@ const FIGURES = [
     : `${f.alarms_annunciated} (${fmt(f.alarm_rate_per_10min, 2)} per 10 min)`],
 ];
 
-function figureTable(ov) {
+function figureTable(ov, onRegenerate) {
   const rows = FIGURES.map(([key, label, unit, show]) => el("tr", { "data-figure": key },
     el("th", { scope: "row", text: label }),
     el("td.num", { "data-testid": `today-${key}`, text: ov.today ? show(ov.today) : "—" }),
@@ -38,7 +38,10 @@ function figureTable(ov) {
       el("td")),
     el("tr", { "data-figure": "column" },
       el("th", { scope: "row", text: ov.column ? `${ov.column.column} loading / breakthrough` : "Column loading / breakthrough" }),
-      el("td", { colspan: 2 }, columnBar(ov)), el("td")));
+      el("td", { colspan: 2 }, columnBar(ov)),
+      el("td", {}, ov.column && onRegenerate ? el("button.quiet", { type: "button", "data-testid": "record-regeneration",
+        text: "Regenerated…", title: `Record that ${ov.column.column} was regenerated: its loading starts again at 0`,
+        onclick: () => onRegenerate(ov.column) }) : null)));
   return el("table.grid.keyfigs", { "aria-label": "Key figures" },
     el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "" }),
       el("th.num", { scope: "col", text: "Today (plant time)" }), el("th.num", { scope: "col", text: "Last hour" }),
@@ -126,6 +129,8 @@ export function mountLevel1(root, ctx) {
   const loops = el("section.loop-summary", { "aria-label": "Loops" }, el("h2", { text: "Loops" }));
   root.append(el("div.level1", {}, figures, indicators, loops));
   const cards = new Map();
+  const dialog = el("dialog.regeneration", { "aria-labelledby": "regeneration-title", "data-testid": "regeneration-dialog" });
+  root.append(dialog);
   let timer = 0;
   let stopped = false;
 
@@ -139,7 +144,7 @@ export function mountLevel1(root, ctx) {
   const apply = (ov) => {
     status.textContent = ov.figures_note || `figures as of ${new Date(ov.at).toISOString().slice(11, 19)} UTC · plant time zone ${ov.zone}`;
     figures.querySelector("table")?.remove();
-    figures.append(figureTable(ov));
+    figures.append(figureTable(ov, ctx.can("operator") ? regenerate : null));
     if (!cards.size) {
       const sparks = new Map(ov.sparklines.map((s) => [s.tag, s]));
       const grid = el("div.indicator-grid");
@@ -157,6 +162,34 @@ export function mountLevel1(root, ctx) {
     loops.append(loopTable(ov));
     root.dataset.overview = "ready";
     if (!performance.getEntriesByName("overview-figures").length) performance.mark("overview-figures");
+  };
+
+  // An operator records a regeneration (audited, noted in the logbook): the loading counts from then.
+  const regenerate = (col) => {
+    const at = el("input", { type: "datetime-local", name: "at", required: true, value: dateToUtcInput(new Date()) });
+    const comment = el("input", { name: "comment", maxlength: 500, placeholder: "e.g. acid wash, 3 BV rinse" });
+    const err = el("p.error", { role: "alert" });
+    const form = el("form", { method: "dialog" },
+      el("h2", { id: "regeneration-title", text: `${col.column} regenerated` }),
+      el("p", { text: `Its loading (${fmt(col.loaded_kg, 2)} kg now) starts again at 0 from the time the bed came back on line.` }),
+      el("label", {}, "Back on line (UTC) ", at), el("label", {}, "Comment ", comment), err,
+      el("div.buttons", {}, el("button", { type: "submit", text: "Record regeneration" }),
+        el("button.quiet", { type: "button", onclick: () => dialog.close(), text: "Cancel" })));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        await api.post("/api/v1/column/regenerated", { at: utcInputToDate(at.value).toISOString(), comment: comment.value });
+        dialog.close();
+        say(status, `${col.column} regeneration recorded`, "ok");
+        clearTimeout(timer);
+        load();
+      } catch (exc) {
+        err.textContent = exc.message;
+      }
+    });
+    dialog.replaceChildren(form);
+    dialog.showModal();
+    at.focus();
   };
 
   const load = async () => {
