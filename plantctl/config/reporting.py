@@ -46,6 +46,9 @@ class LithiumStream(_Strict):
 
     concentration: TagRef
     flow: TagRef
+    hold_s: float | None = Field(default=None, gt=0, le=86400,
+                                 description="a sample-and-hold analyser's result stands this long (default "
+                                 "max_hold_s)")
 
 
 class Lithium(_Strict):

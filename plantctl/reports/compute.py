@@ -40,7 +40,11 @@ def compute(conn: psycopg.Connection[Any], plant: PlantConfig, period: Period) -
     cfg = _reporting(plant)
     hold = cfg.max_hold_s
     t0, t1 = _epoch(period.start), _epoch(period.end)
-    lookback = period.start.timestamp() - hold
+    li_in = cfg.lithium.inlet
+    li_out = cfg.lithium.outlet
+    hold_in = li_in.hold_s if li_in is not None and li_in.hold_s is not None else hold
+    hold_out = li_out.hold_s if li_out is not None and li_out.hold_s is not None else hold
+    lookback = period.start.timestamp() - max(hold, hold_in, hold_out)
 
     def load(tag: str | None) -> Series | None:
         if tag is None:
@@ -51,15 +55,15 @@ def compute(conn: psycopg.Connection[Any], plant: PlantConfig, period: Period) -
     q = load(cfg.discharge_flow)
     div = load(cfg.diverted_flow)
     reagent_series = [load(r.flow if r.flow is not None else r.pump_speed) for r in cfg.reagents]
-    li_in = cfg.lithium.inlet
-    li_out = cfg.lithium.outlet
     li_series = {
         "in_c": load(li_in.concentration if li_in else None), "in_q": load(li_in.flow if li_in else None),
         "out_c": load(li_out.concentration if li_out else None), "out_q": load(li_out.flow if li_out else None)}
     everything = [s for s in [ph, q, div, *reagent_series, *li_series.values()] if s is not None]
 
     row_starts = np.array([_epoch(s.start) for s in period.slots])
-    g = grid(t0, t1, everything, hold, row_starts)
+    # an analyser's results hold longer (sample and hold): where each one runs out is a segment edge too
+    held = [c.t + h for c, h in ((li_series["in_c"], hold_in), (li_series["out_c"], hold_out)) if c is not None]
+    g = grid(t0, t1, everything, hold, np.concatenate([row_starts, *held]))
     rows = row_of(g, row_starts)
     n = len(period.slots)
     dur = g.duration
@@ -91,15 +95,15 @@ def compute(conn: psycopg.Connection[Any], plant: PlantConfig, period: Period) -
         l_h = v if r.flow is not None else v / 100.0 * float(r.capacity_l_h or 0.0)
         reagents.append(row_sum(np.where(ok, l_h, 0.0) * hours))
 
-    def li_kg(c: Series | None, flow: Series | None) -> Floats | None:
+    def li_kg(c: Series | None, flow: Series | None, c_hold: float) -> Floats | None:
         if c is None or flow is None:
             return None
-        cv, cok = sample_on(g, c, hold)
+        cv, cok = sample_on(g, c, c_hold)
         fv, fok = sample_on(g, flow, hold)
         return row_sum(np.where(cok & fok, cv * fv, 0.0) * hours) / 1000.0  # mg/L = g/m3 -> kg
 
-    li_in_kg = li_kg(li_series["in_c"], li_series["in_q"])
-    li_out_kg = li_kg(li_series["out_c"], li_series["out_q"])
+    li_in_kg = li_kg(li_series["in_c"], li_series["in_q"], hold_in)
+    li_out_kg = li_kg(li_series["out_c"], li_series["out_q"], hold_out)
 
     def ph_stats(mask: np.ndarray[Any, np.dtype[np.bool_]]) -> tuple[float | None, float | None, float | None]:
         sel = mask & ph_ok & (dur > 0)

@@ -180,3 +180,18 @@ def test_daily_report_carries_uptake_and_loading_at_day_end(column_db: str) -> N
     assert summary["C-301 lithium taken up kg"] == f"{taken:.3f}"
     assert summary["C-301 loading at end kg"] == f"{loaded:.3f}"
     assert summary["C-301 last regenerated (UTC)"] == "2026-03-02T00:00:00Z by olga"
+
+
+def test_report_lithium_holds_analyser_results_for_their_own_hold(column_db: str) -> None:
+    """reporting.lithium streams with hold_s: 900 integrate each 600 s result as held, not for max_hold_s (120 s)."""
+    cfg = plant().model_dump()
+    cfg["reporting"]["lithium"] = {"inlet": {"concentration": "AIT-300", "flow": "FIT-100", "hold_s": 900},
+                                   "outlet": {"concentration": "AIT-301", "flow": "FIT-100", "hold_s": 900}}
+    with psycopg.connect(column_db, autocommit=True) as conn:
+        r = make(conn, PlantConfig.model_validate(cfg), "daily", "2026-03-02")
+    # the flow is known to 6:01 (its 5:59 sample held 120 s); zero 2:00-2:30
+    li_in = (2 * 5 * 400 + 0.5 * 5 * 400 + 125 / 60 * 5 * 500 + 31 / 60 * 5 * 500) / 1000  # inlet silent 5:05-5:30
+    li_out = (2 * 5 * 20 + 1.5 * 5 * 20 + 91 / 60 * 5 * 20) / 1000  # outlet Bad 4:00-4:30
+    assert r.total.li_in_kg == pytest.approx(li_in) and li_in == pytest.approx(11.5)
+    assert r.total.li_out_kg == pytest.approx(li_out)
+    assert r.total.li_recovered_kg == pytest.approx(li_in - li_out)
