@@ -75,7 +75,8 @@ class ColumnReader:
         self.task: asyncio.Task[ColumnOut | str] | None = None
         self.epoch = 0  # forget() moves it on: a read begun before is not kept
 
-    def _read(self) -> ColumnOut | str:
+    def read(self) -> ColumnOut | str:
+        """One read now, in this thread (get() runs it in a worker thread)."""
         now = utcnow()
         hold = self.reporting.max_hold_s
         try:
@@ -92,7 +93,7 @@ class ColumnReader:
 
     async def _run(self) -> ColumnOut | str:
         epoch = self.epoch
-        value = await asyncio.to_thread(self._read)
+        value = await asyncio.to_thread(self.read)
         if epoch == self.epoch:
             self.value, self.read_at = value, time.monotonic()
         return value
