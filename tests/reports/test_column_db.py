@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -24,7 +28,7 @@ from plantctl.config import PlantConfig
 from plantctl.historian.migrate import apply_migrations
 from plantctl.reports.column import column_state, uptake
 from plantctl.reports.generate import make
-from plantctl.reports.render import to_csv
+from plantctl.reports.render import to_csv, to_pdf
 
 pytestmark = [pytest.mark.db]
 
@@ -163,7 +167,7 @@ def test_without_a_recorded_regeneration_loading_is_unknown_and_says_why(column_
     assert "no regeneration of C-301 recorded" in s.note
 
 
-def test_daily_report_carries_uptake_and_loading_at_day_end(column_db: str) -> None:
+def test_daily_report_carries_uptake_and_loading_at_day_end(column_db: str, tmp_path: Path) -> None:
     # the day 2026-03-02 (UTC plant): data end at 6:00; the flow's 5:59 sample holds to 6:01, the analysers'
     # 5:50 results to 6:05, so 6:00-6:01 adds one more minute at 2400 g/h and the rest of the day is unknown
     with psycopg.connect(column_db, autocommit=True) as conn:
@@ -180,6 +184,14 @@ def test_daily_report_carries_uptake_and_loading_at_day_end(column_db: str) -> N
     assert summary["C-301 lithium taken up kg"] == f"{taken:.3f}"
     assert summary["C-301 loading at end kg"] == f"{loaded:.3f}"
     assert summary["C-301 last regenerated (UTC)"] == "2026-03-02T00:00:00Z by olga"
+    if shutil.which("pdftotext") is None:
+        pytest.fail("poppler-utils not installed (./dev test installs it)")
+    pdf = tmp_path / "daily-2026-03-02.pdf"
+    pdf.write_bytes(to_pdf(r))
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    for line in (f"C-301 lithium taken up kg +{taken:.3f}", f"C-301 loading at end kg +{loaded:.3f}",
+                 f"C-301 loading at end % of 50 kg +{100 * loaded / CAPACITY:.1f}"):
+        assert re.search(line, text), line
 
 
 def test_report_lithium_holds_analyser_results_for_their_own_hold(column_db: str) -> None:
