@@ -37,6 +37,7 @@ from plantctl.config.models import PlantConfig
 from plantctl.historian.migrate import apply_migrations
 from plantctl.notify.service import Notifier
 from plantctl.plantfile import plant_config
+from plantctl.runtime.assemble import service_plant
 from plantctl.samples import Sample, utcnow
 from tests.notify.servers import SmtpServer, make_test_certificate
 
@@ -45,7 +46,7 @@ USER, PASSWORD = "plantctl", "bench-relay-password"
 
 def bench_plant(n_alarms: int, smtp_port: int, ca: Path) -> PlantConfig:
     """n_alarms level tags, each with a high alarm (priority 2), paged to one weekly rotation of two people."""
-    return plant_config({
+    return service_plant(plant_config({
         "plant": {"name": "Bench"},
         "sources": [{"kind": "modbus", "name": "PLC-1", "host": "127.0.0.1"}],
         "tags": [{"name": f"LIT-{i:04d}", "unit": "%", "range": {"low": 0, "high": 100}, "source": "PLC-1",
@@ -63,7 +64,7 @@ def bench_plant(n_alarms: int, smtp_port: int, ca: Path) -> PlantConfig:
             "rate_limit": {"messages": 1000, "per_s": 3600},
             "delivery": {"retry_base_s": 1, "retry_max_s": 5, "escalate_after_s": 3600},
         },
-    })
+    }))
 
 
 class Service:

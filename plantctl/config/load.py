@@ -24,6 +24,7 @@ from plantctl.config.process import ProcessConfig
 from plantctl.config.protocols import CheckedPlant, ProtocolTable
 from plantctl.config.reporting import ReportingConfig
 from plantctl.config.yamlsrc import ConfigError, ConfigIssue, Loc, LocatedDocument, load_located
+from plantctl.points import SYSTEM_PREFIX, is_system_name
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -88,6 +89,17 @@ def _items(doc: LocatedDocument, key: str, issues: list[ConfigIssue]) -> list[tu
     return list(enumerate(value))
 
 
+def _reserved(doc: LocatedDocument, item: Any, loc: Loc, what: str, issues: list[ConfigIssue]) -> bool:
+    """A name in the service's own namespace (SYS.…) is refused: the service's system points live there."""
+    name = item.get("name") if isinstance(item, dict) else None
+    if not isinstance(name, str) or not is_system_name(name):
+        return False
+    issues.append(doc.issue((*loc, "name"), f"{what} name {name!r} is in {SYSTEM_PREFIX}, the namespace of the "
+                                            f"service's own system points (e.g. {SYSTEM_PREFIX}NOTIFY.EMAIL); "
+                                            "choose another name"))
+    return True
+
+
 def _tag_address(
     doc: LocatedDocument, item: dict[str, Any], loc: Loc, protocols: ProtocolTable, issues: list[ConfigIssue]
 ) -> tuple[str | None, TagAddress | None]:
@@ -130,6 +142,7 @@ def check_plant(doc: LocatedDocument, protocols: ProtocolTable) -> tuple[PlantCo
         loc: Loc = ("sources", i)
         kind = item.get("kind") if isinstance(item, dict) else None
         schema = protocols.get(kind) if isinstance(kind, str) else None
+        _reserved(doc, item, loc, "source", issues)
         if schema is None:
             issues.append(doc.issue((*loc, "kind"),
                                     f"source kind must be one of {sorted(protocols)}, got {kind!r}"))
@@ -151,6 +164,7 @@ def check_plant(doc: LocatedDocument, protocols: ProtocolTable) -> tuple[PlantCo
             continue
         if isinstance(raw_name, str):
             tag_loc[raw_name] = loc
+        _reserved(doc, item, loc, "tag", issues)
         kind, address = (None, None) if not isinstance(item, dict) else _tag_address(doc, item, loc, protocols, issues)
         fields = {k: v for k, v in item.items() if k not in protocols} if isinstance(item, dict) else item
         if isinstance(fields, dict):  # the rest of the tag is checked even when its address is wrong
@@ -223,6 +237,7 @@ def check_plant(doc: LocatedDocument, protocols: ProtocolTable) -> tuple[PlantCo
     alarm_names: set[str] = set()
     for i, item in _items(doc, "alarms", issues):
         loc = ("alarms", i)
+        _reserved(doc, item, loc, "alarm", issues)
         alarm = validate_section(doc, AlarmConfig, item, loc, issues)
         if alarm is None:
             continue

@@ -230,6 +230,9 @@ class NotificationsConfig(_Strict):
                 raise ValueError(f"override of {o.rotation}: no person named {o.person!r}")
         known = {"rotation": rotations, "person": people, "group": set(self.groups)}
         for pl in self.pipelines:
+            if pl.name.upper().startswith("SYS."):
+                raise ValueError(f"pipeline {pl.name}: names beginning SYS. are the service's own (the channel "
+                                 "alarms' pipeline); choose another name")
             for i, step in enumerate(pl.steps, 1):
                 for target in step.notify:
                     kind, name = target.split(":", 1)

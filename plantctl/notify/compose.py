@@ -68,10 +68,3 @@ def test_message(plant: str, person: str, when: datetime, zone: ZoneInfo) -> tup
     return (f"[{plant}] Daily test message for {person}",
             f"This is the daily test of plantctl notifications at {plant}, "
             f"sent {when.astimezone(zone):%a %d %b %H:%M %Z}. No action needed.\n")
-
-
-def channel_failing(plant: str, channel: str, since: datetime, error: str, zone: ZoneInfo) -> tuple[str, str]:
-    return (f"[{plant}] Notification channel {channel} failing",
-            f"plantctl cannot deliver notifications by {channel} since "
-            f"{since.astimezone(zone):%a %H:%M %Z}: {error}\n"
-            f"Pages by {channel} are retried and escalated; check the mail server, gateway or credentials.\n")

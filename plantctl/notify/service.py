@@ -24,28 +24,31 @@ import psycopg
 from plantctl.alarms.service import AlarmService
 from plantctl.alarms.states import AlarmEvent, AlarmState, Transition
 from plantctl.config.models import PlantConfig
-from plantctl.config.notifications import ChannelKind, NotificationsConfig, PipelineConfig
+from plantctl.config.notifications import ChannelKind, NotificationsConfig, PipelineConfig, StepConfig
 from plantctl.notify import compose, links, overrides, rotations
+from plantctl.notify import points as channel_points
 from plantctl.notify.channels import AppriseChannel, Channel, DeliveryError, EmailChannel, Outgoing, WebhookChannel
 from plantctl.notify.heartbeat import Heartbeat
 from plantctl.notify.roster import Roster
+from plantctl.points import PointPublisher, Publish
 from plantctl.samples import utcnow
 
 log = logging.getLogger(__name__)
 
 LINKED_KINDS = frozenset({"page", "group"})  # messages that carry acknowledge links (a digest links the panel)
+CHANNEL_PIPELINE = "SYS.NOTIFY"  # the built-in pipeline of the channel alarms (user pipelines may not use SYS.)
+CHANNEL_REPEAT_S = 1800.0  # an unacknowledged channel alarm is paged again this often, through the other channels
 
 
 @dataclass
 class ChannelHealth:
-    """A channel failing for longer than delivery.escalate_after_s is reported (and its pages escalated)."""
+    """A channel whose last attempt failed is failing (its system point is 1) until a message goes through."""
 
     sent: int = 0
     failures: int = 0
     failing_since: datetime | None = None
     last_error: str = ""
     escalated: int = 0
-    alarmed: bool = False  # the failure has been announced through the other channels
 
 
 @dataclass
@@ -80,7 +83,8 @@ class Notifier:
 
     def __init__(self, cfg: NotificationsConfig, plant_name: str, database_url: str, alarms: AlarmService, *,
                  units: Mapping[str, str] | None = None, clock: Callable[[], datetime] = utcnow, tick_s: float = 0.25,
-                 channels: Mapping[ChannelKind, Channel] | None = None, send_concurrency: int = 8) -> None:
+                 channels: Mapping[ChannelKind, Channel] | None = None, send_concurrency: int = 8,
+                 publish: Publish | None = None) -> None:
         self.cfg = cfg
         self.plant_name = plant_name
         self.units = dict(units or {})  # tag → unit, for the values messages quote
@@ -103,15 +107,38 @@ class Notifier:
         self._tasks: list[asyncio.Task[None]] = []
         self.heartbeat = Heartbeat(cfg.heartbeat) if cfg.heartbeat is not None else None
         self.stats = NotifierStats()
+        declared = channel_points.channel_points(cfg)
+        missing = sorted({a.name for a in declared.alarms} - set(alarms.engine.names()))
+        if missing:
+            raise ValueError(f"the alarm service has no alarm {', '.join(missing)}: build the plant the service runs "
+                             "with plantctl.runtime.assemble.service_plant (system points)")
+        # the channels' system points, to the bus (or, without one, straight to the alarm service's tap)
+        self.points = PointPublisher(publish if publish is not None else alarms.submit, declared)
+        self._channel_of = {channel_points.alarm_name(c): c for c in channel_points.channels_in_use(cfg)}
+        self._channel_pipeline = self._channel_alarm_pipeline()
+        if self._channel_pipeline is not None:
+            self._pipelines[CHANNEL_PIPELINE] = self._channel_pipeline
         alarms.add_listener(self.receive)
 
     @classmethod
     def for_plant(cls, plant: PlantConfig, database_url: str, alarms: AlarmService, **kw: Any) -> Notifier | None:
-        """The plant file's notifier, or None when it has no `notifications:` section (the default)."""
+        """The plant's notifier, or None without a `notifications:` section (the default).
+
+        `plant` is the service's plant (with its system points, assemble.service_plant); `publish=` the bus's.
+        """
         if plant.notifications is None:
             return None
         return cls(plant.notifications, plant.plant.name, database_url, alarms,
                    units={t.name: t.unit for t in plant.tags}, **kw)
+
+    def _channel_alarm_pipeline(self) -> PipelineConfig | None:
+        """Channel alarms page channel_failure_notify (default: everyone the pipelines name), repeated until acked."""
+        targets = self.cfg.channel_failure_notify or [t for p in self.cfg.pipelines for s in p.steps for t in s.notify]
+        if not targets:
+            return None  # nobody to tell: the alarm is in the alarm list only
+        step = StepConfig(notify=list(dict.fromkeys(targets)), via=list(ChannelKind), wait_s=CHANNEL_REPEAT_S)
+        # no return-to-normal message: the people it would go to were paged by other channels, or not at all
+        return PipelineConfig(name=CHANNEL_PIPELINE, alarms=list(self._channel_of), steps=[step])
 
     def _channels(self) -> dict[ChannelKind, Channel]:
         out: dict[ChannelKind, Channel] = {ChannelKind.APPRISE: AppriseChannel()}
@@ -182,11 +209,11 @@ class Notifier:
                 self._reconciled = True
             await self._apply(conn, now)
             await self._escalate_undelivered(conn, now)
-            await self._announce_failing_channels(conn, now)
             await self._escalate(conn, now)
             await self._gather(conn, now)
             await self._deliver(conn, now)
             await self._daily_test(conn, now)
+            self._publish_channel_points(now)
 
     async def _load_overrides(self, conn: psycopg.AsyncConnection[Any], now: datetime) -> None:
         self.roster.panel_overrides = [o.config() for o in await overrides.active(conn, now - timedelta(days=1))]
@@ -203,6 +230,8 @@ class Notifier:
 
     # -- incidents -------------------------------------------------------------------------------
     def pipeline_for(self, alarm: str, priority: int) -> PipelineConfig | None:
+        if alarm in self._channel_of:  # the notifier's own alarms: their pipeline, never an area's
+            return self._channel_pipeline
         for p in self.cfg.pipelines:
             if priority in p.priorities and any(fnmatch.fnmatchcase(alarm, pat) for pat in p.alarms):
                 return p
@@ -282,7 +311,9 @@ class Notifier:
                 last = len(pipeline.steps) - 1
                 step = pipeline.steps[min(step_no, last)]  # after the last step, the last step repeats
                 people = self.roster.resolve(step.notify, now)
-                pending += [(p, incident, [v.value for v in step.via], now) for p in people]
+                failing = self._channel_of.get(alarm)  # a channel's own alarm never goes by that channel
+                via = [v.value for v in step.via if v is not failing]
+                pending += [(p, incident, via, now) for p in people]
                 await conn.execute(
                     "UPDATE notify_incident SET step = %s, next_step_at = %s, "
                     "notified = notified || ARRAY(SELECT p FROM unnest(%s::text[]) p WHERE p <> ALL(notified)) "
@@ -328,8 +359,17 @@ class Notifier:
                     self._hold_until[person] = limited
                     continue
                 self._hold_until.pop(person, None)
-                await self._message_for(conn, person, list(open_rows.values()), now)
+                for part in self._apart(list(open_rows.values())):
+                    await self._message_for(conn, person, part, now)
             await conn.execute("DELETE FROM notify_pending WHERE id = ANY(%s)", (ids,))
+
+    def _apart(self, rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+        """The plant's alarms in one message; a channel's own alarm in one of its own, sent only by the channels
+        its page names (in a shared message it would go by the failing channel too, or hold the others up)."""
+        parts: dict[tuple[str, ...] | None, list[tuple[Any, ...]]] = {}
+        for r in rows:
+            parts.setdefault(tuple(r[2]) if r[5] in self._channel_of else None, []).append(r)
+        return list(parts.values())
 
     async def _message_for(self, conn: psycopg.AsyncConnection[Any], person: str, rows: list[tuple[Any, ...]],
                            now: datetime) -> None:
@@ -358,11 +398,14 @@ class Notifier:
             s = self.alarms.engine.status(alarm)
         except KeyError:  # no longer configured
             return compose.AlarmLine(alarm, priority, raised)
+        channel = self._channel_of.get(alarm)
+        if channel is not None:  # what failed, rather than "at 1 bool"
+            error = self.stats.channels.get(channel.value, ChannelHealth()).last_error
+            return compose.AlarmLine(alarm, priority, raised, s.message + (f" (last error: {error})" if error else ""))
         return compose.AlarmLine(alarm, priority, raised, s.message, s.value, self.units.get(s.tag, ""))
 
     async def _create(self, conn: psycopg.AsyncConnection[Any], person: str, via: list[ChannelKind], kind: str,
-                      subject: str, body: str, alarms: list[str], incidents: list[int], now: datetime,
-                      quiet: bool = False) -> int:
+                      subject: str, body: str, alarms: list[str], incidents: list[int], now: datetime) -> int:
         """Outbox rows for each of the person's addresses on these channels; returns how many."""
         try:
             addresses = self.cfg.person(person).addresses()
@@ -371,8 +414,6 @@ class Notifier:
         rows = [(now, person, ch.value, addr, kind, subject, body, alarms, incidents, now)
                 for ch in via if ch in addresses for addr in addresses[ch]]
         if not rows:
-            if quiet:  # no other channel for this person: nothing more to tell them by
-                return 0
             self.stats.undeliverable += 1
             log.error("%s for %s not sent: no address on channels %s", kind, person, ", ".join(v.value for v in via))
             return 0
@@ -439,7 +480,7 @@ class Notifier:
             health.sent += 1
             if health.failing_since is not None:
                 log.warning("channel %s delivers again (failing since %s)", channel, health.failing_since)
-            health.failing_since, health.last_error, health.alarmed = None, "", False
+            health.failing_since, health.last_error = None, ""
             return
         health.failures += 1
         health.last_error = error
@@ -475,22 +516,15 @@ class Notifier:
             ids = [i for i, name, step in rows if name in self._pipelines and step < len(self._pipelines[name].steps)]
             await conn.execute("UPDATE notify_incident SET next_step_at = %s WHERE id = ANY(%s)", (now, ids))
 
-    async def _announce_failing_channels(self, conn: psycopg.AsyncConnection[Any], now: datetime) -> None:
-        """A channel failing past escalate_after_s is itself an alarm: told once, through every other channel."""
-        for channel, health in self.failing_channels(now).items():
-            if health.alarmed:
-                continue
-            health.alarmed = True
-            targets = self.cfg.channel_failure_notify or [
-                t for p in self.cfg.pipelines for step in p.steps for t in step.notify]
-            others = [c for c in ChannelKind if c.value != channel]
-            subject, body = compose.channel_failing(self.plant_name, channel, health.failing_since or now,
-                                                    health.last_error, self.cfg.zone)
-            for person in self.roster.resolve(list(dict.fromkeys(targets)), now):
-                await self._create(conn, person, others, "channel", subject, body, [], [], now, quiet=True)
+    def _publish_channel_points(self, now: datetime) -> None:
+        """Each channel's system point: 1 while its last attempt failed; its alarm (on-delay escalate_after_s) pages."""
+        for channel in self._channel_of.values():
+            health = self.stats.channels.get(channel.value)
+            failing = health is not None and health.failing_since is not None
+            self.points.set(channel_points.point_name(channel), 1.0 if failing else 0.0, now)
 
     def failing_channels(self, now: datetime | None = None) -> dict[str, ChannelHealth]:
-        """Channels failing for longer than delivery.escalate_after_s: the notifier's own alarm condition."""
+        """Channels failing for longer than delivery.escalate_after_s (their alarms' on-delay): on the status page."""
         now = now or self._clock()
         limit = timedelta(seconds=self.cfg.delivery.escalate_after_s)
         return {name: h for name, h in self.stats.channels.items()

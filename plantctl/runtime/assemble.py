@@ -23,13 +23,24 @@ from plantctl.audit.audit import AuditTrail
 from plantctl.config.models import PlantConfig
 from plantctl.db.pool import PoolLifecycle, service_pool
 from plantctl.historian.service import Historian
+from plantctl.notify import points as notify_points
 from plantctl.notify.service import Notifier
+from plantctl.points import Declare, with_system_points
 from plantctl.runtime.control_journal import ControlJournal
 from plantctl.runtime.service import PlantRuntime
 from plantctl.uplink.edge import SparkplugEdge
 
 if TYPE_CHECKING:
     from sim.facade.runner import SimulatedPlc
+
+
+SYSTEM_POINTS: tuple[Declare, ...] = (notify_points.declare,)
+"""Every subsystem that publishes system points: its declaration is added to the plant before anything is built."""
+
+
+def service_plant(config: PlantConfig) -> PlantConfig:
+    """The plant file's tags and alarms plus every subsystem's system points (SYS.…): what the service runs."""
+    return with_system_points(config, [declare(config) for declare in SYSTEM_POINTS])
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +75,7 @@ def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, se
     plant_link=False builds no sources (tests that publish samples into the bus themselves); everything
     else — historian, alarms with audit, running loops, control journal, API — is what production builds.
     """
+    config = service_plant(config)  # system points are tags and alarms like the plant file's from here on
     settings = settings if settings is not None else ApiSettings(database_url=database_url)
     pool = service_pool(database_url)  # the service's one pool: historian reads, restore, audit
     historian = Historian(database_url, config.historian, config.tags, state_dir=state_dir, pool=pool)
@@ -93,7 +105,7 @@ def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, se
     runtime.add_component("control-journal", control_journal)
     runtime.add_component("alarms", alarm_service, tap=alarm_service.submit)
     runtime.add_component("loops", runner, tap=runner.tap)
-    runtime.notifier = Notifier.for_plant(config, database_url, alarm_service)
+    runtime.notifier = Notifier.for_plant(config, database_url, alarm_service, publish=runtime.bus.publish)
     if runtime.notifier is not None:
         runtime.add_component("notifier", runtime.notifier)
     if config.uplink is not None:  # a tap that only appends: site control never waits on the fleet link

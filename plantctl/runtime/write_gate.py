@@ -22,6 +22,7 @@ from typing import Protocol
 
 from plantctl.audit import AuditAction, AuditNotDurableError, AuditTrail
 from plantctl.config.models import LoopConfig, LoopMode, PlantConfig, TagConfig
+from plantctl.points import is_system_name
 from plantctl.writes import WriteOutcome, WriteStatus
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,9 @@ class WriteGate:
         tag = self._tags.get(tag_name)
         if tag is None:
             return WriteOutcome.policy(f"no tag {tag_name!r} in the plant file", PolicyCode.UNKNOWN_TAG)
+        if is_system_name(tag.name):
+            return WriteOutcome.policy(f"{tag.name} is a system point the service itself publishes; nothing writes it",
+                                       PolicyCode.NOT_WRITABLE)
         if not tag.writable:
             return WriteOutcome.policy(f"{tag.name} is not writable in the plant file (a measurement or feedback)",
                                        PolicyCode.NOT_WRITABLE)

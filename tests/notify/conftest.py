@@ -12,6 +12,7 @@ import pytest
 from plantctl.config.models import PlantConfig
 from plantctl.historian.migrate import apply_migrations
 from plantctl.plantfile import plant_config
+from plantctl.runtime.assemble import service_plant
 
 from .servers import SmtpServer, make_test_certificate
 
@@ -55,6 +56,11 @@ def smtp(certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Ite
 
 
 def plant(smtp_port: int, ca_file: Path, **notifications: Any) -> PlantConfig:
+    """The plant as the service runs it: the plant file's (below) with the notifier's system points."""
+    return service_plant(plant_file(smtp_port, ca_file, **notifications))
+
+
+def plant_file(smtp_port: int, ca_file: Path, **notifications: Any) -> PlantConfig:
     """One pH tag with an urgent and a low-priority alarm; three people on two rotations and a group."""
     n: dict[str, Any] = {
         "timezone": "Europe/Berlin",

@@ -13,13 +13,15 @@ import psycopg
 import pytest
 
 from plantctl.alarms.service import AlarmService
+from plantctl.alarms.states import AlarmState
 from plantctl.config.models import PlantConfig
 from plantctl.config.notifications import HeartbeatConfig
 from plantctl.notify.heartbeat import Heartbeat
 from plantctl.notify.service import Notifier
 from plantctl.plantfile import plant_config
+from plantctl.runtime.assemble import service_plant
 
-from .conftest import NIGHT, Clock, plant
+from .conftest import NIGHT, Clock, plant, plant_file
 from .servers import SmtpServer, WebhookReceiver
 from .test_escalation import Setup, recipients
 
@@ -166,30 +168,58 @@ async def test_the_heartbeat_reaches_the_monitor_and_reports_failure() -> None:
     assert hb.stats.failed == 1 and "ConnectError" in hb.stats.last_error
 
 
-async def test_a_failing_channel_is_announced_once_through_the_others(
+CHANNEL_ALARM = "SYS.NOTIFY.EMAIL.FAILING"
+
+
+async def test_a_failing_channel_raises_its_alarm_paged_by_the_other_channels_until_acknowledged(
         notify_db: str, smtp: SmtpServer, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_HOOK_KEY", "hook-key")
     hook = WebhookReceiver(b"hook-key").start()
-    base = plant(smtp.port, certificate[0])
+    base = plant_file(smtp.port, certificate[0])
     assert base.notifications is not None
     n = base.notifications.model_dump(mode="json", exclude_none=True)
     n["people"][2]["webhook"] = hook.url
     n["channels"]["webhook"] = {"secret_env": "TEST_HOOK_KEY"}
     n["channel_failure_notify"] = ["group:shift-leads"]
-    cfg = plant_config({**base.model_dump(mode="json", exclude_none=True), "notifications": n})
+    cfg = service_plant(plant_config({**base.model_dump(mode="json", exclude_none=True), "notifications": n}))
     smtp.stop()
     s = await started(cfg, notify_db, Clock(NIGHT))
     try:
         s.raise_ph()
-        await s.after(119)
-        assert hook.hooks == []
-        await s.after(5)
-        kinds = [hook.json(i)["kind"] for i in range(len(hook.hooks))]
-        assert kinds == ["channel"], kinds
-        assert hook.json(0)["subject"] == "[Neutralisation] Notification channel email failing"
-        assert hook.json(0)["recipient"] == "carla" and hook.hooks[0].valid
-        await s.after(200)  # still failing: not announced again (carla's own page comes by webhook too)
-        assert [hook.json(i)["kind"] for i in range(len(hook.hooks))].count("channel") == 1
+        await s.after(119)  # anna's page fails from t=2 s; the alarm's on-delay is escalate_after_s (120 s)
+        assert s.alarms.engine.status(CHANNEL_ALARM).state is AlarmState.NORM and hook.hooks == []
+        await s.after(10)
+        status = s.alarms.engine.status(CHANNEL_ALARM)
+        assert status.state is AlarmState.UNACK and status.priority == 2 and status.tag == "SYS.NOTIFY.EMAIL"
+        assert len(hook.hooks) == 1 and hook.hooks[0].valid
+        page = hook.json(0)
+        assert (page["kind"], page["recipient"], page["alarms"]) == ("page", "carla", [CHANNEL_ALARM])
+        assert page["subject"].startswith("[Neutralisation] P2 SYS.NOTIFY.EMAIL.FAILING: email notifications "
+                                          "failing: the on-call will not be reached by email; check the mail "
+                                          f"server 127.0.0.1:{smtp.port}"), page["subject"]
+        assert "(last error: " in page["text"]
+        await s.after(200)  # carla's own AIT-101 page comes by webhook too; the channel alarm is not paged again
+        assert [hook.json(i)["alarms"] for i in range(len(hook.hooks))].count([CHANNEL_ALARM]) == 1
+        async with await psycopg.AsyncConnection.connect(notify_db) as conn:
+            cur = await conn.execute("SELECT channel, count(*) FROM notify_message WHERE %s = ANY(alarms) "
+                                     "GROUP BY channel", (CHANNEL_ALARM,))
+            assert await cur.fetchall() == [("webhook", 1)]  # never through the channel that fails
+
+        token = page["ack_links"][CHANNEL_ALARM].rsplit("/", 1)[1]
+        outcome = await s.notifier.acknowledge_link(token, "127.0.0.1")
+        assert outcome.refused is None and outcome.channel == "webhook"
+        assert s.alarms.engine.status(CHANNEL_ALARM).state is AlarmState.ACKED
+        smtp.start()
+        await s.after(65)  # the next retry goes through: the point returns to 0, the alarm to normal
+        assert s.alarms.engine.status(CHANNEL_ALARM).state is AlarmState.NORM
+        assert s.notifier.points.value("SYS.NOTIFY.EMAIL") == 0.0 and s.notifier.failing_channels() == {}
+        await s.alarms.journal.flush()
+        async with await psycopg.AsyncConnection.connect(notify_db) as conn:
+            cur = await conn.execute("SELECT event, user_name, comment FROM alarm_journal WHERE alarm = %s "
+                                     "ORDER BY id", (CHANNEL_ALARM,))
+            assert await cur.fetchall() == [("activate", "", ""),
+                                            ("ack", "carla (on call)", "acknowledged from the webhook notification"),
+                                            ("clear", "", "")]
     finally:
         await stopped(s)
         hook.stop()

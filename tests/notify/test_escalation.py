@@ -126,6 +126,8 @@ async def test_smtp_down_ten_minutes_loses_nothing_and_escalates(setup: Setup, s
     await setup.after(130)  # anna's page cannot be sent; after escalate_after_s (120 s) ben is paged at once
     assert setup.notifier.stats.channels["email"].escalated >= 1
     assert "email" in setup.notifier.failing_channels()
+    # nobody has another channel: the channel's alarm stands in the alarm list, unpaged (no email about email)
+    assert setup.alarms.engine.status("SYS.NOTIFY.EMAIL.FAILING").state is AlarmState.UNACK
     async with await psycopg.AsyncConnection.connect(setup.notifier._url) as conn:
         cur = await conn.execute("SELECT recipient FROM notify_message WHERE status = 'pending' ORDER BY id")
         assert [r[0] for r in await cur.fetchall()] == ["anna", "ben"]
@@ -134,6 +136,7 @@ async def test_smtp_down_ten_minutes_loses_nothing_and_escalates(setup: Setup, s
     await setup.after(65)  # the next retry (backoff at most 60 s)
     assert sorted(recipients(smtp)) == ["anna@plant.example", "ben@plant.example", "carla@plant.example"]
     assert setup.notifier.failing_channels() == {}
+    assert setup.alarms.engine.status("SYS.NOTIFY.EMAIL.FAILING").state is AlarmState.RTNUN
     async with await psycopg.AsyncConnection.connect(setup.notifier._url) as conn:
         cur = await conn.execute("SELECT status, count(*) FROM notify_message GROUP BY status")
         assert await cur.fetchall() == [("sent", 3)]

@@ -12,9 +12,10 @@ from plantctl.alarms.service import AlarmService
 from plantctl.config.models import PlantConfig
 from plantctl.notify.service import Notifier
 from plantctl.plantfile import plant_config
+from plantctl.runtime.assemble import service_plant
 from plantctl.samples import Sample
 
-from .conftest import NIGHT, Clock, plant
+from .conftest import NIGHT, Clock, plant_file
 from .servers import SmtpServer, WebhookReceiver
 
 pytestmark = [pytest.mark.anyio, pytest.mark.db]
@@ -29,14 +30,14 @@ def flood_plant(base: PlantConfig) -> PlantConfig:
                          "modbus": {"table": "input_register", "address": 900}})
     data["alarms"] += [{"name": f"LIT-900.H{i:04d}", "tag": "LIT-900", "type": "H", "limit": 0.05 + i * 0.0999,
                         "priority": 3} for i in range(FLOOD)]
-    return plant_config(data)
+    return service_plant(plant_config(data))
 
 
 @pytest.fixture
 async def flood(notify_db: str, smtp: SmtpServer,
                 certificate: tuple[Path, Path]) -> AsyncIterator[tuple[AlarmService, Notifier, Clock]]:
     clock = Clock(NIGHT)
-    cfg = flood_plant(plant(smtp.port, certificate[0]))
+    cfg = flood_plant(plant_file(smtp.port, certificate[0]))
     alarms = AlarmService(cfg, notify_db, clock=clock, tick_period_s=3600)
     await alarms.start()
     notifier = Notifier.for_plant(cfg, notify_db, alarms, clock=clock)
@@ -85,11 +86,11 @@ async def test_webhook_is_signed_and_retried(notify_db: str, smtp: SmtpServer, c
     monkeypatch.setenv("TEST_HOOK_KEY", "hook-signing-key")
     hook = WebhookReceiver(b"hook-signing-key", fail_first=1).start()
     try:
-        base = plant(smtp.port, certificate[0])
+        base = plant_file(smtp.port, certificate[0])
         n: dict[str, Any] = base.notifications.model_dump(mode="json", exclude_none=True)  # type: ignore[union-attr]
         n["people"][0] = {"name": "anna", "webhook": hook.url}
         n["channels"]["webhook"] = {"secret_env": "TEST_HOOK_KEY"}
-        cfg = plant_config({**base.model_dump(mode="json", exclude_none=True), "notifications": n})
+        cfg = service_plant(plant_config({**base.model_dump(mode="json", exclude_none=True), "notifications": n}))
         clock = Clock(NIGHT)
         alarms = AlarmService(cfg, notify_db, clock=clock, tick_period_s=3600)
         await alarms.start()

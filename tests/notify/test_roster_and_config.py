@@ -79,6 +79,8 @@ def test_quiet_hours_hold_low_priorities_until_morning() -> None:
     ({"pipelines": [{"name": "p", "steps": [{"notify": ["rotation:secondary"]}]}]},
      "pipeline p step 1: no rotation named 'secondary'"),
     ({"timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+    ({"pipelines": [{"name": "sys.night", "steps": [{"notify": ["rotation:primary"]}]}]},
+     "pipeline sys.night: names beginning SYS. are the service's own"),
     ({"people": [{"name": "anna", "email": "anna@x.example"}, {"name": "ben"}]}, "channels.email is not configured"),
 ])
 def test_a_typo_in_the_section_is_a_clear_error(extra: dict[str, object], error: str) -> None:
