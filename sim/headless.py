@@ -35,11 +35,20 @@ TRUE_SIGNALS: tuple[str, ...] = (
     "ph", "conductivity_ms_cm", "temp_c", "level_pct", "outflow_m3_h", "influent_flow_m3_h", "influent_ph",
     "influent_li_mg_l", "naoh_delivered_l_h", "acid_delivered_l_h", "column_outlet_li_mg_l",
     "column_loading_fraction", "discharge_ph",
+    # the trim stage, the outfall and the holding tank (TrueState fields of the same names)
+    "trim_ph", "column_outlet_ph", "outfall_m3_h", "diverted_m3_h", "holding_overflow_m3_h", "holding_ph",
+    "holding_volume_m3", "return_m3_h", "trim_naoh_pumped_l_h", "trim_naoh_delivered_l_h", "trim_acid_pumped_l_h",
+    "trim_acid_delivered_l_h", "trim_level_pct", "valve_position",
 )
+_FIELD_SIGNALS = TRUE_SIGNALS[13:]  # read straight off TrueState by name
 
 FloatArray = npt.NDArray[np.float64]
 _UNITS = {"FIT-100": "m3/h", "AIT-100": "pH", "AIT-101": "pH", "CIT-101": "mS/cm", "LIT-101": "%",
-          "TIT-101": "degC", "AIT-301": "mg/L", "P-201.SPEED": "%", "P-202.SPEED": "%"}
+          "TIT-101": "degC", "AIT-301": "mg/L", "P-201.SPEED": "%", "P-202.SPEED": "%",
+          "AIT-104": "pH", "AIT-105": "pH", "AIT-302": "pH", "FIT-201": "L/h", "FIT-202": "L/h",
+          "P-401.SPEED": "%", "P-402.SPEED": "%", "AIT-401": "pH", "AIT-402": "pH", "AIT-403": "pH", "AIT-410": "pH",
+          "FIT-401": "L/h", "FIT-402": "L/h", "FIT-410": "m3/h", "XV-410.POS": "%", "LIT-501": "%",
+          "P-501.SPEED": "%", "FIT-501": "m3/h", "AIT-300": "mg/L", "FQ-410": "m3"}
 
 
 @dataclass
@@ -105,7 +114,8 @@ def run(model: PlantModel, duration_s: float, *, dt_s: float = 1.0, controller: 
         ts = model.true_state()
         values = (ts.ph, ts.conductivity_ms_cm, ts.temp_c, ts.level_pct, ts.outflow_m3_h, ts.influent.flow_m3_h,
                   ts.influent.ph, ts.influent.li_mg_l, ts.naoh_delivered_l_h, ts.acid_delivered_l_h,
-                  ts.column_outlet_li_mg_l, ts.column_loading_fraction, ts.discharge_ph)
+                  ts.column_outlet_li_mg_l, ts.column_loading_fraction, ts.discharge_ph,
+                  *(getattr(ts, n) for n in _FIELD_SIGNALS))
         for n, v in zip(TRUE_SIGNALS, values, strict=True):
             true[n][row] = v
         row += 1

@@ -42,14 +42,32 @@ MEASUREMENTS: tuple[str, ...] = (
     "P-202.SPEED",  # H2SO4 pump speed feedback, %
     "AIT-104",  # T-101 pH, second electrode
     "AIT-105",  # T-101 pH, third electrode
-    "AIT-302",  # discharge pH after C-301
+    "AIT-302",  # C-301 outlet pH (T-401 inlet): the trim loop's feedforward measurement
     "FIT-201",  # NaOH line magnetic flowmeter, L/h
     "FIT-202",  # H2SO4 line magnetic flowmeter, L/h
+    "P-401.SPEED",  # T-401 NaOH pump speed feedback, %
+    "P-402.SPEED",  # T-401 H2SO4 pump speed feedback, %
+    "AIT-401",  # T-401 pH, electrode A
+    "AIT-402",  # T-401 pH, electrode B
+    "AIT-403",  # T-401 pH, electrode C
+    "AIT-410",  # discharge pH at T-401's outlet, upstream of XV-410
+    "FIT-401",  # T-401 NaOH line magnetic flowmeter, L/h
+    "FIT-402",  # T-401 H2SO4 line magnetic flowmeter, L/h
+    "FIT-410",  # outfall flow, m3/h (XV-410's outfall leg plus T-501's overflow)
+    "XV-410.POS",  # diversion valve position, % (100 = all to T-501)
+    "LIT-501",  # T-501 holding tank level, %
+    "P-501.SPEED",  # return pump speed feedback, %
+    "FIT-501",  # return flow T-501 -> T-101, m3/h
+    "AIT-300",  # C-301 inlet lithium (sample-and-hold analyser), mg/L
+    "FQ-410",  # diverted volume since start, m3
 )
 # Discrete feedback (value 0.0 / 1.0).
-FEEDBACK: tuple[str, ...] = ("P-201.RUNNING", "P-201.FAULT", "P-202.RUNNING", "P-202.FAULT", "WATCHDOG.TRIPPED")
-# Commands the PLC accepts: setpoints (%, 0..100) and run / reset bits (0.0 / 1.0).
-COMMANDS: tuple[str, ...] = ("P-201.SP", "P-202.SP", "P-201.RUN", "P-202.RUN", "P-201.RESET", "P-202.RESET")
+FEEDBACK: tuple[str, ...] = ("P-201.RUNNING", "P-201.FAULT", "P-202.RUNNING", "P-202.FAULT", "WATCHDOG.TRIPPED",
+                             "P-401.RUNNING", "P-401.FAULT", "P-402.RUNNING", "P-402.FAULT", "P-501.RUNNING")
+# Commands the PLC accepts: setpoints (%, 0..100) and run / reset / valve bits (0.0 / 1.0).
+COMMANDS: tuple[str, ...] = ("P-201.SP", "P-202.SP", "P-201.RUN", "P-202.RUN", "P-201.RESET", "P-202.RESET",
+                             "P-401.SP", "P-402.SP", "P-401.RUN", "P-402.RUN", "P-401.RESET", "P-402.RESET",
+                             "XV-410.CMD", "P-501.SP", "P-501.RUN")
 
 
 class ProcessModel(Protocol):
@@ -75,5 +93,5 @@ class ProcessModel(Protocol):
         ...
 
     def safe_state(self, reason: str) -> None:
-        """Drop the pumps to their local safe state (stopped, 0 %), as the PLC watchdog does."""
+        """Drop the pumps to their local safe state (stopped, 0 %) and XV-410 to divert, as the PLC watchdog does."""
         ...

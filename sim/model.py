@@ -1,4 +1,7 @@
-"""PlantModel: the example plant (influent → T-101 → C-301) as a pure, steppable, seeded process model.
+"""PlantModel: the example plant as a pure, steppable, seeded process model.
+
+influent (+ P-501's return from T-501) → T-101 (neutralisation) → C-301 (Li sorbent, releases H+)
+→ T-401 (trim neutralisation) → outfall pipe (AIT-410 at its start) → XV-410 → outfall or T-501 (holding).
 
 It satisfies sim.interface.ProcessModel. No network, no wall clock: time advances only in step().
 Equations and assumptions: docs/simulator-model.md.
@@ -33,18 +36,29 @@ from sim.chemistry import (
 from sim.column import SorbentColumn
 from sim.influent import Influent, InfluentState
 from sim.interface import COMMANDS, CommandRejected, Reading
-from sim.params import FIRST_SENSOR_TAGS, SENSOR_TAGS, SimParams, load_sim_params
-from sim.pumps import DosingPump
+from sim.params import (
+    FIRST_SENSOR_TAGS,
+    SECOND_SENSOR_TAGS,
+    SENSOR_TAGS,
+    TRIM_SENSOR_TAGS,
+    SimParams,
+    TankParams,
+    load_sim_params,
+)
+from sim.pumps import DiversionValve, DosingPump, ReturnPump
 from sim.sensors import Sensor
 
 _WATER_HEAT_KJ_M3_K = 4180.0  # rho * cp of water, kJ/(m3 K)
 _MAX_SUBSTEP_S = 5.0  # physics substep: keeps the explicit Euler weir outflow well inside stability
 _NOISE_BLOCK = 2048
 _N_NOISE = len(FIRST_SENSOR_TAGS) + 3  # one per original sensor + three influent wander processes
-_EXTRA_TAGS = SENSOR_TAGS[len(FIRST_SENSOR_TAGS):]  # later instruments draw from their own stream
-_PUMP_NAMES = ("P-201", "P-202")
+_EXTRA_TAGS = SECOND_SENSOR_TAGS  # later instruments draw from their own streams
+_PUMP_NAMES = ("P-201", "P-202")  # T-101's
+_TRIM_PUMP_NAMES = ("P-401", "P-402")  # T-401's
 _N_FIRST = len(FIRST_SENSOR_TAGS)
-_PUMP_POINTS = tuple((name, f"{name}.SPEED", f"{name}.RUNNING", f"{name}.FAULT") for name in _PUMP_NAMES)
+_PUMP_POINTS = tuple((name, f"{name}.SPEED", f"{name}.RUNNING", f"{name}.FAULT")
+                     for name in (*_PUMP_NAMES, *_TRIM_PUMP_NAMES))
+_PIPE_PREFILL_S = 5.0  # the outfall pipe starts full of T-401's initial water, in parcels this long
 _ON_OFF = (Reading(0.0), Reading(1.0))
 _METAL_IDX = tuple(INVARIANT_NAMES.index(m) for m in METALS)
 _NA, _S, _C = INVARIANT_NAMES.index("na"), INVARIANT_NAMES.index("sulfate"), INVARIANT_NAMES.index("carbonate")
@@ -81,12 +95,26 @@ class TrueState:
     dissolved_metals_mg_l: dict[str, float] | None = None  # in T-101 and so in the discharge
     sludge_kg: float = 0.0  # hydroxide solids suspended in T-101 now
     sludge_out_kg: float = 0.0  # hydroxide solids carried out with the overflow since t = 0
-    discharge_ph: float = 7.0  # after C-301 (H+ released for the Li taken up)
+    discharge_ph: float = 7.0  # of the water arriving at XV-410 now: T-401's outlet, outfall_pipe_delay_s ago
+    trim_ph: float = 7.0  # T-401, true (bulk)
+    column_outlet_ph: float = 7.0  # after C-301 (H+ released for the Li taken up): T-401's inlet
+    outfall_m3_h: float = 0.0  # XV-410's outfall leg now (T-501's overflow not included)
+    diverted_m3_h: float = 0.0  # XV-410's leg to T-501 now
+    holding_overflow_m3_h: float = 0.0  # T-501 full: its excess to the outfall now (off-spec when holding_ph is)
+    holding_ph: float = 7.0  # T-501, true
+    holding_volume_m3: float = 0.0
+    return_m3_h: float = 0.0  # P-501, T-501 -> T-101's inlet, really moved (none from an empty tank)
+    trim_naoh_pumped_l_h: float = 0.0
+    trim_naoh_delivered_l_h: float = 0.0  # arriving in T-401 (after the dosing-line dead time)
+    trim_acid_pumped_l_h: float = 0.0
+    trim_acid_delivered_l_h: float = 0.0
+    trim_level_pct: float = 0.0
+    valve_position: float = 0.0  # XV-410: 0 = all to the outfall, 1 = all to T-501
 
 
 @dataclass(frozen=True, slots=True)
 class Balance:
-    """One invariant over T-101 since t = 0 (mol): what came in, went out, and stayed."""
+    """One invariant over one unit since t = 0 (mol, or litres for water): what came in, went out, and stayed."""
 
     in_mol: float
     out_mol: float
@@ -113,6 +141,9 @@ class PlantModel:
         self._rng_extra = np.random.default_rng([self.seed, 14])
         self._noise_extra: list[list[float]] = self._rng_extra.standard_normal(
             (_NOISE_BLOCK, len(_EXTRA_TAGS))).tolist()
+        self._rng_trim = np.random.default_rng([self.seed, 15])
+        self._noise_trim: list[list[float]] = self._rng_trim.standard_normal(
+            (_NOISE_BLOCK, len(TRIM_SENSOR_TAGS))).tolist()
         self._t_s = 0.0
         self._scenario: ScenarioHook | None = None
 
@@ -145,10 +176,12 @@ class PlantModel:
         self._zone_mol = [0.0, 0.0]  # NaOH and H2SO4 in the dosing point's mixing zone, not yet in the bulk
         self._electrode_ph: deque[tuple[float, float]] = deque([(0.0, self._ph)])
 
-        self.pumps = {"P-201": DosingPump("P-201", p.naoh_pump), "P-202": DosingPump("P-202", p.acid_pump)}
-        if p.initial_naoh_pct > 0:
-            self.pumps["P-201"].set_sp(p.initial_naoh_pct)
-            self.pumps["P-201"].set_run(1.0)
+        self.pumps = {"P-201": DosingPump("P-201", p.naoh_pump), "P-202": DosingPump("P-202", p.acid_pump),
+                      "P-401": DosingPump("P-401", p.trim_naoh_pump), "P-402": DosingPump("P-402", p.trim_acid_pump)}
+        for name, pct in (("P-201", p.initial_naoh_pct), ("P-401", p.initial_trim_naoh_pct)):
+            if pct > 0:
+                self.pumps[name].set_sp(pct)
+                self.pumps[name].set_run(1.0)
         self.watchdog_tripped = False
         self.safe_state_reason = ""
         self.column = SorbentColumn(p.column, conc[1], self._ph)
@@ -158,13 +191,84 @@ class PlantModel:
         self._column_outlet0 = self.column.outlet_mol_l
         self._log_h_discharge = self._log_h
         self._ph_discharge = self._discharge_ph()
+        self._init_trim_and_outfall(conc, q0)
 
         specs = p.sensors.by_tag()
         truth = self._true_values()
         # in SENSOR_TAGS order: step() pairs them with the noise columns and readings() walks them in order
         self.sensors = {tag: Sensor(tag, specs[tag], truth[tag]) for tag in SENSOR_TAGS}
+        self._first_sensors = [self.sensors[tag] for tag in (*FIRST_SENSOR_TAGS, *SECOND_SENSOR_TAGS)]
+        self._trim_sensors = [self.sensors[tag] for tag in TRIM_SENSOR_TAGS]
         self._readings_cache: dict[str, Reading] | None = None
         self.attach_scenario(scenario)
+
+    def _init_trim_and_outfall(self, t101_conc: list[float], q0_m3_h: float) -> None:
+        """T-401 settled on C-301's outlet water, a full outfall pipe, XV-410, T-501 and P-501 at t = 0."""
+        p = self.params
+        trim = p.trim_tank
+        head_m = (q0_m3_h / trim.weir_coeff_m3_h) ** (2.0 / 3.0)
+        self._trim_volume_m3 = min(trim.area_m2 * (trim.weir_height_m + head_m), trim.tank_volume_m3)
+        conc = list(t101_conc)
+        conc[1] = self.column.outlet_mol_l
+        conc[_NA] += max(base_for_ph(p.initial_trim_ph, Invariants(*conc), self._temp_c, p.chemistry.activities), 0.0)
+        v_l = self._trim_volume_m3 * 1000.0
+        self._trim_moles = [c * v_l for c in conc]
+        self._trim_moles0 = list(self._trim_moles)
+        self._trim_volume0_m3 = self._trim_volume_m3
+        self._trim_in_mol = [0.0] * N_INVARIANTS
+        self._trim_out_mol = [0.0] * N_INVARIANTS
+        self._trim_water_in_l = 0.0
+        self._trim_water_out_l = 0.0
+        self.trim_co2_to_air_mol = 0.0
+        self._trim_zone_mol = [0.0, 0.0]
+        eq = equilibrate(Invariants(*conc), self._temp_c, activities=p.chemistry.activities)
+        self._trim_ph, self._trim_log_h, self._trim_cond_c = eq.ph, eq.log_h, eq.cond
+        self._trim_log_h_before = self._trim_log_h
+        self._trim_ionic, _ = ionic_and_conductivity(tuple(conc), self._trim_log_h, self._trim_cond_c)
+        self._trim_electrode_ph: deque[tuple[float, float]] = deque([(0.0, self._trim_ph)])
+        # the outfall pipe: parcels (time it left T-401, litres, mol of each invariant, T-401's pH then, m3/h)
+        self._pipe: deque[tuple[float, float, tuple[float, ...], float, float]] = deque()
+        delay = p.outfall_pipe_delay_s
+        q_l_s = _weir(trim, self._trim_volume_m3) / 3.6
+        n = math.ceil(delay / _PIPE_PREFILL_S - 1e-9)
+        for k in range(n):
+            litres = q_l_s * delay / n
+            self._pipe.append((-delay + k * delay / n, litres, tuple(c * litres for c in conc), self._trim_ph,
+                               q_l_s * 3.6))
+        self._pipe0 = self._pipe_holdup()
+        self._pipe_in = ([0.0] * N_INVARIANTS, [0.0])  # mol per invariant, litres
+        self._pipe_out = ([0.0] * N_INVARIANTS, [0.0])
+        self._arrival = (self._trim_ph, q_l_s * 3.6)  # pH and m3/h of the water that last reached XV-410
+        self.valve = DiversionValve(p.diversion_valve.stroke_s, p.diversion_valve.initial_divert)
+        self.return_pump = ReturnPump("P-501", p.return_pump.capacity_m3_h)
+        hold = p.holding_tank
+        self._hold_volume_l = hold.initial_volume_m3 * 1000.0
+        self._hold_moles = [c * self._hold_volume_l for c in conc]  # a tank kept from yesterday: today's water
+        self._hold_moles0 = list(self._hold_moles)
+        self._hold_volume0_l = self._hold_volume_l
+        self._hold_in = ([0.0] * N_INVARIANTS, [0.0])
+        self._hold_out = ([0.0] * N_INVARIANTS, [0.0])
+        self._hold_ph = self._trim_ph
+        self._hold_log_h = self._trim_log_h
+        self._hold_ionic = self._trim_ionic
+        self._hold_changed = False
+        self._return_in_l = 0.0  # litres into T-101 from P-501 since t = 0
+        self.diverted_m3 = 0.0
+        self.outfall_total_m3 = 0.0
+        self.holding_overflow_total_m3 = 0.0
+        self.offspec_discharged_m3 = 0.0  # to the outfall outside pH 6-9, counted parcel by parcel
+        self._rates_m3_h = (q_l_s * 3.6 * (1.0 - self.valve.position), q_l_s * 3.6 * self.valve.position, 0.0, 0.0)
+        self._return_mol: list[float] = [0.0] * N_INVARIANTS
+        self._return_l = 0.0
+
+    def _pipe_holdup(self) -> tuple[list[float], float]:
+        mol = [0.0] * N_INVARIANTS
+        litres = 0.0
+        for _, parcel_l, parcel_mol, _ph, _q in self._pipe:
+            litres += parcel_l
+            for k, n in enumerate(parcel_mol):
+                mol[k] += n
+        return mol, litres
 
     @classmethod
     def from_plant_file(cls, path: str | Path, seed: int | None = None) -> PlantModel:
@@ -192,28 +296,36 @@ class PlantModel:
             self._scenario.advance(self)
         n_sub = max(1, math.ceil(dt_s / _MAX_SUBSTEP_S - 1e-9))
         h = dt_s / n_sub
-        for _ in range(n_sub):
-            self._physics(h)
+        for i in range(n_sub):
+            self._physics(h, self._t_s + i * h)
         self._t_s += dt_s
         self._equilibrate()
         self._ph_discharge = self._discharge_ph()
-        delay = self.params.tank.electrode_delay_s
-        self._electrode_ph.append((self._t_s, self._ph))
-        while len(self._electrode_ph) > 1 and self._electrode_ph[1][0] <= self._t_s - delay + 1e-9:
-            self._electrode_ph.popleft()
+        self._equilibrate_trim()
+        if self._hold_changed:
+            self._equilibrate_holding()
+        t = self._t_s
+        for probe, ph, delay in ((self._electrode_ph, self._ph, self.params.tank.electrode_delay_s),
+                                 (self._trim_electrode_ph, self._trim_ph, self.params.trim_tank.electrode_delay_s)):
+            probe.append((t, ph))
+            while len(probe) > 1 and probe[1][0] <= t - delay + 1e-9:
+                probe.popleft()
 
         if self._noise_i >= _NOISE_BLOCK:
             self._noise = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE)).tolist()
             self._noise_extra = self._rng_extra.standard_normal((_NOISE_BLOCK, len(_EXTRA_TAGS))).tolist()
+            self._noise_trim = self._rng_trim.standard_normal((_NOISE_BLOCK, len(TRIM_SENSOR_TAGS))).tolist()
             self._noise_i = 0
         noise = self._noise[self._noise_i]
         extra = self._noise_extra[self._noise_i]
+        trim = self._noise_trim[self._noise_i]
         self._noise_i += 1
         self.influent.step(self._t_s, dt_s, (noise[-3], noise[-2], noise[-1]))
         truth = self._true_values()
         sensors = self.sensors
-        # each instrument with its draw: the first streams' columns in FIRST_SENSOR_TAGS order, then the extra
-        for (tag, sensor), n in zip(sensors.items(), (*noise[:_N_FIRST], *extra), strict=True):
+        # each instrument with its draw: the first stream's columns in FIRST_SENSOR_TAGS order, then the
+        # second stream's, then the trim stream's (SENSOR_TAGS order throughout)
+        for (tag, sensor), n in zip(sensors.items(), (*noise[:_N_FIRST], *extra, *trim), strict=True):
             sensor.step(truth[tag], dt_s, n)
         self._readings_cache = None
 
@@ -242,11 +354,60 @@ class PlantModel:
         self._discharge_shift = self._log_h_discharge - self._log_h
         return self._log_h_discharge - math.log10(c.gamma1)
 
-    def _physics(self, h: float) -> None:
-        """One explicit-Euler substep of T-101 and C-301 from the state at its start."""
+    def _equilibrate_trim(self) -> None:
+        """Solve T-401's pH at the end of a step, as T-101's (its temperature is taken as T-101's)."""
+        v_l = self._trim_volume_m3 * 1000.0
+        tot = tuple(n / v_l for n in self._trim_moles)
+        c = conditions(self._temp_c, self._trim_ionic, self.params.chemistry.activities)
+        last = self._trim_log_h
+        self._trim_log_h = solve_log_h(tot, c, 2.0 * last - self._trim_log_h_before)
+        self._trim_log_h_before = last
+        self._trim_ph = self._trim_log_h - math.log10(c.gamma1)
+        self._trim_cond_c = c
+        self._trim_ionic, _ = ionic_and_conductivity(tot, self._trim_log_h, c)
+
+    def _equilibrate_holding(self) -> None:
+        """Solve T-501's pH after diverted water came in (return and overflow leave at its concentration)."""
+        self._hold_changed = False
+        v_l = self._hold_volume_l
+        if v_l <= 1e-6:
+            return
+        tot = tuple(n / v_l for n in self._hold_moles)
+        c = conditions(self._temp_c, self._hold_ionic, self.params.chemistry.activities)
+        self._hold_log_h = solve_log_h(tot, c, self._hold_log_h)
+        self._hold_ph = self._hold_log_h - math.log10(c.gamma1)
+        self._hold_ionic, _ = ionic_and_conductivity(tot, self._hold_log_h, c)
+
+    def _draw_return(self, h: float, interlocked: bool) -> tuple[float, list[float] | None]:
+        """P-501 takes what it can from T-501 this substep (litres, mol): nothing from an empty tank."""
+        self._return_l = 0.0
+        demand_l = self.return_pump.demand_m3_h(interlocked) / 3.6 * h
+        vol = self._hold_volume_l
+        if demand_l <= 0.0 or vol <= 0.0:
+            return 0.0, None
+        if demand_l >= vol:  # pumped dry
+            taken_l, mol = vol, self._hold_moles
+            self._hold_moles = [0.0] * N_INVARIANTS
+            self._hold_volume_l = 0.0
+        else:
+            share = demand_l / vol
+            taken_l, mol = demand_l, [n * share for n in self._hold_moles]
+            self._hold_moles = [n - m for n, m in zip(self._hold_moles, mol, strict=True)]
+            self._hold_volume_l = vol - demand_l
+        out_mol, out_l = self._hold_out
+        for k, m in enumerate(mol):
+            out_mol[k] += m
+        out_l[0] += taken_l
+        self._return_in_l += taken_l
+        self._return_l = taken_l
+        return taken_l, mol
+
+    def _physics(self, h: float, t_sub: float) -> None:
+        """One explicit-Euler substep of the whole plant from the state at its start (t_sub: its start)."""
         t = self._t_s
         inf = self.influent.state
         interlocked = self.watchdog_tripped
+        ret_l, ret_mol = self._draw_return(h, interlocked)
         pumps = self.pumps
         flows_l_h = []
         for name in _PUMP_NAMES:
@@ -260,6 +421,8 @@ class PlantModel:
         qin_l = q_in * 1000.0 / 3600.0 * h  # litres in this substep
         qout_l = q_out * 1000.0 / 3600.0 * h
         inflow = [c * qin_l for c in inf.invariants.as_tuple()]
+        if ret_mol is not None:  # T-501's water joins the influent at T-101's inlet
+            inflow = [a + b for a, b in zip(inflow, ret_mol, strict=True)]
         zone = self._zone_mol
         zone[0] += pumps["P-201"].reagent_mol_l * naoh_l_h / 3600.0 * h
         zone[1] += pumps["P-202"].reagent_mol_l * acid_l_h / 3600.0 * h
@@ -272,6 +435,8 @@ class PlantModel:
         inflow[_S] += to_bulk[1]
         v_l = v * 1000.0
         outflow = [n / v_l * qout_l for n in self._moles]
+        to_column = list(outflow)
+        to_column[1] = qout_l * self.column.outlet_mol_l  # C-301 swaps Li+ for H+ (the charge balance adds the H+)
         # CO2 exchange with the air: kLa·V·([CO2(aq)] − KH·pCO2), CO2(aq) from the last solved pH.
         chem = self.params.chemistry
         stripped = 0.0
@@ -282,7 +447,7 @@ class PlantModel:
             stripped = chem.kla_co2_per_h / 3600.0 * h * v_l * (co2_aq - c.kh * chem.pco2_atm)
             outflow[_C] += stripped
         reagent_l = (naoh_l_h + acid_l_h) / 3600.0 * h
-        water_in_l = qin_l + reagent_l
+        water_in_l = qin_l + reagent_l + ret_l
         water_out_l = qout_l
         v_new = v + (water_in_l - qout_l) / 1000.0
         moles = [n + i - o for n, i, o in zip(self._moles, inflow, outflow, strict=True)]
@@ -319,11 +484,126 @@ class PlantModel:
         self.column_taken_mol += self.column.step(h, q_out, li_tank, self._ph)
         self._moles = moles
         self._volume_m3 = v_new
+        self._trim_physics(h, t_sub, qout_l, to_column)
+        self._outfall_physics(h, t_sub)
+
+    def _trim_physics(self, h: float, t_sub: float, qin_l: float, inflow: list[float]) -> None:
+        """T-401 this substep: C-301's outlet in, P-401/P-402 through the mixing zone, CO2 to air, weir out
+        into the outfall pipe (a brim spill too: it runs into the same outlet)."""
+        t = self._t_s
+        interlocked = self.watchdog_tripped
+        pumps = self.pumps
+        naoh, acid = pumps["P-401"], pumps["P-402"]
+        naoh.line.push(t, naoh.pumped_l_h(interlocked))
+        acid.line.push(t, acid.pumped_l_h(interlocked))
+        naoh_l_h, acid_l_h = naoh.line.delivered_l_h(t), acid.line.delivered_l_h(t)
+        trim = self.params.trim_tank
+        zone = self._trim_zone_mol
+        zone[0] += naoh.reagent_mol_l * naoh_l_h / 3600.0 * h
+        zone[1] += acid.reagent_mol_l * acid_l_h / 3600.0 * h
+        tau_mix = trim.mixing_time_s
+        share = 1.0 - math.exp(-h / tau_mix) if tau_mix > 0.0 else 1.0
+        to_na, to_s = zone[0] * share, zone[1] * share
+        zone[0] -= to_na
+        zone[1] -= to_s
+        inflow[_NA] += to_na
+        inflow[_S] += to_s
+        v = self._trim_volume_m3
+        v_l = v * 1000.0
+        qout_l = _weir(trim, v) / 3.6 * h
+        outflow = [n / v_l * qout_l for n in self._trim_moles]
+        water_in_l = qin_l + (naoh_l_h + acid_l_h) / 3600.0 * h
+        v_new = v + (water_in_l - qout_l) / 1000.0
+        moles = [n + i - o for n, i, o in zip(self._trim_moles, inflow, outflow, strict=True)]
+        chem = self.params.chemistry
+        stripped = 0.0
+        if chem.trim_kla_co2_per_h > 0.0:
+            c = self._trim_cond_c
+            hh = math.pow(10.0, -self._trim_log_h)
+            co2_aq = self._trim_moles[_C] / v_l * hh * hh / (hh * hh + c.k1 * hh + c.k1 * c.k2)
+            stripped = chem.trim_kla_co2_per_h / 3600.0 * h * v_l * (co2_aq - c.kh * chem.pco2_atm)
+            moles[_C] -= stripped
+        v_max = trim.tank_volume_m3
+        if v_new > v_max:
+            spill = (v_new - v_max) / v_new
+            extra = [m * spill for m in moles]
+            moles = [m - e for m, e in zip(moles, extra, strict=True)]
+            outflow = [o + e for o, e in zip(outflow, extra, strict=True)]
+            qout_l += (v_new - v_max) * 1000.0
+            v_new = v_max
+        self._trim_in_mol = [a + b for a, b in zip(self._trim_in_mol, inflow, strict=True)]
+        self._trim_out_mol = [a + b for a, b in zip(self._trim_out_mol, outflow, strict=True)]
+        self._trim_out_mol[_C] += stripped
+        self._trim_water_in_l += water_in_l
+        self._trim_water_out_l += qout_l
+        self.trim_co2_to_air_mol += stripped
+        self._trim_moles = moles
+        self._trim_volume_m3 = v_new
+        parcel = tuple(outflow)
+        self._pipe.append((t_sub, qout_l, parcel, self._trim_ph, qout_l * 3.6 / h))
+        pipe_mol, pipe_l = self._pipe_in
+        for k, n in enumerate(parcel):
+            pipe_mol[k] += n
+        pipe_l[0] += qout_l
+
+    def _outfall_physics(self, h: float, t_sub: float) -> None:
+        """The pipe's head reaches XV-410, which splits it by position between outfall and T-501; T-501
+        overflows to the outfall when full."""
+        pipe = self._pipe
+        cutoff = t_sub - self.params.outfall_pipe_delay_s + 1e-9
+        arrive_l = 0.0
+        arrive: list[float] = [0.0] * N_INVARIANTS
+        out_mol, out_l = self._pipe_out
+        offspec_l = 0.0
+        while pipe and pipe[0][0] <= cutoff:
+            _, litres, mol, ph, q = pipe.popleft()
+            arrive_l += litres
+            for k, n in enumerate(mol):
+                arrive[k] += n
+                out_mol[k] += n
+            self._arrival = (ph, q)
+            if not 6.0 <= ph <= 9.0:
+                offspec_l += litres
+        out_l[0] += arrive_l
+        valve = self.valve
+        pos = valve.position
+        valve.travel(h, self.watchdog_tripped)
+        div_l = arrive_l * pos
+        to_outfall_l = arrive_l - div_l
+        spill_l = 0.0
+        if div_l > 0.0:
+            div_mol = [n * pos for n in arrive]
+            self._hold_moles = [a + b for a, b in zip(self._hold_moles, div_mol, strict=True)]
+            self._hold_volume_l += div_l
+            in_mol, in_l = self._hold_in
+            for k, n in enumerate(div_mol):
+                in_mol[k] += n
+            in_l[0] += div_l
+            self._hold_changed = True
+            v_max_l = self.params.holding_tank.volume_m3 * 1000.0
+            if self._hold_volume_l > v_max_l:  # full: the excess overflows to the outfall at the tank's water
+                spill_l = self._hold_volume_l - v_max_l
+                frac = spill_l / self._hold_volume_l
+                extra = [m * frac for m in self._hold_moles]
+                self._hold_moles = [m - e for m, e in zip(self._hold_moles, extra, strict=True)]
+                self._hold_volume_l = v_max_l
+                hold_out_mol, hold_out_l = self._hold_out
+                for k, n in enumerate(extra):
+                    hold_out_mol[k] += n
+                hold_out_l[0] += spill_l
+        if not 6.0 <= self._hold_ph <= 9.0:
+            offspec_l = offspec_l * (1.0 - pos) + spill_l
+        else:
+            offspec_l *= 1.0 - pos
+        self.offspec_discharged_m3 += offspec_l / 1000.0
+        self.diverted_m3 += div_l / 1000.0
+        self.outfall_total_m3 += to_outfall_l / 1000.0
+        self.holding_overflow_total_m3 += spill_l / 1000.0
+        per_h = 3.6 / h  # litres this substep -> m3/h
+        self._rates_m3_h = (to_outfall_l * per_h, div_l * per_h, spill_l * per_h, self._return_l * per_h)
 
     def _weir_outflow(self, volume_m3: float) -> float:
-        tank = self.params.tank
-        head = volume_m3 / tank.area_m2 - tank.weir_height_m
-        return tank.weir_coeff_m3_h * head**1.5 if head > 0.0 else 0.0
+        return _weir(self.params.tank, volume_m3)
 
     def _true_values(self) -> dict[str, float]:
         tank = self.params.tank
@@ -340,6 +620,16 @@ class PlantModel:
             "AIT-302": self._ph_discharge,
             "FIT-201": self.pumps["P-201"].pumped_l_h(self.watchdog_tripped),
             "FIT-202": self.pumps["P-202"].pumped_l_h(self.watchdog_tripped),
+            "AIT-401": self._trim_electrode_ph[0][1],
+            "AIT-402": self._trim_electrode_ph[0][1],
+            "AIT-403": self._trim_electrode_ph[0][1],
+            "AIT-410": self._trim_ph,  # on T-401's outlet line, where the outfall pipe starts
+            "FIT-401": self.pumps["P-401"].pumped_l_h(self.watchdog_tripped),
+            "FIT-402": self.pumps["P-402"].pumped_l_h(self.watchdog_tripped),
+            "FIT-410": self._rates_m3_h[0] + self._rates_m3_h[2],  # downstream of T-501's overflow joining
+            "LIT-501": self._hold_volume_l / (self.params.holding_tank.volume_m3 * 10.0),
+            "FIT-501": self._rates_m3_h[3],
+            "AIT-300": mol_l_to_mg_l(self._moles[1] / (self._volume_m3 * 1000.0), LI_G_MOL),
         }
 
     def readings(self) -> dict[str, Reading]:
@@ -353,16 +643,24 @@ class PlantModel:
                 out[running] = _ON_OFF[on]
                 out[fault] = _ON_OFF[pump.tripped]
             out["WATCHDOG.TRIPPED"] = _ON_OFF[lock]
+            ret = self.return_pump
+            out["P-501.SPEED"] = Reading(ret.speed_pct(lock))
+            out["P-501.RUNNING"] = _ON_OFF[ret.running(lock)]
+            out["XV-410.POS"] = Reading(self.valve.position * 100.0)
+            out["FQ-410"] = Reading(self.diverted_m3)
             self._readings_cache = out
         return dict(self._readings_cache)
 
     def commanded(self) -> dict[str, float]:
         out: dict[str, float] = {}
-        for name in _PUMP_NAMES:
+        for name in (*_PUMP_NAMES, *_TRIM_PUMP_NAMES):
             pump = self.pumps[name]
             out[f"{name}.SP"] = pump.sp_pct
             out[f"{name}.RUN"] = 1.0 if pump.run_cmd else 0.0
             out[f"{name}.RESET"] = 1.0 if pump.reset_cmd else 0.0
+        out["XV-410.CMD"] = 1.0 if self.valve.cmd_divert else 0.0
+        out["P-501.SP"] = self.return_pump.sp_pct
+        out["P-501.RUN"] = 1.0 if self.return_pump.run_cmd else 0.0
         return out
 
     def command(self, name: str, value: float) -> None:
@@ -372,8 +670,18 @@ class PlantModel:
             value = float(value)
         except (TypeError, ValueError) as exc:
             raise CommandRejected(f"{name} needs a number, got {value!r}") from exc
-        pump_name, point = name.split(".")
-        pump = self.pumps[pump_name]
+        unit, point = name.split(".")
+        self._readings_cache = None
+        if unit == "XV-410":
+            self.valve.set_cmd(value)
+            return
+        if unit == "P-501":
+            if point == "SP":
+                self.return_pump.set_sp(value)
+            else:
+                self.return_pump.set_run(value)
+            return
+        pump = self.pumps[unit]
         if point == "SP":
             pump.set_sp(value)
         elif point == "RUN":
@@ -386,9 +694,12 @@ class PlantModel:
         self._readings_cache = None
 
     def safe_state(self, reason: str) -> None:
-        """Stop both pumps (RUN 0, SP 0 %) and latch WATCHDOG.TRIPPED until a RESET."""
+        """Stop every pump (RUN 0, SP 0 %), command XV-410 to divert (its fail position) and latch
+        WATCHDOG.TRIPPED until a RESET; while tripped the valve diverts whatever its command."""
         for pump in self.pumps.values():
             pump.stop()
+        self.return_pump.stop()
+        self.valve.cmd_divert = True
         self.watchdog_tripped = True
         self.safe_state_reason = reason
         self._readings_cache = None
@@ -410,11 +721,19 @@ class PlantModel:
         v_l = self._volume_m3 * 1000.0
         return Invariants(*(n / v_l for n in self._moles))
 
+    def trim_invariants(self) -> Invariants:
+        v_l = self._trim_volume_m3 * 1000.0
+        return Invariants(*(n / v_l for n in self._trim_moles))
+
     def true_state(self) -> TrueState:
         tank = self.params.tank
         level_m = self._volume_m3 / tank.area_m2
         interlocked = self.watchdog_tripped
         naoh, acid = self.pumps["P-201"], self.pumps["P-202"]
+        trim_naoh, trim_acid = self.pumps["P-401"], self.pumps["P-402"]
+        trim = self.params.trim_tank
+        arriving_ph, arriving_m3_h, overflow_m3_h = self._at_the_valve()
+        pos = self.valve.position
         inv = self.tank_invariants()
         sp = speciate_log_h(inv.as_tuple(), self._log_h, self._cond_c)
         sludge_kg = sum(max(getattr(inv, m) - sp.dissolved[m], 0.0) * HYDROXIDE_G_MOL[m]
@@ -432,13 +751,41 @@ class PlantModel:
             column_loading_fraction=self.column.loading_fraction,
             ionic_strength=self._ionic, co2_to_air_mol=self.co2_to_air_mol,
             dissolved_metals_mg_l={m: mol_l_to_mg_l(sp.dissolved[m], METAL_G_MOL[m]) for m in METALS},
-            sludge_kg=sludge_kg, discharge_ph=self._ph_discharge,
+            sludge_kg=sludge_kg, discharge_ph=arriving_ph,
             sludge_out_kg=sum(n * HYDROXIDE_G_MOL[m] for m, n in self._sludge_out_mol.items()) / 1000.0,
+            trim_ph=self._trim_ph, column_outlet_ph=self._ph_discharge,
+            outfall_m3_h=arriving_m3_h * (1.0 - pos), diverted_m3_h=arriving_m3_h * pos,
+            holding_overflow_m3_h=overflow_m3_h, holding_ph=self._hold_ph,
+            holding_volume_m3=self._hold_volume_l / 1000.0, return_m3_h=self._rates_m3_h[3],
+            trim_naoh_pumped_l_h=trim_naoh.pumped_l_h(interlocked),
+            trim_naoh_delivered_l_h=trim_naoh.line.delivered_l_h(self._t_s),
+            trim_acid_pumped_l_h=trim_acid.pumped_l_h(interlocked),
+            trim_acid_delivered_l_h=trim_acid.line.delivered_l_h(self._t_s),
+            trim_level_pct=self._trim_volume_m3 / trim.area_m2 / trim.height_m * 100.0,
+            valve_position=self.valve.position,
         )
 
+    def _at_the_valve(self) -> tuple[float, float, float]:
+        """pH and flow (m3/h) of the water reaching XV-410 from now on, and T-501's overflow it causes (m3/h):
+        what the next step will split, so a forward sum of rate x dt counts exactly what flowed."""
+        pipe = self._pipe
+        delay = self.params.outfall_pipe_delay_s
+        if pipe and pipe[0][0] <= self._t_s - delay + 1e-9:
+            ph, q = pipe[0][3], pipe[0][4]
+        elif delay <= 0.0:  # no pipe: T-401's outlet is at the valve
+            ph, q = self._trim_ph, _weir(self.params.trim_tank, self._trim_volume_m3)
+        else:
+            ph, q = self._arrival
+        overflow = 0.0
+        if self._hold_volume_l >= self.params.holding_tank.volume_m3 * 1000.0 - 1e-6:  # full
+            overflow = max(q * self.valve.position - self.return_pump.demand_m3_h(self.watchdog_tripped), 0.0)
+        return ph, q, overflow
+
     def mass_balance(self) -> dict[str, Balance]:
-        """T-101 books per invariant since t = 0 (carbonate's out includes CO2 to air), 'water' (litres),
-        and 'li_column' for C-301 (in / out / retained)."""
+        """T-101 books per invariant since t = 0 (carbonate's out includes CO2 to air; in includes P-501's
+        return), 'water' (litres), 'li_column' for C-301 (in / out / retained), and the same per invariant
+        and water for 'T-401.<name>' (out includes its CO2 to air), 'outfall_pipe.<name>' (holdup between
+        T-401 and XV-410) and 'T-501.<name>' (in: diverted; out: returned and overflowed)."""
         out = {
             name: Balance(self._in_mol[k], self._out_mol[k], self._moles[k] - self._moles0[k])
             for k, name in enumerate(INVARIANT_NAMES)
@@ -447,7 +794,28 @@ class PlantModel:
         holdup_change = (self.column.outlet_mol_l - self._column_outlet0) * self.column.void_l
         out["li_column"] = Balance(self._column_in_mol, self._column_out_mol,
                                    self.column_taken_mol + holdup_change)
+        trim_l = self._trim_volume_m3 * 1000.0
+        pipe_mol, pipe_l = self._pipe_holdup()
+        pipe0_mol, pipe0_l = self._pipe0
+        units = (
+            ("T-401", self._trim_in_mol, self._trim_out_mol, self._trim_moles, self._trim_moles0,
+             self._trim_water_in_l, self._trim_water_out_l, trim_l - self._trim_volume0_m3 * 1000.0),
+            ("outfall_pipe", self._pipe_in[0], self._pipe_out[0], pipe_mol, pipe0_mol,
+             self._pipe_in[1][0], self._pipe_out[1][0], pipe_l - pipe0_l),
+            ("T-501", self._hold_in[0], self._hold_out[0], self._hold_moles, self._hold_moles0,
+             self._hold_in[1][0], self._hold_out[1][0], self._hold_volume_l - self._hold_volume0_l),
+        )
+        for unit, in_mol, out_mol, now, start, w_in, w_out, w_acc in units:
+            for k, name in enumerate(INVARIANT_NAMES):
+                out[f"{unit}.{name}"] = Balance(in_mol[k], out_mol[k], now[k] - start[k])
+            out[f"{unit}.water"] = Balance(w_in, w_out, w_acc)
         return out
+
+
+def _weir(tank: TankParams, volume_m3: float) -> float:
+    """Overflow of a tank over its weir, m3/h (Q = c·head^1.5)."""
+    head = volume_m3 / tank.area_m2 - tank.weir_height_m
+    return tank.weir_coeff_m3_h * head**1.5 if head > 0.0 else 0.0
 
 
 def _assert_protocol() -> None:

@@ -35,7 +35,7 @@ def _merge_defaults(cls: type[BaseModel], data: Any, only: tuple[str, ...] | Non
 
 
 class TankParams(Strict):
-    """T-101: a vertical cylinder that overflows to C-301 over a weir (Q = c·head^1.5)."""
+    """T-101 (to C-301) or T-401 (to the outfall pipe): a vertical cylinder overflowing a weir (Q = c·head^1.5)."""
 
     area_m2: float = Field(default=2.4, gt=0)
     height_m: float = Field(default=2.5, gt=0, description="wall height; level 100 % at this height")
@@ -48,7 +48,7 @@ class TankParams(Strict):
     mixing_time_s: float = Field(default=0.0, ge=0, le=3600,
                                  description="reagent reaches the bulk through a first-order mixing zone")
     electrode_delay_s: float = Field(default=0.0, ge=0, le=600,
-                                     description="transport delay from the bulk to the T-101 electrodes")
+                                     description="transport delay from the bulk to the tank's electrodes")
 
     @model_validator(mode="after")
     def _weir_below_top(self) -> TankParams:
@@ -132,6 +132,25 @@ class SensorSet(Strict):
     ait_302: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-302")
     fit_201: SensorParams = Field(default=_flowmeter(300.0), alias="FIT-201")
     fit_202: SensorParams = Field(default=_flowmeter(40.0), alias="FIT-202")
+    # the trim stage T-401, the outfall and the holding tank T-501 (issue 15)
+    ait_401: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-401")
+    ait_402: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-402")
+    ait_403: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-403")
+    ait_410: SensorParams = Field(default=_ph(15.0, flags=False), alias="AIT-410")
+    fit_401: SensorParams = Field(default=_flowmeter(300.0), alias="FIT-401")
+    fit_402: SensorParams = Field(default=_flowmeter(40.0), alias="FIT-402")
+    fit_410: SensorParams = Field(default=SensorParams(
+        lag_s=2.0, noise_sd_eu=0.05, drift_tolerance_eu=0.5, range_low_eu=0.0, range_high_eu=20.0,
+        drift_flags_uncertain=False, low_flow_cutoff_eu=0.1), alias="FIT-410")
+    lit_501: SensorParams = Field(default=SensorParams(  # an empty holding tank reads a clean, GOOD 0 %
+        lag_s=1.0, noise_sd_eu=0.1, drift_tolerance_eu=2.0, range_low_eu=0.0, range_high_eu=100.0,
+        low_flow_cutoff_eu=0.5), alias="LIT-501")
+    fit_501: SensorParams = Field(default=SensorParams(
+        lag_s=1.0, noise_sd_eu=0.025, drift_tolerance_eu=0.25, range_low_eu=0.0, range_high_eu=5.0,
+        drift_flags_uncertain=False, low_flow_cutoff_eu=0.05), alias="FIT-501")
+    ait_300: SensorParams = Field(default=SensorParams(
+        lag_s=120.0, noise_sd_eu=2.0, drift_tolerance_eu=20.0, range_low_eu=0.0, range_high_eu=1500.0,
+        analyser_cycle_s=600.0, calibration_s=900.0), alias="AIT-300")
 
     @model_validator(mode="before")
     @classmethod
@@ -144,12 +163,20 @@ class SensorSet(Strict):
             "CIT-101": self.cit_101, "LIT-101": self.lit_101, "TIT-101": self.tit_101,
             "AIT-301": self.ait_301, "AIT-104": self.ait_104, "AIT-105": self.ait_105,
             "AIT-302": self.ait_302, "FIT-201": self.fit_201, "FIT-202": self.fit_202,
+            "AIT-401": self.ait_401, "AIT-402": self.ait_402, "AIT-403": self.ait_403, "AIT-410": self.ait_410,
+            "FIT-401": self.fit_401, "FIT-402": self.fit_402, "FIT-410": self.fit_410, "LIT-501": self.lit_501,
+            "FIT-501": self.fit_501, "AIT-300": self.ait_300,
         }
 
 
 SENSOR_TAGS: tuple[str, ...] = ("FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301",
-                                "AIT-104", "AIT-105", "AIT-302", "FIT-201", "FIT-202")
-FIRST_SENSOR_TAGS = SENSOR_TAGS[:7]  # their noise comes from the model's first random stream (seeds stay valid)
+                                "AIT-104", "AIT-105", "AIT-302", "FIT-201", "FIT-202",
+                                "AIT-401", "AIT-402", "AIT-403", "AIT-410", "FIT-401", "FIT-402", "FIT-410",
+                                "LIT-501", "FIT-501", "AIT-300")
+# Each group of instruments draws its noise from its own random stream, so adding one keeps old seeds' runs.
+FIRST_SENSOR_TAGS = SENSOR_TAGS[:7]
+SECOND_SENSOR_TAGS = SENSOR_TAGS[7:12]  # issue 14's electrodes and reagent flowmeters
+TRIM_SENSOR_TAGS = SENSOR_TAGS[12:]  # issue 15's trim stage, outfall and holding tank
 
 
 class InfluentParams(Strict):
@@ -193,6 +220,8 @@ class ChemistryParams(Strict):
     activities: bool = Field(default=True, description="Davies activity coefficients (False: ideal solution)")
     kla_co2_per_h: float = Field(default=2.0, ge=0, le=100,
                                  description="CO2 gas-liquid mass transfer coefficient of T-101 (0: closed)")
+    trim_kla_co2_per_h: float = Field(default=2.0, ge=0, le=100,
+                                      description="the same for the trim tank T-401 (0: closed)")
     pco2_atm: float = Field(default=4.2e-4, ge=0, le=1, description="CO2 partial pressure of the air above")
 
 
@@ -206,6 +235,32 @@ class ColumnParams(Strict):
     uptake_ph50: float = Field(default=5.5, ge=0, le=14, description="pH of half uptake (H+/Li+ exchange)")
     uptake_ph_slope_per_ph: float = Field(default=2.0, gt=0)
     breakthrough_exponent: float = Field(default=4.0, gt=0, description="sharpness of breakthrough")
+
+
+class ValveParams(Strict):
+    """XV-410, the outfall diversion valve: linear travel between outfall (0 %) and T-501 (100 %)."""
+
+    stroke_s: float = Field(default=10.0, ge=0, le=600, description="full travel time, either way")
+    initial_divert: bool = Field(default=False, description="position at t = 0 (False: to the outfall)")
+
+
+class HoldingTankParams(Strict):
+    """T-501, the holding tank for diverted water: closed, well mixed; overflows to the outfall when full."""
+
+    volume_m3: float = Field(default=30.0, gt=0, description="volume at 100 % level (overflow)")
+    initial_volume_m3: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _initial_fits(self) -> HoldingTankParams:
+        if self.initial_volume_m3 > self.volume_m3:
+            raise ValueError(f"initial_volume_m3 ({self.initial_volume_m3}) exceeds volume_m3 ({self.volume_m3})")
+        return self
+
+
+class ReturnPumpParams(Strict):
+    """P-501, which returns T-501's water to T-101's inlet for retreatment."""
+
+    capacity_m3_h: float = Field(default=3.0, gt=0, description="flow at 100 % speed")
 
 
 class SimParams(Strict):
@@ -223,11 +278,21 @@ class SimParams(Strict):
     initial_naoh_pct: float = Field(default=0.0, ge=0, le=100,
                                     description="P-201 speed setpoint at t = 0 (the tank starts settled)")
     initial_tank_ph: float = Field(default=7.5, ge=0, le=14, description="T-101 starts neutralised to this pH")
+    trim_tank: TankParams = Field(default=TankParams(), alias="T-401")
+    trim_naoh_pump: PumpParams = Field(default=PumpParams(capacity_l_h=250.0, reagent_mol_l=6.1), alias="P-401")
+    trim_acid_pump: PumpParams = Field(default=PumpParams(capacity_l_h=30.0, reagent_mol_l=1.0), alias="P-402")
+    initial_trim_naoh_pct: float = Field(default=0.0, ge=0, le=100, description="P-401 speed setpoint at t = 0")
+    initial_trim_ph: float = Field(default=7.0, ge=0, le=14, description="T-401 starts neutralised to this pH")
+    outfall_pipe_delay_s: float = Field(default=90.0, ge=0, le=3600,
+                                        description="plug flow from AIT-410 at T-401's outlet to XV-410")
+    diversion_valve: ValveParams = Field(default=ValveParams(), alias="XV-410")
+    holding_tank: HoldingTankParams = Field(default=HoldingTankParams(), alias="T-501")
+    return_pump: ReturnPumpParams = Field(default=ReturnPumpParams(), alias="P-501")
 
     @model_validator(mode="before")
     @classmethod
     def _partial(cls, data: Any) -> Any:
-        return _merge_defaults(cls, data, only=("P-201", "P-202"))
+        return _merge_defaults(cls, data, only=("P-201", "P-202", "P-401", "P-402"))
 
 
 

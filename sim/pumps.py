@@ -1,4 +1,4 @@
-"""Dosing pumps P-201 (NaOH) and P-202 (H2SO4) with their dosing lines' transport dead time."""
+"""Dosing pumps (P-201, P-202, P-401, P-402) with their lines' dead time; return pump P-501; valve XV-410."""
 
 from __future__ import annotations
 
@@ -99,3 +99,62 @@ def _bit(name: str, value: float) -> bool:
     if value not in (0.0, 1.0):
         raise CommandRejected(f"{name} takes 0 or 1, got {value}")
     return value == 1.0
+
+
+class ReturnPump:
+    """P-501: a centrifugal transfer pump from T-501 to T-101's inlet; SP % of capacity, RUN; no dosing line."""
+
+    __slots__ = ("capacity_m3_h", "name", "run_cmd", "sp_pct")
+
+    def __init__(self, name: str, capacity_m3_h: float) -> None:
+        self.name = name
+        self.capacity_m3_h = capacity_m3_h
+        self.sp_pct = 0.0
+        self.run_cmd = False
+
+    def set_sp(self, value: float) -> None:
+        if not 0.0 <= value <= 100.0 or value != value:
+            raise CommandRejected(f"{self.name}.SP must be 0..100 %, got {value}")
+        self.sp_pct = float(value)
+
+    def set_run(self, value: float) -> None:
+        self.run_cmd = _bit(f"{self.name}.RUN", value)
+
+    def stop(self) -> None:
+        """Local safe state: run command dropped and setpoint to 0 %."""
+        self.run_cmd = False
+        self.sp_pct = 0.0
+
+    def running(self, interlocked: bool) -> bool:
+        return self.run_cmd and not interlocked
+
+    def speed_pct(self, interlocked: bool) -> float:
+        return self.sp_pct if self.running(interlocked) else 0.0
+
+    def demand_m3_h(self, interlocked: bool) -> float:
+        """What the pump would move with water at its suction (an empty tank gives less: the model limits it)."""
+        return self.capacity_m3_h * self.speed_pct(interlocked) / 100.0
+
+
+class DiversionValve:
+    """XV-410: an actuated valve that travels linearly between outfall (0) and divert (1); fails to divert."""
+
+    __slots__ = ("cmd_divert", "position", "stroke_s")
+
+    def __init__(self, stroke_s: float, divert: bool) -> None:
+        self.stroke_s = stroke_s
+        self.cmd_divert = divert
+        self.position = 1.0 if divert else 0.0  # 0 = all to the outfall, 1 = all to T-501
+
+    def set_cmd(self, value: float) -> None:
+        self.cmd_divert = _bit("XV-410.CMD", value)
+
+    def travel(self, dt_s: float, interlocked: bool) -> None:
+        """Move toward the commanded end (divert whenever the PLC interlock holds) at 1/stroke_s per second."""
+        target = 1.0 if self.cmd_divert or interlocked else 0.0
+        if self.stroke_s <= 0.0:
+            self.position = target
+        elif self.position < target:
+            self.position = min(self.position + dt_s / self.stroke_s, target)
+        elif self.position > target:
+            self.position = max(self.position - dt_s / self.stroke_s, target)

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from sim.model import PlantModel
 
 SensorTag = Literal["FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301", "AIT-104",
-                    "AIT-105", "AIT-302", "FIT-201", "FIT-202"]
-PumpTag = Literal["P-201", "P-202"]
+                    "AIT-105", "AIT-302", "FIT-201", "FIT-202", "AIT-401", "AIT-402", "AIT-403", "AIT-410",
+                    "FIT-401", "FIT-402", "FIT-410", "LIT-501", "FIT-501", "AIT-300"]
+PumpTag = Literal["P-201", "P-202", "P-401", "P-402"]
 Server = Literal["opcua", "modbus"]
 assert set(SensorTag.__args__) == set(SENSOR_TAGS)  # type: ignore[attr-defined]
 

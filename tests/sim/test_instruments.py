@@ -101,13 +101,13 @@ def test_reagent_flowmeter_sees_a_worn_pump_that_its_speed_feedback_hides() -> N
     assert r["FIT-202"].value == 0.0 and r["FIT-202"].status is SensorStatus.GOOD  # low-flow cutoff
 
 
-def test_discharge_ph_after_the_column_carries_the_h_released_for_li() -> None:
+def test_column_outlet_ph_carries_the_h_released_for_li() -> None:
     model = _dosing()
     _run(model, 1800)
     ts = model.true_state()
     assert ts.column_outlet_li_mg_l < 0.5 * ts.influent.li_mg_l, "the fresh bed takes up most of the Li"
-    assert ts.discharge_ph < ts.ph - 0.5, "the H+ the sorbent gives back acidifies the discharge"
-    assert model.readings()["AIT-302"].value == pytest.approx(ts.discharge_ph, abs=0.1)
+    assert ts.column_outlet_ph < ts.ph - 0.5, "the H+ the sorbent gives back acidifies T-401's inlet"
+    assert model.readings()["AIT-302"].value == pytest.approx(ts.column_outlet_ph, abs=0.1)
 
 
 def test_mixing_time_and_electrode_delay_slow_what_the_electrode_sees() -> None:

@@ -23,7 +23,9 @@ pytestmark = [
 ]
 
 FLOATS = ["FIT-100", "AIT-100", "AIT-101", "CIT-101", "LIT-101", "TIT-101", "AIT-301", "P-201.SPEED", "P-202.SPEED",
-          "AIT-104", "AIT-105", "AIT-302", "FIT-201", "FIT-202"]
+          "AIT-104", "AIT-105", "AIT-302", "FIT-201", "FIT-202", "P-401.SPEED", "P-402.SPEED", "AIT-401", "AIT-402",
+          "AIT-403", "AIT-410", "FIT-401", "FIT-402", "FIT-410", "XV-410.POS", "LIT-501", "P-501.SPEED", "FIT-501",
+          "AIT-300", "FQ-410"]
 _LINE = re.compile(r"^\[(\d+)\]:\s+(\S+)")
 
 
@@ -48,15 +50,15 @@ def f32(value: float) -> float:
 async def test_mbpoll_reads_the_documented_map(plc: SimulatedPlc) -> None:
     await plc.advance(1.0)
     readings = plc.model.readings()
-    rc, out = await mbpoll(plc, "-t", "3:float", "-B", "-r", "0", "-c", "14", plc.modbus_host)
+    rc, out = await mbpoll(plc, "-t", "3:float", "-B", "-r", "0", "-c", "29", plc.modbus_host)
     assert rc == 0, out
     got = values(out)
     for i, name in enumerate(FLOATS):
         assert float(got[2 * i]) == pytest.approx(f32(readings[name].value), rel=1e-5), (name, out)
-    rc, out = await mbpoll(plc, "-t", "3", "-r", "100", "-c", "14", plc.modbus_host)
+    rc, out = await mbpoll(plc, "-t", "3", "-r", "100", "-c", "29", plc.modbus_host)
     assert rc == 0, out
-    assert set(values(out)) == set(range(100, 114))
-    rc, out = await mbpoll(plc, "-t", "1", "-r", "0", "-c", "5", plc.modbus_host)
+    assert set(values(out)) == set(range(100, 129))
+    rc, out = await mbpoll(plc, "-t", "1", "-r", "0", "-c", "10", plc.modbus_host)
     assert rc == 0, out
     assert values(out)[4] == str(int(readings["WATCHDOG.TRIPPED"].value))
 
@@ -68,6 +70,6 @@ async def test_mbpoll_writes_a_setpoint_and_is_refused_out_of_range(plc: Simulat
     rc, out = await mbpoll(plc, "-t", "4:float", "-B", "-r", "2", plc.modbus_host, "120")
     assert rc != 0 and "Illegal data value" in out, out
     assert plc.model.commanded()["P-202.SP"] == 12.5
-    rc, out = await mbpoll(plc, "-t", "3", "-r", "50", "-c", "1", plc.modbus_host)
+    rc, out = await mbpoll(plc, "-t", "3", "-r", "58", "-c", "1", plc.modbus_host)  # past the map
     assert rc != 0 and "Illegal data address" in out, out
     assert not math.isnan(plc.model.commanded()["P-202.SP"])

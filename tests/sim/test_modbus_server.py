@@ -22,12 +22,18 @@ UNIT = 1
 INPUT_FLOATS = {"FIT-100": 0, "AIT-100": 2, "AIT-101": 4, "CIT-101": 6, "LIT-101": 8, "TIT-101": 10,
                 "AIT-301": 12, "P-201.SPEED": 14, "P-202.SPEED": 16,
                 # appended for the richer plant (issue 14): the addresses above never move
-                "AIT-104": 18, "AIT-105": 20, "AIT-302": 22, "FIT-201": 24, "FIT-202": 26}
+                "AIT-104": 18, "AIT-105": 20, "AIT-302": 22, "FIT-201": 24, "FIT-202": 26,
+                # appended for the trim stage, outfall and holding tank (issue 15)
+                "P-401.SPEED": 28, "P-402.SPEED": 30, "AIT-401": 32, "AIT-402": 34, "AIT-403": 36, "AIT-410": 38,
+                "FIT-401": 40, "FIT-402": 42, "FIT-410": 44, "XV-410.POS": 46, "LIT-501": 48, "P-501.SPEED": 50,
+                "FIT-501": 52, "AIT-300": 54, "FQ-410": 56}
 STATUS_WORDS = {name: 100 + i for i, name in enumerate(INPUT_FLOATS)}
 DISCRETE_INPUTS = {"P-201.RUNNING": 0, "P-201.FAULT": 1, "P-202.RUNNING": 2, "P-202.FAULT": 3,
-                   "WATCHDOG.TRIPPED": 4}
-COILS = {"P-201.RUN": 0, "P-202.RUN": 1, "P-201.RESET": 2, "P-202.RESET": 3}
-HOLDING_FLOATS = {"P-201.SP": 0, "P-202.SP": 2}
+                   "WATCHDOG.TRIPPED": 4, "P-401.RUNNING": 5, "P-401.FAULT": 6, "P-402.RUNNING": 7,
+                   "P-402.FAULT": 8, "P-501.RUNNING": 9}
+COILS = {"P-201.RUN": 0, "P-202.RUN": 1, "P-201.RESET": 2, "P-202.RESET": 3, "P-401.RUN": 4, "P-402.RUN": 5,
+         "P-401.RESET": 6, "P-402.RESET": 7, "XV-410.CMD": 8, "P-501.RUN": 9}
+HOLDING_FLOATS = {"P-201.SP": 0, "P-202.SP": 2, "P-401.SP": 12, "P-402.SP": 14, "P-501.SP": 16}
 HEARTBEAT_REGISTER = 10
 
 
@@ -57,7 +63,7 @@ def expected_status_word(name: str, value: float, status: SensorStatus) -> int:
 
 
 async def read_floats(client: AsyncModbusTcpClient) -> dict[str, float]:
-    rr = await client.read_input_registers(0, count=28, device_id=UNIT)
+    rr = await client.read_input_registers(0, count=58, device_id=UNIT)
     assert not rr.isError(), rr
     return {name: from_abcd(rr.registers[a], rr.registers[a + 1]) for name, a in INPUT_FLOATS.items()}
 
@@ -67,7 +73,7 @@ async def test_every_measurement_matches_the_model_at_the_same_instant(
     await plc.advance(3.0)
     readings = plc.model.readings()
     values = await read_floats(modbus)
-    words = await modbus.read_input_registers(100, count=14, device_id=UNIT)
+    words = await modbus.read_input_registers(100, count=len(STATUS_WORDS), device_id=UNIT)
     assert not words.isError(), words
     for name, address in STATUS_WORDS.items():
         r = readings[name]
@@ -77,8 +83,8 @@ async def test_every_measurement_matches_the_model_at_the_same_instant(
 
 
 async def test_discrete_inputs_and_coils_match_the_model(plc: SimulatedPlc, modbus: AsyncModbusTcpClient) -> None:
-    di = await modbus.read_discrete_inputs(0, count=5, device_id=UNIT)
-    co = await modbus.read_coils(0, count=4, device_id=UNIT)
+    di = await modbus.read_discrete_inputs(0, count=10, device_id=UNIT)
+    co = await modbus.read_coils(0, count=10, device_id=UNIT)
     assert not di.isError() and not co.isError()
     readings, commanded = plc.model.readings(), plc.model.commanded()
     for name, address in DISCRETE_INPUTS.items():
@@ -90,12 +96,15 @@ async def test_discrete_inputs_and_coils_match_the_model(plc: SimulatedPlc, modb
 async def test_holding_registers_read_back_the_setpoints_and_heartbeat(
         plc: SimulatedPlc, modbus: AsyncModbusTcpClient) -> None:
     plc.model.command("P-202.SP", 61.75)  # as if set locally at the PLC
+    plc.model.command("P-402.SP", 12.25)
+    plc.model.command("P-501.SP", 33.5)
     await plc.advance(1.0)
-    hr = await modbus.read_holding_registers(0, count=4, device_id=UNIT)
     hb = await modbus.read_holding_registers(HEARTBEAT_REGISTER, count=1, device_id=UNIT)
-    assert not hr.isError() and not hb.isError()
+    assert not hb.isError()
     for name, address in HOLDING_FLOATS.items():
-        assert from_abcd(hr.registers[address], hr.registers[address + 1]) == f32(plc.model.commanded()[name])
+        hr = await modbus.read_holding_registers(address, count=2, device_id=UNIT)
+        assert not hr.isError(), name
+        assert from_abcd(hr.registers[0], hr.registers[1]) == f32(plc.model.commanded()[name])
     assert hb.registers == [plc.watchdog.value]
 
 
@@ -128,12 +137,12 @@ async def test_out_of_range_setpoint_is_answered_with_illegal_data_value(
 
 
 @pytest.mark.parametrize(("what", "call"), [
-    ("input register after the floats", lambda c: c.read_input_registers(28, count=1, device_id=UNIT)),
+    ("input register after the floats", lambda c: c.read_input_registers(58, count=1, device_id=UNIT)),
     ("read across the gap to the status words", lambda c: c.read_input_registers(26, count=80, device_id=UNIT)),
     ("holding register between setpoints and heartbeat", lambda c: c.read_holding_registers(4, count=1,
                                                                                              device_id=UNIT)),
-    ("coil after the resets", lambda c: c.read_coils(4, count=1, device_id=UNIT)),
-    ("discrete input after the watchdog bit", lambda c: c.read_discrete_inputs(5, count=1, device_id=UNIT)),
+    ("coil after the last command", lambda c: c.read_coils(10, count=1, device_id=UNIT)),
+    ("discrete input after the last feedback", lambda c: c.read_discrete_inputs(10, count=1, device_id=UNIT)),
     ("half of a float32 setpoint", lambda c: c.write_register(1, 0, device_id=UNIT)),
     ("status words are input registers", lambda c: c.write_register(100, 0, device_id=UNIT)),
 ])
@@ -152,9 +161,28 @@ async def test_other_unit_ids_are_answered_gateway_target_failed(modbus: AsyncMo
 async def test_a_coil_write_running_past_the_map_changes_nothing(
         plc: SimulatedPlc, modbus: AsyncModbusTcpClient) -> None:
     before = plc.model.commanded()
-    rr = await modbus.write_coils(COILS["P-202.RESET"], [True, True], device_id=UNIT)
+    rr = await modbus.write_coils(COILS["P-501.RUN"], [True, True], device_id=UNIT)
     assert rr.isError() and rr.exception_code == 2
     assert plc.model.commanded() == before
+
+
+async def test_trim_pump_and_diversion_valve_written_over_modbus(
+        plc: SimulatedPlc, modbus: AsyncModbusTcpClient) -> None:
+    assert not (await modbus.write_registers(HOLDING_FLOATS["P-401.SP"], to_abcd(20.0), device_id=UNIT)).isError()
+    assert not (await modbus.write_coil(COILS["P-401.RUN"], True, device_id=UNIT)).isError()
+    assert not (await modbus.write_coil(COILS["XV-410.CMD"], True, device_id=UNIT)).isError()
+    try:
+        await plc.advance(12.0)
+        values = await read_floats(modbus)
+        assert values["P-401.SPEED"] == 20.0 and values["XV-410.POS"] == 100.0
+        assert values["FIT-401"] == pytest.approx(50.0, abs=3.0)  # 20 % of 250 L/h on the magnetic flowmeter
+        di = await modbus.read_discrete_inputs(0, count=10, device_id=UNIT)
+        assert di.bits[DISCRETE_INPUTS["P-401.RUNNING"]] is True
+    finally:
+        assert not (await modbus.write_coil(COILS["P-401.RUN"], False, device_id=UNIT)).isError()
+        assert not (await modbus.write_coil(COILS["XV-410.CMD"], False, device_id=UNIT)).isError()
+        await plc.advance(12.0)
+    assert (await read_floats(modbus))["XV-410.POS"] == 0.0
 
 
 async def test_failed_sensor_reads_nan_with_failed_bit_and_recovers(
@@ -164,7 +192,7 @@ async def test_failed_sensor_reads_nan_with_failed_bit_and_recovers(
         await plc.advance(1.0)
         assert plc.model.readings()["AIT-101"].status is SensorStatus.FAILED
         values = await read_floats(modbus)
-        words = (await modbus.read_input_registers(100, count=14, device_id=UNIT)).registers
+        words = (await modbus.read_input_registers(100, count=len(STATUS_WORDS), device_id=UNIT)).registers
         assert math.isnan(values["AIT-101"])
         assert words[STATUS_WORDS["AIT-101"] - 100] & 0x0001
         assert words[STATUS_WORDS["CIT-101"] - 100] & 0x0001 == 0  # only the failed instrument
@@ -179,7 +207,7 @@ async def test_uncertain_sensor_sets_the_uncertain_bit(plc: SimulatedPlc, modbus
     try:
         await plc.advance(1.0)
         assert plc.model.readings()["CIT-101"].status is SensorStatus.UNCERTAIN
-        words = (await modbus.read_input_registers(100, count=14, device_id=UNIT)).registers
+        words = (await modbus.read_input_registers(100, count=len(STATUS_WORDS), device_id=UNIT)).registers
         assert words[STATUS_WORDS["CIT-101"] - 100] & 0x0002
     finally:
         plc.model.sensors["CIT-101"].recover()  # type: ignore[attr-defined]

@@ -15,12 +15,14 @@ _LADEN = InfluentParams(ni_mg_l=120.0, co_mg_l=60.0, mn_mg_l=80.0, cu_mg_l=5.0, 
 
 
 @pytest.mark.parametrize("params", [SimParams(), SimParams(influent=_LADEN)], ids=["default", "metal-laden"])
-def test_tank_and_discharge_ph_are_the_roots_a_cold_solve_finds(params: SimParams) -> None:
+def test_tank_column_outlet_and_trim_ph_are_the_roots_a_cold_solve_finds(params: SimParams) -> None:
     model = PlantModel(params, seed=3)
     model.command("P-201.RUN", 1.0)
+    model.command("P-401.RUN", 1.0)
     for k in range(900):
         # a dosing staircase drives the pH across the metal precipitation kinks, where a warm start is riskiest
         model.command("P-201.SP", float(10 * (k // 100)))
+        model.command("P-401.SP", float(5 * (k // 100)))
         model.step(1.0)
         c = model._cond_c
         tank = model.tank_invariants().as_tuple()
@@ -28,4 +30,7 @@ def test_tank_and_discharge_ph_are_the_roots_a_cold_solve_finds(params: SimParam
         discharge = list(tank)
         discharge[1] = model.column.outlet_mol_l
         cold = solve_log_h(tuple(discharge), c, None) - math.log10(c.gamma1)
-        assert model.true_state().discharge_ph == pytest.approx(cold, abs=1e-9)
+        assert model.true_state().column_outlet_ph == pytest.approx(cold, abs=1e-9)
+        trim_c = model._trim_cond_c
+        trim = model.trim_invariants().as_tuple()
+        assert model._trim_log_h == pytest.approx(solve_log_h(trim, trim_c, None), abs=1e-9)

@@ -27,17 +27,30 @@ ANALOG = {
     "AIT-301": ("C301", "AIT-301"), "P-201.SPEED": ("P201", "SPEED"), "P-202.SPEED": ("P202", "SPEED"),
     "AIT-104": ("T101", "AIT-104"), "AIT-105": ("T101", "AIT-105"), "AIT-302": ("C301", "AIT-302"),
     "FIT-201": ("P201", "FIT-201"), "FIT-202": ("P202", "FIT-202"),
+    # the trim stage, the outfall and the holding tank (issue 15)
+    "P-401.SPEED": ("P401", "SPEED"), "P-402.SPEED": ("P402", "SPEED"), "AIT-401": ("T401", "AIT-401"),
+    "AIT-402": ("T401", "AIT-402"), "AIT-403": ("T401", "AIT-403"), "AIT-410": ("Outfall", "AIT-410"),
+    "FIT-401": ("P401", "FIT-401"), "FIT-402": ("P402", "FIT-402"), "FIT-410": ("Outfall", "FIT-410"),
+    "XV-410.POS": ("XV410", "POS"), "LIT-501": ("T501", "LIT-501"), "P-501.SPEED": ("P501", "SPEED"),
+    "FIT-501": ("P501", "FIT-501"), "AIT-300": ("C301", "AIT-300"), "FQ-410": ("Outfall", "FQ-410"),
 }
-SETPOINTS = {"P-201.SP": ("P201", "SP"), "P-202.SP": ("P202", "SP")}
+SETPOINTS = {"P-201.SP": ("P201", "SP"), "P-202.SP": ("P202", "SP"), "P-401.SP": ("P401", "SP"),
+             "P-402.SP": ("P402", "SP"), "P-501.SP": ("P501", "SP")}
 SWITCHES = {"P-201.RUN": ("P201", "RUN"), "P-202.RUN": ("P202", "RUN"),
-            "P-201.RESET": ("P201", "RESET"), "P-202.RESET": ("P202", "RESET")}
+            "P-201.RESET": ("P201", "RESET"), "P-202.RESET": ("P202", "RESET"),
+            "P-401.RUN": ("P401", "RUN"), "P-402.RUN": ("P402", "RUN"), "P-401.RESET": ("P401", "RESET"),
+            "P-402.RESET": ("P402", "RESET"), "XV-410.CMD": ("XV410", "CMD"), "P-501.RUN": ("P501", "RUN")}
 FEEDBACK = {"P-201.RUNNING": ("P201", "RUNNING"), "P-201.FAULT": ("P201", "FAULT"),
             "P-202.RUNNING": ("P202", "RUNNING"), "P-202.FAULT": ("P202", "FAULT"),
-            "WATCHDOG.TRIPPED": ("Supervisor", "WatchdogTripped")}
+            "WATCHDOG.TRIPPED": ("Supervisor", "WatchdogTripped"),
+            "P-401.RUNNING": ("P401", "RUNNING"), "P-401.FAULT": ("P401", "FAULT"),
+            "P-402.RUNNING": ("P402", "RUNNING"), "P-402.FAULT": ("P402", "FAULT"),
+            "P-501.RUNNING": ("P501", "RUNNING")}
 # UNECE Rec. 20 common codes, packed as OPC UA Part 8 §5.6.3 says; pH has none (-1).
 UNIT_IDS = {"m3/h": int.from_bytes(b"MQH", "big"), "pH": -1, "mS/cm": int.from_bytes(b"H61", "big"),
             "%": int.from_bytes(b"P1", "big"), "degC": int.from_bytes(b"CEL", "big"),
-            "mg/L": int.from_bytes(b"M1", "big"), "L/h": int.from_bytes(b"E32", "big")}
+            "mg/L": int.from_bytes(b"M1", "big"), "L/h": int.from_bytes(b"E32", "big"),
+            "m3": int.from_bytes(b"MTQ", "big")}
 
 
 def node_id(folder: str, name: str) -> str:
@@ -179,6 +192,23 @@ async def test_uncertain_sensor_reads_uncertain(plc: SimulatedPlc, client: Clien
     finally:
         plc.model.sensors["AIT-301"].recover()  # type: ignore[attr-defined]
         await plc.advance(1.0)
+
+
+async def test_diversion_valve_and_return_pump_commanded_over_opcua(plc: SimulatedPlc, client: Client) -> None:
+    await client.get_node("ns=2;s=Plant.XV410.CMD").write_value(ua.DataValue(ua.Variant(True, ua.VariantType.Boolean)))
+    await client.get_node("ns=2;s=Plant.P501.SP").write_value(ua.DataValue(ua.Variant(40.0, ua.VariantType.Float)))
+    try:
+        assert plc.model.commanded()["XV-410.CMD"] == 1.0 and plc.model.commanded()["P-501.SP"] == 40.0
+        await plc.advance(12.0)  # more than the 10 s stroke
+        assert await client.get_node("ns=2;s=Plant.XV410.POS").read_value() == 100.0
+        assert await client.get_node("ns=2;s=Plant.Outfall.FQ-410").read_value() > 0.0
+        assert plc.model.true_state().valve_position == 1.0  # type: ignore[attr-defined]
+    finally:
+        await client.get_node("ns=2;s=Plant.XV410.CMD").write_value(
+            ua.DataValue(ua.Variant(False, ua.VariantType.Boolean)))
+        await client.get_node("ns=2;s=Plant.P501.SP").write_value(ua.DataValue(ua.Variant(0.0, ua.VariantType.Float)))
+        await plc.advance(12.0)
+    assert await client.get_node("ns=2;s=Plant.XV410.POS").read_value() == 0.0
 
 
 async def test_heartbeat_written_over_opcua_is_the_modbus_heartbeat_register(plc: SimulatedPlc, client: Client) -> None:
