@@ -63,7 +63,8 @@ class Column(_Strict):
     capacity_kg: float = Field(gt=0, description="lithium the bed holds when fully loaded (kg Li)")
     inlet: TagRef = Field(description="lithium into the column (unit mg/L)")
     outlet: TagRef = Field(description="lithium out of the column (unit mg/L)")
-    flow: TagRef = Field(description="flow through the column (unit m3/h)")
+    flow: TagRef | list[TagRef] = Field(description="flow through the column (unit m3/h); a list is summed "
+                                        "(e.g. the influent and a return flow joining it upstream)")
     breakthrough_ratio: float = Field(default=0.1, gt=0, lt=1,
                                       description="outlet / inlet above this: the column has broken through")
     uptake_window_h: float = Field(default=2.0, gt=0, le=168,
@@ -75,7 +76,14 @@ class Column(_Strict):
     def _two_analysers(self) -> Column:
         if self.inlet == self.outlet:
             raise ValueError(f"inlet and outlet are both {self.inlet}: loading needs the lithium either side")
+        if not self.flows or len(set(self.flows)) != len(self.flows):
+            raise ValueError(f"flow: one tag or a list of different tags (got {self.flow!r})")
         return self
+
+    @property
+    def flows(self) -> list[TagRef]:
+        """The flows through the bed, summed."""
+        return [self.flow] if isinstance(self.flow, str) else list(self.flow)
 
 
 class ReportingConfig(_Strict):
@@ -111,6 +119,7 @@ class ReportingConfig(_Strict):
                 out.append((("lithium", side, "flow"), stream.flow, "m3/h"))
         if self.column is not None:
             c = self.column
-            out += [(("column", "inlet"), c.inlet, "mg/L"), (("column", "outlet"), c.outlet, "mg/L"),
-                    (("column", "flow"), c.flow, "m3/h")]
+            out += [(("column", "inlet"), c.inlet, "mg/L"), (("column", "outlet"), c.outlet, "mg/L")]
+            out += [(("column", "flow") if isinstance(c.flow, str) else ("column", "flow", i), f, "m3/h")
+                    for i, f in enumerate(c.flows)]
         return out

@@ -90,21 +90,25 @@ class ColumnState:
 
 def uptake(conn: psycopg.Connection[Any], col: Column, flow_hold_s: float, start: datetime,
            end: datetime) -> Uptake:
-    """∫ flow (m3/h) × (inlet − outlet) (mg/L = g/m3) dt over [start, end), samples held as steps."""
+    """∫ flow (m3/h, the sum of the column's flows) × (inlet − outlet) (mg/L = g/m3) dt over [start, end),
+    samples held as steps."""
     if end <= start:
         return Uptake(start, end, 0.0, 0.0, 0.0)
     hold_c = col.analyser_hold_s
     lookback = start - timedelta(seconds=max(hold_c, flow_hold_s))
     c_in = fetch_series(conn, col.inlet, lookback, end)
     c_out = fetch_series(conn, col.outlet, lookback, end)
-    q = fetch_series(conn, col.flow, lookback, end)
+    flows = [fetch_series(conn, f, lookback, end) for f in col.flows]
     t0, t1 = start.timestamp(), end.timestamp()
-    # each series' own hold as the grid's cut points: the step edges of the analysers and of the flow
+    # each series' own hold as the grid's cut points: the step edges of the analysers and of the flows
     g_an = grid(t0, t1, [c_in, c_out], hold_c, np.empty(0))
-    g = grid(t0, t1, [q], flow_hold_s, g_an.edges)
+    g = grid(t0, t1, flows, flow_hold_s, g_an.edges)
     in_v, in_ok = sample_on(g, c_in, hold_c)
     out_v, out_ok = sample_on(g, c_out, hold_c)
-    q_v, q_ok = sample_on(g, q, flow_hold_s)
+    q_v, q_ok = np.zeros(len(g.edges) - 1), np.ones(len(g.edges) - 1, dtype=bool)
+    for q in flows:  # the bed's flow is their sum, known where every one is
+        v, ok = sample_on(g, q, flow_hold_s)
+        q_v, q_ok = q_v + np.where(ok, v, 0.0), q_ok & ok
     still = q_ok & (q_v == 0)
     known = still | (q_ok & in_ok & out_ok)
     hours = g.duration / 3600.0

@@ -207,3 +207,21 @@ def test_report_lithium_holds_analyser_results_for_their_own_hold(column_db: str
     assert r.total.li_in_kg == pytest.approx(li_in) and li_in == pytest.approx(11.5)
     assert r.total.li_out_kg == pytest.approx(li_out)
     assert r.total.li_recovered_kg == pytest.approx(li_in - li_out)
+
+
+def test_a_list_of_flows_is_summed_and_known_only_where_every_one_is(column_db: str) -> None:
+    """flow: [FIT-100, FIT-501]: a return of 1 m3/h to 0:59 (held to 1:01) joins the 5 m3/h through the bed."""
+    cfg = plant().model_dump()
+    cfg["reporting"]["column"]["flow"] = ["FIT-100", "FIT-501"]
+    col = PlantConfig.model_validate(cfg).reporting.column  # type: ignore[union-attr]
+    assert col is not None and col.flows == ["FIT-100", "FIT-501"]
+    with psycopg.connect(column_db, autocommit=True) as conn:
+        tag = conn.execute("INSERT INTO tags (name, unit) VALUES ('FIT-501', 'm3/h') RETURNING id").fetchone()
+        assert tag is not None
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO samples (ts, tag_id, value, quality) VALUES (%s, %s, 1.0, 192)",
+                            [(T0 + timedelta(minutes=m), tag[0]) for m in range(-1, 60)])
+        first = uptake(conn, col, 120, T0, T0 + H)
+        after = uptake(conn, col, 120, T0 + H, T0 + 1.5 * H)
+    assert first.kg == pytest.approx(6 * 380 / 1000) and first.unknown_h == 0
+    assert after.kg == pytest.approx(6 * 380 / 60 / 1000) and after.unknown_h == pytest.approx(29 / 60)
