@@ -37,6 +37,7 @@ from api.routers import (
     tags,
     trends,
 )
+from api.routers import fleet as fleet_router
 from api.routers import loops as loops_router
 from api.routers import notify as notify_router
 from api.routers import panel as panel_router
@@ -69,7 +70,7 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
     """
     configured = settings or ApiSettings()
     redact_access_log()
-    meter = AcquisitionMeter({t.name: t.source for t in runtime.config.tags})
+    meter = AcquisitionMeter(runtime.tags.owners)
     runtime.bus.add_tap("api-metrics", meter.tap)
     loops = loops if loops is not None else runtime.loops
     alarms = alarms if alarms is not None else runtime.alarms
@@ -126,15 +127,15 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
     app = FastAPI(title="plantctl", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None,  # behind login: api.docs_pages
                   openapi_tags=[{"name": n} for n in ("auth", "users", "tags", "live", "trends", "alarms", "loops",
-                                                      "audit", "reports", "overview", "logbook", "health",
-                                                      "metrics")])
+                                                      "audit", "reports", "overview", "column", "logbook", "health",
+                                                      "metrics", "fleet")])
     app.state.runtime = runtime
     app.state.settings = configured  # api.server_limits.uvicorn_config serves it with these limits
     app.state.ctx = None
     install_problem_handlers(app)
     for r in (health.router, auth.router, tags.router, tag_writes.router, live.router, trends.router,
               alarms_router.router, loops_router.router, audit.router, reports.router, overview.router, logbook.router,
-              handover.router, column.router, metrics.router):
+              handover.router, column.router, metrics.router, fleet_router.router):
         app.include_router(r)
     if runtime.notifier is not None:  # on-call notification: mounted only with a notifications: section
         app.include_router(notify_router.routes)

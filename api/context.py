@@ -40,7 +40,7 @@ class ApiContext:
     def encoded_live(self) -> EncodedLive:
         """The live table's shared JSON (made anew if the runtime's plant config was replaced)."""
         if self.encoded is None or self.encoded.config is not self.runtime.config:
-            self.encoded = EncodedLive(self.runtime.live, self.runtime.config)
+            self.encoded = EncodedLive(self.runtime.live, self.runtime.config, self.runtime.tags)
         return self.encoded
 
     def count(self, name: str, n: int = 1) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from api.schemas import sample_out
 from plantctl.config.models import PlantConfig
+from plantctl.runtime.catalogue import TagCatalogue
 from plantctl.runtime.live import LiveCache
 from plantctl.samples import Sample
 
@@ -15,10 +16,12 @@ class EncodedLive:
     request); now a request for every tag returns bytes built once per change of the cache.
     """
 
-    def __init__(self, live: LiveCache, config: PlantConfig) -> None:
+    def __init__(self, live: LiveCache, config: PlantConfig, tags: TagCatalogue | None = None) -> None:
         self.config = config
         self._live = live
-        self._units = {t.name: t.unit for t in config.tags}
+        self._tags = tags if tags is not None else TagCatalogue(config.tags)
+        self._units = self._tags.units()
+        self._units_version = self._tags.version
         self._fragments: dict[str, tuple[Sample, bytes]] = {}
         self._names: list[str] = []
         self._version = -1
@@ -28,6 +31,8 @@ class EncodedLive:
         version = self._live.version
         if version == self._version:
             return
+        if self._units_version != self._tags.version:  # tags announced since (a site's birth)
+            self._units, self._units_version = self._tags.units(), self._tags.version
         fragments = self._fragments
         for name, s in self._live.snapshot().items():
             held = fragments.get(name)

@@ -1,6 +1,7 @@
 """API benchmark: trend latency from rollups vs raw (1 tag, 1 s data), live-stream fan-out latency, and
 GET /api/v1/live requests/s (every tag of the example plant) beside GET /api/v1/auth/me, the authenticated
-stack's ceiling, measured in the same run with the same keep-alive load generator.
+stack's ceiling, and GET /healthz, the stack without authentication, measured in the same run with the same
+keep-alive load generator.
 
 Prints progress lines, then ONE JSON object on the last line of stdout. --quick (under 60 s) uses fewer
 days of data and fewer queries and says so in the JSON ("days"). Needs the test TimescaleDB
@@ -283,8 +284,11 @@ def main() -> None:
         hammer_s = 4.0 if args.quick else 15.0
         live_rps = asyncio.run(hammer(base, token, "/api/v1/live", hammer_s, 8))
         me_rps = asyncio.run(hammer(base, token, "/api/v1/auth/me", hammer_s, 8))
+        # the stack without authentication: what the per-request session lookup costs
+        healthz_rps = asyncio.run(hammer(base, token, "/healthz", hammer_s, 8))
         live_tags = len(httpx.get(f"{base}/api/v1/live", headers={"Authorization": f"Bearer {token}"}).json()["values"])
-        log(f"GET /live ({live_tags} tags): {live_rps:,.0f} requests/s; GET /auth/me: {me_rps:,.0f} requests/s")
+        log(f"GET /live ({live_tags} tags): {live_rps:,.0f} requests/s; GET /auth/me: {me_rps:,.0f} requests/s; "
+            f"GET /healthz (no authentication): {healthz_rps:,.0f} requests/s")
         fo = asyncio.run(fanout(child, base, token, args.clients, events))
         lat = fo["latencies"]
         log(f"live: {fo['clients']} clients, {fo['delivered']}/{fo['expected']} deliveries, "
@@ -307,6 +311,7 @@ def main() -> None:
         "live_p50_latency_ms": round(statistics.median(lat), 2), "live_p99_latency_ms": round(pct(lat, 99), 2),
         "live_requests_per_s": round(live_rps), "live_tags": live_tags,
         "auth_me_requests_per_s": round(me_rps), "live_vs_auth_me": round(live_rps / me_rps, 2),
+        "healthz_requests_per_s": round(healthz_rps),
         "load_avg_1m": os.getloadavg()[0],
         "wall_s": round(time.monotonic() - t_start, 1), "server": "separate process (one uvicorn worker)",
     }

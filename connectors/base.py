@@ -73,6 +73,51 @@ class Source(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SiteStatus:
+    """One remote site (edge node) as a fleet source sees it; times aware UTC, rates over the last few seconds."""
+
+    site: str
+    """The prefix of its tags' names, e.g. recyclers/site-a."""
+    source: str
+    online: bool
+    since: datetime | None
+    last_birth: datetime | None
+    last_data: datetime | None
+    messages_per_s: float
+    values_per_s: float
+    historical_per_s: float
+    """Backlog the site is replaying (its spool, sent as history) per second."""
+    live_values: int
+    historical_values: int
+    tags: int
+    births: int
+    deaths: int
+    seq_gaps: int
+    rebirths_requested: int
+
+
+@runtime_checkable
+class FleetSource(Protocol):
+    """A source whose tags belong to remote sites: it reports each site's link for the API's fleet view."""
+
+    def sites(self) -> list[SiteStatus]: ...
+
+
+Announce = Callable[[list[TagConfig]], None]
+"""Takes tags a source learned at run time (name, unit, range, description); returns at once."""
+
+
+@runtime_checkable
+class DiscoveringSource(Protocol):
+    """A source whose tags are not in the plant file but announced while it runs (a fleet host learns its sites'
+    tags from their births). The runtime routes both channels before start(); a source announces each tag before
+    its first sample, and sends samples that are history only (replayed backlog) through `history`, never `emit`.
+    """
+
+    def route_discovery(self, announce: Announce, history: Emit) -> None: ...
+
+
 SourceFactory = Callable[[SourceConfigBase, list[TagConfig], Emit], Source]
 """Builds (not starts) a source from its `sources:` entry and the tags that name it."""
 

@@ -33,6 +33,7 @@ class LinkHealth:
         self._round_trips: deque[float] = deque(maxlen=ROUND_TRIP_WINDOW)
         self._failing = False
         self._ever_connected = False
+        self._failing_reads: dict[str, str] = {}
 
     def up(self) -> None:
         """The link is (re)established."""
@@ -41,6 +42,7 @@ class LinkHealth:
         self._ever_connected = True
         self.connected = True
         self.last_error = None  # recovered: the error is history (last_error_at), not the present
+        self._failing_reads.clear()
         if self._failing:
             self._log.info("source %s: connection restored", self._source)
             self._failing = False
@@ -53,10 +55,14 @@ class LinkHealth:
             self._log.warning("source %s: %s", self._source, reason)
             self._failing = True
 
-    def error(self, reason: str) -> None:
+    def error(self, reason: str, read: str | None = None) -> None:
+        """An error; `read` names the read that failed, so only that read's next success clears it."""
         self.error_count += 1
         self.last_error = reason
         self.last_error_at = utcnow()
+        if read is not None:
+            self._failing_reads.pop(read, None)
+            self._failing_reads[read] = reason  # newest last
 
     def answered(self, round_trip_s: float) -> None:
         """One request answered (data or a device exception), with its round trip."""
@@ -78,8 +84,12 @@ class LinkHealth:
         p99 = ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
         return 1000 * sum(ordered) / len(ordered), 1000 * p99
 
-    def good_read(self) -> None:
+    def good_read(self, read: str | None = None) -> None:
+        """A read answered with data: the error is history unless another read is still failing."""
         self.last_good_read = utcnow()
+        if read is not None:
+            self._failing_reads.pop(read, None)
+        self.last_error = next(reversed(self._failing_reads.values()), None)
 
     def snapshot(self) -> SourceHealth:
         mean_ms, p99_ms = self._round_trip_ms()

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from connectors.base import Connector, Emit, Endpoint, Source
 from connectors.modbus.protocol import MODBUS
 from connectors.opcua.protocol import OPCUA
+from connectors.sparkplug.protocol import SPARKPLUG
 from plantctl.config.models import PlantConfig, SourceConfigBase, TagConfig
 from plantctl.config.protocols import ProtocolSchema
 
@@ -27,6 +28,7 @@ def by_kind(connectors: Iterable[Connector]) -> dict[str, Connector]:
 CONNECTORS: Mapping[str, Connector] = by_kind([
     MODBUS,
     OPCUA,
+    SPARKPLUG,
 ])
 
 

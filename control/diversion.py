@@ -136,7 +136,7 @@ class DiversionController:
             return True, "no discharge pH yet"
         if smp.quality.is_bad:
             return True, f"discharge pH bad ({smp.reason or smp.quality.reason})"
-        age = (now - smp.ts).total_seconds()
+        age = smp.age_s(now)
         if age > s.stale_after_s:
             return True, f"discharge pH stale ({age:.0f} s old)"
         if smp.value < s.divert_low_ph:

@@ -281,7 +281,7 @@ class Loop:
             return None, "has no value yet"
         if s.quality.is_bad:
             return s, f"is bad ({s.reason or s.quality.reason})"
-        age = (now - s.ts).total_seconds()
+        age = s.age_s(now)
         if age > self.cfg.fail_safe.stale_after_s:
             return s, f"is stale ({age:.1f} s old, limit {self.cfg.fail_safe.stale_after_s:g} s)"
         return s, None
@@ -344,7 +344,7 @@ class Loop:
         if src is None or src not in self._latest:
             return
         s = self._latest[src]
-        if s.quality.is_bad or (now - s.ts).total_seconds() > self.cfg.fail_safe.stale_after_s:
+        if s.quality.is_bad or s.age_s(now) > self.cfg.fail_safe.stale_after_s:
             if self.mode is LoopMode.CAS:
                 if self.remote_setpoint is not None:
                     self.setpoint = self.remote_setpoint

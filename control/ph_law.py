@@ -84,7 +84,7 @@ class PhLaw:
         inf = latest.get(ff.cfg.influent_ph_tag) if ff.cfg.influent_ph_tag else None
         bad = [t for t, s in ((ff.cfg.flow_tag, flow), (ff.cfg.influent_ph_tag, inf))
                if t is not None and (s is None or s.quality.is_bad
-                                     or (now - s.ts).total_seconds() > stale_after_s)]
+                                     or s.age_s(now) > stale_after_s)]
         if bad:
             if self._ff_ok:
                 self._ff_ok = False

@@ -187,7 +187,7 @@ class ElectrodeVoter:
     # --- internals -----------------------------------------------------------------------------
 
     def _usable(self, smp: Sample, now: datetime) -> bool:
-        return not smp.quality.is_bad and (now - smp.ts).total_seconds() <= self.settings.stale_after_s
+        return not smp.quality.is_bad and smp.age_s(now) <= self.settings.stale_after_s
 
     def _judge_quality(self, e: _Electrode, now: datetime) -> None:
         smp = e.latest
@@ -197,7 +197,7 @@ class ElectrodeVoter:
             if e.fault is None:
                 self._remove(e, now, ElectrodeFault.BAD_QUALITY, f"quality bad ({smp.reason or smp.quality.reason})")
             return
-        age = (now - smp.ts).total_seconds()
+        age = smp.age_s(now)
         if age > self.settings.stale_after_s:
             if e.fault is None:
                 self._remove(e, now, ElectrodeFault.STALE, f"no new value for {age:.0f} s")
@@ -358,7 +358,7 @@ class TwoOutOfThree:
         votes = 0
         for i, smp in enumerate(channels):
             if smp is None or smp.quality.is_bad or i in out_of_vote \
-                    or (now - smp.ts).total_seconds() > self.stale_after_s:
+                    or smp.age_s(now) > self.stale_after_s:
                 votes += int(self.bad_counts_as_trip)
                 continue
             votes += int(smp.value > threshold if self.above else smp.value < threshold)

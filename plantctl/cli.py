@@ -33,9 +33,11 @@ def _report_app() -> typer.Typer:
 
 def _probe_app() -> typer.Typer:
     from connectors.modbus.probe import probe_modbus_command
+    from connectors.opcua.probe import probe_opcua_command
 
     probe = typer.Typer(help="Read a device once to find its addresses and decodings.", no_args_is_help=True)
     probe.command("modbus")(probe_modbus_command)
+    probe.command("opcua")(probe_opcua_command)
     return probe
 
 

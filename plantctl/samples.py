@@ -17,10 +17,18 @@ class Sample:
     value: float
     quality: Quality = Quality.GOOD
     reason: str = ""  # why the quality is not Good (e.g. the device's exception), "" when Good
+    received: datetime | None = None
+    """When plantctl received it, where `ts` is the device's or server's stamp (None: `ts` is the receipt time)."""
 
     def __post_init__(self) -> None:
         if self.ts.tzinfo is None:
             raise ValueError(f"sample for {self.tag!r} has a naive timestamp; use aware UTC")
+        if self.received is not None and self.received.tzinfo is None:
+            raise ValueError(f"sample for {self.tag!r} has a naive receipt time; use aware UTC")
+
+    def age_s(self, now: datetime) -> float:
+        """Seconds since plantctl received the value: a PLC's old or future stamp must not decide staleness."""
+        return (now - (self.received or self.ts)).total_seconds()
 
 
 def utcnow() -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -89,4 +90,12 @@ async def serve(opts: ServeOptions) -> None:
         print(banner, flush=True)
     print(f"plantctl: service for {config.plant.name!r} on http://{opts.host}:{opts.port}/ "
           f"(health: /healthz)", flush=True)
+    freeze_assembly()
     await server.serve()
+
+
+def freeze_assembly() -> None:
+    """Move what assembly built (config, tag tables, app) out of the collector's sight: it lives as long as the
+    process, and every full collection re-scanned it — at 10,000 tags 0.5 s a pass, 12 % of wall time."""
+    gc.collect()
+    gc.freeze()

@@ -18,6 +18,8 @@ from plantctl.config import ConfigError
 from sim.facade.modbus_server import WordOrder
 from sim.facade.pki import UsersError
 from sim.facade.runner import MAX_SPEED, SimulatedPlc
+from sim.farm import FarmProtocol
+from sim.farm_cli import FarmOptions, run_farm
 
 log = logging.getLogger("plantctl.sim")
 
@@ -44,8 +46,23 @@ def sim_command(
     state_dir: Annotated[Path | None, typer.Option(
         help="server certificate and address-space cache (default ~/.cache/plantctl/sim)")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log every server event")] = False,
+    farm: Annotated[int | None, typer.Option(
+        min=1, max=500, help="instead of PLC-1: N synthetic PLCs for scale tests (docs/scaling.md)")] = None,
+    tags: Annotated[int, typer.Option(min=1, max=60_000, help="with --farm: tags per PLC")] = 500,
+    protocol: Annotated[FarmProtocol, typer.Option(
+        case_sensitive=False, help="with --farm: modbus, opcua, or mixed (alternating)")] = FarmProtocol.MIXED,
+    plant_out: Annotated[Path, typer.Option(help="with --farm: where to write the plant file that reads the farm")]
+    = Path("farm-plant.yaml"),
+    base_port: Annotated[int, typer.Option(
+        min=0, max=65000, help="with --farm: PLC i listens on base-port + i (0 = free ports)")] = 0,
+    processes: Annotated[int, typer.Option(min=1, max=64, help="with --farm: worker processes")] = 2,
+    alarm_share: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="with --farm: share of the tags with a high alarm in the plant file")] = 0.2,
 ) -> None:
     """Serve the example plant as PLC-1 over OPC UA and Modbus TCP, paced at real time × speed."""
+    if farm is not None:
+        raise typer.Exit(run_farm(FarmOptions(farm, tags, protocol, plant_out, base_port, processes, alarm_share,
+                                              seed if seed is not None else 42, state_dir)))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not verbose:

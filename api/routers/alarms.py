@@ -122,7 +122,7 @@ def _out(s: AlarmStatus, units: dict[str, str]) -> AlarmOut:
 
 
 def _units(ctx: ApiContext) -> dict[str, str]:
-    return {t.name: t.unit for t in ctx.runtime.config.tags}
+    return ctx.runtime.tags.units()
 
 
 def _status(alarms: AlarmService, name: str) -> AlarmStatus:

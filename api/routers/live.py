@@ -36,10 +36,11 @@ def wanted_tags(ctx: ApiContext, tag: list[str] | None) -> set[str] | None:
     if not names:
         raise ApiProblem(422, "validation", "No tag named",
                          "tag= names no tag; name at least one, or leave the parameter out for every tag")
-    known = {t.name for t in ctx.runtime.config.tags}
-    unknown = sorted(names - known)
+    known = ctx.runtime.tags
+    unknown = sorted(n for n in names if n not in known)
     if unknown:
-        raise ApiProblem(404, "unknown-tag", "Unknown tag", f"no tag {', '.join(map(repr, unknown))} in the plant file")
+        raise ApiProblem(404, "unknown-tag", "Unknown tag",
+                         f"no tag {', '.join(map(repr, unknown))} in the plant file nor announced by a source")
     return names
 
 
@@ -67,7 +68,7 @@ Wanted = Annotated[set[str] | None, Depends(tag_filter)]
 
 
 def _units(ctx: ApiContext) -> dict[str, str]:
-    return {t.name: t.unit for t in ctx.runtime.config.tags}
+    return ctx.runtime.tags.units()
 
 
 @router.get("", summary="The newest value, quality and time of each tag", response_model=LiveSnapshot)

@@ -40,7 +40,7 @@ class TagWriteOut(BaseModel):
     at: datetime
 
 
-@router.post("/{name}/write", summary="Write one writable tag (operator) through the write gate: range-checked, "
+@router.post("/{name:path}/write", summary="Write one writable tag (operator) through the write gate: range-checked, "
              "refused for loop-owned outputs and heartbeats (409), audited",
              responses=problem_responses(404, 409, 502, 503, 504))
 async def write_tag(name: str, body: TagWriteIn, request: Request, ctx: Ctx, user: Operator) -> TagWriteOut:

@@ -40,17 +40,18 @@ def tag_out(t: TagConfig) -> TagOut:
 
 
 def unknown_tag(name: str) -> ApiProblem:
-    return ApiProblem(404, "unknown-tag", "Unknown tag", f"no tag {name!r} in the plant file")
+    return ApiProblem(404, "unknown-tag", "Unknown tag",
+                      f"no tag {name!r} in the plant file nor announced by a source (a fleet site's birth)")
 
 
-@router.get("", summary="Every tag of the plant with its metadata")
+@router.get("", summary="Every tag: the plant file's, then those sources announced (a fleet's <group>/<node>/<tag>)")
 async def list_tags(ctx: Ctx, _user: Viewer) -> list[TagOut]:
-    return [tag_out(t) for t in ctx.runtime.config.tags]
+    return [tag_out(t) for t in ctx.runtime.tags]
 
 
-@router.get("/{name}", summary="One tag's metadata", responses=problem_responses(404))
+@router.get("/{name:path}", summary="One tag's metadata (a fleet tag's '/' as is)", responses=problem_responses(404))
 async def get_tag(name: str, ctx: Ctx, _user: Viewer) -> TagOut:
-    try:
-        return tag_out(ctx.runtime.config.tag(name))
-    except KeyError:
-        raise unknown_tag(name) from None
+    tag = ctx.runtime.tags.get(name)
+    if tag is None:
+        raise unknown_tag(name)
+    return tag_out(tag)

@@ -72,10 +72,11 @@ def _tags(ctx: ApiContext, tags: list[str]) -> list[str]:
         raise ApiProblem(422, "validation", "No tag", "name at least one tag")
     if len(names) > MAX_TAGS:
         raise ApiProblem(422, "validation", "Too many tags", f"at most {MAX_TAGS} tags per trend, not {len(names)}")
-    known = {t.name for t in ctx.runtime.config.tags}
+    known = ctx.runtime.tags
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise ApiProblem(404, "unknown-tag", "Unknown tag", f"no tag {', '.join(map(repr, unknown))} in the plant file")
+        raise ApiProblem(404, "unknown-tag", "Unknown tag",
+                         f"no tag {', '.join(map(repr, unknown))} in the plant file nor announced by a source")
     return names
 
 

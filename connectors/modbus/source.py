@@ -303,7 +303,7 @@ class ModbusSource:
             samples = self._decode(req, reply)
         except (CodecError, IndexError, TypeError, ValueError) as exc:
             return self._bad(req, Quality.BAD_COMM_FAILURE, f"malformed reply reading {where}: {exc}")
-        self._health.good_read()
+        self._health.good_read(where)
         return samples
 
     def _decoder(self, req: ReadRequest) -> tuple[BlockDecoder, np.ndarray[Any, np.dtype[np.intp]], _Plausible]:
@@ -364,7 +364,7 @@ class ModbusSource:
 
     def _bad(self, req: ReadRequest, quality: Quality, reason: str) -> list[Sample]:
         """Exactly the tags of the failed request turn Bad; said again only when the reason changes."""
-        self._health.error(reason)
+        self._health.error(reason, read=span_text(req.table, req.address, req.count, req.unit_id))
         now = utcnow()
         out: list[Sample] = []
         for pt in req.tags:

@@ -11,19 +11,19 @@ import fnmatch
 import re
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, cast
 
 import typer
 import yaml
 from asyncua import ua
-from asyncua.client.client import Client
 from asyncua.common.node import Node
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaError
 
+from connectors.opcua import tool_session as tool
 from connectors.opcua.config import OpcUaSourceConfig
-from connectors.opcua.security import SecuritySetupError, secure_client
+from connectors.opcua.security import ClientIdentity, SecuritySetupError
+from connectors.opcua.tool_session import Confirm, close_session, open_session
 
 SERVER_OBJECT = ua.NodeId.from_string("i=2253")  # Objects/Server: diagnostics, not plant data
 HAS_PROPERTY = ua.NodeId.from_string("i=46")
@@ -60,7 +60,7 @@ class BrowsedVariable:
     description: str = ""
 
 
-async def _properties(node: Node) -> dict[str, object]:
+async def analog_properties(node: Node) -> dict[str, object]:
     out: dict[str, object] = {}
     for ref in await node.get_references(refs=HAS_PROPERTY, direction=ua.BrowseDirection.Forward):
         name = ref.BrowseName.Name
@@ -95,7 +95,7 @@ async def _describe(node: Node, path: str) -> BrowsedVariable | None:
         return None
     if vtype not in _NUMERIC:
         return None
-    props = await _properties(node)
+    props = await analog_properties(node)
     unit = None
     eu = props.get("EngineeringUnits")
     if isinstance(eu, ua.EUInformation):
@@ -135,47 +135,23 @@ async def _walk(node: Node, path: str, out: list[BrowsedVariable], seen: set[str
         await _walk(child, child_path, out, seen, max_nodes)
 
 
-async def offered_endpoints(endpoint: str, timeout_s: float) -> str:
-    """The endpoints a server offers, as the source's security options spell them, to say what to ask for."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            endpoints = await Client(endpoint, timeout=timeout_s).connect_and_get_server_endpoints()
-    except Exception:  # the hint is a courtesy; the original error stands on its own
-        return ""
-    rows = sorted({(ua.MessageSecurityMode(e.SecurityMode).name, e.SecurityPolicyUri.rpartition("#")[2],
-                    ", ".join(sorted(ua.UserTokenType(t.TokenType).name for t in e.UserIdentityTokens)))
-                   for e in endpoints})
-    listed = "; ".join(f"mode {m}, policy {p} (users: {u})" for m, p, u in rows)
-    return (f". The server offers: {listed}. Give browse --config PLANT --source NAME whose source has "
-            "security: {mode: …, policy: …} (and username_env/password_env for UserName)")
-
-
 async def browse(
-    endpoint: str, *, config: OpcUaSourceConfig | None = None, timeout_s: float = 10.0, max_nodes: int = 20000
+    endpoint: str, *, config: OpcUaSourceConfig | None = None, timeout_s: float = 10.0, max_nodes: int = 20000,
+    confirm: Confirm | None = None, identity: ClientIdentity | None = None,
 ) -> list[BrowsedVariable]:
     """Every numeric variable under Objects (except the Server object), with unit and range."""
     # an ad-hoc browse without a plant file reads only and sends no password: None is what it can ask for
     cfg = config or OpcUaSourceConfig(kind="opcua", name="BROWSE", endpoint=endpoint, allow_insecure=True)
-    client = Client(endpoint, timeout=timeout_s)
     try:
-        async with asyncio.timeout(timeout_s):
-            await secure_client(client, cfg)
-            await client.connect()
+        client = await open_session(cfg, timeout_s, confirm, identity)
     except SecuritySetupError as exc:
         raise BrowseError(str(exc)) from exc
-    except (TimeoutError, OSError, UaError) as exc:
-        client.disconnect_socket()
-        offered = await offered_endpoints(endpoint, timeout_s) if "No matching endpoints" in str(exc) else ""
-        raise BrowseError(f"cannot open a session with {endpoint}: {exc or type(exc).__name__}{offered}") from exc
     try:
         found: list[BrowsedVariable] = []
         await _walk(client.nodes.objects, "Objects", found, set(), max_nodes)
         return found
     finally:
-        try:
-            await asyncio.wait_for(client.disconnect(), 2.0)
-        except Exception:  # the answer is in hand; a slow goodbye must not hide it
-            client.disconnect_socket()
+        await close_session(client)
 
 
 def tag_name(path: str, taken: set[str]) -> str:
@@ -226,36 +202,32 @@ def render_tags_yaml(variables: list[BrowsedVariable], source: str, writable_pat
 def browse_command(
     endpoint: str,
     emit_config: bool = False,
-    source: str = "PLC-OPCUA",
+    source: tool.SourceOpt = "PLC-OPCUA",
     timeout_s: float = 10.0,
     writable_pattern: Annotated[str | None, typer.Option(
         help="glob on tag name or browse path: only matching writable nodes are emitted writable")] = None,
-    config: Annotated[Path | None, typer.Option(
-        help="plant file whose --source entry gives the security (mode, policy, pki_dir, *_env credentials)")] = None,
+    config: tool.ConfigOpt = None,
+    security_mode: tool.ModeOpt = None,
+    security_policy: tool.PolicyOpt = None,
+    cert: tool.CertOpt = None,
+    key: tool.KeyOpt = None,
+    username_env: tool.UserEnvOpt = None,
+    password_env: tool.PasswordEnvOpt = None,
+    pki_dir: tool.PkiOpt = None,
+    trust_thumbprint: tool.ThumbprintOpt = None,
 ) -> None:
     """List a server's numeric variables, or print them as plant-file tags with --emit-config."""
     from plantctl.logs import quiet_libraries
 
     quiet_libraries()
-    source_cfg: OpcUaSourceConfig | None = None
-    if config is not None:
-        from connectors.registry import schemas
-        from plantctl.config import ConfigError
-        from plantctl.config.load import load_plant
-
-        try:
-            plant = load_plant(config, schemas())
-        except ConfigError as exc:
-            print(f"browse failed: {config} has errors; run plantctl check-config {config}", file=sys.stderr)
-            raise typer.Exit(code=2) from exc
-        found = next((s for s in plant.sources if s.name == source), None)
-        if not isinstance(found, OpcUaSourceConfig):
-            print(f"browse failed: no OPC UA source {source!r} in {config}", file=sys.stderr)
-            raise typer.Exit(code=2)
-        source_cfg = found
+    flags = tool.SecurityFlags(security_mode, security_policy, cert, key, username_env, password_env, pki_dir,
+                               trust_thumbprint)
     try:
-        variables = asyncio.run(browse(endpoint, config=source_cfg, timeout_s=timeout_s))
-    except BrowseError as exc:
+        source_cfg = tool.session_config(endpoint, source, flags, tool.plant_source(config, source, "browse"))
+        identity = tool.client_identity(flags)
+        variables = asyncio.run(browse(endpoint, config=source_cfg, timeout_s=timeout_s,
+                                       confirm=tool.engineer_confirms(trust_thumbprint), identity=identity))
+    except (BrowseError, SecuritySetupError) as exc:
         print(f"browse failed: {exc}", file=sys.stderr)
         raise typer.Exit(code=2) from exc
     if emit_config:

@@ -135,6 +135,36 @@ def check_validity(cert: x509.Certificate, pki_dir: Path, now: datetime | None =
         raise SecuritySetupError(f"{what} is revoked by {crl}")
 
 
+def trust(der: bytes, pki_dir: Path) -> Path:
+    """Put a server certificate in the trust list the source reads (pki_dir/trusted)."""
+    trusted_dir = pki_dir / "trusted"
+    trusted_dir.mkdir(parents=True, exist_ok=True)
+    path = trusted_dir / f"server-{fingerprint(der)[:16]}.der"
+    path.write_bytes(der)
+    return path
+
+
+def identity_from_files(certificate: Path, private_key: Path) -> ClientIdentity:
+    """An engineer's own client certificate and key; its URI SAN is the ApplicationUri we must send."""
+    try:
+        data = certificate.read_bytes()
+        cert = x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
+    except (OSError, ValueError) as exc:
+        raise SecuritySetupError(f"cannot read the client certificate {certificate}: {exc}") from exc
+    if not private_key.is_file():
+        raise SecuritySetupError(f"the client key {private_key} does not exist")
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    except x509.ExtensionNotFound:
+        uris = []
+    if not uris:
+        raise SecuritySetupError(
+            f"the client certificate {certificate} has no URI in its subjectAltName: OPC UA servers refuse it "
+            "(Part 6 §6.2.2); make one with the application URI, or leave --cert out to have one generated")
+    return ClientIdentity(certificate, private_key, uris[0])
+
+
 def check_server_certificate(der: bytes, pki_dir: Path, trust_on_first_use: bool) -> None:
     """Raise SecuritySetupError unless the server's certificate is valid, not revoked and trusted (or TOFU)."""
     trusted_dir = pki_dir / "trusted"
@@ -147,8 +177,7 @@ def check_server_certificate(der: bytes, pki_dir: Path, trust_on_first_use: bool
     if fingerprint(der) in known:
         return
     if trust_on_first_use and not known:
-        trusted_dir.mkdir(parents=True, exist_ok=True)
-        (trusted_dir / f"server-{fingerprint(der)[:16]}.der").write_bytes(der)
+        trust(der, pki_dir)
         return
     raise SecuritySetupError(
         f"server certificate is not trusted (subject {cert.subject.rfc4514_string()}, "
@@ -201,8 +230,11 @@ _MODES = {
 }
 
 
-async def secure_client(client: Client, config: OpcUaSourceConfig) -> None:
-    """Apply the config's identity and security to a client before it connects (network: endpoints)."""
+async def secure_client(client: Client, config: OpcUaSourceConfig, identity: ClientIdentity | None = None) -> None:
+    """Apply the config's identity and security to a client before it connects (network: endpoints).
+
+    `identity`: an engineer's own certificate and key (browse/probe --cert/--key) instead of the source's.
+    """
     user = credentials(config)
     if user is not None:
         redact_request_log()
@@ -212,7 +244,7 @@ async def secure_client(client: Client, config: OpcUaSourceConfig) -> None:
         return
     pki = pki_dir_of(config)
     try:
-        identity = await ensure_client_certificate(pki, config.name)
+        identity = identity or await ensure_client_certificate(pki, config.name)
     except (ValueError, OSError) as exc:
         raise SecuritySetupError(
             f"our certificate or key in {pki / 'own'} is unreadable ({exc}); remove both files to have "

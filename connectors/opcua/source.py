@@ -83,12 +83,13 @@ def sample_from(tag: str, dv: ua.DataValue, policy: TimestampPolicy = TimestampP
     """One sample from a DataValue: our quality from its status, the timestamp the source's policy trusts, a float."""
     code = dv.StatusCode.value if dv.StatusCode is not None else 0
     quality, reason = map_status(code)
+    received = utcnow()
     if policy is TimestampPolicy.RECEIPT:
-        ts = utcnow()
+        ts = received
     elif policy is TimestampPolicy.SERVER:
-        ts = _aware(dv.ServerTimestamp) or utcnow()
+        ts = _aware(dv.ServerTimestamp) or received
     else:
-        ts = _aware(dv.SourceTimestamp) or _aware(dv.ServerTimestamp) or utcnow()
+        ts = _aware(dv.SourceTimestamp) or _aware(dv.ServerTimestamp) or received
     raw: Any = dv.Value.Value if dv.Value is not None else None
     if isinstance(raw, bool | int | float):
         value = float(raw)
@@ -98,7 +99,7 @@ def sample_from(tag: str, dv: ua.DataValue, policy: TimestampPolicy = TimestampP
             quality = Quality.BAD_CONFIG_ERROR
             kind = "no value" if raw is None else f"a {type(raw).__name__}"
             reason = f"the node holds {kind}, not a number"
-    return Sample(tag, ts, value, quality, reason)
+    return Sample(tag, ts, value, quality, reason, received)
 
 
 def range_checked(tag: TagConfig, sample: Sample) -> Sample:
@@ -108,7 +109,22 @@ def range_checked(tag: TagConfig, sample: Sample) -> Sample:
     quality, reason = judge(tag, sample.value)
     if quality.is_good:
         return sample
-    return Sample(sample.tag, sample.ts, sample.value, quality, reason)
+    return Sample(sample.tag, sample.ts, sample.value, quality, reason, sample.received)
+
+
+async def read_values(client: Client, node_ids: list[ua.NodeId]) -> list[ua.DataValue]:
+    """Read the nodes' values with both timestamps (asyncua's read_attributes asks for the source's only, so a
+    server that honours TimestampsToReturn would leave `timestamp: server` nothing to use)."""
+    params = ua.ReadParameters()
+    params.TimestampsToReturn = ua.TimestampsToReturn.Both
+    params.NodesToRead = [ua.ReadValueId(NodeId=n, AttributeId=AttributeIds.Value) for n in node_ids]
+    result: list[ua.DataValue] = await client.uaclient.read(params)
+    return result
+
+
+def _read_key(chunk: list[TagConfig]) -> str:
+    """Names one batch Read in the health bookkeeping: its failure clears only when it answers again."""
+    return f"Read of {chunk[0].name}… ({len(chunk)} nodes)"
 
 
 def _deadband_filter(deadband: float) -> ua.DataChangeFilter | None:
@@ -346,10 +362,10 @@ class OpcUaSource:
         """Batch Read of the tags due on this period; report by exception when a deadband is set."""
         for start in range(0, len(tags), CHUNK):
             chunk = tags[start : start + CHUNK]
-            nodes = [client.get_node(self._node_id(t)) for t in chunk]
+            node_ids = [ua.NodeId.from_string(self._node_id(t)) for t in chunk]
             sent = time.monotonic()
             try:
-                values = await asyncio.wait_for(client.read_attributes(nodes), self._cfg.connect_timeout_s)
+                values = await asyncio.wait_for(read_values(client, node_ids), self._cfg.connect_timeout_s)
             except TimeoutError:
                 self._health.timed_out()
                 self._poll_failed(chunk, f"no answer to a Read within {self._cfg.connect_timeout_s:g} s")
@@ -362,7 +378,7 @@ class OpcUaSource:
             self._health.answered(time.monotonic() - sent)
             for tag, dv in zip(chunk, values, strict=True):
                 self._report_polled(tag, range_checked(tag, sample_from(tag.name, dv, self._cfg.timestamp)))
-            self._health.good_read()
+            self._health.good_read(_read_key(chunk))
 
     def _report_polled(self, tag: TagConfig, sample: Sample) -> None:
         last = self._last_polled.get(tag.name)
@@ -376,7 +392,7 @@ class OpcUaSource:
 
     def _poll_failed(self, tags: list[TagConfig], reason: str) -> None:
         """A failed Read turns exactly its tags Bad; the link itself is judged by the watchdog."""
-        self._health.error(reason)
+        self._health.error(reason, read=_read_key(tags))
         now = utcnow()
         for tag in tags:
             self._report_polled(tag, Sample(tag.name, now, math.nan, Quality.BAD_COMM_FAILURE, reason))

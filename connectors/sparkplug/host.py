@@ -18,6 +18,7 @@ import fnmatch
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 SITE_OFFLINE = "site offline"
 REBIRTH_MIN_INTERVAL_S = 2.0  # one rebirth request per node per this, however many gaps arrive
+RATE_WINDOW_S = 10.0  # message and value rates shown per node are over this window
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class NodeState:
     aliases: dict[int, str] = field(default_factory=dict)  # alias → fleet tag name
     names: dict[str, str] = field(default_factory=dict)  # site tag name → fleet tag name
     last_birth: datetime | None = None
+    since: datetime | None = None  # when it last went online (birth) or offline (death, session loss)
     last_data: datetime | None = None
     last_sample_ts: datetime | None = None
     historical_values: int = 0
@@ -79,6 +82,19 @@ class NodeState:
     seq_gaps: int = 0
     rebirths_requested: int = 0
     last_rebirth_request: float = -math.inf
+    recent: deque[tuple[float, int, int]] = field(default_factory=deque)  # (monotonic, live, historical) per NDATA
+
+    def note_data(self, live: int, historical: int) -> None:
+        self.recent.append((time.monotonic(), live, historical))
+        self.rates()  # drops what left the window, so the deque stays one window long
+
+    def rates(self) -> tuple[float, float, float]:
+        """NDATA messages, live values and historical values per second over the last RATE_WINDOW_S."""
+        now = time.monotonic()
+        while self.recent and self.recent[0][0] < now - RATE_WINDOW_S:
+            self.recent.popleft()
+        return (len(self.recent) / RATE_WINDOW_S, sum(r[1] for r in self.recent) / RATE_WINDOW_S,
+                sum(r[2] for r in self.recent) / RATE_WINDOW_S)
 
 
 @dataclass
@@ -222,6 +238,8 @@ class SparkplugHost:
                 values.append(Sample(fleet, m.ts, m.value, m.quality, m.reason))
         if p.seq not in (0, None):
             log.warning("sparkplug host: NBIRTH of %s/%s has seq %s, not 0", state.group, state.node, p.seq)
+        if not state.online:
+            state.since = utcnow()
         state.online, state.bd_seq, state.seq = True, bd_seq, 0
         state.last_birth, state.births = utcnow(), state.births + 1
         log.info("sparkplug host: %s/%s born (bdSeq %s, %d tags)", state.group, state.node, bd_seq, len(tags))
@@ -252,6 +270,7 @@ class SparkplugHost:
         if unknown:
             self._request_rebirth(state, f"{unknown} metrics with an alias its birth did not declare")
         state.last_data = utcnow()
+        state.note_data(len(live), len(history))
         state.historical_values += len(history)
         state.live_values += len(live)
         if live:
@@ -279,6 +298,7 @@ class SparkplugHost:
             return  # Bad once, not again for each repeat
         state.online, state.seq = False, None
         now = utcnow()
+        state.since = now
         bad = [Sample(fleet, now, math.nan, Quality.BAD_NOT_CONNECTED, SITE_OFFLINE) for fleet in state.names.values()]
         log.warning("sparkplug host: %s/%s offline; %d tags Bad", state.group, state.node, len(bad))
         if bad:

@@ -7,10 +7,12 @@ design: deadband and delays against chattering) and says when the condition chan
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from plantctl.config.models import AlarmConfig, AlarmType
+from plantctl.config.models import AlarmConfig, AlarmType, TagConfig
+from plantctl.config.plausibility import good_band, judge
 from plantctl.quality import Quality
 
 SetpointProvider = Callable[[str], float | None]
@@ -126,9 +128,50 @@ class Discrete(Detector):
         return self.raw
 
 
-def detector_for(cfg: AlarmConfig, setpoint: SetpointProvider | None = None) -> Detector:
-    """Build the detector an alarm definition asks for."""
+class OutOfRange(Detector):
+    """Diagnostic: active while the value read is implausible for the tag's range (the connectors' range check).
+
+    A link or device fault (Bad with its own reason, value NaN) says nothing about the decoding: hold.
+    """
+
+    __slots__ = ("band_high", "band_low", "tag", "tiny")
+
+    def __init__(self, tag: TagConfig) -> None:
+        super().__init__(0.0, 0.0)
+        self.tag = tag
+        self.band_low, self.band_high, self.tiny = good_band(tag)
+
+    def evaluate(self, value: float, quality: Quality, ts: datetime) -> bool | None:
+        if (quality.is_bad and quality is not Quality.BAD) or math.isnan(value):
+            return None
+        if self.band_low <= value <= self.band_high and (value == 0 or abs(value) >= self.tiny):
+            self.raw = False  # the common case, without building judge()'s reason
+        else:
+            self.raw = not judge(self.tag, value)[0].is_good
+        return self.raw
+
+
+RANGE_ALARM_PREFIX = "SYS.RANGE."
+"""The service's diagnostic range alarms are named SYS.RANGE.<tag>: in the service's own namespace, which a plant
+file may not use (plantctl.points), so they never collide with the plant's alarms."""
+
+
+def range_alarm(tag: TagConfig) -> AlarmConfig:
+    """The diagnostic range alarm every plant tag has unless the plant file declares one for it (type: range)."""
+    return AlarmConfig.model_construct(  # built from a validated tag; a 60-character tag name may exceed TagName
+        name=f"{RANGE_ALARM_PREFIX}{tag.name}", tag=tag.name, type=AlarmType.RANGE, priority=4,
+        message=f"{tag.name} reads outside its range [{tag.range.low:g}, {tag.range.high:g}] {tag.unit}: "
+                "check the scaling, byte/word order, data type or register numbering (plantctl probe)")
+
+
+def detector_for(cfg: AlarmConfig, setpoint: SetpointProvider | None = None,
+                 tag: TagConfig | None = None) -> Detector:
+    """Build the detector an alarm definition asks for (`tag`: the alarmed tag, which a range alarm needs)."""
     limit = cfg.limit if cfg.limit is not None else 1.0
+    if cfg.type is AlarmType.RANGE:
+        if tag is None:
+            raise ValueError(f"range alarm {cfg.name!r}: tag {cfg.tag!r} is not configured")
+        return OutOfRange(tag)
     if cfg.type in (AlarmType.HH, AlarmType.H):
         return HighLimit(limit, cfg.deadband)
     if cfg.type in (AlarmType.LL, AlarmType.L):

@@ -6,9 +6,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from plantctl.alarms.conditions import Debouncer, Detector, SetpointProvider, detector_for, suppression_test
+from plantctl.alarms.conditions import (
+    Debouncer,
+    Detector,
+    SetpointProvider,
+    detector_for,
+    range_alarm,
+    suppression_test,
+)
 from plantctl.alarms.states import AlarmRecord, AlarmRefused, AlarmSnapshot, AlarmState, Transition
-from plantctl.config.models import AlarmConfig, AlarmType, PlantConfig
+from plantctl.config.models import AlarmConfig, AlarmType, PlantConfig, TagConfig
+from plantctl.points import is_system_name
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 
@@ -21,9 +29,10 @@ class _Alarm:
 
     __slots__ = ("cfg", "debouncer", "detector", "record")
 
-    def __init__(self, cfg: AlarmConfig, setpoint: SetpointProvider | None, unit: str) -> None:
+    def __init__(self, cfg: AlarmConfig, setpoint: SetpointProvider | None, unit: str,
+                 tag: TagConfig | None = None) -> None:
         self.cfg = cfg
-        self.detector: Detector = detector_for(cfg, setpoint)
+        self.detector: Detector = detector_for(cfg, setpoint, tag)
         self.debouncer = Debouncer(cfg.on_delay_s, cfg.off_delay_s)
         self.record = AlarmRecord(cfg.name, cfg.priority, latching=cfg.latching, re_alarm_s=cfg.re_alarm_s,
                                   shelve_max_s=cfg.shelve_max_s, unit=unit)
@@ -70,14 +79,14 @@ class AlarmEngine:
 
     def __init__(self, alarms: Sequence[AlarmConfig], setpoint: SetpointProvider | None = None,
                  sink: TransitionSink | None = None, tick_period_s: float = 0.25,
-                 units: Mapping[str, str] | None = None) -> None:
+                 units: Mapping[str, str] | None = None, tags: Mapping[str, TagConfig] | None = None) -> None:
         self._alarms: dict[str, _Alarm] = {}
         by_tag: dict[str, list[_Alarm]] = {}
         suppressors: dict[str, list[tuple[Callable[[float, Quality], bool], AlarmRecord]]] = {}
         for cfg in alarms:
             if cfg.name in self._alarms:
                 raise ValueError(f"duplicate alarm {cfg.name!r}")
-            alarm = _Alarm(cfg, setpoint, (units or {}).get(cfg.tag, ""))
+            alarm = _Alarm(cfg, setpoint, (units or {}).get(cfg.tag, ""), (tags or {}).get(cfg.tag))
             self._alarms[cfg.name] = alarm
             by_tag.setdefault(cfg.tag, []).append(alarm)
             if cfg.suppress_when is not None:
@@ -98,8 +107,19 @@ class AlarmEngine:
     @classmethod
     def for_plant(cls, plant: PlantConfig, setpoint: SetpointProvider | None = None,
                   sink: TransitionSink | None = None) -> AlarmEngine:
-        """The engine for a plant file's alarms, values labelled with their tags' units."""
-        return cls(plant.alarms, setpoint, sink, units={t.name: t.unit for t in plant.tags})
+        """The engine for a plant's alarms, values labelled with their tags' units.
+
+        Every plant tag also gets its diagnostic range alarm (`SYS.RANGE.<tag>`, priority 4) unless the file
+        declares a `type: range` alarm for it: a wrong decoding is seen by the operator, not only as a quality.
+        They are built here, not declared through plantctl.points: that seam puts alarms on system points only,
+        and this one watches a plant tag's own samples. The system points themselves get none.
+        """
+        tags = {t.name: t for t in plant.tags}
+        declared = {a.tag for a in plant.alarms if a.type is AlarmType.RANGE}
+        diagnostics = [range_alarm(t) for t in plant.tags if t.name not in declared and not is_system_name(t.name)]
+        alarms = [a.model_copy(update={"message": range_alarm(tags[a.tag]).message})  # a declared one says it too
+                  if a.type is AlarmType.RANGE and not a.message and a.tag in tags else a for a in plant.alarms]
+        return cls([*alarms, *diagnostics], setpoint, sink, units={t.name: t.unit for t in plant.tags}, tags=tags)
 
     # -- feeding -------------------------------------------------------------------------------
     def process(self, batch: Iterable[Sample], now: datetime) -> list[Transition]:

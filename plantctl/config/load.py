@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -30,6 +31,8 @@ M = TypeVar("M", bound=BaseModel)
 
 _SECTIONS = set(PlantConfig.model_fields)
 _TAG_FIELDS = set(TagConfig.model_fields) - {"address"}
+_LOCAL_TAG = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
+"""A plant file's own tag names (TagName); TagConfig.name is wider for the tags sources announce at run time."""
 
 
 FIELD_FIXES: dict[str, str] = {
@@ -170,6 +173,11 @@ def check_plant(doc: LocatedDocument, protocols: ProtocolTable) -> tuple[PlantCo
         if isinstance(fields, dict):  # the rest of the tag is checked even when its address is wrong
             fields["address"] = address if address is not None else TagAddress()
         tag = validate_section(doc, TagConfig, fields, loc, issues)
+        if tag is not None and not _LOCAL_TAG.fullmatch(tag.name):
+            issues.append(doc.issue((*loc, "name"), f"tag name {tag.name!r}: a plant file's tag names start with "
+                                    "a letter and hold at most 64 letters, digits, _ . - ('/' is kept for the tags "
+                                    "a fleet source discovers, <group>/<node>/<tag>)"))
+            continue
         if tag is None or address is None:
             continue
         tags[tag.name] = tag
@@ -192,6 +200,16 @@ def check_plant(doc: LocatedDocument, protocols: ProtocolTable) -> tuple[PlantCo
     def ref(loc: Loc, name: Any, what: str = "tag") -> None:
         if isinstance(name, str) and name not in tags and name not in tag_loc:
             issues.append(doc.issue(loc, f"unknown {what} {name!r}"))
+
+    discovering = sorted(n for n, s in sources.items() if protocols[s.kind].discovers_tags)
+
+    def announced_ref(loc: Loc, name: Any) -> None:
+        """An alarm may name a tag a discovering source will announce (it has a '/'); others must be in the file."""
+        if not (isinstance(name, str) and "/" in name):
+            ref(loc, name)
+        elif not discovering:
+            issues.append(doc.issue(loc, f"unknown tag {name!r}: a tag named with '/' comes from a source that "
+                                         "discovers tags (kind sparkplug), and this plant file has none"))
 
     for name, src in sources.items():
         hb = getattr(src, "heartbeat_tag", None)
@@ -244,9 +262,9 @@ def check_plant(doc: LocatedDocument, protocols: ProtocolTable) -> tuple[PlantCo
         if alarm.name in alarm_names:
             issues.append(doc.issue((*loc, "name"), f"duplicate alarm {alarm.name!r}"))
         alarm_names.add(alarm.name)
-        ref((*loc, "tag"), alarm.tag)
+        announced_ref((*loc, "tag"), alarm.tag)
         if alarm.suppress_when is not None:
-            ref((*loc, "suppress_when", "tag"), alarm.suppress_when.tag)
+            announced_ref((*loc, "suppress_when", "tag"), alarm.suppress_when.tag)
         if alarm.loop is not None and alarm.loop not in loops:
             issues.append(doc.issue((*loc, "loop"), f"unknown loop {alarm.loop!r}"))
 

@@ -24,6 +24,11 @@ from plantctl.config.reporting import ReportingConfig
 from plantctl.config.uplink import UplinkConfig
 
 TagName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$", max_length=64)]
+TagPath = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(/[^/\x00-\x1f]+)*$", max_length=256,
+                               description="a tag of this plant file (a TagName), or one a source announces at run "
+                                           "time under its site's prefix, e.g. <group>/<node>/<tag> of a fleet")]
+"""A tag's name wherever tags are named: the plant file's own are TagNames (the loader refuses '/' in them),
+so an announced `<group>/<node>/<tag>` can never collide with a local tag or another site's."""
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
@@ -101,7 +106,7 @@ class LinearScaling(Strict):
 
 
 class TagConfig(Strict):
-    name: TagName
+    name: TagPath
     description: str = ""
     unit: str = Field(min_length=1, description="engineering unit, e.g. pH, mS/cm, mg/L, m3/h, %")
     range: EngineeringRange
@@ -414,12 +419,14 @@ class AlarmType(StrEnum):
     RATE_OF_CHANGE = "rate_of_change"
     BAD_QUALITY = "bad_quality"
     DISCRETE = "discrete"
+    RANGE = "range"
+    """Diagnostic: the value is outside the tag's range (wrong scaling, byte/word order, data type or numbering)."""
 
 
 class SuppressionCondition(Strict):
     """Designed suppression (ISA-18.2 state-based alarming): the alarm is suppressed while this holds."""
 
-    tag: TagName
+    tag: TagPath
     below: float | None = Field(default=None, description="suppressed while the tag's value is below this")
     above: float | None = Field(default=None, description="suppressed while the tag's value is above this")
 
@@ -432,7 +439,7 @@ class SuppressionCondition(Strict):
 
 class AlarmConfig(Strict):
     name: TagName
-    tag: TagName
+    tag: TagPath
     type: AlarmType
     limit: float | None = Field(
         default=None, description="EU for HH/H/L/LL, EU off setpoint for deviation, EU/min for rate_of_change, "

@@ -48,6 +48,8 @@ class ProtocolSchema:
     source_model: type[SourceConfigBase]
     address_model: type[TagAddress]
     checks: tuple[PlantCheck, ...] = field(default=())
+    discovers_tags: bool = False
+    """Its sources announce their tags while running (named with a '/'): alarms may name tags the file does not list."""
 
     def __post_init__(self) -> None:
         if self.address_model.kind != self.kind:

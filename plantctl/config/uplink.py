@@ -41,15 +41,20 @@ class UplinkConfig(BaseModel):
     @field_validator("brokers")
     @classmethod
     def _broker_urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            parts = urlsplit(url)
-            if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-                raise ValueError(f"broker {url!r} is not mqtt://host:port or mqtts://host:port")
-            try:
-                _ = parts.port
-            except ValueError as exc:
-                raise ValueError(f"broker {url!r}: {exc}") from None
-        return urls
+        return check_broker_urls(urls)
+
+
+def check_broker_urls(urls: list[str]) -> list[str]:
+    """Each is mqtt://host[:port] or mqtts://host[:port]; shared by the edge's uplink and the central host."""
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(f"broker {url!r} is not mqtt://host:port or mqtts://host:port")
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            raise ValueError(f"broker {url!r}: {exc}") from None
+    return urls
 
 
 def broker_address(url: str) -> tuple[str, int, bool]:

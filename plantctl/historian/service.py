@@ -85,6 +85,10 @@ class Historian:
     def stats(self) -> WriterStats:
         return self.writer.stats()
 
+    def add_tags(self, tags: Sequence[TagConfig]) -> None:
+        """Tags announced at run time (a fleet's sites): the writer stores unit and range before their samples."""
+        self.writer.add_tags(tags)
+
     async def prepare(self) -> None:
         """Apply migrations, size chunks, and set up licensed features; retried by the schedule until done.
 

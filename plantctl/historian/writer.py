@@ -149,6 +149,7 @@ class HistorianWriter:
         self._inflight_spilled = False
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._tag_ids: dict[str, int] = {}
+        self._new_tags: list[TagConfig] = []  # announced while running, registered before the next store
         self._tag_reload_at = 0.0
         self._next_attempt = 0.0
         self._backoff = Backoff(self._settings.reconnect_min_delay_s, self._settings.reconnect_max_delay_s)
@@ -331,6 +332,8 @@ class HistorianWriter:
                     await asyncio.wait_for(self._wake.wait(), max(0.01, self._next_attempt - time.monotonic()))
                 continue
             try:
+                if self._new_tags and not await self._register_new_tags():
+                    continue
                 if self.spool:
                     await self._replay_one()
                 else:
@@ -340,6 +343,26 @@ class HistorianWriter:
                 self._inflight = None
                 await self._lose_connection(exc)
             self._progress.set()
+
+    def add_tags(self, tags: Sequence[TagConfig]) -> None:
+        """Tags a source announced while running (unit, range): stored in the tag table before their samples."""
+        names = {t.name for t in tags}
+        self._tags = [t for t in self._tags if t.name not in names] + list(tags)  # a reconnect registers them again
+        self._new_tags += tags
+
+    async def _register_new_tags(self) -> bool:
+        conn = self._conn
+        assert conn is not None
+        new, self._new_tags = self._new_tags, []
+        try:
+            async with conn.transaction():
+                await register_tags(conn, new)
+            self._tag_ids = await load_tag_ids(conn)
+        except psycopg.Error as exc:
+            self._new_tags = new + self._new_tags
+            await self._lose_connection(exc)
+            return False
+        return True
 
     async def _replay_one(self) -> None:
         records = self.spool.peek_many(self._settings.group_max_batches, self._settings.group_max_rows)

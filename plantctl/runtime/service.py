@@ -7,13 +7,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from connectors.base import Source, SourceHealth
+from connectors.base import DiscoveringSource, Source, SourceHealth
 from connectors.registry import create_sources
 from control.loop import Loop
 from plantctl.alarms.service import AlarmService
 from plantctl.audit import AuditTrail
-from plantctl.config.models import PlantConfig
+from plantctl.config.models import PlantConfig, TagConfig
 from plantctl.runtime.bus import SampleBus, Tap
+from plantctl.runtime.catalogue import TagCatalogue
 from plantctl.runtime.live import LiveCache
 from plantctl.runtime.write_gate import Origin, WriteGate
 from plantctl.samples import Sample
@@ -36,6 +37,8 @@ class HistorianSink(Protocol):
 
     def stats(self) -> object: ...
 
+    def add_tags(self, tags: Sequence[TagConfig]) -> None: ...
+
 
 class Component(Protocol):
     """Anything the runtime starts after the historian and stops before it (alarms, loops, journals)."""
@@ -54,6 +57,7 @@ class PlantRuntime:
         self.state_dir = state_dir
         self.bus = SampleBus()
         self.live = LiveCache()
+        self.tags = TagCatalogue(config.tags)  # the plant file's tags and those sources announce while running
         self.bus.add_tap("live", self.live.update)
         self.historian = historian
         if historian is not None:
@@ -68,6 +72,8 @@ class PlantRuntime:
         self.gate = WriteGate(config, self.sources, lambda: self.loops, last_value=self._last_value)
         for name, source in self.sources.items():  # the heartbeat, too, writes through the one gate
             source.route_heartbeat(self.gate.heartbeat_writer(name))
+            if isinstance(source, DiscoveringSource):
+                source.route_discovery(self.announce, self._history_only)
         self.simulator: object | None = None
         self.notifier: Notifier | None = None
         self.started = False
@@ -102,6 +108,20 @@ class PlantRuntime:
         if self.historian is not None:
             await self.historian.stop()  # flushes what the bus handed it
         self.started = False
+
+    def announce(self, tags: list[TagConfig]) -> None:
+        """Tags a source learned while running join the catalogue (API, live, trends) and the historian's table."""
+        kept = self.tags.announce(tags)
+        refused = len(tags) - len(kept)
+        if refused:
+            log.warning("%d announced tags share a name with a plant-file tag and were ignored", refused)
+        if kept and self.historian is not None:
+            self.historian.add_tags(kept)
+
+    def _history_only(self, batch: list[Sample]) -> None:
+        """Backlog a source replays: stored, never shown live nor judged by alarms or loops."""
+        if self.historian is not None:
+            self.historian.submit(batch)
 
     def _last_value(self, tag: str) -> float | None:
         last = self.live.get(tag)

@@ -2,8 +2,8 @@
 
 Run by `./dev fleet`. Each site is a real `plantctl run --simulate` of the example plant with its
 own name, PLC ports, API port, state directory and database, plus an `uplink:` section; the
-central side is the Sparkplug primary host, printing every site's state every 5 s (the central
-service with its panel needs the `sparkplug` connector in the registry: docs/fleet.md).
+central side is a `plantctl run` of a central plant file (a `sparkplug` source, alarms on the sites'
+tags) with its panel, whose Fleet page shows the three sites (demo users, passwords printed at start).
 """
 
 from __future__ import annotations
@@ -15,13 +15,10 @@ import signal
 import socket
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from connectors.sparkplug.host import DiscoveredTag, SparkplugHost
 from plantctl.db.local import LocalDatabase
 from plantctl.paths import state_dir
-from plantctl.samples import Sample
 from plantctl.uplink.mosquitto import MosquittoBroker
 
 SITES = ("site-a", "site-b", "site-c")
@@ -42,45 +39,40 @@ def site_plant(site: str, broker_url: str, directory: Path) -> Path:
     text = text.replace("  site: demo", f"  site: {site}", 1)
     text = text.replace("opc.tcp://127.0.0.1:48400/", f"opc.tcp://127.0.0.1:{free_port()}/")
     text = text.replace("port: 50200", f"port: {free_port()}")
-    text += f"\nuplink:\n  group_id: {GROUP}\n  edge_node_id: {site}\n  brokers: [\"{broker_url}\"]\n"
+    text += (f"\nuplink:\n  group_id: {GROUP}\n  edge_node_id: {site}\n  brokers: [\"{broker_url}\"]\n"
+             "  primary_host_id: central\n")
     path = directory / f"{site}.yaml"
     path.write_text(text)
     return path
 
 
-class Counting:
-    """The demo host's sink: how many live and historical values each site sent."""
-
-    def __init__(self) -> None:
-        self.live_counts: dict[str, int] = {}
-        self.history_counts: dict[str, int] = {}
-
-    def tags_born(self, tags: list[DiscoveredTag]) -> None:
-        pass
-
-    def live(self, samples: list[Sample]) -> None:
-        for s in samples:
-            site = s.tag.split("/")[1]
-            self.live_counts[site] = self.live_counts.get(site, 0) + 1
-
-    def history(self, samples: list[Sample]) -> None:
-        for s in samples:
-            site = s.tag.split("/")[1]
-            self.history_counts[site] = self.history_counts.get(site, 0) + 1
+CENTRAL = """plant:
+  name: Fleet centre ({group})
+sources:
+  - kind: sparkplug
+    name: fleet
+    host_id: central
+    groups: [{group}]
+    brokers: ["{broker}"]
+alarms:
+""" + "".join(f"""  - name: {site.upper()}-PH-BAD
+    tag: {GROUP}/{site}/AIT-101
+    type: bad_quality
+    priority: 2
+    message: {site} discharge pH not Good (site offline or instrument fault)
+""" for site in SITES)
 
 
-async def show(host: SparkplugHost) -> None:
-    while True:
-        await asyncio.sleep(5)
-        now = datetime.now(UTC)
-        print(f"\n{now:%H:%M:%S}  fleet '{GROUP}' via the primary host '{host.host_id}'", flush=True)
-        print(f"  {'site':8} {'state':8} {'last birth':10} {'data age':>9} {'live':>8} {'history':>8} "
-              f"{'seq gaps':>8}", flush=True)
-        for (_, node), st in sorted(host.nodes.items()):
-            age = f"{(now - st.last_data).total_seconds():.1f} s" if st.last_data else "-"
-            birth = f"{st.last_birth:%H:%M:%S}" if st.last_birth else "-"
-            print(f"  {node:8} {'online' if st.online else 'OFFLINE':8} {birth:10} {age:>9} {st.live_values:>8} "
-                  f"{st.historical_values:>8} {st.seq_gaps:>8}", flush=True)
+async def stop_all(procs: list[asyncio.subprocess.Process]) -> None:
+    for p in procs:
+        with contextlib.suppress(ProcessLookupError):
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for p in procs:
+        try:
+            await asyncio.wait_for(p.wait(), max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            p.kill()
 
 
 async def main() -> None:
@@ -90,35 +82,37 @@ async def main() -> None:
     broker.start()
     print(f"fleet demo: Mosquitto on {broker.url} (data in {broker.data})", flush=True)
     db = LocalDatabase().up()
-    procs: list[asyncio.subprocess.Process] = []
-    host = SparkplugHost("central", [GROUP], [("127.0.0.1", broker.port)], Counting())
-    await host.start()
+    sites: list[asyncio.subprocess.Process] = []
+    central: list[asyncio.subprocess.Process] = []
     try:
+        central_file = base / "central.yaml"
+        central_file.write_text(CENTRAL.format(group=GROUP, broker=broker.url))
+        port = free_port()
+        env = {**os.environ, "PLANTCTL_DATABASE_URL": db.create_database("fleet_central"),
+               "PLANTCTL_STATE_DIR": str(base / "central"), "PLANTCTL_MODE": "demo"}
+        # the central service's output (its demo users' passwords among it) goes to this terminal
+        central.append(await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "plantctl.cli", "run", "--config", str(central_file), "--port", str(port), env=env))
+        print(f"  central: plantctl run --config {central_file}, Fleet page http://127.0.0.1:{port}/#/fleet",
+              flush=True)
         for site in SITES:
             url = db.create_database(f"fleet_{site.replace('-', '_')}")
             plant = site_plant(site, broker.url, base)
-            port = free_port()
+            site_port = free_port()
             env = {**os.environ, "PLANTCTL_DATABASE_URL": url, "PLANTCTL_STATE_DIR": str(base / site)}
             log = (base / f"{site}.log").open("ab")
-            procs.append(await asyncio.create_subprocess_exec(
+            sites.append(await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "plantctl.cli", "run", "--config", str(plant), "--simulate", "--port",
-                str(port), env=env, stdout=log, stderr=log))
-            print(f"  {site}: plantctl run --simulate, panel http://127.0.0.1:{port}, log {base / site}.log",
+                str(site_port), env=env, stdout=log, stderr=log))
+            print(f"  {site}: plantctl run --simulate, panel http://127.0.0.1:{site_port}, log {base / site}.log",
                   flush=True)
-        print("Ctrl-C stops the demo. SIGKILL a site (kill -9 <pid>) to see it go offline: "
-              + ", ".join(f"{s}={p.pid}" for s, p in zip(SITES, procs, strict=True)), flush=True)
-        await show(host)
+        print("Ctrl-C stops the demo. SIGKILL a site (kill -9 <pid>) to see it go offline on the Fleet page: "
+              + ", ".join(f"{s}={p.pid}" for s, p in zip(SITES, sites, strict=True)), flush=True)
+        await asyncio.gather(*(p.wait() for p in central))
+        print("the central service stopped; stopping the sites", flush=True)
     finally:
-        for p in procs:
-            with contextlib.suppress(ProcessLookupError):
-                p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for p in procs:
-            try:
-                await asyncio.wait_for(p.wait(), max(0.1, deadline - time.monotonic()))
-            except TimeoutError:
-                p.kill()
-        await host.stop()
+        await stop_all(sites)
+        await stop_all(central)
         broker.stop()
 
 

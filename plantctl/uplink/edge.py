@@ -115,6 +115,16 @@ class SparkplugEdge:
                        asyncio.create_task(self._pump_loop(), name="uplink-pump")]
 
     async def stop(self) -> None:
+        """An intentional disconnect sends NDEATH first (Sparkplug: a clean DISCONNECT does not fire the will)."""
+        client = self._client
+        if client is not None and self._born:
+            try:
+                async with self._lock:
+                    self._born = False
+                    await asyncio.wait_for(client.publish(codec.topic(self._group, "NDEATH", self._node),
+                                                          codec.death_payload(self._bd_seq, utcnow()), qos=1), 5)
+            except (aiomqtt.MqttError, TimeoutError) as exc:
+                log.warning("uplink: no NDEATH on stop (%s); the host sees the session end", exc)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -171,6 +181,10 @@ class SparkplugEdge:
                 await self._session(self._make_client(url, bd_seq))
                 delay = 0.2
             except aiomqtt.MqttError as exc:
+                # NDATA goes at QoS 0: what the broker took in its last moments may never have reached the host
+                # (a broker killed, or its link cut), so the last window is sent again as history, as on a
+                # host's death; the central (tag, time) key stores each value once
+                self._spool_window()
                 if self._last_error != str(exc):
                     log.warning("uplink to %s: %s; spooling, retrying", url, exc)
                 self._last_error = f"{url}: {exc}"
@@ -217,8 +231,8 @@ class SparkplugEdge:
             if self._born:
                 log.warning("uplink: primary host %s offline; NDEATH, spooling until it returns",
                             self.config.primary_host_id)
-                self._spool_window()
-                async with self._lock:
+                async with self._lock:  # no NDATA in flight: one sent now would miss the window
+                    self._spool_window()
                     self._born = False
                     await client.publish(codec.topic(self._group, "NDEATH", self._node),
                                          codec.death_payload(self._bd_seq, utcnow()), qos=1)
@@ -320,4 +334,9 @@ class SparkplugEdge:
                 items.append((alias, Sample(m.name or "", m.ts, m.value, m.quality, m.reason)))
             if items:
                 await self._publish_data(client, items, historical=True)
+                if self.config.replay_window_s > 0 and self.config.primary_host_id is not None:
+                    # a replayed record is gone from the spool once sent: kept in the window like live data, so a
+                    # host or broker lost right after it gets it once more (the host drops NDATA of a node it has
+                    # not seen born, and QoS 0 in the broker dies with it)
+                    self._window.append((time.monotonic(), [s for _, s in items]))
             self._spool.commit(record)

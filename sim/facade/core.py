@@ -48,6 +48,13 @@ class PlcCore:
         """The simulated instant of the snapshot, as aware UTC (wall start + simulated seconds)."""
         return self.t0_utc + timedelta(seconds=self.model.t_s)
 
+    def keep_up_with(self, wall_utc: datetime) -> None:
+        """Simulated time behind the wall clock (the servers' start-up, a pause, a slip) catches up at once.
+
+        Only forward, so stamps stay monotonic; ahead of the wall clock (speed > 1) it stays ahead.
+        """
+        self.t0_utc = max(self.t0_utc, wall_utc - timedelta(seconds=self.model.t_s))
+
     def refresh(self) -> None:
         """Take a new snapshot of the model; WATCHDOG.TRIPPED is set while either the façade's watchdog
         or the model's own latch (PlantModel holds it until a RESET) says so."""

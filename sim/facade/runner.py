@@ -30,6 +30,7 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol, TypeVar
@@ -268,13 +269,16 @@ class SimulatedPlc:
         p = self.pacing
         clock = self.clock
         wall0, sim0 = clock.monotonic(), self.model.t_s
-        next_tick = wall0
+        utc0, mono0, next_tick = datetime.now(UTC), wall0, wall0
         while True:
             now = clock.monotonic()
             if self._paused:
                 wall0, sim0 = now, self.model.t_s  # time does not pile up while paused
             else:
                 wall0, sim0 = self._catch_up(now, wall0, sim0)
+                # stamps are simulated time: at speed 1 they must read as the wall clock, not trail it by
+                # the seconds the servers took to start (issue 17 problem 10) or a slip lost
+                self.core.keep_up_with(utc0 + timedelta(seconds=now - mono0))
             await self.publish()
             await self._apply_drops()
             next_tick += p.tick_s

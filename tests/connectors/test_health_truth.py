@@ -96,3 +96,44 @@ async def test_an_opcua_server_refusal_is_reported_on_the_write_not_as_the_sourc
             assert health.last_error is None and health.error_count == 0, health
         finally:
             await source.stop()
+
+
+async def test_a_read_error_clears_at_the_next_good_read_without_a_reconnect() -> None:
+    refusing = {"left": 3}
+
+    async def busy_plc(fc: int, _start: int, _addr: int, _count: int, _regs: list[int], values: Any) -> ExcCodes | None:
+        if fc == 4 and values is None and refusing["left"] > 0:
+            refusing["left"] -= 1
+            return ExcCodes.DEVICE_BUSY
+        return None
+
+    tags = [mtag("FIT", "input_register", 0, period=0.1)]
+    async with modbus_server(device(1, action=busy_plc)) as server:
+        got = Collector()
+        source = ModbusSource(source_config(server.port), tags, got)
+        await source.start()
+        try:
+            await wait_until(lambda: source.health().error_count >= 1, 5, "a refused read")
+            await wait_until(lambda: got.has("FIT", Quality.GOOD), 5, "a good read after the refusals")
+            health = source.health()
+            assert health.last_error is None, f"the device answers again, yet health says {health.last_error!r}"
+            assert health.last_error_at is not None and health.reconnect_count == 0
+        finally:
+            await source.stop()
+
+
+async def test_a_read_that_keeps_failing_stays_the_error_while_other_reads_succeed() -> None:
+    tags = [
+        mtag("FIT", "input_register", 0, period=0.1),
+        mtag("MISSING", "input_register", 150, period=0.1),  # the device has registers 0..99 only
+    ]
+    async with modbus_server(device(1, registers=100)) as server:
+        got = Collector()
+        source = ModbusSource(source_config(server.port), tags, got)
+        await source.start()
+        try:
+            await wait_until(lambda: got.has("FIT", Quality.GOOD) and source.health().requests >= 10, 5, "scans")
+            health = source.health()
+            assert health.last_error is not None and "150" in health.last_error, health.last_error
+        finally:
+            await source.stop()

@@ -10,11 +10,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from connectors.sparkplug.host import DiscoveredTag
 from connectors.sparkplug.source import SparkplugSource
-from plantctl.config.models import EngineeringRange, HistorianConfig, TagConfig
+from plantctl.config.models import HistorianConfig, TagConfig
 from plantctl.historian.migrate import apply_migrations
-from plantctl.historian.tags import register_tags
 from plantctl.historian.writer import HistorianWriter
 from plantctl.samples import Sample
 from plantctl.uplink.edge import SparkplugEdge
@@ -35,14 +33,14 @@ async def test_discovered_tags_are_registered_and_live_and_history_rows_stored(
         live.extend(batch)
         writer.submit(batch)
 
-    async def register(tags: list[DiscoveredTag]) -> None:
-        async with await psycopg.AsyncConnection.connect(fresh_database, autocommit=True) as conn:
-            await register_tags(conn, [TagConfig.model_construct(  # fleet names carry "/", which TagName refuses
-                name=t.name, unit=t.unit, description=t.description, range=EngineeringRange(low=t.low, high=t.high),
-                source="fleet") for t in tags])
+    announced: list[TagConfig] = []
 
-    source = SparkplugSource("fleet", "central", ["recyclers"], [("127.0.0.1", broker.port)], to_live,
-                             writer.submit, register)
+    def announce(tags: list[TagConfig]) -> None:
+        announced.extend(tags)
+        writer.add_tags(tags)  # the writer stores them in its tag table before their first samples
+
+    source = SparkplugSource("fleet", "central", ["recyclers"], [("127.0.0.1", broker.port)], to_live)
+    source.route_discovery(announce, writer.submit)
     edge = SparkplugEdge(uplink(broker, primary_host_id="central"), TAGS, tmp_path / "site")
     await edge.start()
     edge.submit(samples(4))  # spooled until the host is there: history
@@ -66,6 +64,8 @@ async def test_discovered_tags_are_registered_and_live_and_history_rows_stored(
         # 2.0 and 3.0 were each tag's newest value, which the NBIRTH carries live; 0.0 and 1.0 only history
         assert not any(s.value in (0.0, 1.0) for s in live), "history reached the live path"
         assert writer.stats().rows_quarantined == 0
+        assert {t.name: (t.unit, t.range.high, t.source) for t in announced} == {
+            "recyclers/site-a/AIT-101": ("pH", 14.0, "fleet"), "recyclers/site-a/FIT-101": ("m3/h", 50.0, "fleet")}
         assert (await source.write("recyclers/site-a/FIT-101", 1.0)).reason.startswith("recyclers/site-a/FIT-101")
     finally:
         await edge.stop()

@@ -108,11 +108,11 @@ async def test_waits_for_host_spools_while_offline_and_replays_as_historical(bro
             await rec.wait_for(lambda s: len(rec.of("NBIRTH")) == 2)
             rebirth = rec.of("NBIRTH")[1].decoded()
             assert [m.value for m in rebirth.metrics if m.name == "bdSeq"] == [1.0]  # a new session
-            # the replay window first (2, 3 went live just before the host left: it may not have stored them),
-            # then what was spooled while it was away
-            await rec.wait_for(lambda s: sum(len(x.decoded().metrics) for x in rec.of("NDATA")) == 10)
+            # the replay window first — 0, 1 replayed from the spool and 2, 3 sent live just before the host left:
+            # it may not have stored them — then what was spooled while it was away
+            await rec.wait_for(lambda s: sum(len(x.decoded().metrics) for x in rec.of("NDATA")) == 12)
             replay = [m for x in rec.of("NDATA")[sent_before:] for m in x.decoded().metrics]
-            assert [(m.value, m.is_historical) for m in replay] == [(float(i), True) for i in range(2, 8)]
+            assert [(m.value, m.is_historical) for m in replay] == [(float(i), True) for i in range(8)]
         finally:
             await edge.stop()
 

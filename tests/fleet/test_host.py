@@ -219,3 +219,31 @@ async def test_broker_sigkill_and_restart_loses_nothing_the_site_measured(broker
     finally:
         await edge.stop()
         await host.stop()
+
+
+async def test_broker_lost_the_edge_sends_its_last_window_again_as_history(broker: MosquittoBroker,
+                                                                          tmp_path: Path) -> None:
+    """NDATA goes at QoS 0: what a killed broker held may never reach the host, so the edge re-sends its replay
+    window (live and replayed values of the last replay_window_s) as history after its next birth."""
+    sink = Collected()
+    host = host_for(broker, sink)
+    edge = SparkplugEdge(uplink(broker, primary_host_id="central", reconnect_max_delay_s=0.5), TAGS, tmp_path)
+    await host.start()
+    await edge.start()
+    now = datetime.now(UTC)
+    t0 = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    sent = [Sample("AIT-101", t0 + timedelta(milliseconds=100 * i), float(i)) for i in range(5)]
+    try:
+        await until(lambda: host.nodes.get(("recyclers", "site-a")) is not None
+                    and host.nodes[("recyclers", "site-a")].online)
+        edge.submit(sent)
+        await until(lambda: {s.ts for s in sink.live_samples} >= {s.ts for s in sent})
+        assert not sink.history_samples
+        broker.kill()
+        broker.start()
+        await until(lambda: {s.ts for s in sink.history_samples if not math.isnan(s.value)} >= {s.ts for s in sent},
+                    within=20)
+        assert edge.status().births == 2
+    finally:
+        await edge.stop()
+        await host.stop()

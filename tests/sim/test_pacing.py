@@ -153,3 +153,19 @@ async def test_stop_cancels_the_pacing_task_and_closes_both_ports(plc_factory: C
 def test_speed_outside_1_to_1000_is_a_clear_error(speed: float) -> None:
     with pytest.raises(ValueError, match="speed must be 1"):
         Pacing(speed=speed)
+
+
+async def test_at_speed_1_source_timestamps_keep_up_with_the_wall_clock(tmp_path: Path) -> None:
+    """Issue 17 problem 10: the time spent starting the servers (a fresh state folder: certificates and the
+    shelf made first, seconds) must not leave the stamps that far behind."""
+    sim = SimulatedPlc(PLANT_FILE, opcua_port=0, modbus_port=0, state_dir=tmp_path / "state",
+                       shelf_file=tmp_path / "shelf", speed=1.0)
+    async with sim, Client(sim.opcua_endpoint, timeout=5) as client:
+        node = client.get_node("ns=2;s=Plant.T101.AIT-101")
+        behind = []
+        for _ in range(5):
+            await asyncio.sleep(0.3)
+            dv = await node.read_data_value()
+            behind.append((datetime.now(UTC) - dv.SourceTimestamp).total_seconds())
+    # a value is stamped when published (every tick_s = 0.1 s); allow one tick plus the read's round trip
+    assert all(-0.05 <= b <= 0.5 for b in behind), f"source timestamps behind the wall clock by {behind} s"

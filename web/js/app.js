@@ -18,6 +18,7 @@ const PAGES = {
   handover: () => import("./pages/handover.js"),
   oncall: () => import("./pages/oncall.js"),
   simulator: () => import("./pages/simulator.js"),
+  fleet: () => import("./pages/fleet.js"),
 };
 const MIN_ROLE = { audit: "engineer", simulator: "engineer" };
 
