@@ -25,6 +25,7 @@ from api.routers import alarms as alarms_router
 from api.routers import (
     audit,
     auth,
+    column,
     handover,
     health,
     live,
@@ -126,7 +127,7 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
     app = FastAPI(title="plantctl", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None,  # behind login: api.docs_pages
                   openapi_tags=[{"name": n} for n in ("auth", "users", "tags", "live", "trends", "alarms", "loops",
-                                                      "audit", "reports", "overview", "logbook", "health",
+                                                      "audit", "reports", "overview", "column", "logbook", "health",
                                                       "metrics", "fleet")])
     app.state.runtime = runtime
     app.state.settings = configured  # api.server_limits.uvicorn_config serves it with these limits
@@ -134,7 +135,7 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
     install_problem_handlers(app)
     for r in (health.router, auth.router, tags.router, tag_writes.router, live.router, trends.router,
               alarms_router.router, loops_router.router, audit.router, reports.router, overview.router, logbook.router,
-              handover.router, metrics.router, fleet_router.router):
+              handover.router, column.router, metrics.router, fleet_router.router):
         app.include_router(r)
     if runtime.notifier is not None:  # on-call notification: mounted only with a notifications: section
         app.include_router(notify_router.routes)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from api.auth.deps import Ctx, Viewer
 from api.context import ApiContext
 from api.errors import problem_responses
+from api.routers.column import ColumnOut, column_reader
 from plantctl.alarms.states import ANNUNCIATED, AlarmState
 from plantctl.config.models import AlarmType, PlantConfig, display_decimals
 from plantctl.config.process import derived_process
@@ -37,8 +38,8 @@ TODAY_S = 60.0  # today's figures: a whole day of samples near midnight (bench/o
 SPARK_S = 2 * 3600
 SPARK_BUCKET_S = 60
 _LIMIT_TYPES = (AlarmType.HH, AlarmType.H, AlarmType.L, AlarmType.LL)
-_NOT_MEASURED_COLUMN = ("not measured: needs the lithium in and out of the column (reporting.lithium inlet and "
-                        "outlet) and the column's capacity, which this plant file does not give")
+_NOT_MEASURED_COLUMN = ("not measured: needs the column's capacity and the lithium analysers either side of it "
+                        "(reporting.column), which this plant file does not give")
 
 
 class ReagentUseOut(BaseModel):
@@ -128,6 +129,7 @@ class OverviewOut(BaseModel):
     last_hour: FiguresOut | None
     column_loading_pct: MeasuredOut
     time_to_breakthrough_h: MeasuredOut
+    column: ColumnOut | None = Field(description="the sorbent column in full (GET /api/v1/column); None: none")
     alarms: AlarmCountsOut
     indicators: list[IndicatorOut]
     sparklines: list[SparklineOut]
@@ -334,23 +336,43 @@ def _cache(request: Request, ctx: ApiContext) -> _Cache | None:
             "alarms (viewer); today's figures kept 60 s, the last hour's and the sparklines 5 s")
 async def overview(request: Request, ctx: Ctx, _user: Viewer) -> OverviewOut:
     cache = _cache(request, ctx)
+    reader = column_reader(request, ctx)
+
+    async def no_column() -> None:
+        return None
+
+    col_read = reader.get() if reader is not None else no_column()
     if cache is None:
         now = utcnow()
         today, recent = _Today(now, "no figures: the service runs without a plant database", None), \
             _Recent(now, "", None, [])
+        col = await col_read
     else:
-        today, recent = await asyncio.gather(cache.today.get(), cache.recent.get())
+        today, recent, col = await asyncio.gather(cache.today.get(), cache.recent.get(), col_read)
     plant = ctx.runtime.config
-    measured_li = plant.reporting is not None and plant.reporting.lithium.inlet is not None \
-        and plant.reporting.lithium.outlet is not None
-    note = _NOT_MEASURED_COLUMN if not measured_li else \
-        "not measured: the plant file gives no column capacity to judge loading against"
+    loading, breakthrough = _column_figures(plant, col)
     return OverviewOut(
         at=recent.at, today_at=today.at, zone=plant.plant.timezone, figures_note=today.note or recent.note,
-        today=today.figures, last_hour=recent.figures,
-        column_loading_pct=MeasuredOut(value=None, note=note),
-        time_to_breakthrough_h=MeasuredOut(value=None, note=note),
+        today=today.figures, last_hour=recent.figures, column_loading_pct=loading,
+        time_to_breakthrough_h=breakthrough, column=col if isinstance(col, ColumnOut) else None,
         alarms=_alarm_counts(ctx), indicators=_indicators(ctx), sparklines=recent.sparklines, loops=_loops(ctx))
+
+
+def _column_figures(plant: PlantConfig, col: ColumnOut | str | None) -> tuple[MeasuredOut, MeasuredOut]:
+    """% loaded and hours to breakthrough, or why they are not known."""
+    if col is None:
+        rep = plant.reporting
+        note = _NOT_MEASURED_COLUMN if rep is None or rep.column is None else \
+            "not measured: the service runs without a plant database"
+        return MeasuredOut(value=None, note=note), MeasuredOut(value=None, note=note)
+    if isinstance(col, str):
+        return MeasuredOut(value=None, note=col), MeasuredOut(value=None, note=col)
+    why = col.note or "not known"
+    if col.broken_through and col.outlet_ratio is not None:
+        why = f"broken through: outlet {col.outlet_ratio:.0%} of inlet (limit {col.breakthrough_ratio:.0%})"
+    return (MeasuredOut(value=col.loading_pct, note="" if col.loading_pct is not None else why),
+            MeasuredOut(value=col.hours_to_breakthrough,
+                        note=why if col.hours_to_breakthrough is None or col.broken_through else ""))
 
 
 class ProcessInstrumentOut(BaseModel):

@@ -61,6 +61,7 @@ class AuditAction(StrEnum):
     LOGBOOK_NOTE = "logbook_note"  # an operator's shift logbook note (plantctl.logbook)
     LAB_TITRATION = "lab_titration"  # an engineer's lab titration refining a pH loop's curve
     ELECTRODE_VOTE = "electrode_vote"  # an electrode taken out of / returned to a loop's vote (calibration)
+    COLUMN_REGENERATED = "column_regenerated"  # a sorbent column's bed regenerated: its loading starts again at 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,11 +46,44 @@ class LithiumStream(_Strict):
 
     concentration: TagRef
     flow: TagRef
+    hold_s: float | None = Field(default=None, gt=0, le=86400,
+                                 description="a sample-and-hold analyser's result stands this long (default "
+                                 "max_hold_s)")
 
 
 class Lithium(_Strict):
     inlet: LithiumStream | None = None
     outlet: LithiumStream | None = None
+
+
+class Column(_Strict):
+    """A lithium sorbent column: what it holds, the analysers either side, and when it breaks through."""
+
+    name: str = Field(min_length=1, max_length=64, description="the unit, e.g. C-301; regenerations name it")
+    capacity_kg: float = Field(gt=0, description="lithium the bed holds when fully loaded (kg Li)")
+    inlet: TagRef = Field(description="lithium into the column (unit mg/L)")
+    outlet: TagRef = Field(description="lithium out of the column (unit mg/L)")
+    flow: TagRef | list[TagRef] = Field(description="flow through the column (unit m3/h); a list is summed "
+                                        "(e.g. the influent and a return flow joining it upstream)")
+    breakthrough_ratio: float = Field(default=0.1, gt=0, lt=1,
+                                      description="outlet / inlet above this: the column has broken through")
+    uptake_window_h: float = Field(default=2.0, gt=0, le=168,
+                                   description="the uptake rate for time to breakthrough is averaged this long")
+    analyser_hold_s: float = Field(default=900.0, gt=0, le=86400,
+                                   description="an analyser result stands this long (its cycle plus margin)")
+
+    @model_validator(mode="after")
+    def _two_analysers(self) -> Column:
+        if self.inlet == self.outlet:
+            raise ValueError(f"inlet and outlet are both {self.inlet}: loading needs the lithium either side")
+        if not self.flows or len(set(self.flows)) != len(self.flows):
+            raise ValueError(f"flow: one tag or a list of different tags (got {self.flow!r})")
+        return self
+
+    @property
+    def flows(self) -> list[TagRef]:
+        """The flows through the bed, summed."""
+        return [self.flow] if isinstance(self.flow, str) else list(self.flow)
 
 
 class ReportingConfig(_Strict):
@@ -62,6 +95,7 @@ class ReportingConfig(_Strict):
     diverted_flow: TagRef | None = Field(default=None, description="flow diverted back instead of discharged (m3/h)")
     reagents: list[Reagent] = Field(default_factory=list)
     lithium: Lithium = Lithium()
+    column: Column | None = Field(default=None, description="lithium sorbent column: loading and breakthrough")
     max_hold_s: float = Field(default=60.0, gt=0, le=86400,
                               description="a sample stands for the process at most this long; after it: no data")
     generate_after_min: float = Field(default=15.0, ge=0, le=720,
@@ -83,4 +117,9 @@ class ReportingConfig(_Strict):
             if stream is not None:
                 out.append((("lithium", side, "concentration"), stream.concentration, "mg/L"))
                 out.append((("lithium", side, "flow"), stream.flow, "m3/h"))
+        if self.column is not None:
+            c = self.column
+            out += [(("column", "inlet"), c.inlet, "mg/L"), (("column", "outlet"), c.outlet, "mg/L")]
+            out += [(("column", "flow") if isinstance(c.flow, str) else ("column", "flow", i), f, "m3/h")
+                    for i, f in enumerate(c.flows)]
         return out

@@ -11,11 +11,13 @@ import psycopg
 
 from plantctl.config.models import PlantConfig
 from plantctl.config.reporting import ReportingConfig
-from plantctl.reports.figures import AlarmFigures, OperatorAction, Report, RowFigures
+from plantctl.reports.column import column_state, uptake
+from plantctl.reports.figures import AlarmFigures, ColumnFigures, OperatorAction, Report, RowFigures
+from plantctl.reports.history import fetch_series
 from plantctl.reports.period import Period
 from plantctl.reports.steps import Floats, Series, grid, per_row, row_of, sample_on
 
-_GOOD = 192  # OPC DA quality bits 7-6 = 11: Good
+__all__ = ["ReportError", "compute", "fetch_series"]
 
 
 class ReportError(ValueError):
@@ -24,23 +26,6 @@ class ReportError(ValueError):
 
 def _epoch(t: datetime) -> float:
     return t.timestamp()
-
-
-def fetch_series(conn: psycopg.Connection[Any], tag: str, start: datetime, end: datetime) -> Series:
-    """One tag's stored samples with start <= ts < end, oldest first."""
-    cur = conn.execute("SELECT id FROM tags WHERE name = %s", (tag,))
-    row = cur.fetchone()
-    if row is None:
-        return Series.empty()
-    cur = conn.execute(
-        "SELECT extract(epoch FROM ts)::float8, value, quality FROM samples "
-        "WHERE tag_id = %s AND ts >= %s AND ts < %s ORDER BY ts", (row[0], start, end))
-    rows = cur.fetchall()
-    if not rows:
-        return Series.empty()
-    arr = np.array(rows, dtype=np.float64)
-    quality = arr[:, 2].astype(np.int64)
-    return Series(arr[:, 0].copy(), arr[:, 1].copy(), (quality & _GOOD) == _GOOD)
 
 
 def _reporting(plant: PlantConfig) -> ReportingConfig:
@@ -55,7 +40,11 @@ def compute(conn: psycopg.Connection[Any], plant: PlantConfig, period: Period) -
     cfg = _reporting(plant)
     hold = cfg.max_hold_s
     t0, t1 = _epoch(period.start), _epoch(period.end)
-    lookback = period.start.timestamp() - hold
+    li_in = cfg.lithium.inlet
+    li_out = cfg.lithium.outlet
+    hold_in = li_in.hold_s if li_in is not None and li_in.hold_s is not None else hold
+    hold_out = li_out.hold_s if li_out is not None and li_out.hold_s is not None else hold
+    lookback = period.start.timestamp() - max(hold, hold_in, hold_out)
 
     def load(tag: str | None) -> Series | None:
         if tag is None:
@@ -66,15 +55,15 @@ def compute(conn: psycopg.Connection[Any], plant: PlantConfig, period: Period) -
     q = load(cfg.discharge_flow)
     div = load(cfg.diverted_flow)
     reagent_series = [load(r.flow if r.flow is not None else r.pump_speed) for r in cfg.reagents]
-    li_in = cfg.lithium.inlet
-    li_out = cfg.lithium.outlet
     li_series = {
         "in_c": load(li_in.concentration if li_in else None), "in_q": load(li_in.flow if li_in else None),
         "out_c": load(li_out.concentration if li_out else None), "out_q": load(li_out.flow if li_out else None)}
     everything = [s for s in [ph, q, div, *reagent_series, *li_series.values()] if s is not None]
 
     row_starts = np.array([_epoch(s.start) for s in period.slots])
-    g = grid(t0, t1, everything, hold, row_starts)
+    # an analyser's results hold longer (sample and hold): where each one runs out is a segment edge too
+    held = [c.t + h for c, h in ((li_series["in_c"], hold_in), (li_series["out_c"], hold_out)) if c is not None]
+    g = grid(t0, t1, everything, hold, np.concatenate([row_starts, *held]))
     rows = row_of(g, row_starts)
     n = len(period.slots)
     dur = g.duration
@@ -106,15 +95,15 @@ def compute(conn: psycopg.Connection[Any], plant: PlantConfig, period: Period) -
         l_h = v if r.flow is not None else v / 100.0 * float(r.capacity_l_h or 0.0)
         reagents.append(row_sum(np.where(ok, l_h, 0.0) * hours))
 
-    def li_kg(c: Series | None, flow: Series | None) -> Floats | None:
+    def li_kg(c: Series | None, flow: Series | None, c_hold: float) -> Floats | None:
         if c is None or flow is None:
             return None
-        cv, cok = sample_on(g, c, hold)
+        cv, cok = sample_on(g, c, c_hold)
         fv, fok = sample_on(g, flow, hold)
         return row_sum(np.where(cok & fok, cv * fv, 0.0) * hours) / 1000.0  # mg/L = g/m3 -> kg
 
-    li_in_kg = li_kg(li_series["in_c"], li_series["in_q"])
-    li_out_kg = li_kg(li_series["out_c"], li_series["out_q"])
+    li_in_kg = li_kg(li_series["in_c"], li_series["in_q"], hold_in)
+    li_out_kg = li_kg(li_series["out_c"], li_series["out_q"], hold_out)
 
     def ph_stats(mask: np.ndarray[Any, np.dtype[np.bool_]]) -> tuple[float | None, float | None, float | None]:
         sel = mask & ph_ok & (dur > 0)
@@ -143,7 +132,22 @@ def compute(conn: psycopg.Connection[Any], plant: PlantConfig, period: Period) -
         plant=plant.plant.name, site=plant.plant.site, kind=period.kind, key=period.key, zone=period.zone,
         start=period.start, end=period.end, ph_low=cfg.permit.ph_low, ph_high=cfg.permit.ph_high,
         discharge_ph_tag=cfg.discharge_ph, reagent_names=tuple(r.name for r in cfg.reagents),
-        rows=row_figs, total=total, alarms=_alarms(conn, period), actions=_actions(conn, period))
+        rows=row_figs, total=total, alarms=_alarms(conn, period), actions=_actions(conn, period),
+        column=_column(conn, cfg, period))
+
+
+def _column(conn: psycopg.Connection[Any], cfg: ReportingConfig, period: Period) -> ColumnFigures | None:
+    """Lithium the column took up in the period, and its loading when the period ended."""
+    col = cfg.column
+    if col is None:
+        return None
+    took = uptake(conn, col, cfg.max_hold_s, period.start, period.end)
+    end = column_state(conn, col, cfg.max_hold_s, period.end)
+    return ColumnFigures(
+        column=col.name, capacity_kg=col.capacity_kg, taken_up_kg=took.kg, unknown_h=took.unknown_h,
+        regenerated_at=None if end.regeneration is None else end.regeneration.at,
+        regenerated_by="" if end.regeneration is None else end.regeneration.by,
+        loaded_kg_end=end.loaded_kg, loading_pct_end=end.loading_pct)
 
 
 def _alarms(conn: psycopg.Connection[Any], period: Period) -> AlarmFigures | None:

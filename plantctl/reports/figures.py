@@ -52,6 +52,20 @@ class OperatorAction:
 
 
 @dataclass(frozen=True, slots=True)
+class ColumnFigures:
+    """The sorbent column over the period: lithium taken up (measured) and its loading at the period's end."""
+
+    column: str
+    capacity_kg: float
+    taken_up_kg: float
+    unknown_h: float  # hours of the period without uptake data (flow, or an analyser while flowing)
+    regenerated_at: datetime | None  # the last regeneration at or before the period's end
+    regenerated_by: str
+    loaded_kg_end: float | None  # measured since regeneration plus the estimate for its unknown hours
+    loading_pct_end: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """A whole report; `rows` then `total` (the same figures over the period)."""
 
@@ -70,6 +84,7 @@ class Report:
     total: RowFigures
     alarms: AlarmFigures | None
     actions: tuple[OperatorAction, ...] = field(default_factory=tuple)
+    column: ColumnFigures | None = None
 
     @property
     def permit_share(self) -> float | None:

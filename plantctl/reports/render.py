@@ -62,6 +62,14 @@ def _summary(r: Report) -> list[tuple[str, str]]:
     out += [(f"{name} L", fmt(v, L_FMT)) for name, v in zip(r.reagent_names, t.reagents_l, strict=True)]
     out.append(("reagent L per m3 discharged", "" if treated <= 0 else f"{reagent_total / treated:.3f}"))
     out += [("lithium in kg", fmt(t.li_in_kg, KG_FMT)), ("lithium recovered kg", fmt(t.li_recovered_kg, KG_FMT))]
+    if r.column is not None:
+        c = r.column
+        out += [(f"{c.column} lithium taken up kg", fmt(c.taken_up_kg, KG_FMT)),
+                (f"{c.column} hours without uptake data", f"{c.unknown_h:.2f}"),
+                (f"{c.column} last regenerated (UTC)",
+                 "" if c.regenerated_at is None else f"{c.regenerated_at:%Y-%m-%dT%H:%M:%SZ} by {c.regenerated_by}"),
+                (f"{c.column} loading at end kg", fmt(c.loaded_kg_end, KG_FMT)),
+                (f"{c.column} loading at end % of {c.capacity_kg:g} kg", fmt(c.loading_pct_end, "{:.1f}"))]
     if r.alarms is not None:
         a = r.alarms
         out += [("alarms annunciated", str(a.annunciations)),

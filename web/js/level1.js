@@ -2,10 +2,12 @@
 // every loop's mode, SP, PV and OUT — all from GET /api/v1/overview (refreshed every 5 s) and the live stream.
 
 import { api } from "./api.js";
-import { beyondLimit, indicator, openFaceplate, sparkline } from "./hmi.js";
-import { el, fmt, fmtTag, qualityClass } from "./util.js";
+import { beyondLimit, indicator, openFaceplate, sparkline, svg } from "./hmi.js";
+import { dateToUtcInput, el, fmt, fmtTag, qualityClass, say, utcInputToDate } from "./util.js";
 
 export const REFRESH_MS = 5000;
+/** Fewer hours than one shift to breakthrough: the next shift must regenerate, so the bar says so. */
+export const NEAR_BREAKTHROUGH_H = 8;
 
 /** [key, label, unit, how to show it] of each figure row; `null` figures say "not measured". */
 const FIGURES = [
@@ -22,7 +24,7 @@ const FIGURES = [
     : `${f.alarms_annunciated} (${fmt(f.alarm_rate_per_10min, 2)} per 10 min)`],
 ];
 
-function figureTable(ov) {
+function figureTable(ov, onRegenerate) {
   const rows = FIGURES.map(([key, label, unit, show]) => el("tr", { "data-figure": key },
     el("th", { scope: "row", text: label }),
     el("td.num", { "data-testid": `today-${key}`, text: ov.today ? show(ov.today) : "—" }),
@@ -34,15 +36,45 @@ function figureTable(ov) {
       el("td.num", { colspan: 2, "data-testid": "standing-alarms",
         text: `${a.standing} active · ${a.unacked} unacknowledged · ${a.shelved} shelved · ${a.out_of_service} out of service` }),
       el("td")),
-    el("tr", { "data-figure": "column" }, el("th", { scope: "row", text: "Column loading / breakthrough" }),
-      el("td.num.calm", { colspan: 2, "data-testid": "column-loading",
-        text: ov.column_loading_pct.value === null ? ov.column_loading_pct.note : `${fmt(ov.column_loading_pct.value, 0)} %` }),
-      el("td")));
+    el("tr", { "data-figure": "column" },
+      el("th", { scope: "row", text: ov.column ? `${ov.column.column} loading / breakthrough` : "Column loading / breakthrough" }),
+      el("td", { colspan: 2 }, columnBar(ov)),
+      el("td", {}, ov.column && onRegenerate ? el("button.quiet", { type: "button", "data-testid": "record-regeneration",
+        text: "Regenerated…", title: `Record that ${ov.column.column} was regenerated: its loading starts again at 0`,
+        onclick: () => onRegenerate(ov.column) }) : null)));
   return el("table.grid.keyfigs", { "aria-label": "Key figures" },
     el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "" }),
       el("th.num", { scope: "col", text: "Today (plant time)" }), el("th.num", { scope: "col", text: "Last hour" }),
       el("th", { scope: "col", text: "Unit" }))),
     el("tbody", {}, rows));
+}
+
+/** The column's loading as a bar (% of capacity) with the hours left to breakthrough; grey unless near or through. */
+function columnBar(ov) {
+  const load = ov.column_loading_pct;
+  const ttb = ov.time_to_breakthrough_h;
+  const col = ov.column;
+  const pct = load.value;
+  const broken = Boolean(col && col.broken_through);
+  const state = broken || (pct !== null && pct >= 100) ? "broken"
+    : ttb.value !== null && ttb.value < NEAR_BREAKTHROUGH_H ? "near" : "";
+  const width = pct === null ? 0 : Math.max(0, Math.min(100, pct));
+  const bar = svg("svg", { class: "column-bar", viewBox: "0 0 100 10", preserveAspectRatio: "none", "aria-hidden": "true" },
+    svg("rect", { class: "track", x: 0, y: 0, width: 100, height: 10 }),
+    svg("rect", { class: "fill", x: 0, y: 0, width, height: 10 }));
+  const hours = ttb.value === null ? ttb.note || "—"
+    : broken ? ttb.note : `${fmt(ttb.value, ttb.value < 10 ? 1 : 0)} h to breakthrough`;
+  const title = col ? `${fmt(col.loaded_kg, 2)} of ${fmt(col.capacity_kg, 0)} kg Li` +
+    (col.estimated_kg ? ` (${fmt(col.estimated_kg, 2)} kg estimated for ${fmt(col.unknown_h, 1)} h without data)` : "") +
+    (col.regenerated_at ? ` · regenerated ${col.regenerated_at.slice(0, 16).replace("T", " ")} UTC by ${col.regenerated_by}` : "")
+    : load.note;
+  return el("div.column-loading", { "data-testid": "column-bar", "data-state": state, role: "meter",
+    "aria-label": `${col ? col.column : "column"} loading`, "aria-valuemin": "0", "aria-valuemax": "100",
+    "aria-valuenow": pct === null ? null : String(Math.round(pct)), title },
+    pct === null ? null : bar,
+    el("span.num", { "data-testid": "column-loading", text: pct === null ? load.note : `${fmt(pct, 0)} % loaded` }),
+    pct === null && ttb.note === load.note ? null
+      : el("span.num", { "data-testid": "column-breakthrough", text: hours }));
 }
 
 function indicatorCard(ind, ctx, spark) {
@@ -97,6 +129,8 @@ export function mountLevel1(root, ctx) {
   const loops = el("section.loop-summary", { "aria-label": "Loops" }, el("h2", { text: "Loops" }));
   root.append(el("div.level1", {}, figures, indicators, loops));
   const cards = new Map();
+  const dialog = el("dialog.regeneration", { "aria-labelledby": "regeneration-title", "data-testid": "regeneration-dialog" });
+  root.append(dialog);
   let timer = 0;
   let stopped = false;
 
@@ -110,7 +144,7 @@ export function mountLevel1(root, ctx) {
   const apply = (ov) => {
     status.textContent = ov.figures_note || `figures as of ${new Date(ov.at).toISOString().slice(11, 19)} UTC · plant time zone ${ov.zone}`;
     figures.querySelector("table")?.remove();
-    figures.append(figureTable(ov));
+    figures.append(figureTable(ov, ctx.can("operator") ? regenerate : null));
     if (!cards.size) {
       const sparks = new Map(ov.sparklines.map((s) => [s.tag, s]));
       const grid = el("div.indicator-grid");
@@ -128,6 +162,34 @@ export function mountLevel1(root, ctx) {
     loops.append(loopTable(ov));
     root.dataset.overview = "ready";
     if (!performance.getEntriesByName("overview-figures").length) performance.mark("overview-figures");
+  };
+
+  // An operator records a regeneration (audited, noted in the logbook): the loading counts from then.
+  const regenerate = (col) => {
+    const at = el("input", { type: "datetime-local", name: "at", required: true, value: dateToUtcInput(new Date()) });
+    const comment = el("input", { name: "comment", maxlength: 500, placeholder: "e.g. acid wash, 3 BV rinse" });
+    const err = el("p.error", { role: "alert" });
+    const form = el("form", { method: "dialog" },
+      el("h2", { id: "regeneration-title", text: `${col.column} regenerated` }),
+      el("p", { text: `Its loading (${fmt(col.loaded_kg, 2)} kg now) starts again at 0 from the time the bed came back on line.` }),
+      el("label", {}, "Back on line (UTC) ", at), el("label", {}, "Comment ", comment), err,
+      el("div.buttons", {}, el("button", { type: "submit", text: "Record regeneration" }),
+        el("button.quiet", { type: "button", onclick: () => dialog.close(), text: "Cancel" })));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        await api.post("/api/v1/column/regenerated", { at: utcInputToDate(at.value).toISOString(), comment: comment.value });
+        dialog.close();
+        say(status, `${col.column} regeneration recorded`, "ok");
+        clearTimeout(timer);
+        load();
+      } catch (exc) {
+        err.textContent = exc.message;
+      }
+    });
+    dialog.replaceChildren(form);
+    dialog.showModal();
+    at.focus();
   };
 
   const load = async () => {
