@@ -219,7 +219,8 @@ def tune(plant_file: str | Path, loop_name: str, *, step_pct: float = 1.0, settl
     t0 = state["stepped_at"]
     assert t0 is not None
     arr = np.array(cv)
-    before = arr[(arr[:, 0] >= t0 - 60.0) & (arr[:, 0] < t0)]
+    # the CV's trend before the step over up to 10 min: over 60 s a pulsed pump's ripple is the slope
+    before = arr[(arr[:, 0] >= t0 - min(600.0, settle_s)) & (arr[:, 0] < t0)]
     after = arr[arr[:, 0] >= t0]
     base = float(np.mean(before[:, 1]))
     fit = fit_fopdt(after[:, 0] - t0, after[:, 1] - base, step_pct)

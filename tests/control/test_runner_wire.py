@@ -52,11 +52,10 @@ def test_runner_keeps_ph_over_the_wire_and_holds_when_the_electrode_fails(tmp_pa
                         break
                     await asyncio.sleep(0.1)
                 assert runtime.ready()
-                for tag in ("P-201.RUN", "P-202.RUN"):  # plant setup straight at the source, not a test subject
+                for tag in ("P-201.RUN", "P-202.RUN", "P-401.RUN", "P-402.RUN"):  # plant setup at the source
                     assert (await runtime.sources[plant.tag(tag).source].write(tag, 1.0)).accepted
                 loop = group.loops["PHC-101"]
-                # at the simulated tank's starting pH, so the loop doses base (its feedforward) at once
-                loop.set_setpoint(7.5, "test", datetime.now(UTC))
+                loop.set_setpoint(7.5, "test", datetime.now(UTC))  # the simulated tank's starting pH
                 await runner.start()
                 for _ in range(100):
                     if log.of(LoopEventKind.MODE_CHANGE):
@@ -66,19 +65,30 @@ def test_runner_keeps_ph_over_the_wire_and_holds_when_the_electrode_fails(tmp_pa
                 await asyncio.sleep(6.0)  # 30 s of plant time
                 commanded = sim.model.commanded()
                 written = runner.written
-                assert set(written) == {"P-201.SP", "P-202.SP"}
-                for tag, value in written.items():  # what the loop wrote is what the PLC holds (float32)
+                # PHC-101's acid side, its base through FC-201, T-401's loops and the diversion valve
+                assert {"P-201.SP", "P-202.SP", "P-401.SP", "XV-410.CMD"} <= set(written)
+                for tag, value in written.items():  # what the loops wrote is what the PLC holds (float32)
                     assert commanded[tag] == pytest.approx(value, abs=1e-4)
-                assert max(written.values()) > 0.0  # and it is dosing
+                # the flow loop follows PHC-101's base side (output less half the 0.2 % dead band, 2.5 L/h per %)
+                fc = group.loops["FC-201"]
+                assert fc.mode.value == "CAS"
+                assert fc.remote_setpoint == pytest.approx(max(loop.output - 0.1, 0.0) * 2.5, abs=0.3)
                 ph = sim.model.true_state().ph  # type: ignore[attr-defined]
                 assert 6.0 < ph < 9.0
                 sim.model.sensors["AIT-101"].fail()  # type: ignore[attr-defined]
-                for _ in range(60):
+                for _ in range(60):  # one electrode failed: out of the vote, control carries on with two
+                    if log.of(LoopEventKind.ELECTRODE_REMOVED):
+                        break
+                    await asyncio.sleep(0.1)
+                assert [e for e in log.of(LoopEventKind.ELECTRODE_REMOVED) if e.data.get("electrode") == "AIT-101"]
+                assert not log.of(LoopEventKind.FAIL_SAFE_HOLD)
+                sim.model.sensors["AIT-104"].fail()  # type: ignore[attr-defined]
+                for _ in range(60):  # a second one: the vote is lost and the loop holds
                     if log.of(LoopEventKind.FAIL_SAFE_HOLD):
                         break
                     await asyncio.sleep(0.1)
                 holds = log.of(LoopEventKind.FAIL_SAFE_HOLD)
-                assert holds and "AIT-101" in holds[0].reason
+                assert holds and "vote lost" in holds[0].reason and "AIT-101" in holds[0].reason
                 assert loop.fail_safe.value == "hold"
                 assert not log.of(LoopEventKind.OUTPUT_WRITE_FAILED)
             finally:

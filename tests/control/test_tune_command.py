@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -28,8 +30,18 @@ def test_bad_input_gives_a_clear_error_and_no_traceback(args: list[str], message
 
 
 @pytest.mark.slow
-def test_tune_prints_a_fopdt_model_and_pi_gains_for_the_shipped_loop() -> None:
-    result = CliRunner().invoke(app, ["tune", "PHC-101", "--step-pct", "0.5"])
+def test_tune_prints_a_fopdt_model_and_pi_gains_for_the_shipped_loop(tmp_path: Path) -> None:
+    """On a steady plant, as a step test is run: the example plant with its influent's daily swing and
+    wander held still (the shipped day drifts more than a small step moves it, and tune rightly refuses)."""
+    text = Path("examples/plant.yaml").read_text(encoding="utf-8")
+    steady = text.replace("  seed: 42\n", "  seed: 42\n  influent: {flow_mean_m3_h: 8, flow_amplitude_m3_h: 0, "
+                          "ph_amplitude: 0, li_amplitude_mg_l: 0, flow_wander_fraction: 0, ph_wander: 0, "
+                          "li_wander_fraction: 0}\n", 1)
+    assert steady != text
+    plant = tmp_path / "plant.yaml"
+    plant.write_text(steady, encoding="utf-8")
+    result = CliRunner().invoke(app, ["tune", "PHC-101", "--config", str(plant), "--step-pct", "1",
+                                      "--settle-s", "3600"])
     assert result.exit_code == 0, result.output
     assert "FOPDT: " in result.output and "SIMC" in result.output and "kp =" in result.output
     assert "mmol/L" in result.output  # the shipped loop is titration-compensated
@@ -41,7 +53,7 @@ def test_a_test_started_before_the_plant_settled_is_refused_for_its_wrong_sign()
     result = CliRunner().invoke(app, ["tune", "PHC-101", "--step-pct", "0.5", "--settle-s", "120"])
     assert result.exit_code == 2, result.output
     assert "refused: the step test gives a process gain of -" in result.output
-    assert "opposite sign of the loop's action (kp +16)" in result.output
+    assert "opposite sign of the loop's action (kp +8)" in result.output
     assert "kp =" not in result.output and "Traceback" not in result.output
 
 
