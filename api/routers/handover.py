@@ -1,4 +1,5 @@
-"""Shift handover: what the next shift must know now — alarms, loops and instruments off normal, notes."""
+"""Shift handover: what the next shift must know now — alarms, loops, instruments and voted electrodes off
+normal, notes."""
 
 from __future__ import annotations
 
@@ -42,6 +43,13 @@ class InstrumentOut(BaseModel):
     ts: datetime | None
 
 
+class ElectrodeOutOfVoteOut(BaseModel):
+    tag: str
+    loop: str
+    fault: str = Field(description="why: frozen, drift, broken_glass, bad_quality, stale, deviation, out_of_service")
+    reason: str
+
+
 class HandoverOut(BaseModel):
     at: datetime
     since: datetime
@@ -51,6 +59,8 @@ class HandoverOut(BaseModel):
     loops_not_in_auto: list[LoopOffNormalOut]
     overrides: list[LoopOffNormalOut] = Field(description="loops in MAN: their output is the operator's")
     instruments: list[InstrumentOut] = Field(description="Bad or Uncertain now, or with an alarm out of service")
+    electrodes_out_of_vote: list[ElectrodeOutOfVoteOut] = Field(
+        default_factory=list, description="voted electrodes the loops no longer use: to clean, recalibrate, return")
     notes: list[NoteOut]
 
 
@@ -66,6 +76,18 @@ def _loops(ctx: ApiContext) -> list[LoopOffNormalOut]:
         out.append(LoopOffNormalOut(name=loop.name, description=loop.cfg.description, mode=loop.mode.value,
                                     setpoint=loop.setpoint, output=loop.output, pv_unit=loop.pv_unit,
                                     decimals=decimals, interlocks=list(loop.active_interlocks)))
+    return out
+
+
+def _out_of_vote(ctx: ApiContext) -> list[ElectrodeOutOfVoteOut]:
+    out = []
+    for loop in (ctx.loops or {}).values():
+        voter = loop.voter
+        for tag in voter.electrodes if voter is not None else ():
+            fault = voter.fault_of(tag) if voter is not None else None
+            if voter is not None and fault is not None:
+                out.append(ElectrodeOutOfVoteOut(tag=tag, loop=loop.name, fault=fault.value,
+                                                 reason=voter.fault_reason(tag)))
     return out
 
 
@@ -106,4 +128,5 @@ async def handover(ctx: Ctx, _user: Viewer,
         shelved_alarms=[_out(s, units) for s in statuses if s.state is AlarmState.SHLVD],
         out_of_service_alarms=[_out(s, units) for s in oos],
         loops_not_in_auto=loops, overrides=[lp for lp in loops if lp.mode == LoopMode.MAN.value],
-        instruments=_instruments(ctx, {s.tag for s in oos}), notes=[note_out(n) for n in notes])
+        instruments=_instruments(ctx, {s.tag for s in oos}), electrodes_out_of_vote=_out_of_vote(ctx),
+        notes=[note_out(n) for n in notes])

@@ -162,7 +162,8 @@ def key_tags(plant: PlantConfig) -> list[tuple[str, str]]:
         out[plant.reporting.discharge_ph] = "discharge pH"
         out.setdefault(plant.reporting.discharge_flow, "discharge flow")
     for lp in plant.loops:
-        out.setdefault(lp.pv, f"{lp.name} PV")
+        if lp.cas_source is None:  # an inner reagent-flow loop's PV is the faceplate's, not the overview's
+            out.setdefault(lp.pv, f"{lp.name} PV")
     for a in plant.alarms:
         if a.type in _LIMIT_TYPES:
             out.setdefault(a.tag, "alarmed")

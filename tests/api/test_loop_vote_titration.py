@@ -39,6 +39,9 @@ def test_an_operator_takes_an_electrode_out_for_calibration_and_returns_it(servi
         out = {e["tag"]: e for e in r.json()["vote"]["electrodes"]}["AIT-104"]
         assert out["in_vote"] is False and out["fault"] == "out_of_service"
         assert c.put(path, json={"in_vote": False}, headers=service.sessions["operator"].bearer).status_code == 409
+        sheet = c.get("/api/v1/handover", headers=service.sessions["viewer"].bearer).json()
+        assert {"tag": "AIT-104", "loop": "PHC-101", "fault": "out_of_service",
+                "reason": "two-point calibration"} in sheet["electrodes_out_of_vote"]  # the next shift knows
         r = c.put(path, json={"in_vote": True, "reason": "recalibrated"}, headers=service.sessions["operator"].bearer)
         assert r.status_code == 200
         assert {e["tag"]: e for e in r.json()["vote"]["electrodes"]}["AIT-104"]["in_vote"] is True

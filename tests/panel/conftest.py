@@ -2,7 +2,7 @@
 --simulate` builds it): loops running, alarms audited, the simulated PLC on free ports.
 
 A SimulatedPlc on free loopback ports, a PlantRuntime with the real OPC UA and Modbus sources, the
-historian on the test TimescaleDB (seeded with 7 days of history for six tags and a known pH excursion),
+historian on the test TimescaleDB (seeded with 7 days of history for eight tags and a known pH excursion),
 the alarm service, the control loops, the API with the simulator bench and the panel under uvicorn, demo
 users — all on one event loop in a service thread. A headless Chromium (Debian's) drives the panel.
 """
@@ -55,7 +55,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SHELF = default_shelf_file(Path(tempfile.gettempdir()) / f"plantctl-sim-tests-{os.getuid()}")
 # Six tags with seven days of 10 s history, for the long-trend timing (6 × 60,480 rows).
 SEEDED_TAGS = {"AIT-100": (2.5, 0.4, "pH"), "AIT-101": (7.2, 0.3, "pH"), "CIT-101": (14.0, 2.0, "mS/cm"),
-               "AIT-301": (40.0, 15.0, "mg/L"), "FIT-100": (5.5, 2.0, "m3/h"), "LIT-101": (62.0, 6.0, "%")}
+               "AIT-301": (40.0, 15.0, "mg/L"), "FIT-100": (5.5, 2.0, "m3/h"), "LIT-101": (62.0, 6.0, "%"),
+               # the discharge after T-401 (reporting.discharge_ph / discharge_flow of the example plant)
+               "AIT-410": (7.2, 0.3, "pH"), "FIT-410": (5.5, 2.0, "m3/h")}
 SEED_DAYS = 7
 EXCURSION_PH = 9.6  # outside the permit's 6-9: twenty 1 s samples between the seeded 10 s ones, 20 min before the end
 
@@ -86,7 +88,7 @@ def plant_file_on_free_ports(directory: Path) -> Path:
 
 
 async def seed_history(url: str, plant: PlantConfig, state_dir: Path) -> tuple[int, datetime]:
-    """Seven days of 10 s samples for six tags, through the historian writer (binary COPY), then the rollups."""
+    """Seven days of 10 s samples for eight tags, through the historian writer (binary COPY), then the rollups."""
     tags = [t for t in plant.tags if t.name in SEEDED_TAGS]
     writer = HistorianWriter(url, plant.historian, state_dir=state_dir, tags=tags)
     await writer.start()
@@ -107,7 +109,7 @@ async def seed_history(url: str, plant: PlantConfig, state_dir: Path) -> tuple[i
             chunk = []
             await writer.flush(60)
     # a known discharge-pH excursion, for the overview's figures (tests/panel/test_operator_day.py)
-    chunk += [Sample("AIT-101", excursion_at(end) + timedelta(seconds=k), EXCURSION_PH, Quality.GOOD)
+    chunk += [Sample("AIT-410", excursion_at(end) + timedelta(seconds=k), EXCURSION_PH, Quality.GOOD)
               for k in range(EXCURSION_S)]
     writer.submit(chunk)
     rows += len(chunk)

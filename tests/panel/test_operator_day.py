@@ -45,7 +45,7 @@ def _at(series: list[tuple[float, float, bool]], times: list[float], t: float) -
 def expected_figures(url: str, start: datetime, end: datetime) -> dict[str, float]:
     """Out-of-permit minutes, volume, NaOH litres and permit share over [start, end), from the raw samples."""
     with psycopg.connect(url, autocommit=True) as conn:
-        ph, q, naoh = (_series(conn, tag, start, end) for tag in ("AIT-101", "FIT-100", "P-201.SPEED"))
+        ph, q, naoh = (_series(conn, tag, start, end) for tag in ("AIT-410", "FIT-410", "P-201.SPEED"))
     t0, t1 = start.timestamp(), end.timestamp()
     cuts = {t0, t1}
     for s in (ph, q, naoh):
@@ -105,14 +105,16 @@ def test_overview_key_figures_match_the_historian(panel_service: PanelService, p
     # the example plant's C-301 (reporting.column) has no regeneration recorded in this database yet
     expect(page.get_by_test_id("column-loading")).to_contain_text("no regeneration of C-301 recorded")
     # key measurements come from the plant file: the discharge pH and flow, the loop PV, the alarmed tags
-    assert [i["tag"] for i in ov["indicators"]] == ["AIT-101", "FIT-100", "LIT-101"]
+    assert [i["tag"] for i in ov["indicators"]] == ["AIT-410", "FIT-410", "AIT-101", "AIT-401", "LIT-101", "LIT-501"]
     ait = next(i for i in ov["indicators"] if i["tag"] == "AIT-101")
     assert {(lim["type"], lim["limit"]) for lim in ait["limits"]} == {("HH", 9.0), ("H", 8.5), ("L", 6.5), ("LL", 6.0)}
-    assert (ait["permit_low"], ait["permit_high"], ait["setpoint"]) == (6.0, 9.0, 6.85)
+    assert ait["setpoint"] == 6.85  # T-101 feeds the column: its setpoint, not the permit
+    discharge = next(i for i in ov["indicators"] if i["tag"] == "AIT-410")
+    assert (discharge["permit_low"], discharge["permit_high"]) == (6.0, 9.0)
     card = page.locator(".indicator-card[data-tag='AIT-101']")
     expect(card.locator("svg.indicator .limit")).to_have_count(4)
     expect(card.locator("svg.indicator .sp")).to_have_count(1)
-    expect(card.locator("svg.sparkline .permit-band")).to_have_count(1)
+    expect(page.locator(".indicator-card[data-tag='AIT-410'] svg.sparkline .permit-band")).to_have_count(1)
     assert len(card.locator("svg.sparkline .spark-line").get_attribute("d") or "") > 100  # two hours drawn
     expect(card.get_by_test_id("value")).to_have_text(re.compile(r"^\d+\.\d\d$"))  # pH to 2 decimals
     row = page.locator(".loops-summary tr[data-loop='PHC-101']")
@@ -164,6 +166,8 @@ def test_logbook_note_is_audited_searchable_and_on_the_handover(panel_service: P
     # PHC-101 to MAN: on the handover as a loop not in AUTO and as an override; back to its mode afterwards
     was = page.evaluate("window.plantctl.api.get('/api/v1/loops/PHC-101').then((lp) => lp.mode)")
     page.evaluate("window.plantctl.api.put('/api/v1/loops/PHC-101/mode', {mode: 'MAN', reason: 'handover test'})")
+    page.evaluate("window.plantctl.api.put('/api/v1/loops/PHC-101/electrodes/AIT-105', "
+                  "{in_vote: false, reason: 'two-point calibration'})")
     try:
         page.get_by_role("navigation", name="Pages").get_by_role("link", name="Handover").click()
         expect(page.locator("[data-page=handover]")).to_have_attribute("data-handover", "ready")
@@ -172,6 +176,9 @@ def test_logbook_note_is_audited_searchable_and_on_the_handover(panel_service: P
         expect(page.get_by_test_id("handover-notes")).to_contain_text(marker)
         for part in ("standing", "shelved", "oos", "instruments"):
             expect(page.get_by_test_id(f"handover-{part}")).to_be_visible()
+        out = page.get_by_test_id("handover-vote").locator("tr[data-tag='AIT-105']")  # the next shift recalibrates
+        expect(out).to_contain_text("PHC-101")
+        expect(out).to_contain_text("two-point calibration")
         screenshot(page, "handover")
         page.emulate_media(media="print")
         expect(page.locator(".topbar")).to_be_hidden()  # the sheet prints without the shell
@@ -182,6 +189,8 @@ def test_logbook_note_is_audited_searchable_and_on_the_handover(panel_service: P
     finally:
         page.evaluate("(m) => window.plantctl.api.put('/api/v1/loops/PHC-101/mode', {mode: m, reason: 'test done'})"
                       ".catch(() => null)", was)
+        page.evaluate("window.plantctl.api.put('/api/v1/loops/PHC-101/electrodes/AIT-105', {in_vote: true})"
+                      ".catch(() => null)")
 
     viewer = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-GB", timezone_id="UTC",
                                  bypass_csp=True).new_page()
@@ -262,7 +271,7 @@ def test_process_graphic_drawn_from_the_plant_file_opens_faceplates(panel_servic
     expect(page.get_by_test_id("process-source")).to_contain_text("plant file")
     # the example plant's process: section, in flow order
     units = page.locator("svg.process .p-unit").evaluate_all("(gs) => gs.map((g) => g.dataset.unit)")
-    assert units == ["Influent", "T-101", "C-301", "Discharge"]
+    assert units == ["Influent", "T-101", "C-301", "T-401", "Discharge", "T-501"]
     tank = page.locator(".p-unit[data-unit='T-101']")
     assert tank.locator(".p-inst").evaluate_all("(gs) => gs.map((g) => g.dataset.tag)") == [
         "AIT-101", "AIT-104", "AIT-105", "CIT-101", "LIT-101", "TIT-101"]

@@ -1,4 +1,5 @@
-// Shift handover sheet: standing, shelved and out-of-service alarms, loops not in AUTO, overrides, instruments
+// Shift handover sheet: standing, shelved and out-of-service alarms, loops not in AUTO, overrides, instruments,
+// electrodes out of a loop's vote
 // not Good, notes of the shift — one printable page (print CSS hides the shell).
 
 import { api, qs } from "../api.js";
@@ -52,6 +53,10 @@ export function mount(root, ctx, params) {
           (i) => el("tr", { "data-tag": i.tag }, el("th", { scope: "row", text: i.tag }), el("td", { text: i.description }),
             el("td.num", { text: i.value === null ? "—" : `${fmtTag(i.value, ctx.tags.get(i.tag))} ${i.unit}` }),
             el("td", {}, el("span.qmark", { text: i.quality })), el("td", { text: i.reason }), el("td.time", { text: fmtDateTime(i.ts) }))),
+        section("Electrodes out of a loop's vote", "handover-vote", h.electrodes_out_of_vote || [],
+          "Every voted electrode in its vote.", ["Electrode", "Loop", "Why", "Detail"],
+          (v) => el("tr", { "data-tag": v.tag }, el("th", { scope: "row", text: v.tag }), el("td", { text: v.loop }),
+            el("td", {}, el("span.qmark", { text: v.fault })), el("td", { text: v.reason }))),
         el("section.handover-part", { "data-testid": "handover-notes", "aria-label": "Notes" },
           el("h2", { text: `Logbook notes (${h.notes.length})` }),
           h.notes.length ? notesTable(h.notes, "Notes of the shift") : el("p.note", { text: "No note this shift." })));
