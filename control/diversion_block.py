@@ -31,6 +31,7 @@ class DiversionBlock:
             holding_room_pct=cfg.holding_room_pct), events=self._on_change)
         self._latest: dict[str, Sample] = {}
         self._outfall_since: datetime | None = None
+        self._first: datetime | None = None
         self.returning = False
         tags = {*cfg.ph}
         if cfg.holding_level is not None:
@@ -70,12 +71,16 @@ class DiversionBlock:
         if tag is None:
             return 0.0  # no holding tank level configured: room is assumed (say so in the plant file)
         smp = self._latest.get(tag)
+        if smp is None and self._first is not None and (now - self._first).total_seconds() < self.cfg.stale_after_s:
+            return 0.0  # at start-up the links deliver their first values: not yet "nowhere to go" (it diverts)
         if smp is None or smp.quality.is_bad or smp.age_s(now) > self.cfg.stale_after_s:
             return None
         return smp.value
 
     def execute(self, now: datetime, dt_s: float) -> list[OutputRequest]:
         """One period: where the discharge goes, and the return pump."""
+        if self._first is None:
+            self._first = now
         flow = self._latest.get(self.cfg.flow) if self.cfg.flow is not None else None
         flow_l_s = flow.value / 3.6 if flow is not None and not flow.quality.is_bad else 0.0
         level = self._level(now)

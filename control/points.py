@@ -96,7 +96,9 @@ class ControlPoints:
                     state = ELECTRODE_OUT if voter.fault_of(el) is not None else \
                         ELECTRODE_DEVIATING if voter.deviation_alarm(el) else ELECTRODE_VOTING
                     pub.set(electrode_point(el), state, now, Quality.GOOD, voter.fault_reason(el))
-                lost = lp.vote is not None and lp.vote.quality.is_bad
+                # lost through electrode faults, not merely "no values yet" at start-up (nothing to alarm then)
+                lost = lp.vote is not None and lp.vote.quality.is_bad \
+                    and any(voter.fault_of(el) is not None for el in voter.electrodes)
                 pub.set(vote_lost_point(lp.name), 1.0 if lost else 0.0, now, Quality.GOOD,
                         lp.vote.reason if lp.vote is not None and lost else "")
             law = lp.law

@@ -266,7 +266,7 @@ def test_logout_ends_the_session(page: Page, panel_service: PanelService) -> Non
 
 def test_seven_day_trend_of_six_tags_load_time(page: Page, panel_service: PanelService) -> None:
     """Reports page load → chart drawn for 7 days of six tags (a figure for the report, not a pass mark)."""
-    tags = ",".join(SEEDED_TAGS)
+    tags = ",".join(list(SEEDED_TAGS)[:6])  # six of the seeded tags (the page's pen limit is the subject)
     login(page, panel_service, "viewer")
     assert panel_service.seeded_end is not None
     # Rollups are final only up to their watermark: a week ending now reads raw samples, a past week the 1m rollup.

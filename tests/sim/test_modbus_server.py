@@ -175,7 +175,7 @@ async def test_trim_pump_and_diversion_valve_written_over_modbus(
         await plc.advance(12.0)
         values = await read_floats(modbus)
         assert values["P-401.SPEED"] == 20.0 and values["XV-410.POS"] == 100.0
-        assert values["FIT-401"] == pytest.approx(50.0, abs=3.0)  # 20 % of 250 L/h on the magnetic flowmeter
+        assert values["FIT-401"] == pytest.approx(120.0, abs=6.0)  # 20 % of 600 L/h (soda ash) on the flowmeter
         di = await modbus.read_discrete_inputs(0, count=10, device_id=UNIT)
         assert di.bits[DISCRETE_INPUTS["P-401.RUNNING"]] is True
     finally:

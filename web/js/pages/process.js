@@ -128,7 +128,9 @@ export function mount(root, ctx) {
     const arrow = svg("path", { class: "flow-arrow", d: `M${x} ${PIPE_Y - 7} L${x + 12} ${PIPE_Y} L${x} ${PIPE_Y + 7} Z` });
     // never drawn below its design scale (touch targets stay ≥ 44 px): a long train scrolls sideways instead
     const drawing = svg("svg", { class: "process", viewBox: `0 0 ${x + 24} ${H}`, role: "group",
-                                 style: `min-width: ${x + 24}px; max-height: none`, "aria-label": "Process graphic" }, svg("line", { class: "pipe main", x1: 10, x2: x, y1: PIPE_Y, y2: PIPE_Y }), groups, arrow);
+                                 "aria-label": "Process graphic" }, svg("line", { class: "pipe main", x1: 10, x2: x, y1: PIPE_Y, y2: PIPE_Y }), groups, arrow);
+    drawing.style.minWidth = `${x + 24}px`;  // through the CSSOM: the panel's CSP allows no style attribute
+    drawing.style.maxHeight = "none";
     holder.replaceChildren(drawing);
     const insts = new Map([...drawing.querySelectorAll(".p-inst")].map((g) => [g.dataset.tag, g]));
     const pumps = [...drawing.querySelectorAll(".p-pump")];

@@ -180,7 +180,9 @@ export function mount(root, ctx, params) {
       opts.bands.push({ series: [base + 2, base + 1], fill: hexA(pen, 0.16) });
       opts.axes.push({ scale: s.tag, label: `${s.tag} (${unit})`, stroke: pen, side: i % 2 ? 1 : 3, size: 56,
         grid: { show: false }, ticks: { stroke: `${pen}66` } });
-      legend.append(el("li", { style: `--pen:${pen}` }, el("span.swatch", { "aria-hidden": "true" }), `${s.tag} — ${ctx.tags.get(s.tag)?.description || ""} (${unit})`));
+      const item = el("li", {}, el("span.swatch", { "aria-hidden": "true" }), `${s.tag} — ${ctx.tags.get(s.tag)?.description || ""} (${unit})`);
+      item.style.setProperty("--pen", pen);  // through the CSSOM: the CSP allows no style attribute
+      legend.append(item);
     });
     plot = new uPlot(opts, [[]], chartBox);
     // uPlot's own legend lists min/max helper series too: hide those rows.
