@@ -15,6 +15,7 @@ from api.auth.deps import Ctx, StreamViewer, Viewer
 from api.context import ApiContext
 from api.errors import ApiProblem, problem_responses
 from api.schemas import SampleOut, sample_out
+from plantctl.runtime.bus import Subscription
 from plantctl.samples import Sample
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"], responses=problem_responses(401, 403, 404, 422))
@@ -77,6 +78,24 @@ async def snapshot(ctx: Ctx, _user: Viewer, wanted: Wanted) -> Response:
     return Response(ctx.encoded_live().body(wanted), media_type="application/json")
 
 
+async def live_subscription(ctx: Ctx, user: StreamViewer) -> AsyncIterator[Subscription]:
+    """The stream's bus subscription, released when the request ends. Not in the stream's own `finally`: a
+    client that leaves while the stream is suspended at a `yield` (the first burst of current values) has its
+    producer cancelled outside the generator, which is then never closed — the subscription would leak."""
+    bus = ctx.runtime.bus
+    sub = bus.subscribe(f"api-live-{next(_stream_ids)}-{user.username}", ctx.settings.live_queue_batches)
+    ctx.live_clients += 1
+    ctx.live_streams[user.username] = ctx.live_streams.get(user.username, 0) + 1
+    try:
+        yield sub
+    finally:
+        bus.unsubscribe(sub)
+        ctx.live_clients -= 1
+        ctx.live_streams[user.username] -= 1
+        if ctx.live_streams[user.username] <= 0:
+            del ctx.live_streams[user.username]
+
+
 @router.get(
     "/stream", response_class=EventSourceResponse, responses=problem_responses(429),
     summary="Server-Sent Events: 'subscribed', then one 'sample' event per new sample (JSON as in the snapshot)",
@@ -84,24 +103,13 @@ async def snapshot(ctx: Ctx, _user: Viewer, wanted: Wanted) -> Response:
                 "headers). A browser Origin other than the API's own (or PLANTCTL_ALLOWED_ORIGINS) is refused. "
                 "The current values come first, then every new sample; a client too slow to keep up loses its "
                 "oldest batches (counted in /metrics).")
-async def stream(ctx: Ctx, user: StreamViewer, wanted: Wanted,
-                 _slot: Annotated[None, Depends(stream_slot)]) -> AsyncIterator[ServerSentEvent]:
+async def stream(ctx: Ctx, wanted: Wanted, _slot: Annotated[None, Depends(stream_slot)],
+                 sub: Annotated[Subscription, Depends(live_subscription)]) -> AsyncIterator[ServerSentEvent]:
     units = _units(ctx)
-    bus = ctx.runtime.bus
-    sub = bus.subscribe(f"api-live-{next(_stream_ids)}-{user.username}", ctx.settings.live_queue_batches)
-    ctx.live_clients += 1
-    ctx.live_streams[user.username] = ctx.live_streams.get(user.username, 0) + 1
-    try:
-        yield ServerSentEvent(event="subscribed", data={"tags": sorted(wanted) if wanted else "all"})
-        for fragment in ctx.encoded_live().fragments(wanted):
-            yield ServerSentEvent(event="sample", raw_data=fragment.decode())
-        async for batch in sub:
-            for s in batch:
-                if wanted is None or s.tag in wanted:
-                    yield ServerSentEvent(event="sample", raw_data=_sample_json(s, units.get(s.tag, "")))
-    finally:
-        bus.unsubscribe(sub)
-        ctx.live_clients -= 1
-        ctx.live_streams[user.username] -= 1
-        if ctx.live_streams[user.username] <= 0:
-            del ctx.live_streams[user.username]
+    yield ServerSentEvent(event="subscribed", data={"tags": sorted(wanted) if wanted else "all"})
+    for fragment in ctx.encoded_live().fragments(wanted):
+        yield ServerSentEvent(event="sample", raw_data=fragment.decode())
+    async for batch in sub:
+        for s in batch:
+            if wanted is None or s.tag in wanted:
+                yield ServerSentEvent(event="sample", raw_data=_sample_json(s, units.get(s.tag, "")))
