@@ -110,9 +110,6 @@ def jitter(period_s: float, n: int) -> tuple[float, int]:
         th.join()
 
 
-_window = scenario_window
-
-
 def _params(dead_time_s: float | None, start_h: float) -> SimParams:
     p = load_sim_params(PLANT)
     update: dict[str, Any] = {"start_time_h": start_h}
@@ -194,7 +191,7 @@ def main() -> None:
         seed = args.seed + i if args.seed is not None else (sc.seed if sc.seed is not None else OWN_SEED[name])
         sc = Scenario(name, sc.description, sc.duration_s, seed, sc.events)
         # --quick: the window, after a warm-up of WARMUP_H that settles the plant from its initial state
-        runs[name] = (_window(sc, h0 - WARMUP_H, h1), _params(dead_time_s, h0 - WARMUP_H)) if args.quick \
+        runs[name] = (scenario_window(sc, h0 - WARMUP_H, h1), _params(dead_time_s, h0 - WARMUP_H)) if args.quick \
             else (sc, _params(dead_time_s, 0.0))
     t_start = time.perf_counter()
     plant = load_plant(PLANT)

@@ -87,9 +87,11 @@ class ControlPoints:
     def __init__(self, publish: Publish, plant: PlantConfig) -> None:
         self.publisher = PointPublisher(publish, declare(plant))
 
-    def update(self, group: LoopGroup, now: datetime) -> None:
+    def update(self, group: LoopGroup, now: datetime, block: str | None = None) -> None:
+        """Publish the points of one loop or diversion block (the one that just ran), or of all of them."""
         pub = self.publisher
-        for lp in group.loops.values():
+        loops = [group.loops[block]] if block in group.loops else [] if block is not None else group.loops.values()
+        for lp in loops:
             voter = lp.voter
             if voter is not None:
                 for el in voter.electrodes:
@@ -104,5 +106,6 @@ class ControlPoints:
             law = lp.law
             if isinstance(law, FlowLaw) and flow_short_point(lp.name) in pub.names:
                 pub.set(flow_short_point(lp.name), 1.0 if law.deviation_alarm else 0.0, now)
-        for name, block in group.diversions.items():
-            pub.set(diversion_point(name), DIVERSION_CODE[block.state], now)
+        for name, div in group.diversions.items():
+            if block is None or block == name:
+                pub.set(diversion_point(name), DIVERSION_CODE[div.state], now)

@@ -98,7 +98,7 @@ class LoopRunner:
                 log.warning("loop %s missed %d period(s): the event loop is overloaded", name, tick.missed)
             requests = self.group.execute_loop(name, now, tick.dt_s)
             if self._points is not None:  # votes, diversion, flow shortfall as system points (alarms)
-                self._points.update(self.group, now)
+                self._points.update(self.group, now, name)  # only what just ran, once per tick
             for req in requests:
                 await self._send(req, tick)
             if name in self.group.loops:

@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from plantctl.tools.closed_loop import run_plant_on_scenario
+from plantctl.tools.closed_loop import run_plant_on_scenario, scenario_window
 from sim.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ def test_no_off_spec_water_reaches_the_outfall(name: str) -> None:
     sc = Scenario(name, sc.description, sc.duration_s, sc.seed if sc.seed is not None else BENCH.OWN_SEED[name],
                   sc.events)
     warm = BENCH.WARMUP_H
-    r = run_plant_on_scenario(BENCH.PLANT, BENCH._window(sc, h0 - warm, h1), record_every_s=2.0,
+    r = run_plant_on_scenario(BENCH.PLANT, scenario_window(sc, h0 - warm, h1), record_every_s=2.0,
                               sim_params=BENCH._params(dead_time_s, h0 - warm), count_from_s=warm * 3600.0)
     f = r.figures
     assert f["discharged_l"] > 0.5 * f["influent_l"]  # the plant ran and discharged, it did not just divert
