@@ -124,7 +124,8 @@ def _params(dead_time_s: float | None, start_h: float) -> SimParams:
 
 def fixed_gain_overrides() -> tuple[dict[str, dict[str, Any]], dict[str, float | str]]:
     """The baseline: each pH loop as a fixed-gain PID on its first electrode alone (no vote, no titration
-    compensation, no feedforward adaptation), PI gains proposed by SIMC from a step test at pH 7."""
+    compensation, no feedforward adaptation, no on-line identification), PI gains proposed by SIMC from a
+    step test at pH 7."""
     plant = load_plant(PLANT)
     over: dict[str, dict[str, Any]] = {}
     gains: dict[str, float | str] = {}
@@ -145,7 +146,8 @@ def fixed_gain_overrides() -> tuple[dict[str, dict[str, Any]], dict[str, float |
         ff = lp.feedforward.model_dump() if lp.feedforward is not None else None
         if ff is not None:
             ff["adapt"] = None
-        over[lp.name] = {"compensation": "none", "kp": kp, "ki": ki, "kd": 0.0, "voted_with": [], "feedforward": ff}
+        over[lp.name] = {"compensation": "none", "kp": kp, "ki": ki, "kd": 0.0, "voted_with": [], "feedforward": ff,
+                         "identification": None}
         gains[f"{lp.name}_kp"] = round(kp, 4)
         gains[f"{lp.name}_ki"] = round(ki, 6)
         gains[f"{lp.name}_tuned_by"] = how
