@@ -153,6 +153,12 @@ class PhLaw:
         if sr is not None and sr.low_side_above_pv is not None and len(self.cfg.mv) == 2 \
                 and (pv is None or pv.quality.is_bad or pv.value <= sr.low_side_above_pv):
             stop.add(self.cfg.mv[1])
+        alloc = self._split(u, stop)
+        if pv is not None:
+            self._identify(now, pv, alloc.applied)
+        return alloc
+
+    def _split(self, u: float, stop: set[str]) -> Allocation:
         if not self.cfg.mv:  # cascade primary: its output is the secondary's remote setpoint
             return Allocation((), u)
         if self.split is None:
@@ -164,8 +170,6 @@ class PhLaw:
         applied = PumpDemand(0.0 if high_tag in stop else demand.high_pct,
                              0.0 if low_tag in stop else demand.low_pct)
         u_applied = u if applied == demand else self.split.output_for(applied)
-        if pv is not None:
-            self._identify(now, pv, u_applied)
         return Allocation(((high_tag, applied.high_pct), (low_tag, applied.low_pct)), u_applied)
 
     def restore_gain(self, gain: float) -> None:

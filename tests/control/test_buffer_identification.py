@@ -83,3 +83,38 @@ def test_rebuffered_changes_the_buffering_only_near_the_operating_point_and_keep
     assert all(b1 > b0 for (_a, b0), (_b, b1) in zip(cur.points, cur.points[1:], strict=False))
     with pytest.raises(ValueError, match="positive"):
         rebuffered(prior, 6.85, -1.0)
+
+
+def test_a_single_output_loop_on_a_degassed_tank_identifies_and_adopts_its_buffering() -> None:
+    from control.events import EventLog, LoopEventKind
+    from control.loop import Loop
+    from plantctl.config.models import LoopConfig
+    from plantctl.samples import Sample
+
+    true = degassed()
+    cfg = LoopConfig.model_validate(dict(
+        name="PHC-1", pv="AIT-1", mv=["P-1.SP"], setpoint=6.85, setpoint_low=6.0, setpoint_high=8.0,
+        kp=8.0, ki=0.008, mode="AUTO", compensation="titration", titration_curve={"points": NOMINAL},
+        feedforward={"flow_tag": "FIT-1", "demand_mmol_l": 50.0 * MOL_H_PER_PCT / Q_M3_H,
+                     "pct_per_mol_h": 1.0 / MOL_H_PER_PCT},  # 50 %: the steady dose
+        identification=CFG.model_dump()))
+    log = EventLog()
+    loop = Loop(cfg, log, "pH")
+    x = true.base(6.85)
+    x_in = x - 50.0 * MOL_H_PER_PCT / Q_M3_H
+    line: deque[float] = deque([50.0] * 30, maxlen=30)
+    mixed = 50.0
+    for k in range(3 * 3600):
+        now = T0 + timedelta(seconds=k)
+        if k % 1200 == 0:  # setpoint steps excite the dose: the operator's, or a bump test's
+            loop.set_setpoint(6.6 if (k // 1200) % 2 else 7.1, "engineer", now)
+        loop.on_sample(Sample("AIT-1", now, true.ph(x)))
+        loop.on_sample(Sample("FIT-1", now, Q_M3_H))
+        loop.execute(now, 1.0)
+        line.append(loop.output)
+        mixed += (line[0] - mixed) / 75.0
+        x += mixed * MOL_H_PER_PCT / 3.6 / (V_M3 * 1000.0) + Q_M3_H / V_M3 / 3600.0 * (x_in - x)
+    assert loop.buffer_fit is not None and loop.buffer_fit.accepted, loop.buffer_fit
+    assert log.of(LoopEventKind.TITRATION_ADOPTED) and loop.titration_identified
+    curve = loop.titration_curve
+    assert curve is not None and curve.slope(6.85) < 0.6 * TitrationCurve(NOMINAL).slope(6.85)
