@@ -211,8 +211,7 @@ class PlantModel:
         conc = list(t101_conc)
         conc[1] = self.column.outlet_mol_l
         conc[_NA] += max(base_for_ph(p.initial_trim_ph, Invariants(*conc), self._temp_c, p.chemistry.activities), 0.0)
-        v_l = self._trim_volume_m3 * 1000.0
-        self._trim_moles = [c * v_l for c in conc]
+        self._trim_moles = [c * self._trim_volume_m3 * 1000.0 for c in conc]
         self._trim_moles0 = list(self._trim_moles)
         self._trim_volume0_m3 = self._trim_volume_m3
         self._trim_in_mol = [0.0] * N_INVARIANTS
@@ -512,11 +511,9 @@ class PlantModel:
         inflow[_S] += to_s
         v = self._trim_volume_m3
         v_l = v * 1000.0
-        qout_l = _weir(trim, v) / 3.6 * h
+        qout_l = _weir(trim, v) * 1000.0 / 3600.0 * h
         outflow = [n / v_l * qout_l for n in self._trim_moles]
-        water_in_l = qin_l + (naoh_l_h + acid_l_h) / 3600.0 * h
-        v_new = v + (water_in_l - qout_l) / 1000.0
-        moles = [n + i - o for n, i, o in zip(self._trim_moles, inflow, outflow, strict=True)]
+        to_pipe = list(outflow)
         chem = self.params.chemistry
         stripped = 0.0
         if chem.trim_kla_co2_per_h > 0.0:
@@ -524,24 +521,27 @@ class PlantModel:
             hh = math.pow(10.0, -self._trim_log_h)
             co2_aq = self._trim_moles[_C] / v_l * hh * hh / (hh * hh + c.k1 * hh + c.k1 * c.k2)
             stripped = chem.trim_kla_co2_per_h / 3600.0 * h * v_l * (co2_aq - c.kh * chem.pco2_atm)
-            moles[_C] -= stripped
+            outflow[_C] += stripped
+        water_in_l = qin_l + (naoh_l_h + acid_l_h) / 3600.0 * h
+        v_new = v + (water_in_l - qout_l) / 1000.0
+        moles = [n + i - o for n, i, o in zip(self._trim_moles, inflow, outflow, strict=True)]
         v_max = trim.tank_volume_m3
         if v_new > v_max:
             spill = (v_new - v_max) / v_new
             extra = [m * spill for m in moles]
             moles = [m - e for m, e in zip(moles, extra, strict=True)]
             outflow = [o + e for o, e in zip(outflow, extra, strict=True)]
+            to_pipe = [o + e for o, e in zip(to_pipe, extra, strict=True)]
             qout_l += (v_new - v_max) * 1000.0
             v_new = v_max
         self._trim_in_mol = [a + b for a, b in zip(self._trim_in_mol, inflow, strict=True)]
         self._trim_out_mol = [a + b for a, b in zip(self._trim_out_mol, outflow, strict=True)]
-        self._trim_out_mol[_C] += stripped
         self._trim_water_in_l += water_in_l
         self._trim_water_out_l += qout_l
         self.trim_co2_to_air_mol += stripped
         self._trim_moles = moles
         self._trim_volume_m3 = v_new
-        parcel = tuple(outflow)
+        parcel = tuple(to_pipe)
         self._pipe.append((t_sub, qout_l, parcel, self._trim_ph, qout_l * 3.6 / h))
         pipe_mol, pipe_l = self._pipe_in
         for k, n in enumerate(parcel):
@@ -796,12 +796,11 @@ class PlantModel:
         holdup_change = (self.column.outlet_mol_l - self._column_outlet0) * self.column.void_l
         out["li_column"] = Balance(self._column_in_mol, self._column_out_mol,
                                    self.column_taken_mol + holdup_change)
-        trim_l = self._trim_volume_m3 * 1000.0
         pipe_mol, pipe_l = self._pipe_holdup()
         pipe0_mol, pipe0_l = self._pipe0
         units = (
             ("T-401", self._trim_in_mol, self._trim_out_mol, self._trim_moles, self._trim_moles0,
-             self._trim_water_in_l, self._trim_water_out_l, trim_l - self._trim_volume0_m3 * 1000.0),
+             self._trim_water_in_l, self._trim_water_out_l, (self._trim_volume_m3 - self._trim_volume0_m3) * 1000.0),
             ("outfall_pipe", self._pipe_in[0], self._pipe_out[0], pipe_mol, pipe0_mol,
              self._pipe_in[1][0], self._pipe_out[1][0], pipe_l - pipe0_l),
             ("T-501", self._hold_in[0], self._hold_out[0], self._hold_moles, self._hold_moles0,
