@@ -59,7 +59,7 @@ class DiversionBlock:
         worst: Sample | None = None
         for tag in self.cfg.ph:
             smp = self._latest.get(tag)
-            if smp is None or smp.quality.is_bad or smp.age_s(now) > self.cfg.stale_after_s:
+            if smp is None or not smp.usable(now, self.cfg.stale_after_s):
                 return smp
             # an Uncertain one wins ties: it may divert, and it keeps the outfall shut (returning needs Good)
             if worst is None or abs(smp.value - mid) > abs(worst.value - mid) or not smp.quality.is_good:
@@ -73,7 +73,7 @@ class DiversionBlock:
         smp = self._latest.get(tag)
         if smp is None and self._first is not None and (now - self._first).total_seconds() < self.cfg.stale_after_s:
             return 0.0  # at start-up the links deliver their first values: not yet "nowhere to go" (it diverts)
-        if smp is None or smp.quality.is_bad or smp.age_s(now) > self.cfg.stale_after_s:
+        if smp is None or not smp.usable(now, self.cfg.stale_after_s):
             return None
         return smp.value
 

@@ -312,7 +312,7 @@ class Loop:
             # between periods (an operator's mode request), judge the electrodes' newest samples too
             stale = self.cfg.fail_safe.stale_after_s
             gone = {t: smp for t in self.voter.in_vote if (smp := self._latest.get(t)) is None
-                    or smp.quality.is_bad or smp.age_s(now) > stale}
+                    or not smp.usable(now, stale)}
             if len(self.voter.in_vote) - len(gone) < 2:
                 why = ", ".join(f"{t} {'no value' if smp is None else smp.reason or smp.quality.reason}"
                                 for t, smp in gone.items())
@@ -321,12 +321,8 @@ class Loop:
         s = self._latest.get(self.cfg.pv)
         if s is None:
             return None, "has no value yet"
-        if s.quality.is_bad:
-            return s, f"is bad ({s.reason or s.quality.reason})"
-        age = s.age_s(now)
-        if age > self.cfg.fail_safe.stale_after_s:
-            return s, f"is stale ({age:.1f} s old, limit {self.cfg.fail_safe.stale_after_s:g} s)"
-        return s, None
+        unusable = s.why_unusable(now, self.cfg.fail_safe.stale_after_s)
+        return s, None if unusable is None else f"is {unusable}"
 
     def _fail_safe_step(self, now: datetime, why: str) -> float:
         fs = self.cfg.fail_safe
@@ -386,7 +382,7 @@ class Loop:
         if src is None or src not in self._latest:
             return
         s = self._latest[src]
-        if s.quality.is_bad or s.age_s(now) > self.cfg.fail_safe.stale_after_s:
+        if not s.usable(now, self.cfg.fail_safe.stale_after_s):
             if self.mode is LoopMode.CAS:
                 if self.remote_setpoint is not None:
                     self.setpoint = self.remote_setpoint

@@ -196,7 +196,7 @@ class ElectrodeVoter:
     # --- internals -----------------------------------------------------------------------------
 
     def _usable(self, smp: Sample, now: datetime) -> bool:
-        return not smp.quality.is_bad and smp.age_s(now) <= self.settings.stale_after_s
+        return smp.usable(now, self.settings.stale_after_s)
 
     def _judge_quality(self, e: _Electrode, now: datetime) -> None:
         smp = e.latest
@@ -391,8 +391,7 @@ class TwoOutOfThree:
             threshold = self.limit
         votes = 0
         for i, smp in enumerate(channels):
-            if smp is None or smp.quality.is_bad or i in out_of_vote \
-                    or smp.age_s(now) > self.stale_after_s:
+            if smp is None or i in out_of_vote or not smp.usable(now, self.stale_after_s):
                 votes += int(self.bad_counts_as_trip)
                 continue
             votes += int(smp.value > threshold if self.above else smp.value < threshold)

@@ -193,6 +193,20 @@ class FlowDeviationConfig(Strict):
     delay_s: float = Field(default=60.0, ge=0, description="how long the deviation must last")
 
 
+class MeterFallbackConfig(Strict):
+    """A flow loop whose meter is Bad, stale or frozen drives its pump on the pump's calibration instead."""
+
+    flow_per_pct: float = Field(gt=0, description="the pump's calibrated flow per % speed, in the flow's unit "
+                                                  "(e.g. 2.5 L/h per % for a 250 L/h pump)")
+    frozen_s: float = Field(default=60.0, gt=0, le=3600,
+                            description="a meter reading that has not moved for this long while the speed moved "
+                                        "by moved_pct is not following the pump (frozen transmitter)")
+    moved_pct: float = Field(default=5.0, gt=0, le=100, description="speed movement that a live meter must follow")
+    return_s: float = Field(default=30.0, ge=0, le=3600,
+                            description="the meter usable (and moving, after a freeze) this long before the loop "
+                                        "returns to it")
+
+
 class OscillationGuardConfig(Strict):
     """Cut the loop gain when the error cycles (the process gain grew, e.g. the buffer was stripped)."""
 
@@ -380,6 +394,8 @@ class LoopConfig(Strict):
         default=None, description="kind ph: cut the gain when the loop cycles (control/oscillation.py)")
     turndown: TurndownConfig | None = Field(default=None, description="kind flow: pulse the pump below its minimum")
     deviation_alarm: FlowDeviationConfig | None = Field(default=None, description="kind flow: inner-loop deviation")
+    meter_fallback: MeterFallbackConfig | None = Field(
+        default=None, description="kind flow: on a Bad, stale or frozen flowmeter drive the pump on its calibration")
 
     @model_validator(mode="after")
     def _kind_parts(self) -> LoopConfig:
@@ -392,8 +408,9 @@ class LoopConfig(Strict):
                 raise ValueError(f"kind flow takes no {', '.join(ph_only)} (those are the pH law's)")
             if len(self.mv) != 1:
                 raise ValueError("kind flow drives one pump: mv: [pump speed setpoint]")
-        elif self.turndown is not None or self.deviation_alarm is not None:
-            raise ValueError(f"turndown: and deviation_alarm: belong to kind flow, not {self.kind.value}")
+        elif self.turndown is not None or self.deviation_alarm is not None or self.meter_fallback is not None:
+            raise ValueError("turndown:, deviation_alarm: and meter_fallback: belong to kind flow, "
+                             f"not {self.kind.value}")
         return self
 
     @model_validator(mode="after")
