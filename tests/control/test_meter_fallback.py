@@ -9,16 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from control import points as control_points
 from control.events import EventLog, LoopEventKind
 from control.group import LoopGroup
+from control.loop import FailSafeState
 from control.meter_fallback import MeterFallback
-from plantctl.config.models import MeterFallbackConfig
+from plantctl.config.models import LoopMode, MeterFallbackConfig
 from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 from plantctl.tools.closed_loop import ReturnLoopsToAuto, run_plant_on_scenario
 from plantctl.tools.upset_sweep import sim_params
 from sim.scenario import Scenario, SensorEvent, ShockEvent, ShockLoad
+from tests.control.test_strategy_blocks import DIVERSION, LOOPS, _feed, _plant
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANT = ROOT / "examples" / "plant.yaml"
@@ -127,3 +130,40 @@ def test_a_live_meter_following_the_speed_is_never_replaced() -> None:
         speed = 20.0 + 10.0 * np.sin(k / 50.0)
         assert rig.period(k, speed * 2.5 * 0.5 + float(rng.normal(0, 0.3)), speed) is None  # a worn pump: half
     assert not rig.log.events
+
+
+def test_the_group_doses_on_the_calibration_and_publishes_the_alarm_point(tmp_path: Path) -> None:
+    loops = LOOPS.replace("deviation_alarm: {limit: 15}}", "deviation_alarm: {limit: 15},\n"
+                          "     meter_fallback: {flow_per_pct: 2.5, return_s: 20}}")
+    plant = load_plant(_plant(tmp_path, loops, DIVERSION))
+    log = EventLog()
+    group = LoopGroup(plant, log)
+    published: list[Sample] = []
+    points = control_points.ControlPoints(published.extend, plant)
+    fc = group.loops["FC-1"]
+    speeds: list[float] = []
+
+    def run(ks: range, fit: float | None, ph: float) -> None:
+        for k in ks:
+            now = T0 + timedelta(seconds=k)
+            _feed(group, now, {"AIT-1": ph, "AIT-2": ph + 0.01 * (k % 3), "AIT-3": ph, "AIT-9": 7.0,
+                               "FIT-1": fit if fit is None else fit + 0.1 * (k % 2), "LIT-5": 10.0, "FIT-0": 5.0})
+            for req in group.execute(now, 1.0):
+                if req.tag == "P-1.SP":
+                    speeds.append(req.value)
+            points.update(group, now)
+
+    run(range(0, 120), 0.0, 6.5)  # acid: PHC-1 asks for NaOH, the meter reads none (so FC-1 winds the pump up)
+    run(range(120, 240), 50.0, 6.5)
+    assert fc.mode is LoopMode.CAS and not group.fallbacks["FC-1"].active
+    run(range(240, 400), None, 6.5)  # FIT-1 fails
+    last = {s.tag: s for s in published}
+    assert last["SYS.CONTROL.FC-1.METER_FALLBACK"].value == 1.0 and "FIT-1 bad" in last[
+        "SYS.CONTROL.FC-1.METER_FALLBACK"].reason
+    assert fc.mode is LoopMode.CAS and fc.fail_safe is FailSafeState.NORMAL  # no hold, no shed to MAN
+    assert speeds[-1] == pytest.approx(fc.remote_setpoint / 2.5, rel=0.02)  # speed = setpoint ÷ calibration
+    run(range(400, 430), 50.0, 6.5)
+    last = {s.tag: s for s in published}
+    assert last["SYS.CONTROL.FC-1.METER_FALLBACK"].value == 0.0
+    assert [e.kind for e in log.events if e.loop == "FC-1" and "METER" in e.kind.name] == [
+        LoopEventKind.METER_FALLBACK, LoopEventKind.METER_RESTORED]
