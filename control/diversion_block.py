@@ -8,12 +8,14 @@ that sends held water back for retreatment once the outfall has been open a whil
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from control.diversion import DiversionController, DiversionEvent, DiversionSettings, DiversionState
 from control.events import EventSink, LoopEvent, LoopEventKind
 from control.loop import OutputRequest
 from plantctl.config.models import DiversionConfig
+from plantctl.quality import Quality
 from plantctl.samples import Sample
 
 
@@ -54,16 +56,21 @@ class DiversionBlock:
 
     def _worst(self, now: datetime) -> Sample | None:
         """The measurement the decision rests on: a missing, Bad or stale one first, else the one farthest
-        from the middle of the return band."""
+        from the middle of the return band — Uncertain when any of them is (it keeps the outfall shut, since
+        returning needs Good, but never hides another measurement that is off-spec)."""
         mid = (self.cfg.return_low_ph + self.cfg.return_high_ph) / 2.0
         worst: Sample | None = None
+        doubtful: Sample | None = None
         for tag in self.cfg.ph:
             smp = self._latest.get(tag)
             if smp is None or not smp.usable(now, self.cfg.stale_after_s):
                 return smp
-            # an Uncertain one wins ties: it may divert, and it keeps the outfall shut (returning needs Good)
-            if worst is None or abs(smp.value - mid) > abs(worst.value - mid) or not smp.quality.is_good:
+            if not smp.quality.is_good:
+                doubtful = smp
+            if worst is None or abs(smp.value - mid) > abs(worst.value - mid):
                 worst = smp
+        if worst is not None and doubtful is not None and worst.quality.is_good:
+            worst = replace(worst, quality=Quality.UNCERTAIN, reason=f"{doubtful.tag} uncertain: {doubtful.reason}")
         return worst
 
     def _level(self, now: datetime) -> float | None:
