@@ -85,7 +85,7 @@ class Loop:
         self._vote: VoteResult | None = None
         self._vote_at: datetime | None = None
         if cfg.voted_with:
-            self.voter = ElectrodeVoter([cfg.pv, *cfg.voted_with], events=self._vote_event)
+            self.voter = ElectrodeVoter([cfg.pv, *cfg.voted_with], events=self._vote_event, spare=cfg.vote_spare)
         self._inputs = self._input_tags()
         self._first_execute: datetime | None = None
 
@@ -110,7 +110,9 @@ class Loop:
         return self._inputs
 
     def _input_tags(self) -> frozenset[str]:
-        tags = {self.cfg.pv, *self.cfg.voted_with, *(t for i in self.interlocks for t in i.tags), *self.law.inputs}
+        tags = {self.cfg.pv, *self.cfg.voted_with, *(t for i in self.interlocks for t in i.inputs), *self.law.inputs}
+        if self.cfg.vote_spare is not None:
+            tags.add(self.cfg.vote_spare)
         if self.cfg.cas_source is not None:
             tags.add(self.cfg.cas_source)
         return frozenset(tags)
@@ -166,7 +168,7 @@ class Loop:
             raise ValueError(f"dt_s must be positive, got {dt_s}")
         self._check_interlocks(now)
         if self.voter is not None:
-            self._vote = self.voter.update(now, {t: self._latest[t] for t in self.voter.electrodes
+            self._vote = self.voter.update(now, {t: self._latest[t] for t in self.voter.inputs
                                                  if t in self._latest})
             self._vote_at = now
         pv_sample, why_bad = self._pv(now)
@@ -361,7 +363,8 @@ class Loop:
                 samples = [self._latest.get(t) for t in lock.tags]
                 if starting and any(smp is None for smp in samples):
                     continue
-                change = lock.evaluate_voted(now, samples, self.cfg.fail_safe.stale_after_s)
+                spare = self._latest.get(lock.cfg.spare) if lock.cfg.spare is not None else None
+                change = lock.evaluate_voted(now, samples, self.cfg.fail_safe.stale_after_s, spare)
             else:
                 sample = self._latest.get(lock.cfg.tag)
                 if sample is None and starting:

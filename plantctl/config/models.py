@@ -348,6 +348,9 @@ class InterlockConfig(Strict):
     voted_with: list[TagName] = Field(
         default_factory=list, description="two more electrodes of the same measurement: the interlock then trips "
                                           "on 2 out of 3 (tag + these); a bad channel counts per on_bad_quality")
+    spare: TagName | None = Field(
+        default=None, description="with voted_with: an electrode in the same water that stands in for a Bad, stale "
+                                  "or missing channel, so one failed electrode and one drifting do not trip it")
 
     @model_validator(mode="after")
     def _one_limit(self) -> InterlockConfig:
@@ -355,6 +358,8 @@ class InterlockConfig(Strict):
             raise ValueError("an interlock needs exactly one of above: or below:")
         if self.voted_with and (len(self.voted_with) != 2 or len({self.tag, *self.voted_with}) != 3):
             raise ValueError("voted_with: needs two more tags, distinct from tag:, for a 2-out-of-3 vote")
+        if self.spare is not None and (not self.voted_with or self.spare in {self.tag, *self.voted_with}):
+            raise ValueError("spare: stands in for a channel of a 2-out-of-3 vote: give voted_with: and a fourth tag")
         return self
 
 
@@ -389,6 +394,10 @@ class LoopConfig(Strict):
     voted_with: list[TagName] = Field(
         default_factory=list, description="two more electrodes of the PV's measurement: the loop then controls on "
                                           "their middle of three, faulty ones taken out of the vote (control.voting)")
+    vote_spare: TagName | None = Field(
+        default=None, description="an electrode in the same water (e.g. the discharge electrode at the tank's "
+                                  "outlet) that stands in while one of the three is out of the vote, so two left "
+                                  "that disagree can still be told apart")
     sp_tracking_in_man: bool = True
     oscillation_guard: OscillationGuardConfig | None = Field(
         default=None, description="kind ph: cut the gain when the loop cycles (control/oscillation.py)")
@@ -436,6 +445,8 @@ class LoopConfig(Strict):
             raise ValueError("a loop cannot be its own cascade source")
         if self.voted_with and (len(self.voted_with) != 2 or len({self.pv, *self.voted_with}) != 3):
             raise ValueError("voted_with: needs two more electrodes, distinct from pv:, for a middle-of-three vote")
+        if self.vote_spare is not None and (not self.voted_with or self.vote_spare in {self.pv, *self.voted_with}):
+            raise ValueError("vote_spare: stands in for one of the voted electrodes: give voted_with: and a fourth tag")
         return self
 
     @model_validator(mode="after")
