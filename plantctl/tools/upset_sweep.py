@@ -11,11 +11,12 @@ warm-up that settles the plant.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from plantctl.plantfile import load_plant
 from plantctl.tools.closed_loop import run_plant_on_scenario
 from sim.params import SimParams, load_sim_params
 from sim.scenario import (
@@ -194,6 +195,18 @@ CLASSES: dict[str, Draw] = {
 }
 
 
+def spare_overrides(plant_file: str | Path, tank_loops: Sequence[str] = ("PHC-401", "FC-401"),
+                    spare: str = "AIT-410") -> dict[str, dict[str, Any]]:
+    """T-401's vote and its 2oo3 interlocks with the discharge electrode as their spare (the change proposed for
+    the PHC-401 section; FC-401's HH trip has it in the plant file already)."""
+    over: dict[str, dict[str, Any]] = {}
+    for lp in load_plant(plant_file).loops:
+        if lp.name in tank_loops:
+            locks = [{**il.model_dump(), **({"spare": spare} if il.voted_with else {})} for il in lp.interlocks]
+            over[lp.name] = {"interlocks": locks} | ({"vote_spare": spare} if lp.voted_with else {})
+    return over
+
+
 def sim_params(plant_file: str | Path, start_h: float, changes: dict[str, Any]) -> SimParams:
     """The plant file's simulator with the upset's changes (reagent dead time, bed loading, T-501 level)."""
     p = load_sim_params(plant_file)
@@ -234,14 +247,15 @@ def draw(cls: str, seed: int, warmup_s: float, window_s: float) -> tuple[Upset, 
 
 
 def run_one(plant_file: str | Path, cls: str, seed: int, *, warmup_s: float = 1800.0,
-            window_s: float = 3 * 3600.0, label: str = "plant") -> SweepRun:
-    """Draw one upset of a class and run the whole plant through it."""
+            window_s: float = 3 * 3600.0, label: str = "plant",
+            overrides: Mapping[str, Mapping[str, Any]] | None = None) -> SweepRun:
+    """Draw one upset of a class and run the whole plant (loop fields replaced by `overrides`) through it."""
     upset, start_h = draw(cls, seed, warmup_s, window_s)
     duration = warmup_s + window_s
     events = tuple(sorted((e for e in upset.events if e.at < duration), key=lambda e: e.at))
     sc = Scenario(f"{cls}#{seed}", upset.what, duration, seed, events)
     r = run_plant_on_scenario(plant_file, sc, label=label, sim_params=sim_params(plant_file, start_h, upset.params),
-                              count_from_s=warmup_s, record_every_s=5.0)
+                              count_from_s=warmup_s, record_every_s=5.0, overrides=overrides)
     f = r.figures
     return SweepRun(cls, seed, round(start_h, 2), upset.what, f["offspec_discharged_l"],
                     f["diverted_l"] / f["influent_l"] if f["influent_l"] else 0.0,

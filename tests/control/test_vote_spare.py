@@ -20,7 +20,7 @@ from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 from plantctl.tools.closed_loop import run_plant_on_scenario
-from plantctl.tools.upset_sweep import sim_params
+from plantctl.tools.upset_sweep import sim_params, spare_overrides
 from sim.scenario import Scenario, SensorEvent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,16 +95,6 @@ def test_a_spare_must_be_a_fourth_tag_of_a_vote(tmp_path: Path) -> None:
         load_plant(p)
 
 
-def spare_overrides() -> dict[str, dict[str, Any]]:
-    """T-401's vote and its 2oo3 pH interlocks (PHC-401 and FC-401) with AIT-410 as their spare."""
-    over: dict[str, dict[str, Any]] = {}
-    for lp in load_plant(PLANT).loops:
-        if lp.name in ("PHC-401", "FC-401"):
-            locks = [{**il.model_dump(), **({"spare": "AIT-410"} if il.voted_with else {})} for il in lp.interlocks]
-            over[lp.name] = {"interlocks": locks} | ({"vote_spare": "AIT-410"} if lp.voted_with else {})
-    return over
-
-
 @pytest.mark.slow
 def test_a_failed_and_a_drifting_t401_electrode_neither_divert_the_plant_nor_discharge_off_spec() -> None:
     # the sweep's electrode-two seed 2: without the spare the loop controlled on the mean of AIT-401 and the
@@ -115,7 +105,7 @@ def test_a_failed_and_a_drifting_t401_electrode_neither_divert_the_plant_nor_dis
               SensorEvent.model_validate({"at": warm + 638.0, "sensor": "AIT-402", "drift_per_h": 3.1}))
     sc = Scenario("t401-fail-and-drift", "", warm + 3 * 3600.0, 2, events)
     r = run_plant_on_scenario(PLANT, sc, sim_params=sim_params(PLANT, 3.93, {}), count_from_s=warm,
-                              record_every_s=5.0, overrides=spare_overrides())
+                              record_every_s=5.0, overrides=spare_overrides(PLANT))
     f = r.figures
     assert [e.data.get("electrode") for e in r.events.of(LoopEventKind.ELECTRODE_REMOVED)] == ["AIT-403", "AIT-402"]
     assert f["offspec_discharged_l"] == 0.0, r.line()
