@@ -38,6 +38,8 @@ class LoopEventKind(StrEnum):
     TITRATION_ADOPTED = "titration_adopted"  # a lab titration refined the curve in use
     # a diversion valve (control.diversion)
     DIVERSION_CHANGE = "diversion_change"
+    DISCHARGE_OUTVOTED = "discharge_outvoted"  # a single discharge electrode overruled by a full vote (diversion)
+    DISCHARGE_OUTVOTE_CLEARED = "discharge_outvote_cleared"
 
 
 @dataclass(frozen=True, slots=True)

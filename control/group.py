@@ -83,7 +83,7 @@ class LoopGroup:
             for measured in block.cfg.ph:  # a loop named among the discharge measurements gives its voted PV
                 voted = self.loops[measured].vote if measured in self.loops else None
                 if voted is not None:
-                    block.on_sample(voted.sample(measured, now))
+                    block.on_vote(voted.sample(measured, now), len(voted.in_vote))
             return block.execute(now, dt_s)
         lp = self.loops[name]
         src = lp.cfg.cas_source

@@ -33,6 +33,10 @@ def diversion_point(valve: str) -> str:
     return f"SYS.{SUBSYSTEM}.{valve}.STATE"
 
 
+def outvoted_point(valve: str) -> str:
+    return f"SYS.{SUBSYSTEM}.{valve}.OUTVOTED"
+
+
 def flow_short_point(loop: str) -> str:
     return f"SYS.{SUBSYSTEM}.{loop}.FLOW_SHORT"
 
@@ -90,6 +94,13 @@ def declare(plant: PlantConfig) -> SystemPoints:
                                 f"{div.name} diverting off-spec discharge to the holding tank"))
         alarms.append(_discrete(f"{t.name}.NOWHERE", t.name, 2, 1,
                                 f"{div.name}: discharge off-spec and the holding tank is full — stop the feed now"))
+        if div.outvote is not None:
+            t = system_tag(SUBSYSTEM, f"{div.name}.OUTVOTED", unit="bool", low=0, high=1, decimals=0,
+                           description=f"{div.name}: a discharge electrode overruled by a vote of three (1)")
+            tags.append(t)
+            alarms.append(_discrete(f"{t.name}.ACTIVE", t.name, 1, 2,
+                                    f"{div.name} judges the discharge without a failed or disagreeing electrode "
+                                    "(see the journal for which): check it"))
     return SystemPoints(tuple(tags), tuple(alarms))
 
 
@@ -125,3 +136,6 @@ class ControlPoints:
         for name, div in group.diversions.items():
             if block is None or block == name:
                 pub.set(diversion_point(name), DIVERSION_CODE[div.state], now)
+                if outvoted_point(name) in pub.names:
+                    pub.set(outvoted_point(name), 1.0 if div.outvoted else 0.0, now, Quality.GOOD,
+                            "; ".join(div.outvoted.values()))

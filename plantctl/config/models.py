@@ -540,6 +540,13 @@ class ReturnPumpConfig(Strict):
         return self
 
 
+class OutvoteConfig(Strict):
+    """A single discharge electrode against a loop's full three-electrode vote of the same water."""
+
+    ph: float = Field(default=0.5, gt=0, le=3, description="disagreement, pH, that counts against the electrode")
+    delay_s: float = Field(default=120.0, ge=0, le=3600, description="how long it must last (meanwhile it diverts)")
+
+
 class DiversionConfig(Strict):
     """A diversion valve after the last stage: off-spec (or unknown) discharge goes to a holding tank."""
 
@@ -562,6 +569,10 @@ class DiversionConfig(Strict):
     holding_full_pct: float = Field(default=95.0, gt=0, le=100)
     holding_room_pct: float = Field(default=90.0, ge=0, lt=100)
     period_s: float = Field(default=1.0, ge=0.05, le=60)
+    outvote: OutvoteConfig | None = Field(
+        default=None, description="a single electrode that is Bad, stale, or departs from a loop's vote of three "
+                                  "agreeing electrodes in the same water (for delay_s) is outvoted, alarmed, and "
+                                  "the decision rests on the vote; None: any measurement Bad or off-spec diverts")
 
     @model_validator(mode="after")
     def _bands(self) -> DiversionConfig:

@@ -55,3 +55,39 @@ def test_an_uncertain_measurement_keeps_the_outfall_shut() -> None:
     for j in range(k + 2000, k + 2400):
         _period(block, j, 7.2, 7.0, Quality.GOOD)
     assert block.state is DiversionState.OUTFALL
+
+
+def _voted(block: DiversionBlock, k: int, discharge: float | None, vote: float, in_vote: int) -> None:
+    now = T0 + timedelta(seconds=k)
+    block.on_sample(Sample("AIT-410", now, 0.0, Quality.BAD_SENSOR_FAILURE, "instrument status FAILED")
+                    if discharge is None else Sample("AIT-410", now, discharge))
+    block.on_vote(Sample("PHC-401", now, vote), in_vote)
+    block.on_sample(Sample("LIT-501", now, 20.0))
+    block.execute(now, 1.0)
+
+
+def test_a_failed_discharge_electrode_is_outvoted_by_three_agreeing_electrodes_but_not_by_two() -> None:
+    block, k = _at_outfall()
+    _voted(block, k + 1, None, 7.0, 3)
+    assert block.state is DiversionState.OUTFALL and "AIT-410 bad" in block.outvoted["AIT-410"]
+    _voted(block, k + 2, None, 6.1, 3)  # the vote itself off-spec: diverts, whatever AIT-410 says
+    assert block.state is DiversionState.DIVERTING
+    block, k = _at_outfall()
+    _voted(block, k + 1, None, 7.0, 2)  # only two in the vote: not enough to overrule anyone
+    assert block.state is DiversionState.DIVERTING and not block.outvoted
+
+
+def test_a_disagreeing_discharge_electrode_diverts_until_it_is_outvoted_after_the_delay() -> None:
+    block, k = _at_outfall()
+    delay = int(load_plant("examples/plant.yaml").diversion[0].outvote.delay_s)  # type: ignore[union-attr]
+    _voted(block, k + 1, 6.0, 7.0, 3)  # off-spec on the discharge electrode alone: diverts at once
+    assert block.state is DiversionState.DIVERTING and not block.outvoted
+    for j in range(k + 2, k + 2 + delay):
+        _voted(block, j, 6.0, 7.0, 3)
+    assert "AIT-410" in block.outvoted
+    for j in range(k + 2 + delay, k + 2 + delay + 600):  # judged on the vote alone: the outfall reopens
+        _voted(block, j, 6.0, 7.0, 3)
+    assert block.state is DiversionState.OUTFALL
+    j = k + 2 + delay + 600
+    _voted(block, j, 6.8, 7.0, 3)  # back within half the limit: it counts again
+    assert not block.outvoted
