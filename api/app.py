@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from psycopg_pool import AsyncConnectionPool
 
 from api.auth.bootstrap import AuthSetupError, check_production_admin
+from api.auth.principal_cache import PrincipalCache
 from api.auth.ratelimit import login_throttle
 from api.auth.store import AuthStore
 from api.context import ApiContext
@@ -103,7 +104,8 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
         if alarms is not None and own_alarm_trail:
             alarms.audit = trail
         app.state.ctx = ApiContext(
-            runtime=runtime, settings=settings, pool=pool, store=AuthStore(pool), audit=trail,
+            runtime=runtime, settings=settings, pool=pool, audit=trail,
+            store=AuthStore(pool, PrincipalCache(settings.auth_cache_ttl_s, settings.auth_cache_max_entries)),
             throttle=login_throttle(settings),
             meter=meter, loops=loops, alarms=alarms)
         owns_runtime = not runtime.started
