@@ -135,7 +135,8 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
     app.state.settings = configured  # api.server_limits.uvicorn_config serves it with these limits
     app.state.ctx = None
     install_problem_handlers(app)
-    for r in (health.router, auth.router, tags.router, tag_writes.router, live.router, trends.router,
+    # the live table first: routes are matched in order, and it is the path polled most (issue 20)
+    for r in (live.router, health.router, auth.router, tags.router, tag_writes.router, trends.router,
               alarms_router.router, loops_router.router, audit.router, reports.router, overview.router, logbook.router,
               handover.router, column.router, metrics.router, fleet_router.router):
         app.include_router(r)
