@@ -39,6 +39,7 @@ from connectors.opcua.source import OpcUaSource
 from plantctl.config.models import TagConfig
 from plantctl.plantfile import tag_config
 from plantctl.samples import Sample
+from plantctl.serve import run_event_loop
 
 MODBUS_TAGS = 10_000  # float32 input registers 0..19999 of one simulated PLC
 NAIVE_TAGS = 1000  # one request per tag is request-bound: its rate does not depend on the tag count
@@ -288,7 +289,8 @@ async def opcua_cpu(port: int, items: int, seconds: float) -> dict[str, Any]:
 
 
 async def run(quick: bool, skip_opcua: bool) -> dict[str, Any]:
-    result: dict[str, Any] = {"quick": quick, "modbus_tags": MODBUS_TAGS, "load_avg_1m": os.getloadavg()[0]}
+    result: dict[str, Any] = {"quick": quick, "modbus_tags": MODBUS_TAGS, "load_avg_1m": os.getloadavg()[0],
+                              "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0]}
     # the OPC UA server (5,000 nodes) takes a while to build: start it first, in its own process
     ua_port = free_port()
     ua_server = None if skip_opcua else child("--serve-opcua", str(ua_port), str(OPCUA_ITEMS), announce=True)
@@ -358,7 +360,8 @@ def main() -> None:
 
     logging.basicConfig(level=logging.ERROR)
     started = time.monotonic()
-    result = asyncio.run(run(args.quick, args.skip_opcua))
+    # the event loop `plantctl run` uses (uvloop when installed): the source and the bare client alike
+    result = run_event_loop(run(args.quick, args.skip_opcua))
     result["duration_s"] = round(time.monotonic() - started, 1)
     print(json.dumps(result))
 
