@@ -219,7 +219,8 @@ class OpcUaSource:
 
     async def _open(self, session: _Session) -> None:
         """Open one session, or raise (the supervisor reports it and retries)."""
-        client = Client(self._cfg.endpoint, timeout=self._cfg.connect_timeout_s, watchdog_intervall=1.0)
+        client = Client(self._cfg.endpoint, timeout=self._cfg.connect_timeout_s,
+                        watchdog_intervall=self._cfg.link_check_s)
         lost = asyncio.Event()
 
         async def on_lost(_exc: Exception, lost: asyncio.Event = lost) -> None:
