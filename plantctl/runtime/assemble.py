@@ -18,6 +18,7 @@ from api.settings import ApiSettings
 from control import points as control_points
 from control.group import LoopGroup
 from control.runner import LoopRunner
+from plantctl.alarms import diagnostics as range_alarms
 from plantctl.alarms.journal import AlarmJournal
 from plantctl.alarms.service import AlarmService
 from plantctl.audit.audit import AuditTrail
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from sim.facade.runner import SimulatedPlc
 
 
-SYSTEM_POINTS: tuple[Declare, ...] = (notify_points.declare, control_points.declare)
+SYSTEM_POINTS: tuple[Declare, ...] = (notify_points.declare, control_points.declare, range_alarms.declare)
 """Every subsystem that publishes system points: its declaration is added to the plant before anything is built."""
 
 
