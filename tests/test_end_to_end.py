@@ -1,4 +1,9 @@
-"""Simulated PLC → both connectors → runtime → historian: stored values are the PLC's, qualities follow its faults."""
+"""Simulated PLC → both connectors → runtime → historian: stored values are the PLC's, qualities follow its faults.
+
+The service is production's assembly (build_service) without its API: the runtime it built is started here, on
+a database migrated as the API's start-up migrates it. The plant's loops are left out: this is the acquisition
+path, and with them (even in MAN) the values stored by the time the PLC is paused no longer match its readings.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from plantctl.historian.service import Historian
+from plantctl.historian.migrate import apply_migrations
 from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
-from plantctl.runtime.service import PlantRuntime
+from plantctl.runtime.assemble import build_service
 from sim.facade.runner import SimulatedPlc
 from sim.interface import SensorStatus
 
@@ -40,10 +45,12 @@ def _stored_last(url: str) -> dict[str, tuple[float, int]]:
 
 async def test_stored_values_match_the_plc_and_quality_follows_a_sensor_failure(
         tmp_path: Path, fresh_database: str, plant_on_free_ports: Path) -> None:
-    config = load_plant(plant_on_free_ports)
+    plant = load_plant(plant_on_free_ports)
+    config = plant.model_copy(update={"loops": []})
+    await asyncio.to_thread(apply_migrations, fresh_database)
     async with SimulatedPlc(plant_on_free_ports, speed=1.0, state_dir=tmp_path / "sim") as plc:
-        historian = Historian(fresh_database, config.historian, config.tags, state_dir=tmp_path / "svc")
-        runtime = PlantRuntime(config, state_dir=tmp_path / "svc", historian=historian)
+        built = build_service(config, database_url=fresh_database, state_dir=tmp_path / "svc")
+        runtime, historian = built.runtime, built.historian
         await runtime.start()
         try:
             await _until(runtime.ready, 20, "both sources connected")
