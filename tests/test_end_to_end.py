@@ -1,9 +1,4 @@
-"""Simulated PLC → both connectors → runtime → historian: stored values are the PLC's, qualities follow its faults.
-
-The service is production's assembly (build_service) without its API: the runtime it built is started here, on
-a database migrated as the API's start-up migrates it. The plant's loops are left out: this is the acquisition
-path, and with them (even in MAN) the values stored by the time the PLC is paused no longer match its readings.
-"""
+"""Simulated PLC → both connectors → runtime → historian: stored values are the PLC's, qualities follow its faults."""
 
 from __future__ import annotations
 
@@ -14,10 +9,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from plantctl.historian.migrate import apply_migrations
+from plantctl.historian.service import Historian
 from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
-from plantctl.runtime.assemble import build_service
+from plantctl.runtime.service import PlantRuntime
 from sim.facade.runner import SimulatedPlc
 from sim.interface import SensorStatus
 
@@ -45,12 +40,10 @@ def _stored_last(url: str) -> dict[str, tuple[float, int]]:
 
 async def test_stored_values_match_the_plc_and_quality_follows_a_sensor_failure(
         tmp_path: Path, fresh_database: str, plant_on_free_ports: Path) -> None:
-    plant = load_plant(plant_on_free_ports)
-    config = plant.model_copy(update={"loops": []})
-    await asyncio.to_thread(apply_migrations, fresh_database)
+    config = load_plant(plant_on_free_ports)
     async with SimulatedPlc(plant_on_free_ports, speed=1.0, state_dir=tmp_path / "sim") as plc:
-        built = build_service(config, database_url=fresh_database, state_dir=tmp_path / "svc")
-        runtime, historian = built.runtime, built.historian
+        historian = Historian(fresh_database, config.historian, config.tags, state_dir=tmp_path / "svc")
+        runtime = PlantRuntime(config, state_dir=tmp_path / "svc", historian=historian)
         await runtime.start()
         try:
             await _until(runtime.ready, 20, "both sources connected")
