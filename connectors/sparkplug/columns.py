@@ -80,6 +80,12 @@ def _metric_spans(payload: bytes) -> tuple[list[int], list[int]]:
     ends: list[int] = []
     i, n = 0, len(payload)
     while i < n:
+        if payload[i] == 0x12 and i + 1 < n and payload[i + 1] < 0x80:  # a metric under 128 bytes: the usual
+            i += 2
+            starts.append(i)
+            i += payload[i - 1]
+            ends.append(i)
+            continue
         key, shift = 0, 0
         while True:
             b = payload[i]

@@ -309,7 +309,7 @@ class SparkplugHost:
         state.historical_values += len(history)
         state.live_values += len(live)
         if live:
-            state.last_sample_ts = max(s.ts for s in live)
+            state.last_sample_ts = codec.from_ms(int(p.ts_ms[kept[~p.historical[kept]]].max()))
             self.sink.live(live)
         if history:
             self.sink.history(history)
