@@ -308,6 +308,7 @@ class CentralRun:
     malformed: int
     rebirths_requested: int
     real_until: datetime
+    spooled: int
 
 
 async def central(url: str, port: int, tags: list[TagConfig], sites: int, metrics: int, seconds: float,
@@ -317,7 +318,9 @@ async def central(url: str, port: int, tags: list[TagConfig], sites: int, metric
     sink = WriterSink(writer)
     host = SparkplugHost(HOST_ID, [GROUP], [("127.0.0.1", port)], sink)
     await host.start()
-    while not host.connected:  # noqa: ASYNC110 - polls the host's public flag
+    # the writer registers the fleet's 100,000 tags when it connects; data before that would queue, spill to its
+    # spool and be replayed: a start-up artefact, not the steady state this bench measures
+    while not (host.connected and writer.stats().connected):  # noqa: ASYNC110 - polls public flags
         await asyncio.sleep(0.05)
     if real is not None:
         real.start()
@@ -336,7 +339,7 @@ async def central(url: str, port: int, tags: list[TagConfig], sites: int, metric
     await asyncio.sleep(max(0.0, start_at - time.time()))
     wall0 = time.monotonic()
     meter.begin()
-    publishing_end = meter.start
+    publishing_end = {"publishers": meter.start["publishers"]}
     expected = sites * metrics * int(seconds)
     while proc.returncode is None or sink.submitted_light < expected:
         sink.poll()
@@ -344,8 +347,8 @@ async def central(url: str, port: int, tags: list[TagConfig], sites: int, metric
         if proc.returncode is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), 0.001)
-            if proc.returncode is None:
-                publishing_end = meter.read()  # the publishers' last reading while they still exist
+            if proc.returncode is None:  # the publishers' last reading while they still exist
+                publishing_end = {"publishers": proc_cpu_s(proc.pid)}
         elif time.monotonic() - wall0 > seconds + 30:
             break
     out, _ = await proc.communicate()
@@ -371,7 +374,7 @@ async def central(url: str, port: int, tags: list[TagConfig], sites: int, metric
     p50 = lags[len(lags) // 2] if lags else float("nan")
     return CentralRun(published, stored, wall, cores, p99, p50, writer.stats().rows_duplicate,
                       writer.stats().rows_quarantined, host.counters.malformed, host.counters.rebirths_requested,
-                      real_until)
+                      real_until, writer.stats().rows_spooled)
 
 
 async def direct(url: str, tags: list[TagConfig], sites: int, metrics: int, state: Path, seconds: int) -> float:
@@ -469,6 +472,7 @@ def main() -> None:
         "published": c.published, "stored": c.stored, "lost": max(0, c.published - c.stored),
         "duplicated": max(0, c.stored - c.published), "repeats_absorbed_by_tag_ts_key": c.duplicates,
         "quarantined": c.quarantined, "malformed": c.malformed, "rebirths_requested": c.rebirths_requested,
+        "writer_rows_spooled": c.spooled,
         "real_site": real is not None, "real_site_lost": real_lost[0] if real_lost else None,
         "real_site_rows_compared": real_lost[1] if real_lost else None,
         "direct_writer_rows_per_s": round(direct_rate, 1),
