@@ -25,6 +25,8 @@ class LoopEventKind(StrEnum):
     OUTPUT_WRITE_RECOVERED = "output_write_recovered"
     FLOW_DEVIATION = "flow_deviation"  # an inner flow loop cannot hold its setpoint (pump wear, air lock)
     FLOW_DEVIATION_CLEARED = "flow_deviation_cleared"
+    METER_FALLBACK = "meter_fallback"  # a flow loop's meter Bad, stale or frozen: the pump runs on its calibration
+    METER_RESTORED = "meter_restored"  # the meter usable again: the loop is back on it, bumplessly
     # the voted PV (control.voting): one kind per VoteEventKind
     ELECTRODE_DEVIATION = "electrode_deviation"  # departs from the other two; still votes
     ELECTRODE_DEVIATION_CLEARED = "electrode_deviation_cleared"
@@ -36,6 +38,8 @@ class LoopEventKind(StrEnum):
     TITRATION_ADOPTED = "titration_adopted"  # a lab titration refined the curve in use
     # a diversion valve (control.diversion)
     DIVERSION_CHANGE = "diversion_change"
+    DISCHARGE_OUTVOTED = "discharge_outvoted"  # a single discharge electrode overruled by a full vote (diversion)
+    DISCHARGE_OUTVOTE_CLEARED = "discharge_outvote_cleared"
 
 
 @dataclass(frozen=True, slots=True)

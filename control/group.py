@@ -7,6 +7,7 @@ from datetime import datetime
 from control.diversion_block import DiversionBlock
 from control.events import EventSink
 from control.loop import Loop, OutputRequest
+from control.meter_fallback import MeterFallback
 from plantctl.config.models import LoopMode, PlantConfig
 from plantctl.samples import Sample
 
@@ -32,6 +33,10 @@ class LoopGroup:
                 raise ValueError(f"cascade cycle among loops {', '.join(pending)}")
         self.order = order
         self.diversions = {cfg.name: DiversionBlock(cfg, events) for cfg in plant.diversion}
+        # flow loops that fall back to their pump's calibration when the meter is Bad, stale or frozen
+        self.fallbacks = {cfg.name: MeterFallback(cfg.name, cfg.pv, cfg.mv[0], cfg.meter_fallback,
+                                                  cfg.fail_safe.stale_after_s, events)
+                          for cfg in plant.loops if cfg.meter_fallback is not None}
         self._to_secondary: dict[str, float] = {}  # secondary loop → its primary's last allocation to it
 
     @property
@@ -46,6 +51,8 @@ class LoopGroup:
         for d in self.diversions.values():
             if sample.tag in d.inputs:
                 d.on_sample(sample)
+        for fb in self.fallbacks.values():
+            fb.on_sample(sample)
 
     def period_of(self, name: str) -> float:
         """The period of a loop or a diversion block."""
@@ -76,13 +83,18 @@ class LoopGroup:
             for measured in block.cfg.ph:  # a loop named among the discharge measurements gives its voted PV
                 voted = self.loops[measured].vote if measured in self.loops else None
                 if voted is not None:
-                    block.on_sample(voted.sample(measured, now))
+                    block.on_vote(voted.sample(measured, now), len(voted.in_vote))
             return block.execute(now, dt_s)
         lp = self.loops[name]
         src = lp.cfg.cas_source
         scale = lp.cfg.cas_scale
         if src in self.loops:
             lp.set_remote_setpoint(self._remote_from(self.loops[src], lp) * scale)
+        fallback = self.fallbacks.get(name)
+        if fallback is not None:  # the meter unusable or frozen: the loop controls on the inferred flow
+            inferred = fallback.substitute(now, lp.output)
+            if inferred is not None:
+                lp.on_sample(inferred)
         out: list[OutputRequest] = []
         for req in lp.execute(now, dt_s):
             if req.tag in self.loops:  # an output that is a secondary loop's setpoint: passed, not written

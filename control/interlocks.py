@@ -34,6 +34,11 @@ class Interlock:
         self.tags: tuple[str, ...] = (cfg.tag, *cfg.voted_with)
 
     @property
+    def inputs(self) -> tuple[str, ...]:
+        """The channels and the spare (when there is one)."""
+        return (*self.tags, *((self.cfg.spare,) if self.cfg.spare is not None else ()))
+
+    @property
     def voted(self) -> bool:
         """Two out of three electrodes decide (`voted_with:`), not one."""
         return len(self.tags) == 3
@@ -67,17 +72,22 @@ class Interlock:
         return None
 
     def evaluate_voted(self, now: datetime, samples: Sequence[Sample | None],
-                       stale_after_s: float) -> InterlockChange | None:
+                       stale_after_s: float, spare: Sample | None = None) -> InterlockChange | None:
         """2oo3: trips when two of the three channels are beyond the limit (a bad or stale one counts as
-        beyond with on_bad_quality trip, and not at all with ignore); clears `deadband` back inside."""
+        beyond with on_bad_quality trip, and not at all with ignore); clears `deadband` back inside. A usable
+        spare stands in for the first unusable channel."""
         cfg = self.cfg
+        gone = [i for i, smp in enumerate(samples) if smp is None or not smp.usable(now, stale_after_s)]
+        if gone and spare is not None and spare.usable(now, stale_after_s):
+            samples = [spare if i == gone[0] else smp for i, smp in enumerate(samples)]
         above = cfg.above is not None
         limit = cfg.above if cfg.above is not None else cfg.below
         assert limit is not None
         vote = TwoOutOfThree(limit, above, cfg.deadband, stale_after_s, self.tripped,
                              bad_counts_as_trip=cfg.on_bad_quality == "trip")
         tripped = vote.evaluate(now, samples)
-        shown = ", ".join(f"{tag} = {'bad' if smp is None or smp.quality.is_bad else f'{smp.value:g}'}"
+        shown = ", ".join(f"{tag if smp is None else smp.tag} = "
+                          f"{'bad' if smp is None or smp.quality.is_bad else f'{smp.value:g}'}"
                           for tag, smp in zip(self.tags, samples, strict=True))
         side = "above" if above else "below"
         if tripped:

@@ -85,7 +85,7 @@ class Loop:
         self._vote: VoteResult | None = None
         self._vote_at: datetime | None = None
         if cfg.voted_with:
-            self.voter = ElectrodeVoter([cfg.pv, *cfg.voted_with], events=self._vote_event)
+            self.voter = ElectrodeVoter([cfg.pv, *cfg.voted_with], events=self._vote_event, spare=cfg.vote_spare)
         self._inputs = self._input_tags()
         self._first_execute: datetime | None = None
 
@@ -110,7 +110,9 @@ class Loop:
         return self._inputs
 
     def _input_tags(self) -> frozenset[str]:
-        tags = {self.cfg.pv, *self.cfg.voted_with, *(t for i in self.interlocks for t in i.tags), *self.law.inputs}
+        tags = {self.cfg.pv, *self.cfg.voted_with, *(t for i in self.interlocks for t in i.inputs), *self.law.inputs}
+        if self.cfg.vote_spare is not None:
+            tags.add(self.cfg.vote_spare)
         if self.cfg.cas_source is not None:
             tags.add(self.cfg.cas_source)
         return frozenset(tags)
@@ -166,7 +168,7 @@ class Loop:
             raise ValueError(f"dt_s must be positive, got {dt_s}")
         self._check_interlocks(now)
         if self.voter is not None:
-            self._vote = self.voter.update(now, {t: self._latest[t] for t in self.voter.electrodes
+            self._vote = self.voter.update(now, {t: self._latest[t] for t in self.voter.inputs
                                                  if t in self._latest})
             self._vote_at = now
         pv_sample, why_bad = self._pv(now)
@@ -312,7 +314,7 @@ class Loop:
             # between periods (an operator's mode request), judge the electrodes' newest samples too
             stale = self.cfg.fail_safe.stale_after_s
             gone = {t: smp for t in self.voter.in_vote if (smp := self._latest.get(t)) is None
-                    or smp.quality.is_bad or smp.age_s(now) > stale}
+                    or not smp.usable(now, stale)}
             if len(self.voter.in_vote) - len(gone) < 2:
                 why = ", ".join(f"{t} {'no value' if smp is None else smp.reason or smp.quality.reason}"
                                 for t, smp in gone.items())
@@ -321,12 +323,8 @@ class Loop:
         s = self._latest.get(self.cfg.pv)
         if s is None:
             return None, "has no value yet"
-        if s.quality.is_bad:
-            return s, f"is bad ({s.reason or s.quality.reason})"
-        age = s.age_s(now)
-        if age > self.cfg.fail_safe.stale_after_s:
-            return s, f"is stale ({age:.1f} s old, limit {self.cfg.fail_safe.stale_after_s:g} s)"
-        return s, None
+        unusable = s.why_unusable(now, self.cfg.fail_safe.stale_after_s)
+        return s, None if unusable is None else f"is {unusable}"
 
     def _fail_safe_step(self, now: datetime, why: str) -> float:
         fs = self.cfg.fail_safe
@@ -365,7 +363,8 @@ class Loop:
                 samples = [self._latest.get(t) for t in lock.tags]
                 if starting and any(smp is None for smp in samples):
                     continue
-                change = lock.evaluate_voted(now, samples, self.cfg.fail_safe.stale_after_s)
+                spare = self._latest.get(lock.cfg.spare) if lock.cfg.spare is not None else None
+                change = lock.evaluate_voted(now, samples, self.cfg.fail_safe.stale_after_s, spare)
             else:
                 sample = self._latest.get(lock.cfg.tag)
                 if sample is None and starting:
@@ -386,7 +385,7 @@ class Loop:
         if src is None or src not in self._latest:
             return
         s = self._latest[src]
-        if s.quality.is_bad or s.age_s(now) > self.cfg.fail_safe.stale_after_s:
+        if not s.usable(now, self.cfg.fail_safe.stale_after_s):
             if self.mode is LoopMode.CAS:
                 if self.remote_setpoint is not None:
                     self.setpoint = self.remote_setpoint

@@ -33,8 +33,16 @@ def diversion_point(valve: str) -> str:
     return f"SYS.{SUBSYSTEM}.{valve}.STATE"
 
 
+def outvoted_point(valve: str) -> str:
+    return f"SYS.{SUBSYSTEM}.{valve}.OUTVOTED"
+
+
 def flow_short_point(loop: str) -> str:
     return f"SYS.{SUBSYSTEM}.{loop}.FLOW_SHORT"
+
+
+def meter_fallback_point(loop: str) -> str:
+    return f"SYS.{SUBSYSTEM}.{loop}.METER_FALLBACK"
 
 
 def _discrete(name: str, tag: str, value: int, priority: int, message: str, on_delay_s: float = 0.0) -> AlarmConfig:
@@ -43,7 +51,8 @@ def _discrete(name: str, tag: str, value: int, priority: int, message: str, on_d
 
 
 def declare(plant: PlantConfig) -> SystemPoints:
-    """One point per voted electrode, per voted loop, per diversion valve and per flow loop with a deviation alarm."""
+    """One point per voted electrode, per voted loop, per diversion valve, per flow loop with a deviation alarm
+    and per flow loop with a meter fall-back."""
     tags = []
     alarms = []
     for lp in plant.loops:
@@ -70,6 +79,13 @@ def declare(plant: PlantConfig) -> SystemPoints:
             alarms.append(_discrete(f"{t.name}.ACTIVE", t.name, 1, 2,
                                     f"{lp.name} cannot hold its reagent flow: pump wear, air lock, blocked line "
                                     "or empty day tank"))
+        if lp.kind is LoopKind.FLOW and lp.meter_fallback is not None:
+            t = system_tag(SUBSYSTEM, f"{lp.name}.METER_FALLBACK", unit="bool", low=0, high=1, decimals=0,
+                           description=f"{lp.name} dosing on {lp.mv[0]}'s calibration, not on {lp.pv} (1)")
+            tags.append(t)
+            alarms.append(_discrete(f"{t.name}.ACTIVE", t.name, 1, 2,
+                                    f"{lp.pv} Bad, stale or frozen: {lp.name} doses on the pump's calibration "
+                                    f"({lp.meter_fallback.flow_per_pct:g} per %) — check the flowmeter"))
     for div in plant.diversion:
         t = system_tag(SUBSYSTEM, f"{div.name}.STATE", unit="state", low=0, high=2, decimals=0,
                        description=f"{div.name}: 0 to the outfall, 1 diverting, 2 off-spec with nowhere to go")
@@ -78,6 +94,13 @@ def declare(plant: PlantConfig) -> SystemPoints:
                                 f"{div.name} diverting off-spec discharge to the holding tank"))
         alarms.append(_discrete(f"{t.name}.NOWHERE", t.name, 2, 1,
                                 f"{div.name}: discharge off-spec and the holding tank is full — stop the feed now"))
+        if div.outvote is not None:
+            t = system_tag(SUBSYSTEM, f"{div.name}.OUTVOTED", unit="bool", low=0, high=1, decimals=0,
+                           description=f"{div.name}: a discharge electrode overruled by a vote of three (1)")
+            tags.append(t)
+            alarms.append(_discrete(f"{t.name}.ACTIVE", t.name, 1, 2,
+                                    f"{div.name} judges the discharge without a failed or disagreeing electrode "
+                                    "(see the journal for which): check it"))
     return SystemPoints(tuple(tags), tuple(alarms))
 
 
@@ -106,6 +129,13 @@ class ControlPoints:
             law = lp.law
             if isinstance(law, FlowLaw) and flow_short_point(lp.name) in pub.names:
                 pub.set(flow_short_point(lp.name), 1.0 if law.deviation_alarm else 0.0, now)
+            fallback = group.fallbacks.get(lp.name)
+            if fallback is not None and meter_fallback_point(lp.name) in pub.names:
+                pub.set(meter_fallback_point(lp.name), 1.0 if fallback.active else 0.0, now, Quality.GOOD,
+                        fallback.reason)
         for name, div in group.diversions.items():
             if block is None or block == name:
                 pub.set(diversion_point(name), DIVERSION_CODE[div.state], now)
+                if outvoted_point(name) in pub.names:
+                    pub.set(outvoted_point(name), 1.0 if div.outvoted else 0.0, now, Quality.GOOD,
+                            "; ".join(div.outvoted.values()))

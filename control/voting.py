@@ -12,6 +12,9 @@ takes its fail-safe. Faults recognised beside Bad/stale quality:
   point of a glass electrode, with the others well away from 7;
 - deviation: beyond `remove_ph` from the other two without a trend (removed too).
 A deviation beyond `deviation_ph` first raises a deviation alarm while the electrode still votes.
+A spare (an electrode in the same water, e.g. the discharge electrode at the tank's outlet) stands in
+while one of the three is out: two left that disagree can then still be told apart, and the wrong one
+is taken out as with three, instead of the loop controlling on the mean of a good and a bad reading.
 An electrode out for Bad/stale quality rejoins by itself after agreeing for `readmit_s`; one out
 for a diagnosed fault rejoins only when an operator readmits it (after recalibration).
 """
@@ -126,12 +129,15 @@ class ElectrodeVoter:
     """Middle-of-three voting over three electrodes with fault detection and removal from the vote."""
 
     def __init__(self, electrodes: Sequence[str], settings: VoterSettings | None = None,
-                 events: Callable[[VoteEvent], None] | None = None) -> None:
+                 events: Callable[[VoteEvent], None] | None = None, spare: str | None = None) -> None:
         if len(electrodes) != 3 or len(set(electrodes)) != 3:
             raise ValueError(f"a voter needs three distinct electrodes, got {list(electrodes)}")
+        if spare is not None and spare in electrodes:
+            raise ValueError(f"the spare {spare!r} must not be one of the three electrodes")
         self.settings = settings or VoterSettings()
         self._emit = events or (lambda _e: None)
         self._el = {name: _Electrode(name) for name in electrodes}
+        self._spare = _Electrode(spare) if spare is not None else None
         self.last: VoteResult | None = None
         self._lost = False
 
@@ -140,8 +146,25 @@ class ElectrodeVoter:
         return tuple(self._el)
 
     @property
+    def inputs(self) -> tuple[str, ...]:
+        """The three electrodes and the spare (when there is one)."""
+        return (*self._el, *((self._spare.name,) if self._spare is not None else ()))
+
+    @property
     def in_vote(self) -> tuple[str, ...]:
-        return tuple(n for n, e in self._el.items() if e.fault is None)
+        """The electrodes in the vote, with the spare when it stands in for one that is out."""
+        names = tuple(n for n, e in self._el.items() if e.fault is None)
+        sp = self._spare
+        if sp is not None and len(names) < 3 and sp.latest is not None and not sp.latest.quality.is_bad:
+            names = (*names, sp.name)
+        return names
+
+    def _stand_in(self, now: datetime) -> list[_Electrode]:
+        """The spare, while fewer than three electrodes are in the vote and its reading is usable."""
+        sp = self._spare
+        if sp is None or sp.latest is None or not self._usable(sp.latest, now):
+            return []
+        return [sp] if sum(1 for e in self._el.values() if e.fault is None) < 3 else []
 
     def fault_of(self, electrode: str) -> ElectrodeFault | None:
         return self._el[electrode].fault
@@ -186,6 +209,15 @@ class ElectrodeVoter:
                 e.history.append((now, e.latest.value))
             while e.history and (now - e.history[0][0]).total_seconds() > s.window_s:
                 e.history.popleft()
+        sp = self._spare
+        if sp is not None:
+            smp = samples.get(sp.name)
+            if smp is not None:
+                sp.latest = smp
+            if sp.latest is not None and self._usable(sp.latest, now):
+                sp.history.append((now, sp.latest.value))
+            while sp.history and (now - sp.history[0][0]).total_seconds() > s.window_s:
+                sp.history.popleft()
         for e in self._el.values():
             if e.fault is None:
                 self._judge_against_others(e, now)
@@ -196,7 +228,7 @@ class ElectrodeVoter:
     # --- internals -----------------------------------------------------------------------------
 
     def _usable(self, smp: Sample, now: datetime) -> bool:
-        return not smp.quality.is_bad and smp.age_s(now) <= self.settings.stale_after_s
+        return smp.usable(now, self.settings.stale_after_s)
 
     def _judge_quality(self, e: _Electrode, now: datetime) -> None:
         smp = e.latest
@@ -245,7 +277,7 @@ class ElectrodeVoter:
         if e.latest is None or not self._usable(e.latest, now):
             return
         others = [o for o in self._el.values() if o is not e and o.fault is None
-                  and o.latest is not None and self._usable(o.latest, now)]
+                  and o.latest is not None and self._usable(o.latest, now)] + self._stand_in(now)
         if not others:
             return
         # The reference is the nearest other electrode: a wild one then makes no healthy one look deviant.
@@ -336,6 +368,7 @@ class ElectrodeVoter:
     def _vote(self, now: datetime) -> VoteResult:
         usable = [e for e in self._el.values()
                   if e.fault is None and e.latest is not None and self._usable(e.latest, now)]
+        usable += self._stand_in(now)
         names = tuple(e.name for e in usable)
         if len(usable) < 2:
             out = ", ".join(f"{e.name} {e.fault.value}" + (f" ({e.fault_reason})" if e.fault_reason else "")
@@ -391,8 +424,7 @@ class TwoOutOfThree:
             threshold = self.limit
         votes = 0
         for i, smp in enumerate(channels):
-            if smp is None or smp.quality.is_bad or i in out_of_vote \
-                    or smp.age_s(now) > self.stale_after_s:
+            if smp is None or i in out_of_vote or not smp.usable(now, self.stale_after_s):
                 votes += int(self.bad_counts_as_trip)
                 continue
             votes += int(smp.value > threshold if self.above else smp.value < threshold)

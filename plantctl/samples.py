@@ -30,6 +30,20 @@ class Sample:
         """Seconds since plantctl received the value: a PLC's old or future stamp must not decide staleness."""
         return (now - (self.received or self.ts)).total_seconds()
 
+    def why_unusable(self, now: datetime, stale_after_s: float) -> str | None:
+        """Why a controller must not act on this value ("bad (…)" or "stale (…)"), None when it may: the one
+        judgement of Bad quality and receipt-time staleness that loops, votes and diversion share."""
+        if self.quality.is_bad:
+            return f"bad ({self.reason or self.quality.reason})"
+        age = self.age_s(now)
+        if age > stale_after_s:
+            return f"stale ({age:.1f} s old, limit {stale_after_s:g} s)"
+        return None
+
+    def usable(self, now: datetime, stale_after_s: float) -> bool:
+        """Not Bad and received within stale_after_s (Uncertain is usable: it is flagged, not wrong)."""
+        return self.why_unusable(now, stale_after_s) is None
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -44,6 +44,12 @@ class SorbentColumn:
         self.outlet_mol_l += (target - self.outlet_mol_l) * min(dt_s / tau_s, 1.0)  # Euler: books close
         return taken
 
+    def set_loading(self, fraction: float) -> None:
+        """The bed regenerated (0) or swapped for a loaded one: the Li it holds, as a share of capacity."""
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"loading fraction must be within 0..1, got {fraction}")
+        self.loaded_mol = fraction * self.capacity_mol
+
     @property
     def void_l(self) -> float:
         """Liquid held in the bed, litres (its Li is neither taken up nor yet out)."""

@@ -25,9 +25,7 @@ from sim.chemistry import (
     METALS,
     N_INVARIANTS,
     Invariants,
-    base_for_ph,
     conditions,
-    equilibrate,
     ionic_and_conductivity,
     mol_l_to_mg_l,
     solve_log_h,
@@ -42,11 +40,11 @@ from sim.params import (
     SENSOR_TAGS,
     TRIM_SENSOR_TAGS,
     SimParams,
-    TankParams,
     load_sim_params,
 )
 from sim.pumps import DiversionValve, DosingPump, ReturnPump
 from sim.sensors import Sensor
+from sim.tank import Balance, StirredTank, dosed_to_ph
 
 _WATER_HEAT_KJ_M3_K = 4180.0  # rho * cp of water, kJ/(m3 K)
 _MAX_SUBSTEP_S = 5.0  # physics substep: keeps the explicit Euler weir outflow well inside stability
@@ -112,21 +110,6 @@ class TrueState:
     valve_position: float = 0.0  # XV-410: 0 = all to the outfall, 1 = all to T-501
 
 
-@dataclass(frozen=True, slots=True)
-class Balance:
-    """One invariant over one unit since t = 0 (mol, or litres for water): what came in, went out, and stayed."""
-
-    in_mol: float
-    out_mol: float
-    accumulated_mol: float
-
-    @property
-    def closure_error(self) -> float:
-        """Relative error of in − out = accumulated (0 when the books close)."""
-        scale = max(abs(self.in_mol), abs(self.out_mol), abs(self.accumulated_mol), 1e-30)
-        return abs(self.in_mol - self.out_mol - self.accumulated_mol) / scale
-
-
 class PlantModel:
     """The example plant: influent, T-101 CSTR with split-range dosing, C-301 column, instruments."""
 
@@ -149,47 +132,28 @@ class PlantModel:
 
         self.influent = Influent(p.influent, p.start_time_h)
         inf = self.influent.state
-        tank = p.tank
         q0 = inf.flow_m3_h
-        self._volume_m3 = tank.area_m2 * (tank.weir_height_m + (q0 / tank.weir_coeff_m3_h) ** (2.0 / 3.0))
-        self._volume_m3 = min(self._volume_m3, tank.tank_volume_m3)
-        start = inf.invariants
         chem = p.chemistry
-        extra_na = max(base_for_ph(p.initial_tank_ph, start, inf.temp_c, chem.activities), 0.0)
-        conc = list(start.as_tuple())
-        conc[_NA] += extra_na
-        self._moles = [c * self._volume_m3 * 1000.0 for c in conc]
-        self._moles0 = list(self._moles)
-        self._in_mol = [0.0] * N_INVARIANTS
-        self._out_mol = [0.0] * N_INVARIANTS
-        self._water_in_l = 0.0
-        self._water_out_l = 0.0
-        self._volume0_m3 = self._volume_m3
-        self.co2_to_air_mol = 0.0
         self._sludge_out_mol = dict.fromkeys(METALS, 0.0)
         self._temp_c = inf.temp_c
-        eq = equilibrate(Invariants(*conc), self._temp_c, activities=chem.activities)
-        self._ph, self._log_h, self._cond_c = eq.ph, eq.log_h, eq.cond
-        self._log_h_before = self._log_h  # the step before: Newton's start is extrapolated from the two
         self._discharge_shift = 0.0  # discharge log[H+] − T-101's at the last step
-        self._ionic, self._cond = ionic_and_conductivity(tuple(conc), self._log_h, self._cond_c)
-        self._zone_mol = [0.0, 0.0]  # NaOH and H2SO4 in the dosing point's mixing zone, not yet in the bulk
-        self._electrode_ph: deque[tuple[float, float]] = deque([(0.0, self._ph)])
-
         self.pumps = {"P-201": DosingPump("P-201", p.naoh_pump), "P-202": DosingPump("P-202", p.acid_pump),
                       "P-401": DosingPump("P-401", p.trim_naoh_pump), "P-402": DosingPump("P-402", p.trim_acid_pump)}
         for name, pct in (("P-201", p.initial_naoh_pct), ("P-401", p.initial_trim_naoh_pct)):
             if pct > 0:
                 self.pumps[name].set_sp(pct)
                 self.pumps[name].set_run(1.0)
+        conc = dosed_to_ph(inf.invariants.as_tuple(), p.initial_tank_ph, inf.temp_c, chem.activities)
+        self.t101 = StirredTank(p.tank, chem, chem.kla_co2_per_h, self.pumps["P-201"], self.pumps["P-202"],
+                                conc, q0, self._temp_c)
         self.watchdog_tripped = False
         self.safe_state_reason = ""
-        self.column = SorbentColumn(p.column, conc[1], self._ph)
+        self.column = SorbentColumn(p.column, conc[1], self.t101.ph)
         self.column_taken_mol = 0.0
         self._column_in_mol = 0.0
         self._column_out_mol = 0.0
         self._column_outlet0 = self.column.outlet_mol_l
-        self._log_h_discharge = self._log_h
+        self._log_h_discharge = self.t101.log_h
         self._ph_discharge = self._discharge_ph()
         self._init_trim_and_outfall(conc, q0)
 
@@ -205,40 +169,26 @@ class PlantModel:
     def _init_trim_and_outfall(self, t101_conc: list[float], q0_m3_h: float) -> None:
         """T-401 settled on C-301's outlet water, a full outfall pipe, XV-410, T-501 and P-501 at t = 0."""
         p = self.params
-        trim = p.trim_tank
-        head_m = (q0_m3_h / trim.weir_coeff_m3_h) ** (2.0 / 3.0)
-        self._trim_volume_m3 = min(trim.area_m2 * (trim.weir_height_m + head_m), trim.tank_volume_m3)
-        conc = list(t101_conc)
-        conc[1] = self.column.outlet_mol_l
-        conc[_NA] += max(base_for_ph(p.initial_trim_ph, Invariants(*conc), self._temp_c, p.chemistry.activities), 0.0)
-        v_l = self._trim_volume_m3 * 1000.0
-        self._trim_moles = [c * v_l for c in conc]
-        self._trim_moles0 = list(self._trim_moles)
-        self._trim_volume0_m3 = self._trim_volume_m3
-        self._trim_in_mol = [0.0] * N_INVARIANTS
-        self._trim_out_mol = [0.0] * N_INVARIANTS
-        self._trim_water_in_l = 0.0
-        self._trim_water_out_l = 0.0
-        self.trim_co2_to_air_mol = 0.0
-        self._trim_zone_mol = [0.0, 0.0]
-        eq = equilibrate(Invariants(*conc), self._temp_c, activities=p.chemistry.activities)
-        self._trim_ph, self._trim_log_h, self._trim_cond_c = eq.ph, eq.log_h, eq.cond
-        self._trim_log_h_before = self._trim_log_h
-        self._trim_ionic, _ = ionic_and_conductivity(tuple(conc), self._trim_log_h, self._trim_cond_c)
-        self._trim_electrode_ph: deque[tuple[float, float]] = deque([(0.0, self._trim_ph)])
+        chem = p.chemistry
+        water = list(t101_conc)
+        water[1] = self.column.outlet_mol_l
+        conc = dosed_to_ph(water, p.initial_trim_ph, self._temp_c, chem.activities)
+        self.t401 = StirredTank(p.trim_tank, chem, chem.trim_kla_co2_per_h, self.pumps["P-401"], self.pumps["P-402"],
+                                conc, q0_m3_h, self._temp_c)
+        trim = self.t401
         # the outfall pipe: parcels (time it left T-401, litres, mol of each invariant, T-401's pH then, m3/h)
         self._pipe: deque[tuple[float, float, tuple[float, ...], float, float]] = deque()
         delay = p.outfall_pipe_delay_s
-        q_l_s = _weir(trim, self._trim_volume_m3) / 3.6
+        q_l_s = trim.weir_m3_h / 3.6
         n = math.ceil(delay / _PIPE_PREFILL_S - 1e-9)
         for k in range(n):
             litres = q_l_s * delay / n
-            self._pipe.append((-delay + k * delay / n, litres, tuple(c * litres for c in conc), self._trim_ph,
+            self._pipe.append((-delay + k * delay / n, litres, tuple(c * litres for c in conc), trim.ph,
                                q_l_s * 3.6))
         self._pipe0 = self._pipe_holdup()
         self._pipe_in = ([0.0] * N_INVARIANTS, [0.0])  # mol per invariant, litres
         self._pipe_out = ([0.0] * N_INVARIANTS, [0.0])
-        self._arrival = (self._trim_ph, q_l_s * 3.6)  # pH and m3/h of the water that last reached XV-410
+        self._arrival = (trim.ph, q_l_s * 3.6)  # pH and m3/h of the water that last reached XV-410
         self.valve = DiversionValve(p.diversion_valve.stroke_s, p.diversion_valve.initial_divert)
         self.return_pump = ReturnPump("P-501", p.return_pump.capacity_m3_h)
         hold = p.holding_tank
@@ -248,9 +198,9 @@ class PlantModel:
         self._hold_volume0_l = self._hold_volume_l
         self._hold_in = ([0.0] * N_INVARIANTS, [0.0])
         self._hold_out = ([0.0] * N_INVARIANTS, [0.0])
-        self._hold_ph = self._trim_ph
-        self._hold_log_h = self._trim_log_h
-        self._hold_ionic = self._trim_ionic
+        self._hold_ph = trim.ph
+        self._hold_log_h = trim.log_h
+        self._hold_ionic = trim.ionic
         self._hold_changed = False
         self._return_in_l = 0.0  # litres into T-101 from P-501 since t = 0
         self.diverted_m3 = 0.0
@@ -299,17 +249,13 @@ class PlantModel:
         for i in range(n_sub):
             self._physics(h, self._t_s + i * h)
         self._t_s += dt_s
-        self._equilibrate()
+        self.t101.equilibrate(self._temp_c)
         self._ph_discharge = self._discharge_ph()
-        self._equilibrate_trim()
+        self.t401.equilibrate(self._temp_c)  # its temperature is taken as T-101's
         if self._hold_changed:
             self._equilibrate_holding()
-        t = self._t_s
-        for probe, ph, delay in ((self._electrode_ph, self._ph, self.params.tank.electrode_delay_s),
-                                 (self._trim_electrode_ph, self._trim_ph, self.params.trim_tank.electrode_delay_s)):
-            probe.append((t, ph))
-            while len(probe) > 1 and probe[1][0] <= t - delay + 1e-9:
-                probe.popleft()
+        self.t101.sense(self._t_s)
+        self.t401.sense(self._t_s)
 
         if self._noise_i >= _NOISE_BLOCK:
             self._noise = self._rng.standard_normal((_NOISE_BLOCK, _N_NOISE)).tolist()
@@ -329,42 +275,18 @@ class PlantModel:
             sensor.step(truth[tag], dt_s, n)
         self._readings_cache = None
 
-    def _equilibrate(self) -> None:
-        """Solve T-101's pH at the end of a step: activities from the last step's ionic strength."""
-        v_l = self._volume_m3 * 1000.0
-        tot = tuple(n / v_l for n in self._moles)
-        c = conditions(self._temp_c, self._ionic, self.params.chemistry.activities)
-        # Newton starts from the last two steps' trend: two charge balances a solve instead of three
-        last = self._log_h
-        self._log_h = solve_log_h(tot, c, 2.0 * last - self._log_h_before)
-        self._log_h_before = last
-        self._ph = self._log_h - math.log10(c.gamma1)
-        self._cond_c = c
-        self._ionic, self._cond = ionic_and_conductivity(tot, self._log_h, c)
-
     def _discharge_ph(self) -> float:
         """pH after C-301: T-101's water with the Li the column took replaced by the H+ it released."""
-        v_l = self._volume_m3 * 1000.0
-        tot = [n / v_l for n in self._moles]
+        tank = self.t101
+        v_l = tank.volume_m3 * 1000.0
+        tot = [n / v_l for n in tank.moles]
         tot[1] = self.column.outlet_mol_l  # H+/Li+ exchange: fewer cations, the charge balance adds the H+
-        c = self._cond_c
+        c = tank.cond_c
         # started from T-101's fresh solution plus the column's last shift: it moves slowly
-        guess = self._log_h + self._discharge_shift
+        guess = tank.log_h + self._discharge_shift
         self._log_h_discharge = solve_log_h(tuple(tot), c, guess)
-        self._discharge_shift = self._log_h_discharge - self._log_h
+        self._discharge_shift = self._log_h_discharge - tank.log_h
         return self._log_h_discharge - math.log10(c.gamma1)
-
-    def _equilibrate_trim(self) -> None:
-        """Solve T-401's pH at the end of a step, as T-101's (its temperature is taken as T-101's)."""
-        v_l = self._trim_volume_m3 * 1000.0
-        tot = tuple(n / v_l for n in self._trim_moles)
-        c = conditions(self._temp_c, self._trim_ionic, self.params.chemistry.activities)
-        last = self._trim_log_h
-        self._trim_log_h = solve_log_h(tot, c, 2.0 * last - self._trim_log_h_before)
-        self._trim_log_h_before = last
-        self._trim_ph = self._trim_log_h - math.log10(c.gamma1)
-        self._trim_cond_c = c
-        self._trim_ionic, _ = ionic_and_conductivity(tot, self._trim_log_h, c)
 
     def _equilibrate_holding(self) -> None:
         """Solve T-501's pH after diverted water came in (return and overflow leave at its concentration)."""
@@ -408,141 +330,48 @@ class PlantModel:
         inf = self.influent.state
         interlocked = self.watchdog_tripped
         ret_l, ret_mol = self._draw_return(h, interlocked)
-        pumps = self.pumps
-        flows_l_h = []
-        for name in _PUMP_NAMES:
-            pump = pumps[name]
-            pump.line.push(t, pump.pumped_l_h(interlocked))
-            flows_l_h.append(pump.line.delivered_l_h(t))
-        naoh_l_h, acid_l_h = flows_l_h
-        v = self._volume_m3
-        q_out = self._weir_outflow(v)
+        tank = self.t101
         q_in = inf.flow_m3_h
         qin_l = q_in * 1000.0 / 3600.0 * h  # litres in this substep
-        qout_l = q_out * 1000.0 / 3600.0 * h
-        inflow = [c * qin_l for c in inf.invariants.as_tuple()]
-        if ret_mol is not None:  # T-501's water joins the influent at T-101's inlet
-            inflow = [a + b for a, b in zip(inflow, ret_mol, strict=True)]
-        zone = self._zone_mol
-        zone[0] += pumps["P-201"].reagent_mol_l * naoh_l_h / 3600.0 * h
-        zone[1] += pumps["P-202"].reagent_mol_l * acid_l_h / 3600.0 * h
-        tau_mix = self.params.tank.mixing_time_s
-        share = 1.0 - math.exp(-h / tau_mix) if tau_mix > 0.0 else 1.0  # reaching the bulk this substep
-        to_bulk = (zone[0] * share, zone[1] * share)
-        zone[0] -= to_bulk[0]
-        zone[1] -= to_bulk[1]
-        inflow[_NA] += to_bulk[0]
-        inflow[_C] += to_bulk[0] * pumps["P-201"].carbonate_per_na
-        inflow[_S] += to_bulk[1]
-        v_l = v * 1000.0
-        outflow = [n / v_l * qout_l for n in self._moles]
-        to_column = list(outflow)
-        to_column[1] = qout_l * self.column.outlet_mol_l  # C-301 swaps Li+ for H+ (the charge balance adds the H+)
-        # CO2 exchange with the air: kLa·V·([CO2(aq)] − KH·pCO2), CO2(aq) from the last solved pH.
-        chem = self.params.chemistry
-        stripped = 0.0
-        if chem.kla_co2_per_h > 0.0:
-            c = self._cond_c
-            hh = math.pow(10.0, -self._log_h)
-            co2_aq = self._moles[_C] / v_l * hh * hh / (hh * hh + c.k1 * hh + c.k1 * c.k2)
-            stripped = chem.kla_co2_per_h / 3600.0 * h * v_l * (co2_aq - c.kh * chem.pco2_atm)
-            outflow[_C] += stripped
-        reagent_l = (naoh_l_h + acid_l_h) / 3600.0 * h
-        water_in_l = qin_l + reagent_l + ret_l
-        water_out_l = qout_l
-        v_new = v + (water_in_l - qout_l) / 1000.0
-        moles = [n + i - o for n, i, o in zip(self._moles, inflow, outflow, strict=True)]
-        v_max = self.params.tank.tank_volume_m3
-        if v_new > v_max:  # brim-full: the excess spills at tank concentration
-            spill = (v_new - v_max) / v_new
-            extra = [m * spill for m in moles]
-            moles = [m - e for m, e in zip(moles, extra, strict=True)]
-            outflow = [o + e for o, e in zip(outflow, extra, strict=True)]
-            water_out_l += (v_new - v_max) * 1000.0
-            v_new = v_max
-        self._in_mol = [a + b for a, b in zip(self._in_mol, inflow, strict=True)]
-        self._out_mol = [a + b for a, b in zip(self._out_mol, outflow, strict=True)]
-        self._water_in_l += water_in_l
-        self._water_out_l += water_out_l
-        self.co2_to_air_mol += stripped
-        if sum(self._moles[_METAL_IDX[0]:]) > 0.0:  # solids leave suspended, at the tank's share
-            sp = speciate_log_h(tuple(n / v_l for n in self._moles), self._log_h, self._cond_c)
-            frac_out = water_out_l / v_l
+        feed = (qin_l, [c * qin_l for c in inf.invariants.as_tuple()])
+        # T-501's water joins the influent at T-101's inlet
+        out = tank.substep(h, t, interlocked, feed, *(((ret_l, ret_mol),) if ret_mol is not None else ()))
+        v_l = out.volume_before_m3 * 1000.0
+        before = out.moles_before
+        if sum(before[_METAL_IDX[0]:]) > 0.0:  # solids leave suspended, at the tank's share
+            sp = speciate_log_h(tuple(n / v_l for n in before), tank.log_h, tank.cond_c)
+            frac_out = out.water_out_l / v_l
             for m, k in zip(METALS, _METAL_IDX, strict=True):
-                self._sludge_out_mol[m] += max(self._moles[k] / v_l - sp.dissolved[m], 0.0) * v_l * frac_out
+                self._sludge_out_mol[m] += max(before[k] / v_l - sp.dissolved[m], 0.0) * v_l * frac_out
         # Temperature: mixing with the influent, loss to ambient (reagent at ambient, small).
-        tank = self.params.tank
-        heat_cap = v * _WATER_HEAT_KJ_M3_K
-        naoh_mol_s = to_bulk[0] / h
+        params = tank.params
+        heat_cap = out.volume_before_m3 * _WATER_HEAT_KJ_M3_K
+        naoh_mol_s = out.naoh_to_bulk_mol / h
         d_temp = (q_in / 3600.0 * _WATER_HEAT_KJ_M3_K * (inf.temp_c - self._temp_c)
-                  + naoh_mol_s * tank.neutralisation_heat_kj_mol
-                  - tank.heat_loss_kw_per_k * (self._temp_c - tank.ambient_temp_c)) / heat_cap
+                  + naoh_mol_s * params.neutralisation_heat_kj_mol
+                  - params.heat_loss_kw_per_k * (self._temp_c - params.ambient_temp_c)) / heat_cap
         self._temp_c += d_temp * h
-        # C-301 sees the overflow at T-101's Li and pH.
-        li_tank = self._moles[1] / v_l
+        # C-301 sees the overflow at T-101's Li and pH (a brim spill does not reach it).
+        qout_l = out.weir_l
+        li_tank = before[1] / v_l
         self._column_in_mol += qout_l * li_tank
         self._column_out_mol += qout_l * self.column.outlet_mol_l
-        self.column_taken_mol += self.column.step(h, q_out, li_tank, self._ph)
-        self._moles = moles
-        self._volume_m3 = v_new
+        to_column = list(out.weir_mol)
+        to_column[1] = qout_l * self.column.outlet_mol_l  # C-301 swaps Li+ for H+ (the charge balance adds the H+)
+        self.column_taken_mol += self.column.step(h, out.weir_m3_h, li_tank, tank.ph)
         self._trim_physics(h, t_sub, qout_l, to_column)
         self._outfall_physics(h, t_sub)
 
     def _trim_physics(self, h: float, t_sub: float, qin_l: float, inflow: list[float]) -> None:
         """T-401 this substep: C-301's outlet in, P-401/P-402 through the mixing zone, CO2 to air, weir out
         into the outfall pipe (a brim spill too: it runs into the same outlet)."""
-        t = self._t_s
-        interlocked = self.watchdog_tripped
-        pumps = self.pumps
-        naoh, acid = pumps["P-401"], pumps["P-402"]
-        naoh.line.push(t, naoh.pumped_l_h(interlocked))
-        acid.line.push(t, acid.pumped_l_h(interlocked))
-        naoh_l_h, acid_l_h = naoh.line.delivered_l_h(t), acid.line.delivered_l_h(t)
-        trim = self.params.trim_tank
-        zone = self._trim_zone_mol
-        zone[0] += naoh.reagent_mol_l * naoh_l_h / 3600.0 * h
-        zone[1] += acid.reagent_mol_l * acid_l_h / 3600.0 * h
-        tau_mix = trim.mixing_time_s
-        share = 1.0 - math.exp(-h / tau_mix) if tau_mix > 0.0 else 1.0
-        to_na, to_s = zone[0] * share, zone[1] * share
-        zone[0] -= to_na
-        zone[1] -= to_s
-        inflow[_NA] += to_na
-        inflow[_C] += to_na * naoh.carbonate_per_na
-        inflow[_S] += to_s
-        v = self._trim_volume_m3
-        v_l = v * 1000.0
-        qout_l = _weir(trim, v) / 3.6 * h
-        outflow = [n / v_l * qout_l for n in self._trim_moles]
-        water_in_l = qin_l + (naoh_l_h + acid_l_h) / 3600.0 * h
-        v_new = v + (water_in_l - qout_l) / 1000.0
-        moles = [n + i - o for n, i, o in zip(self._trim_moles, inflow, outflow, strict=True)]
-        chem = self.params.chemistry
-        stripped = 0.0
-        if chem.trim_kla_co2_per_h > 0.0:
-            c = self._trim_cond_c
-            hh = math.pow(10.0, -self._trim_log_h)
-            co2_aq = self._trim_moles[_C] / v_l * hh * hh / (hh * hh + c.k1 * hh + c.k1 * c.k2)
-            stripped = chem.trim_kla_co2_per_h / 3600.0 * h * v_l * (co2_aq - c.kh * chem.pco2_atm)
-            moles[_C] -= stripped
-        v_max = trim.tank_volume_m3
-        if v_new > v_max:
-            spill = (v_new - v_max) / v_new
-            extra = [m * spill for m in moles]
-            moles = [m - e for m, e in zip(moles, extra, strict=True)]
-            outflow = [o + e for o, e in zip(outflow, extra, strict=True)]
-            qout_l += (v_new - v_max) * 1000.0
-            v_new = v_max
-        self._trim_in_mol = [a + b for a, b in zip(self._trim_in_mol, inflow, strict=True)]
-        self._trim_out_mol = [a + b for a, b in zip(self._trim_out_mol, outflow, strict=True)]
-        self._trim_out_mol[_C] += stripped
-        self._trim_water_in_l += water_in_l
-        self._trim_water_out_l += qout_l
-        self.trim_co2_to_air_mol += stripped
-        self._trim_moles = moles
-        self._trim_volume_m3 = v_new
-        parcel = tuple(outflow)
-        self._pipe.append((t_sub, qout_l, parcel, self._trim_ph, qout_l * 3.6 / h))
+        trim = self.t401
+        ph = trim.ph  # the water leaving now carries the pH solved at the substep's start
+        out = trim.substep(h, self._t_s, self.watchdog_tripped, (qin_l, inflow))
+        parcel = tuple(out.weir_mol) if out.spill_mol is None else tuple(
+            o + e for o, e in zip(out.weir_mol, out.spill_mol, strict=True))
+        qout_l = out.water_out_l
+        self._pipe.append((t_sub, qout_l, parcel, ph, qout_l * 3.6 / h))
         pipe_mol, pipe_l = self._pipe_in
         for k, n in enumerate(parcel):
             pipe_mol[k] += n
@@ -604,34 +433,31 @@ class PlantModel:
         per_h = 3.6 / h  # litres this substep -> m3/h
         self._rates_m3_h = (to_outfall_l * per_h, div_l * per_h, spill_l * per_h, self._return_l * per_h)
 
-    def _weir_outflow(self, volume_m3: float) -> float:
-        return _weir(self.params.tank, volume_m3)
-
     def _true_values(self) -> dict[str, float]:
-        tank = self.params.tank
+        tank, trim = self.t101, self.t401
         return {
             "FIT-100": self.influent.state.flow_m3_h,
             "AIT-100": self.influent.state.ph,
-            "AIT-101": self._electrode_ph[0][1],
-            "CIT-101": self._cond,
-            "LIT-101": self._volume_m3 / tank.area_m2 / tank.height_m * 100.0,
+            "AIT-101": tank.electrode_ph,
+            "CIT-101": tank.cond,
+            "LIT-101": tank.level_pct,
             "TIT-101": self._temp_c,
             "AIT-301": mol_l_to_mg_l(self.column.outlet_mol_l, LI_G_MOL),
-            "AIT-104": self._electrode_ph[0][1],
-            "AIT-105": self._electrode_ph[0][1],
+            "AIT-104": tank.electrode_ph,
+            "AIT-105": tank.electrode_ph,
             "AIT-302": self._ph_discharge,
             "FIT-201": self.pumps["P-201"].pumped_l_h(self.watchdog_tripped),
             "FIT-202": self.pumps["P-202"].pumped_l_h(self.watchdog_tripped),
-            "AIT-401": self._trim_electrode_ph[0][1],
-            "AIT-402": self._trim_electrode_ph[0][1],
-            "AIT-403": self._trim_electrode_ph[0][1],
-            "AIT-410": self._trim_ph,  # on T-401's outlet line, where the outfall pipe starts
+            "AIT-401": trim.electrode_ph,
+            "AIT-402": trim.electrode_ph,
+            "AIT-403": trim.electrode_ph,
+            "AIT-410": trim.ph,  # on T-401's outlet line, where the outfall pipe starts
             "FIT-401": self.pumps["P-401"].pumped_l_h(self.watchdog_tripped),
             "FIT-402": self.pumps["P-402"].pumped_l_h(self.watchdog_tripped),
             "FIT-410": self._rates_m3_h[0] + self._rates_m3_h[2],  # downstream of T-501's overflow joining
             "LIT-501": self._hold_volume_l / (self.params.holding_tank.volume_m3 * 10.0),
             "FIT-501": self._rates_m3_h[3],
-            "AIT-300": mol_l_to_mg_l(self._moles[1] / (self._volume_m3 * 1000.0), LI_G_MOL),
+            "AIT-300": mol_l_to_mg_l(tank.moles[1] / (tank.volume_m3 * 1000.0), LI_G_MOL),
         }
 
     def readings(self) -> dict[str, Reading]:
@@ -720,42 +546,50 @@ class PlantModel:
     # --- the truth ----------------------------------------------------------------------------
 
     def tank_invariants(self) -> Invariants:
-        v_l = self._volume_m3 * 1000.0
-        return Invariants(*(n / v_l for n in self._moles))
+        return self.t101.invariants()
 
     def trim_invariants(self) -> Invariants:
-        v_l = self._trim_volume_m3 * 1000.0
-        return Invariants(*(n / v_l for n in self._trim_moles))
+        return self.t401.invariants()
+
+    @property
+    def co2_to_air_mol(self) -> float:
+        """Net CO2 stripped from T-101 since t = 0 (negative: recarbonated)."""
+        return self.t101.co2_to_air_mol
+
+    @property
+    def trim_co2_to_air_mol(self) -> float:
+        """Net CO2 stripped from T-401 since t = 0."""
+        return self.t401.co2_to_air_mol
 
     def true_state(self) -> TrueState:
-        tank = self.params.tank
-        level_m = self._volume_m3 / tank.area_m2
+        t101, t401 = self.t101, self.t401
+        tank = t101.params
+        level_m = t101.volume_m3 / tank.area_m2
         interlocked = self.watchdog_tripped
         naoh, acid = self.pumps["P-201"], self.pumps["P-202"]
         trim_naoh, trim_acid = self.pumps["P-401"], self.pumps["P-402"]
-        trim = self.params.trim_tank
         arriving_ph, arriving_m3_h, overflow_m3_h = self._at_the_valve()
         pos = self.valve.position
         inv = self.tank_invariants()
-        sp = speciate_log_h(inv.as_tuple(), self._log_h, self._cond_c)
+        sp = speciate_log_h(inv.as_tuple(), t101.log_h, t101.cond_c)
         sludge_kg = sum(max(getattr(inv, m) - sp.dissolved[m], 0.0) * HYDROXIDE_G_MOL[m]
-                        for m in METALS) * self._volume_m3  # mol/L x g/mol x m3 = kg
+                        for m in METALS) * t101.volume_m3  # mol/L x g/mol x m3 = kg
         return TrueState(
-            t_s=self._t_s, ph=self._ph, conductivity_ms_cm=self._cond, temp_c=self._temp_c,
-            volume_m3=self._volume_m3, level_m=level_m, level_pct=level_m / tank.height_m * 100.0,
+            t_s=self._t_s, ph=t101.ph, conductivity_ms_cm=t101.cond, temp_c=self._temp_c,
+            volume_m3=t101.volume_m3, level_m=level_m, level_pct=level_m / tank.height_m * 100.0,
             tank=self.tank_invariants(), influent=self.influent.state,
-            outflow_m3_h=self._weir_outflow(self._volume_m3),
+            outflow_m3_h=t101.weir_m3_h,
             naoh_pumped_l_h=naoh.pumped_l_h(interlocked),
             naoh_delivered_l_h=naoh.line.delivered_l_h(self._t_s),
             acid_pumped_l_h=acid.pumped_l_h(interlocked),
             acid_delivered_l_h=acid.line.delivered_l_h(self._t_s),
             column_outlet_li_mg_l=mol_l_to_mg_l(self.column.outlet_mol_l, LI_G_MOL),
             column_loading_fraction=self.column.loading_fraction,
-            ionic_strength=self._ionic, co2_to_air_mol=self.co2_to_air_mol,
+            ionic_strength=t101.ionic, co2_to_air_mol=t101.co2_to_air_mol,
             dissolved_metals_mg_l={m: mol_l_to_mg_l(sp.dissolved[m], METAL_G_MOL[m]) for m in METALS},
             sludge_kg=sludge_kg, discharge_ph=arriving_ph,
             sludge_out_kg=sum(n * HYDROXIDE_G_MOL[m] for m, n in self._sludge_out_mol.items()) / 1000.0,
-            trim_ph=self._trim_ph, column_outlet_ph=self._ph_discharge,
+            trim_ph=t401.ph, column_outlet_ph=self._ph_discharge,
             outfall_m3_h=arriving_m3_h * (1.0 - pos), diverted_m3_h=arriving_m3_h * pos,
             holding_overflow_m3_h=overflow_m3_h, holding_ph=self._hold_ph,
             holding_volume_m3=self._hold_volume_l / 1000.0, return_m3_h=self._rates_m3_h[3],
@@ -763,7 +597,7 @@ class PlantModel:
             trim_naoh_delivered_l_h=trim_naoh.line.delivered_l_h(self._t_s),
             trim_acid_pumped_l_h=trim_acid.pumped_l_h(interlocked),
             trim_acid_delivered_l_h=trim_acid.line.delivered_l_h(self._t_s),
-            trim_level_pct=self._trim_volume_m3 / trim.area_m2 / trim.height_m * 100.0,
+            trim_level_pct=t401.level_pct,
             valve_position=self.valve.position,
         )
 
@@ -775,7 +609,7 @@ class PlantModel:
         if pipe and pipe[0][0] <= self._t_s - delay + 1e-9:
             ph, q = pipe[0][3], pipe[0][4]
         elif delay <= 0.0:  # no pipe: T-401's outlet is at the valve
-            ph, q = self._trim_ph, _weir(self.params.trim_tank, self._trim_volume_m3)
+            ph, q = self.t401.ph, self.t401.weir_m3_h
         else:
             ph, q = self._arrival
         overflow = 0.0
@@ -788,20 +622,14 @@ class PlantModel:
         return), 'water' (litres), 'li_column' for C-301 (in / out / retained), and the same per invariant
         and water for 'T-401.<name>' (out includes its CO2 to air), 'outfall_pipe.<name>' (holdup between
         T-401 and XV-410) and 'T-501.<name>' (in: diverted; out: returned and overflowed)."""
-        out = {
-            name: Balance(self._in_mol[k], self._out_mol[k], self._moles[k] - self._moles0[k])
-            for k, name in enumerate(INVARIANT_NAMES)
-        }
-        out["water"] = Balance(self._water_in_l, self._water_out_l, (self._volume_m3 - self._volume0_m3) * 1000.0)
+        out = self.t101.balances()
         holdup_change = (self.column.outlet_mol_l - self._column_outlet0) * self.column.void_l
         out["li_column"] = Balance(self._column_in_mol, self._column_out_mol,
                                    self.column_taken_mol + holdup_change)
-        trim_l = self._trim_volume_m3 * 1000.0
         pipe_mol, pipe_l = self._pipe_holdup()
         pipe0_mol, pipe0_l = self._pipe0
+        out.update({f"T-401.{name}": books for name, books in self.t401.balances().items()})
         units = (
-            ("T-401", self._trim_in_mol, self._trim_out_mol, self._trim_moles, self._trim_moles0,
-             self._trim_water_in_l, self._trim_water_out_l, trim_l - self._trim_volume0_m3 * 1000.0),
             ("outfall_pipe", self._pipe_in[0], self._pipe_out[0], pipe_mol, pipe0_mol,
              self._pipe_in[1][0], self._pipe_out[1][0], pipe_l - pipe0_l),
             ("T-501", self._hold_in[0], self._hold_out[0], self._hold_moles, self._hold_moles0,
@@ -812,12 +640,6 @@ class PlantModel:
                 out[f"{unit}.{name}"] = Balance(in_mol[k], out_mol[k], now[k] - start[k])
             out[f"{unit}.water"] = Balance(w_in, w_out, w_acc)
         return out
-
-
-def _weir(tank: TankParams, volume_m3: float) -> float:
-    """Overflow of a tank over its weir, m3/h (Q = c·head^1.5)."""
-    head = volume_m3 / tank.area_m2 - tank.weir_height_m
-    return tank.weir_coeff_m3_h * head**1.5 if head > 0.0 else 0.0
 
 
 def _assert_protocol() -> None:

@@ -213,6 +213,18 @@ class PumpEvent(_Timed):
         return self
 
 
+class ColumnChange(Strict):
+    """C-301's bed as it is now: a fresh bed after regeneration (0) or one near exhaustion (near 1)."""
+
+    loading_fraction: float = Field(ge=0, le=1, description="Li held, as a share of the bed's full capacity")
+
+
+class ColumnEvent(_Timed):
+    """C-301 swapped or regenerated (loading 0), or found loaded (a bed near breakthrough)."""
+
+    column: ColumnChange
+
+
 class CommsDropSpec(Strict):
     server: Server
     duration_s: float = Field(gt=0, le=86400)
@@ -222,10 +234,10 @@ class CommsDropEvent(_Timed):
     comms_drop: CommsDropSpec
 
 
-Event = InfluentEvent | ShockEvent | SensorEvent | PumpEvent | CommsDropEvent
+Event = InfluentEvent | ShockEvent | SensorEvent | PumpEvent | CommsDropEvent | ColumnEvent
 _KINDS: dict[str, type[Event]] = {
     "influent": InfluentEvent, "shock_load": ShockEvent, "sensor": SensorEvent, "pump": PumpEvent,
-    "comms_drop": CommsDropEvent,
+    "comms_drop": CommsDropEvent, "column": ColumnEvent,
 }
 
 
@@ -371,4 +383,6 @@ def _apply(model: PlantModel, event: Event, t: float) -> None:
             model.pumps[event.pump].set_capacity_pct(event.capacity_pct)
         elif event.reagent_mol_l is not None:
             model.pumps[event.pump].reagent_mol_l = event.reagent_mol_l
+    elif isinstance(event, ColumnEvent):
+        model.column.set_loading(event.column.loading_fraction)
     # CommsDropEvent: the facade's business (Scenario.comms_drops()); the process does not notice.

@@ -251,8 +251,12 @@ def check_plant(doc: LocatedDocument, protocols: ProtocolTable) -> tuple[PlantCo
             ref((*loc, "interlocks", j, "tag"), lock.tag)
             for k, voted in enumerate(lock.voted_with):
                 ref((*loc, "interlocks", j, "voted_with", k), voted)
+            if lock.spare is not None:
+                ref((*loc, "interlocks", j, "spare"), lock.spare)
         for k, voted in enumerate(loop.voted_with):
             ref((*loc, "voted_with", k), voted)
+        if loop.vote_spare is not None:
+            ref((*loc, "vote_spare"), loop.vote_spare)
         loop_loc[loop.name] = loc
 
     primaries = {lp.cas_source for lp in loops.values()}

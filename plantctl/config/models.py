@@ -193,6 +193,20 @@ class FlowDeviationConfig(Strict):
     delay_s: float = Field(default=60.0, ge=0, description="how long the deviation must last")
 
 
+class MeterFallbackConfig(Strict):
+    """A flow loop whose meter is Bad, stale or frozen drives its pump on the pump's calibration instead."""
+
+    flow_per_pct: float = Field(gt=0, description="the pump's calibrated flow per % speed, in the flow's unit "
+                                                  "(e.g. 2.5 L/h per % for a 250 L/h pump)")
+    frozen_s: float = Field(default=60.0, gt=0, le=3600,
+                            description="a meter reading that has not moved for this long while the speed moved "
+                                        "by moved_pct is not following the pump (frozen transmitter)")
+    moved_pct: float = Field(default=5.0, gt=0, le=100, description="speed movement that a live meter must follow")
+    return_s: float = Field(default=30.0, ge=0, le=3600,
+                            description="the meter usable (and moving, after a freeze) this long before the loop "
+                                        "returns to it")
+
+
 class OscillationGuardConfig(Strict):
     """Cut the loop gain when the error cycles (the process gain grew, e.g. the buffer was stripped)."""
 
@@ -334,6 +348,9 @@ class InterlockConfig(Strict):
     voted_with: list[TagName] = Field(
         default_factory=list, description="two more electrodes of the same measurement: the interlock then trips "
                                           "on 2 out of 3 (tag + these); a bad channel counts per on_bad_quality")
+    spare: TagName | None = Field(
+        default=None, description="with voted_with: an electrode in the same water that stands in for a Bad, stale "
+                                  "or missing channel, so one failed electrode and one drifting do not trip it")
 
     @model_validator(mode="after")
     def _one_limit(self) -> InterlockConfig:
@@ -341,6 +358,8 @@ class InterlockConfig(Strict):
             raise ValueError("an interlock needs exactly one of above: or below:")
         if self.voted_with and (len(self.voted_with) != 2 or len({self.tag, *self.voted_with}) != 3):
             raise ValueError("voted_with: needs two more tags, distinct from tag:, for a 2-out-of-3 vote")
+        if self.spare is not None and (not self.voted_with or self.spare in {self.tag, *self.voted_with}):
+            raise ValueError("spare: stands in for a channel of a 2-out-of-3 vote: give voted_with: and a fourth tag")
         return self
 
 
@@ -375,11 +394,17 @@ class LoopConfig(Strict):
     voted_with: list[TagName] = Field(
         default_factory=list, description="two more electrodes of the PV's measurement: the loop then controls on "
                                           "their middle of three, faulty ones taken out of the vote (control.voting)")
+    vote_spare: TagName | None = Field(
+        default=None, description="an electrode in the same water (e.g. the discharge electrode at the tank's "
+                                  "outlet) that stands in while one of the three is out of the vote, so two left "
+                                  "that disagree can still be told apart")
     sp_tracking_in_man: bool = True
     oscillation_guard: OscillationGuardConfig | None = Field(
         default=None, description="kind ph: cut the gain when the loop cycles (control/oscillation.py)")
     turndown: TurndownConfig | None = Field(default=None, description="kind flow: pulse the pump below its minimum")
     deviation_alarm: FlowDeviationConfig | None = Field(default=None, description="kind flow: inner-loop deviation")
+    meter_fallback: MeterFallbackConfig | None = Field(
+        default=None, description="kind flow: on a Bad, stale or frozen flowmeter drive the pump on its calibration")
 
     @model_validator(mode="after")
     def _kind_parts(self) -> LoopConfig:
@@ -392,8 +417,9 @@ class LoopConfig(Strict):
                 raise ValueError(f"kind flow takes no {', '.join(ph_only)} (those are the pH law's)")
             if len(self.mv) != 1:
                 raise ValueError("kind flow drives one pump: mv: [pump speed setpoint]")
-        elif self.turndown is not None or self.deviation_alarm is not None:
-            raise ValueError(f"turndown: and deviation_alarm: belong to kind flow, not {self.kind.value}")
+        elif self.turndown is not None or self.deviation_alarm is not None or self.meter_fallback is not None:
+            raise ValueError("turndown:, deviation_alarm: and meter_fallback: belong to kind flow, "
+                             f"not {self.kind.value}")
         return self
 
     @model_validator(mode="after")
@@ -419,6 +445,8 @@ class LoopConfig(Strict):
             raise ValueError("a loop cannot be its own cascade source")
         if self.voted_with and (len(self.voted_with) != 2 or len({self.pv, *self.voted_with}) != 3):
             raise ValueError("voted_with: needs two more electrodes, distinct from pv:, for a middle-of-three vote")
+        if self.vote_spare is not None and (not self.voted_with or self.vote_spare in {self.pv, *self.voted_with}):
+            raise ValueError("vote_spare: stands in for one of the voted electrodes: give voted_with: and a fourth tag")
         return self
 
     @model_validator(mode="after")
@@ -512,6 +540,13 @@ class ReturnPumpConfig(Strict):
         return self
 
 
+class OutvoteConfig(Strict):
+    """A single discharge electrode against a loop's full three-electrode vote of the same water."""
+
+    ph: float = Field(default=0.5, gt=0, le=3, description="disagreement, pH, that counts against the electrode")
+    delay_s: float = Field(default=120.0, ge=0, le=3600, description="how long it must last (meanwhile it diverts)")
+
+
 class DiversionConfig(Strict):
     """A diversion valve after the last stage: off-spec (or unknown) discharge goes to a holding tank."""
 
@@ -534,6 +569,10 @@ class DiversionConfig(Strict):
     holding_full_pct: float = Field(default=95.0, gt=0, le=100)
     holding_room_pct: float = Field(default=90.0, ge=0, lt=100)
     period_s: float = Field(default=1.0, ge=0.05, le=60)
+    outvote: OutvoteConfig | None = Field(
+        default=None, description="a single electrode that is Bad, stale, or departs from a loop's vote of three "
+                                  "agreeing electrodes in the same water (for delay_s) is outvoted, alarmed, and "
+                                  "the decision rests on the vote; None: any measurement Bad or off-spec diverts")
 
     @model_validator(mode="after")
     def _bands(self) -> DiversionConfig:

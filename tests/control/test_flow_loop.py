@@ -122,7 +122,7 @@ def test_a_worn_pump_that_cannot_reach_the_setpoint_is_reported_short() -> None:
     ({"compensation": "titration", "titration_curve": {"points": [[2, 0], [7, 5], [12, 9]]}},
      "kind flow takes no titration_curve, compensation"),
     ({"mv": []}, "kind flow drives one pump"),
-    ({"kind": "ph"}, "turndown: and deviation_alarm: belong to kind flow, not ph"),
+    ({"kind": "ph"}, "turndown:, deviation_alarm: and meter_fallback: belong to kind flow, not ph"),
     ({"kind": "ratio"}, "Input should be 'ph' or 'flow'"),
 ])
 def test_kind_parts_are_checked(over: dict[str, Any], why: str) -> None:

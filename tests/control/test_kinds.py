@@ -70,7 +70,8 @@ def test_group_builds_each_loop_by_its_kind_and_cascades_ph_onto_flow() -> None:
 @pytest.mark.parametrize(("line", "why"), [
     ("    kind: ratio\n", "kind: Input should be 'ph' or 'flow'"),
     ("    options: {gain: 2}\n", "loops.0.options: unknown field 'options'"),
-    ("    turndown: {min_speed_pct: 8}\n", "turndown: and deviation_alarm: belong to kind flow, not ph"),
+    ("    turndown: {min_speed_pct: 8}\n",
+     "turndown:, deviation_alarm: and meter_fallback: belong to kind flow, not ph"),
 ])
 def test_kind_errors_name_the_file_and_line(tmp_path: Path, line: str, why: str) -> None:
     text = Path("examples/plant.yaml").read_text(encoding="utf-8")

@@ -24,13 +24,13 @@ def test_tank_column_outlet_and_trim_ph_are_the_roots_a_cold_solve_finds(params:
         model.command("P-201.SP", float(10 * (k // 100)))
         model.command("P-401.SP", float(5 * (k // 100)))
         model.step(1.0)
-        c = model._cond_c
+        c = model.t101.cond_c
         tank = model.tank_invariants().as_tuple()
-        assert model._log_h == pytest.approx(solve_log_h(tank, c, None), abs=1e-9)
+        assert model.t101.log_h == pytest.approx(solve_log_h(tank, c, None), abs=1e-9)
         discharge = list(tank)
         discharge[1] = model.column.outlet_mol_l
         cold = solve_log_h(tuple(discharge), c, None) - math.log10(c.gamma1)
         assert model.true_state().column_outlet_ph == pytest.approx(cold, abs=1e-9)
-        trim_c = model._trim_cond_c
+        trim_c = model.t401.cond_c
         trim = model.trim_invariants().as_tuple()
-        assert model._trim_log_h == pytest.approx(solve_log_h(trim, trim_c, None), abs=1e-9)
+        assert model.t401.log_h == pytest.approx(solve_log_h(trim, trim_c, None), abs=1e-9)
