@@ -286,13 +286,12 @@ class SparkplugHost:
             self._request_rebirth(state, f"seq {p.seq} where {expected} was due")
         state.seq = p.seq
         position = state.by_alias.lookup(p.alias)
-        fleet_of = state.by_alias.fleet
-        fleet_names = list(fleet_of)
+        fleet_names = list(state.by_alias.fleet) if p.names else state.by_alias.fleet
         for row, name in p.names.items():  # metrics by name (other implementations, our spool replays)
             if p.alias[row] < 0:
                 fleet = state.names.get(name)
                 if fleet is None:
-                    position[row] = -2 if name else -1
+                    position[row] = -2  # a name its birth did not give (or a filtered one): dropped, as before
                 else:
                     position[row] = len(fleet_names)
                     fleet_names.append(fleet)
