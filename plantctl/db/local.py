@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -43,12 +44,15 @@ INSTEAD = (
 )
 
 
-# Write-ahead log settings for sustained ingest (docs/fleet.md, "The database"): PostgreSQL's default
+# Write-ahead log settings for sustained ingest (docs/fleet.md, "Central ingest"): PostgreSQL's default
 # max_wal_size (1 GB) starts a checkpoint every ~0.5 GB of WAL (under two minutes at 100,000 rows/s into
 # 100,000 tags, measured), and after each checkpoint the first change to every index page logs the whole page
 # again. Checkpoints by time instead, and the full-page images compressed. Durability is unchanged
 # (fsync and synchronous_commit stay on); only crash recovery may replay more WAL.
 WAL_SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min", "wal_compression": "lz4"}
+
+
+log = logging.getLogger(__name__)
 
 
 class ProvisionError(RuntimeError):
@@ -64,13 +68,21 @@ def database_url() -> str:
 
 
 def _apply_wal_settings(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    """Bring a cluster made before WAL_SETTINGS up to them (ALTER SYSTEM; all three take effect on reload)."""
+    """Bring every cluster, new or older, to WAL_SETTINGS (ALTER SYSTEM; all three take effect on reload).
+
+    ALTER SYSTEM checks a value before it writes it, so a server built without lz4 keeps its setting
+    (logged) and still starts, where a bad line in postgresql.conf would stop it.
+    """
     changed = False
     for name, wanted in WAL_SETTINGS.items():
         current = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()
         if current is not None and str(current[0]) == wanted:
             continue
-        conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(wanted)))
+        try:
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(wanted)))
+        except psycopg.Error as exc:
+            log.warning("local database: keeping %s (cannot set %s: %s)", name, wanted, exc)
+            continue
         changed = True
     if changed:
         conn.execute("SELECT pg_reload_conf()")
@@ -260,7 +272,6 @@ class LocalDatabase:
             "shared_buffers": "'512MB'",
             "synchronous_commit": "on",
             "log_min_messages": "warning",
-            **{k: f"'{v}'" for k, v in WAL_SETTINGS.items()},
         }
         if runner.kind == "chroot":
             settings["dynamic_shared_memory_type"] = "mmap"  # no /dev/shm mount inside the root
