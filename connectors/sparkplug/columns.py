@@ -149,13 +149,14 @@ def decode_columns(payload: bytes) -> DataColumns:
         active = np.flatnonzero((pos < end) & ~odd)
         if len(active) == 0:
             break
-        p_at = pos[active]
-        key = buf[p_at].astype(np.int64)
-        odd[active[(key & 0x80) != 0]] = True  # a field number ≥ 16
+        key = buf[pos[active]].astype(np.int64)
+        multi = (key & 0x80) != 0  # a key of two bytes: a field number ≥ 16 (bytes, dataset, template values)
+        odd[active[multi]] = True
+        active, key = active[~multi], key[~multi]
+        p_at = pos[active] + 1
         field, wire = key >> 3, key & 7
-        p_at = p_at + 1
         # varints
-        sel = (wire == 0) & ((key & 0x80) == 0)
+        sel = wire == 0
         if sel.any():
             rows, f = active[sel], field[sel]
             v, after = _varints(buf, p_at[sel])

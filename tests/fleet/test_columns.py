@@ -68,6 +68,9 @@ def test_other_implementations_datatypes_defaults_and_properties() -> None:
     m.properties.keys.append("Quality")
     m.properties.values.add(type=codec.INT32, int_value=300)  # not a byte: its class, as quality_from_code says
     assert_same(p.SerializeToString())
+    last = p.metrics.add(alias=307, datatype=pb.DataType.Value("Bytes"))
+    last.bytes_value = b"\x09"  # field 16: a two-byte key, last in the payload
+    assert_same(p.SerializeToString())
 
 
 def test_births_deaths_and_an_empty_payload() -> None:
