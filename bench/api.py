@@ -24,7 +24,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import psycopg
@@ -33,13 +33,11 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.app import create_app
 from api.auth.bootstrap import prepare_auth
 from api.settings import ApiSettings
 from plantctl.historian.rollups import run_rollups
-from plantctl.historian.service import Historian
 from plantctl.plantfile import load_plant
-from plantctl.runtime.service import HistorianSink, PlantRuntime
+from plantctl.runtime.assemble import build_service
 from plantctl.samples import Sample
 
 PLANT = Path(__file__).resolve().parents[1] / "examples" / "plant.yaml"
@@ -56,22 +54,25 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def serve_child(url: str) -> None:
-    """The server side, run in its own process (no GIL shared with the clients), as `plantctl run` runs it.
+    """The server side, run in its own process (no GIL shared with the clients), assembled and served as
+    `plantctl run` does it (build_service; the app's lifespan runs the service), without a plant link.
 
     Prints "PORT <n>", then obeys stdin lines: "publish <count> <interval_s>" pushes marker samples of TAG
     (value 7 + k/1000, ts = now) through the runtime's bus; "quit" stops.
     """
     with TemporaryDirectory() as tmp:
         config = load_plant(PLANT)
-        historian = Historian(url, config.historian, config.tags, state_dir=Path(tmp))
-        runtime = PlantRuntime(config, state_dir=Path(tmp), historian=cast("HistorianSink", historian), sources={})
-        await runtime.start()
         # one bench user opens every fan-out stream: lift the per-user stream limit (default 8) for it
         settings = ApiSettings(mode="production", database_url=url, live_queue_batches=1024, max_streams_per_user=1000)
-        app = create_app(runtime, settings=settings)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="none"))
+        built = build_service(config, database_url=url, state_dir=Path(tmp), settings=settings, plant_link=False)
+        runtime = built.runtime
+        server = uvicorn.Server(uvicorn.Config(built.app, host="127.0.0.1", port=0, log_level="warning",
+                                               lifespan="on", ws="none"))
         task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 - uvicorn offers no "started" event to await
+        while not server.started:  # uvicorn offers no "started" event to await
+            if task.done():  # the service did not start: say why
+                task.result()
+                raise RuntimeError("uvicorn stopped before it started")
             await asyncio.sleep(0.02)
         print(f"PORT {server.servers[0].sockets[0].getsockname()[1]}", flush=True)
         loop = asyncio.get_running_loop()
@@ -89,8 +90,7 @@ async def serve_child(url: str) -> None:
                     await asyncio.sleep(float(line[2]))
                 print("DONE", flush=True)
         server.should_exit = True
-        await task
-        await runtime.stop()
+        await task  # the lifespan stops the service
 
 
 class Child:
