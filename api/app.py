@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from psycopg_pool import AsyncConnectionPool
 
 from api.auth.bootstrap import AuthSetupError, check_production_admin
+from api.auth.principal_cache import PrincipalCache
 from api.auth.ratelimit import login_throttle
 from api.auth.store import AuthStore
 from api.context import ApiContext
@@ -103,7 +104,8 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
         if alarms is not None and own_alarm_trail:
             alarms.audit = trail
         app.state.ctx = ApiContext(
-            runtime=runtime, settings=settings, pool=pool, store=AuthStore(pool), audit=trail,
+            runtime=runtime, settings=settings, pool=pool, audit=trail,
+            store=AuthStore(pool, PrincipalCache(settings.auth_cache_ttl_s, settings.auth_cache_max_entries)),
             throttle=login_throttle(settings),
             meter=meter, loops=loops, alarms=alarms)
         owns_runtime = not runtime.started
@@ -133,7 +135,8 @@ def create_app(runtime: PlantRuntime, *, settings: ApiSettings | None = None,
     app.state.settings = configured  # api.server_limits.uvicorn_config serves it with these limits
     app.state.ctx = None
     install_problem_handlers(app)
-    for r in (health.router, auth.router, tags.router, tag_writes.router, live.router, trends.router,
+    # the live table first: routes are matched in order, and it is the path polled most (issue 20)
+    for r in (live.router, health.router, auth.router, tags.router, tag_writes.router, trends.router,
               alarms_router.router, loops_router.router, audit.router, reports.router, overview.router, logbook.router,
               handover.router, column.router, metrics.router, fleet_router.router):
         app.include_router(r)

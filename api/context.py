@@ -47,7 +47,8 @@ class ApiContext:
         self.counters[name] = self.counters.get(name, 0) + n
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:
+    """async: FastAPI runs a sync dependency in its threadpool, a hop per request that buys nothing here."""
     ctx = getattr(request.app.state, "ctx", None)
     if ctx is None:  # the lifespan has not run (or failed): nothing can be served safely
         from api.errors import ApiProblem

@@ -32,6 +32,11 @@ class ApiSettings(BaseSettings):
     admin_user: str | None = Field(default=None, description="an admin created (if absent) at start-up")
     admin_password: SecretStr | None = Field(default=None, description="its password (PLANTCTL_ADMIN_PASSWORD)")
     session_ttl_s: float = Field(default=8 * 3600, gt=0, le=7 * 86400, description="one shift by default")
+    auth_cache_ttl_s: float = Field(
+        default=5, ge=0, le=60, description="a resolved session or API token is trusted this long without the "
+        "database; changes through the API apply at once, changes by another process (plantctl users) within this")
+    auth_cache_max_entries: int = Field(default=10_000, ge=1, le=1_000_000,
+                                        description="resolved sessions and tokens kept (oldest dropped first)")
     cookie_secure: bool = Field(default=True, description="Secure flag of the session cookie (keep on)")
     allowed_origins: list[str] = Field(
         default_factory=list, description="extra browser origins allowed on the live stream besides the API's own")

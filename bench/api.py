@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,7 +25,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import psycopg
@@ -33,14 +34,14 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.app import create_app
 from api.auth.bootstrap import prepare_auth
+from api.server_limits import uvicorn_config
 from api.settings import ApiSettings
 from plantctl.historian.rollups import run_rollups
-from plantctl.historian.service import Historian
 from plantctl.plantfile import load_plant
-from plantctl.runtime.service import HistorianSink, PlantRuntime
+from plantctl.runtime.assemble import build_service
 from plantctl.samples import Sample
+from plantctl.serve import run_event_loop
 
 PLANT = Path(__file__).resolve().parents[1] / "examples" / "plant.yaml"
 TAG = "AIT-101"
@@ -56,22 +57,26 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def serve_child(url: str) -> None:
-    """The server side, run in its own process (no GIL shared with the clients), as `plantctl run` runs it.
+    """The server side, run in its own process (no GIL shared with the clients), assembled and served as
+    `plantctl run` does it (build_service; the app's lifespan runs the service), without a plant link.
 
     Prints "PORT <n>", then obeys stdin lines: "publish <count> <interval_s>" pushes marker samples of TAG
     (value 7 + k/1000, ts = now) through the runtime's bus; "quit" stops.
     """
     with TemporaryDirectory() as tmp:
         config = load_plant(PLANT)
-        historian = Historian(url, config.historian, config.tags, state_dir=Path(tmp))
-        runtime = PlantRuntime(config, state_dir=Path(tmp), historian=cast("HistorianSink", historian), sources={})
-        await runtime.start()
         # one bench user opens every fan-out stream: lift the per-user stream limit (default 8) for it
         settings = ApiSettings(mode="production", database_url=url, live_queue_batches=1024, max_streams_per_user=1000)
-        app = create_app(runtime, settings=settings)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="none"))
+        built = build_service(config, database_url=url, state_dir=Path(tmp), settings=settings, plant_link=False)
+        runtime = built.runtime
+        # served as `plantctl run` serves it (httptools, the slow-client guard, the same limits; uvloop below)
+        server = uvicorn.Server(uvicorn_config(built.app, settings, host="127.0.0.1", port=0, log_level="warning",
+                                               lifespan="on", ws="none"))
         task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 - uvicorn offers no "started" event to await
+        while not server.started:  # uvicorn offers no "started" event to await
+            if task.done():  # the service did not start: say why
+                task.result()
+                raise RuntimeError("uvicorn stopped before it started")
             await asyncio.sleep(0.02)
         print(f"PORT {server.servers[0].sockets[0].getsockname()[1]}", flush=True)
         loop = asyncio.get_running_loop()
@@ -89,8 +94,7 @@ async def serve_child(url: str) -> None:
                     await asyncio.sleep(float(line[2]))
                 print("DONE", flush=True)
         server.should_exit = True
-        await task
-        await runtime.stop()
+        await task  # the lifespan stops the service
 
 
 class Child:
@@ -104,6 +108,11 @@ class Child:
         if not line or line[0] != "PORT":
             raise RuntimeError(f"the server process did not start ({line})")
         self.base = f"http://127.0.0.1:{line[1]}"
+
+    def cpu_s(self) -> float:
+        """CPU seconds the server process has used (user + system)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def send(self, command: str) -> None:
         assert self.proc.stdin is not None
@@ -200,6 +209,20 @@ async def fanout(child: Child, base: str, token: str, clients: int, events: int)
     return {"clients": clients, "delivered": sum(seen), "expected": clients * events, "latencies": latencies}
 
 
+def wrk_hammer(base: str, token: str, path: str, seconds: float, connections: int) -> float:
+    """Requests/s measured by wrk (C, one thread: it costs the server far less CPU than a Python client
+    on a 2-core machine); non-2xx answers make it an error, as in `hammer`."""
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
+                          "-H", f"Authorization: Bearer {token}", base + path],
+                         capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk GET {path}: errors\n{out}")
+    rate = next((line.split(":")[1] for line in out.splitlines() if line.startswith("Requests/sec:")), None)
+    if rate is None:
+        raise RuntimeError(f"wrk GET {path}: no rate in its output\n{out}")
+    return float(rate)
+
+
 async def hammer(base: str, token: str, path: str, seconds: float, connections: int) -> float:
     """Requests/s over `connections` keep-alive HTTP/1.1 connections, each sending its next request as soon
     as the previous answer is read (raw streams: the load generator must cost far less than the server)."""
@@ -236,11 +259,13 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=None, help="timed queries per source (default 40; --quick 15)")
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--events", type=int, default=None, help="samples pushed to the stream (default 50; quick 20)")
+    ap.add_argument("--load-generator", choices=("auto", "wrk", "python"), default="auto",
+                    help="who sends the /live, /auth/me and /healthz requests: wrk if installed (auto), else Python")
     ap.add_argument("--database-url", default=None, help="an empty TimescaleDB database (default: a scratch one)")
     ap.add_argument("--serve-child", metavar="URL", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_child:
-        asyncio.run(serve_child(args.serve_child))
+        run_event_loop(serve_child(args.serve_child))  # on the event loop `plantctl run` uses
         return
     days = args.days or (3.0 if args.quick else 30.0)
     queries = args.queries or (15 if args.quick else 40)
@@ -282,13 +307,33 @@ def main() -> None:
         assert child.proc.stdout is not None
         child.proc.stdout.readline()
         hammer_s = 4.0 if args.quick else 15.0
-        live_rps = asyncio.run(hammer(base, token, "/api/v1/live", hammer_s, 8))
-        me_rps = asyncio.run(hammer(base, token, "/api/v1/auth/me", hammer_s, 8))
-        # the stack without authentication: what the per-request session lookup costs
-        healthz_rps = asyncio.run(hammer(base, token, "/healthz", hammer_s, 8))
+        generator = args.load_generator
+        if generator == "auto":
+            generator = "wrk" if shutil.which("wrk") else "python"
+
+        server_cpu: dict[str, float] = {}
+
+        def rate(path: str) -> float:
+            cpu0, t0 = child.cpu_s(), time.monotonic()
+            if generator == "wrk":
+                rps = wrk_hammer(base, token, path, hammer_s, 8)
+            else:
+                rps = asyncio.run(hammer(base, token, path, hammer_s, 8))
+            server_cpu[path] = (child.cpu_s() - cpu0) / (time.monotonic() - t0)
+            return rps
+
+        live_rps = rate("/api/v1/live")
+        me_rps = rate("/api/v1/auth/me")
+        # the stack without authentication: what authentication costs
+        healthz_rps = rate("/healthz")
+        # on a shared machine the server often gets less than its core: requests per CPU-second of the server
+        # is what one core would serve
+        live_per_cpu = live_rps / max(server_cpu["/api/v1/live"], 1e-9)
         live_tags = len(httpx.get(f"{base}/api/v1/live", headers={"Authorization": f"Bearer {token}"}).json()["values"])
-        log(f"GET /live ({live_tags} tags): {live_rps:,.0f} requests/s; GET /auth/me: {me_rps:,.0f} requests/s; "
-            f"GET /healthz (no authentication): {healthz_rps:,.0f} requests/s")
+        log(f"[{generator}] GET /live ({live_tags} tags): {live_rps:,.0f} requests/s; "
+            f"GET /auth/me: {me_rps:,.0f} requests/s; "
+            f"GET /healthz (no authentication): {healthz_rps:,.0f} requests/s; server CPU while hammering /live "
+            f"{server_cpu['/api/v1/live']:.2f} core: {live_per_cpu:,.0f} requests per CPU-second")
         fo = asyncio.run(fanout(child, base, token, args.clients, events))
         lat = fo["latencies"]
         log(f"live: {fo['clients']} clients, {fo['delivered']}/{fo['expected']} deliveries, "
@@ -312,6 +357,9 @@ def main() -> None:
         "live_requests_per_s": round(live_rps), "live_tags": live_tags,
         "auth_me_requests_per_s": round(me_rps), "live_vs_auth_me": round(live_rps / me_rps, 2),
         "healthz_requests_per_s": round(healthz_rps),
+        "live_server_cpu_cores": round(server_cpu["/api/v1/live"], 2),
+        "live_requests_per_server_cpu_s": round(live_per_cpu),
+        "load_generator": f"{generator}, 8 keep-alive connections",
         "load_avg_1m": os.getloadavg()[0],
         "wall_s": round(time.monotonic() - t_start, 1), "server": "separate process (one uvicorn worker)",
     }

@@ -1,5 +1,6 @@
 """Overview benchmark: the level-1 overview's historian reads (today's figures; the last hour's with the
-2-hour sparklines) at the end of a plant day of data, against the daily report of the same day (baseline).
+2-hour sparklines) at the end of a plant day of data, against the daily report of the same day (baseline),
+and today's once-a-minute refresh (KeptSeries: only the samples since the last read) against its full read.
 
 The overview's first-paint target is 1 s in the browser (tests/panel/test_operator_day.py); this is its
 server side at the worst time of day, just before local midnight, when "today" holds a whole day. Only a
@@ -39,12 +40,14 @@ from plantctl.historian.migrate import apply_migrations
 from plantctl.historian.writer import HistorianWriter
 from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
-from plantctl.reports.compute import compute
+from plantctl.reports.compute import KeptSeries, compute
 from plantctl.reports.period import daily
 from plantctl.samples import Sample
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "plant.yaml"
-TAGS = {"AIT-101": (7.3, 1.2), "FIT-100": (5.5, 2.0), "P-201.SPEED": (40.0, 20.0), "P-202.SPEED": (5.0, 4.0),
+# the example's reporting tags (discharge after T-401, both tanks' reagents, lithium in and out)
+TAGS = {"AIT-410": (7.3, 1.2), "FIT-410": (5.5, 2.0), "FIT-100": (5.6, 2.0), "P-201.SPEED": (40.0, 20.0),
+        "P-202.SPEED": (5.0, 4.0), "P-401.SPEED": (20.0, 10.0), "P-402.SPEED": (3.0, 2.0), "AIT-300": (400.0, 150.0),
         "AIT-301": (40.0, 15.0)}
 
 
@@ -118,7 +121,18 @@ def main() -> None:
                 t0 = time.perf_counter()
                 compute(conn, plant, period)
                 report_ms.append((time.perf_counter() - t0) * 1000)
-        assert h.figures is not None and h.figures.volume_discharged_m3 > 0 and r.figures is not None
+        assert h.figures is not None and h.figures.volume_discharged_m3 > 0 and r.figures is not None, (h, r)
+        # the overview's refreshes once a minute: the whole day read once, then only what came since (KeptSeries)
+        kept = KeptSeries()
+        refresh_ms = []
+        for k in range(args.runs + 1):
+            with mock.patch.object(overview, "utcnow", return_value=now - timedelta(minutes=args.runs - k)):
+                t0 = time.perf_counter()
+                kept_today = overview._read_today(url, plant, kept)
+                if k:  # the first read is the full one
+                    refresh_ms.append((time.perf_counter() - t0) * 1000)
+        assert kept_today.figures == h.figures, "a refreshed 'today' differs from the full read"
+        log(f"overview today refresh (only the new samples) p50 {statistics.median(refresh_ms):.0f} ms")
         log(f"overview today read p50 {statistics.median(over_ms):.0f} ms, last hour + sparklines p50 "
             f"{statistics.median(recent_ms):.0f} ms; daily report compute p50 {statistics.median(report_ms):.0f} ms")
     finally:
@@ -128,6 +142,8 @@ def main() -> None:
     result = {"quick": args.quick, "sample_step_s": step, "rows": rows, "runs": args.runs,
               "today_read_p50_ms": round(statistics.median(over_ms), 1),
               "today_read_max_ms": round(max(over_ms), 1),
+              "today_refresh_p50_ms": round(statistics.median(refresh_ms), 1),
+              "today_refresh_over_full_read": round(statistics.median(refresh_ms) / statistics.median(over_ms), 3),
               "last_hour_and_sparklines_p50_ms": round(statistics.median(recent_ms), 1),
               "daily_report_p50_ms": round(statistics.median(report_ms), 1),
               "today_over_daily_report": round(statistics.median(over_ms) / statistics.median(report_ms), 2),

@@ -1,8 +1,10 @@
 """Unseen-upset sweep: the whole plant (examples/plant.yaml, every loop and the diversion valve) through
 upsets generated from a seed within each class (plantctl/tools/upset_sweep.py), none of them from the
 scenario files. Per class: runs, off-spec litres at the outfall (the acceptance: 0), the largest share of
-the flow diverted, and T-401 (the last stage) outside pH 6-9. The baseline, measured in the same run, is
-the plant file with the flow loops' meter fall-back switched off (the cascade as it was before it).
+the flow diverted, and T-401 (the last stage) outside pH 6-9. The baseline, measured in the same run
+(--baseline; always with --quick), is the plant file with the flow loops' meter fall-back switched off
+(the cascade as it was before it); `tank_out_of_band_ratio` is the plant's tank time out of 6-9 over the
+baseline's. The figures are simulated, not timed: the machine's load does not change them.
 
     .venv/bin/python bench/upset_sweep.py [--quick] [--runs N] [--seed S] [--classes a,b]
 """

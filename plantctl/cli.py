@@ -183,16 +183,15 @@ def run(
     scenario: Annotated[Path | None, typer.Option(help="scenario file for the simulator")] = None,
 ) -> None:
     """Run the service: connectors, historian, alarms, control and the API on one process."""
-    import asyncio
 
     from api.auth.bootstrap import AuthSetupError
     from plantctl.db import ProvisionError
     from plantctl.logs import configure_logging
-    from plantctl.serve import PortBusyError, ServeOptions, serve
+    from plantctl.serve import PortBusyError, ServeOptions, run_event_loop, serve
 
     configure_logging()
     try:
-        asyncio.run(serve(ServeOptions(config, host, port, simulate, speed, scenario)))
+        run_event_loop(serve(ServeOptions(config, host, port, simulate, speed, scenario)))
     except ConfigError as exc:
         for issue in exc.issues:
             typer.echo(str(issue), err=True)

@@ -4,8 +4,9 @@ A subsystem declares its points — each a tag (name, unit, range, decimals as e
 `AlarmConfig`s on it — with `SystemPoints`; the assembly adds every subsystem's declaration to the plant
 (`with_system_points`) before it builds the alarm engine, live cache, historian and API, so the points are
 trended, historised, alarmed, acknowledged and shown like plant tags with no plant-file line. The subsystem
-then publishes samples through the bus with a `PointPublisher`. Names live in the `SYS.` namespace, which a
-plant file may not use, so they never collide with the plant's own tags (docs/architecture.md).
+then publishes samples through the bus with a `PointPublisher`. A subsystem that diagnoses the plant's own samples
+(the range alarms) declares `diagnostics`: alarms on plant tags, named in `SYS.` all the same. Names live in the
+`SYS.` namespace, which a plant file may not use, so they never collide with the plant's own (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -53,10 +54,12 @@ def system_tag(subsystem: str, point: str, *, description: str, unit: str, low: 
 
 @dataclass(frozen=True, slots=True)
 class SystemPoints:
-    """One subsystem's declaration: the tags it publishes and the alarms on them (names in `SYS.`)."""
+    """One subsystem's declaration: the tags it publishes and the alarms on them, and its diagnostic alarms on
+    the plant file's tags (every name in `SYS.`)."""
 
     tags: tuple[TagConfig, ...] = ()
     alarms: tuple[AlarmConfig, ...] = ()
+    diagnostics: tuple[AlarmConfig, ...] = ()
 
 
 Declare = Callable[[PlantConfig], SystemPoints]
@@ -66,9 +69,23 @@ Declare = Callable[[PlantConfig], SystemPoints]
 def with_system_points(plant: PlantConfig, declared: Iterable[SystemPoints]) -> PlantConfig:
     """The plant with every declared point and alarm added; ValueError on a name outside `SYS.` or taken twice."""
     tags = {t.name: t for t in plant.tags}
+    plant_tags = frozenset(name for name in tags if not is_system_name(name))
     alarms = {a.name for a in plant.alarms}
     new_tags: list[TagConfig] = []
     new_alarms: list[AlarmConfig] = []
+
+    def add_alarm(alarm: AlarmConfig, on_plant_tag: bool) -> None:
+        if not is_system_name(alarm.name):
+            raise ValueError(f"system alarm {alarm.name!r} is not in {SYSTEM_PREFIX}")
+        if alarm.name in alarms:
+            raise ValueError(f"system alarm {alarm.name!r} is declared twice")
+        if on_plant_tag and alarm.tag not in plant_tags:
+            raise ValueError(f"diagnostic alarm {alarm.name!r} is on {alarm.tag!r}, which is no plant tag")
+        if not on_plant_tag and (alarm.tag not in tags or not is_system_name(alarm.tag)):
+            raise ValueError(f"system alarm {alarm.name!r} is on {alarm.tag!r}, which is no declared system point")
+        alarms.add(alarm.name)
+        new_alarms.append(alarm)
+
     for points in declared:
         for tag in points.tags:
             if not is_system_name(tag.name) or not is_system_name(tag.source):
@@ -80,14 +97,9 @@ def with_system_points(plant: PlantConfig, declared: Iterable[SystemPoints]) -> 
             tags[tag.name] = tag
             new_tags.append(tag)
         for alarm in points.alarms:
-            if not is_system_name(alarm.name):
-                raise ValueError(f"system alarm {alarm.name!r} is not in {SYSTEM_PREFIX}")
-            if alarm.name in alarms:
-                raise ValueError(f"system alarm {alarm.name!r} is declared twice")
-            if alarm.tag not in tags or not is_system_name(alarm.tag):
-                raise ValueError(f"system alarm {alarm.name!r} is on {alarm.tag!r}, which is no declared system point")
-            alarms.add(alarm.name)
-            new_alarms.append(alarm)
+            add_alarm(alarm, on_plant_tag=False)
+        for alarm in points.diagnostics:
+            add_alarm(alarm, on_plant_tag=True)
     if not new_tags and not new_alarms:
         return plant
     return plant.model_copy(update={"tags": [*plant.tags, *new_tags], "alarms": [*plant.alarms, *new_alarms]})

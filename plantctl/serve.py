@@ -7,8 +7,10 @@ import gc
 import logging
 import os
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import uvicorn
 from pydantic import ValidationError
@@ -24,6 +26,7 @@ from plantctl.plantfile import load_plant
 from plantctl.runtime.assemble import Simulation, build_service
 
 log = logging.getLogger("plantctl")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,16 @@ async def serve(opts: ServeOptions) -> None:
           f"(health: /healthz)", flush=True)
     freeze_assembly()
     await server.serve()
+
+
+def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
+    """uvloop's event loop when it is installed (it comes with uvicorn[standard]; uvicorn's own loop="auto" would
+    choose it), else asyncio's: an API request costs about half the CPU on it (issue 20, docs/scaling.md)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - an install without uvicorn[standard]
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def freeze_assembly() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from api.auth.principal_cache import PrincipalCache
 from api.auth.roles import Role
 from api.auth.secrets import (
     API_TOKEN_PREFIX,
@@ -89,10 +90,12 @@ async def _hash(password: str) -> str:
 
 
 class AuthStore:
-    """Every read and write of the auth tables goes through here."""
+    """Every read and write of the auth tables goes through here; resolved principals are cached briefly
+    (api.auth.principal_cache) and every change made here drops the entries it affects."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any], cache: PrincipalCache | None = None) -> None:
         self._pool = pool
+        self.cache = cache if cache is not None else PrincipalCache()
 
     async def create_user(self, username: str, role: Role, password: str) -> User:
         check_username(username)
@@ -136,6 +139,7 @@ class AuthStore:
             assert new_row is not None
             if disabled or password:  # a disabled user or a changed password ends every session
                 await conn.execute("DELETE FROM api_sessions WHERE user_id = %s", (old.id,))
+        self.cache.forget_user(old.id)  # a new role, a disabled account or ended sessions count from now
         return old, _user(new_row)
 
     async def count_admins(self) -> int:
@@ -171,35 +175,50 @@ class AuthStore:
         return IssuedSession(token, csrf, expires, user)
 
     async def close_session(self, token: str) -> None:
+        digest = token_digest(token)
         async with self._pool.connection() as conn:
-            await conn.execute("DELETE FROM api_sessions WHERE token_sha256 = %s", (token_digest(token),))
+            await conn.execute("DELETE FROM api_sessions WHERE token_sha256 = %s", (digest,))
+        self.cache.forget_credential(digest)
 
     async def resolve(self, token: str, *, via_cookie: bool = False) -> Principal | None:
-        """The principal behind a session or API token, or None if unknown, expired, revoked or disabled."""
+        """The principal behind a session or API token, or None if unknown, expired, revoked or disabled.
+
+        From the cache when resolved within its TTL (no database round trip); an API token's `last_used` is
+        then written once per TTL rather than on every request."""
         digest = token_digest(token)
+        cached = self.cache.get(digest, via_cookie)
+        if cached is not None:
+            return cached
+        generation = self.cache.generation
+        principal, expires = await self._lookup(token, digest, via_cookie)
+        if principal is not None:  # not kept if a change was made while the database answered
+            self.cache.put(digest, via_cookie, principal, expires, generation)
+        return principal
+
+    async def _lookup(self, token: str, digest: bytes, via_cookie: bool) -> tuple[Principal | None, datetime | None]:
         async with self._pool.connection() as conn:
             if token.startswith(SESSION_PREFIX):
                 cur = await conn.execute(
-                    "SELECT u.id, u.username, u.role, s.csrf_sha256 FROM api_sessions s "
+                    "SELECT u.id, u.username, u.role, s.csrf_sha256, s.expires FROM api_sessions s "
                     "JOIN api_users u ON u.id = s.user_id WHERE s.token_sha256 = %s AND s.expires > now() "
                     "AND NOT u.disabled", (digest,))
                 row = await cur.fetchone()
                 if row is None:
-                    return None
+                    return None, None
                 return Principal(int(row[0]), str(row[1]), Role.parse(str(row[2])),
                                  "cookie" if via_cookie else "session", digest.hex()[:12],
-                                 bytes(row[3]) if via_cookie else None)
+                                 bytes(row[3]) if via_cookie else None), row[4]
             if token.startswith(API_TOKEN_PREFIX) and not via_cookie:
                 cur = await conn.execute(
                     "UPDATE api_tokens t SET last_used = now() FROM api_users u WHERE u.id = t.user_id "
                     "AND t.token_sha256 = %s AND t.revoked IS NULL AND (t.expires IS NULL OR t.expires > now()) "
-                    "AND NOT u.disabled RETURNING u.id, u.username, t.role, u.role, t.id", (digest,))
+                    "AND NOT u.disabled RETURNING u.id, u.username, t.role, u.role, t.id, t.expires", (digest,))
                 row = await cur.fetchone()
                 if row is None:
-                    return None
+                    return None, None
                 role = min(Role.parse(str(row[2])), Role.parse(str(row[3])))  # never above its owner's
-                return Principal(int(row[0]), str(row[1]), role, "api-token", f"token-{int(row[4])}")
-        return None
+                return Principal(int(row[0]), str(row[1]), role, "api-token", f"token-{int(row[4])}"), row[5]
+        return None, None
 
     async def issue_api_token(self, owner: User, name: str, role: Role,
                               expires: datetime | None) -> tuple[str, ApiTokenInfo]:
@@ -226,4 +245,6 @@ class AuthStore:
         async with self._pool.connection() as conn:
             cur = await conn.execute("UPDATE api_tokens SET revoked = now() WHERE id = %s AND revoked IS NULL "
                                      "RETURNING id", (token_id,))
-            return await cur.fetchone() is not None
+            revoked = await cur.fetchone() is not None
+        self.cache.forget_api_token(token_id)
+        return revoked

@@ -45,7 +45,7 @@ def wanted_tags(ctx: ApiContext, tag: list[str] | None) -> set[str] | None:
     return names
 
 
-def stream_slot(ctx: Ctx, user: StreamViewer) -> None:
+async def stream_slot(ctx: Ctx, user: StreamViewer) -> None:
     """Refuse before the stream starts (its status is sent with the first event) when the user has too many."""
     if ctx.live_streams.get(user.username, 0) >= ctx.settings.max_streams_per_user:
         ctx.count("live_stream_refused")
@@ -60,7 +60,7 @@ def _sample_json(s: Sample, unit: str) -> str:
     return sample_out(s, unit).model_dump_json()
 
 
-def tag_filter(ctx: Ctx, tag: TagFilter = None) -> set[str] | None:
+async def tag_filter(ctx: Ctx, tag: TagFilter = None) -> set[str] | None:
     """As a dependency, so a bad filter is refused before a stream starts (a stream's status is already sent)."""
     return wanted_tags(ctx, tag)
 

@@ -26,7 +26,7 @@ from api.routers.column import ColumnOut, column_reader
 from plantctl.alarms.states import ANNUNCIATED, AlarmState
 from plantctl.config.models import AlarmType, PlantConfig, display_decimals
 from plantctl.config.process import derived_process
-from plantctl.reports.compute import ReportError, compute
+from plantctl.reports.compute import KeptSeries, ReportError, SeriesReader, compute, fetch_series
 from plantctl.reports.figures import Report
 from plantctl.reports.period import LocalSlot, Period
 from plantctl.samples import utcnow
@@ -34,7 +34,7 @@ from plantctl.samples import utcnow
 router = APIRouter(prefix="/api/v1/overview", tags=["overview"], responses=problem_responses(401, 403))
 CACHE_S = 5.0
 T = TypeVar("T")
-TODAY_S = 60.0  # today's figures: a whole day of samples near midnight (bench/overview.py), read once a minute
+TODAY_S = 60.0  # today's figures, refreshed once a minute from the samples since the last read (KeptSeries)
 SPARK_S = 2 * 3600
 SPARK_BUCKET_S = 60
 _LIMIT_TYPES = (AlarmType.HH, AlarmType.H, AlarmType.L, AlarmType.LL)
@@ -255,7 +255,7 @@ def _sparklines(conn: psycopg.Connection[Any], tags: list[str], now: datetime) -
     return list(series.values())
 
 
-def _read_today(url: str, plant: PlantConfig) -> _Today:
+def _read_today(url: str, plant: PlantConfig, read: SeriesReader = fetch_series) -> _Today:
     now = utcnow()
     zone = ZoneInfo(plant.plant.timezone)
     local = now.astimezone(zone)
@@ -263,7 +263,7 @@ def _read_today(url: str, plant: PlantConfig) -> _Today:
     try:
         with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
             return _Today(now, "", _figures(compute(conn, plant, _period("today", plant.plant.timezone, midnight,
-                                                                               now))))
+                                                                               now), read)))
     except ReportError as exc:
         return _Today(now, str(exc), None)
     except psycopg.Error as exc:
@@ -327,8 +327,10 @@ def _cache(request: Request, ctx: ApiContext) -> _Cache | None:
     cache = getattr(request.app.state, "overview_cache", None)
     if cache is None:
         plant = ctx.runtime.config
+        today = KeptSeries()  # a refresh reads the samples since the last one, not the whole day again
         cache = request.app.state.overview_cache = _Cache(
-            _Kept(TODAY_S, lambda: _read_today(str(url), plant)), _Kept(CACHE_S, lambda: _read_recent(str(url), plant)))
+            _Kept(TODAY_S, lambda: _read_today(str(url), plant, today)),
+            _Kept(CACHE_S, lambda: _read_recent(str(url), plant)))
     assert isinstance(cache, _Cache)
     return cache
 

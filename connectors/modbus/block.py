@@ -77,6 +77,8 @@ class BlockDecoder:
                 self.raw_high[slot] = tag.scaling.raw_high
                 self.low[slot] = tag.range.low
                 self.high[slot] = tag.range.high
+        self.any_deadband = bool((self.deadband > 0).any())
+        self.any_scaled = bool(self.scaled.any())
         self.runs: list[_Run] = []
         for (kind, order), slots in groups.items():
             if kind is ModbusType.BOOL:
@@ -111,6 +113,8 @@ class BlockDecoder:
         raw = np.empty(len(self.names))
         for run in self.runs:
             raw[run.slots] = _decode_run(words, run)
+        if not self.any_scaled:
+            return raw
         with np.errstate(all="ignore"):  # inf and NaN pass through as Python floats would
             engineering = self.low + (raw - self.raw_low) * (self.high - self.low) / (self.raw_high - self.raw_low)
         return np.where(self.scaled, engineering, raw)

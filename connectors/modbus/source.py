@@ -7,6 +7,8 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -87,8 +89,23 @@ def _split(req: ReadRequest, cfg: ModbusSourceConfig) -> list[ReadRequest]:
     return [ReadRequest(t.unit_id, t.table, t.address, t.count, (t,)) for t in req.tags]
 
 
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """A read's reply, or the failure (timeout, library error) that came instead, and how long it took."""
+
+    reply: Any
+    failure: BaseException | None
+    response_s: float
+
+
 class LinkLost(Exception):
     """The TCP link to the device is gone; every tag turns Bad and the source reconnects."""
+
+
+def _retrieved(task: asyncio.Task[_Fetched]) -> None:
+    """A read ahead that nobody awaits any more: its failure is the scan's, already reported."""
+    if not task.cancelled():
+        task.exception()
 
 
 def describe_exception(code: int) -> str:
@@ -231,8 +248,22 @@ class ModbusSource:
         async def scan() -> None:
             batch: list[Sample] = []
             kept: list[ReadRequest] = []
-            for request in self._groups[index].requests:
-                batch.extend(await self._read_adapting(client, request, kept))
+            requests = self._groups[index].requests
+            # One request in flight (pymodbus serialises a connection's transactions), but the next one is sent
+            # before this reply is decoded: the decode overlaps the device's turn instead of adding to it.
+            ahead: asyncio.Task[_Fetched] | None = None
+            try:
+                for i, request in enumerate(requests):
+                    fetched = await ahead if ahead is not None else await self._fetch(client, request)
+                    ahead = None
+                    if i + 1 < len(requests):
+                        ahead = asyncio.ensure_future(self._fetch(client, requests[i + 1]))
+                        await asyncio.sleep(0)  # let it send before this reply is decoded
+                    batch.extend(await self._settle_adapting(client, request, fetched, kept))
+            finally:
+                if ahead is not None:  # the scan failed (link lost) or was cancelled: the read ahead goes with it
+                    ahead.cancel()
+                    ahead.add_done_callback(_retrieved)
             group = self._groups[index]
             if len(kept) != len(group.requests):
                 self._groups[index] = PollGroup(group.scan_period_s, tuple(kept))
@@ -245,14 +276,19 @@ class ModbusSource:
     async def _read_adapting(
         self, client: AsyncModbusTcpClient, req: ReadRequest, kept: list[ReadRequest]
     ) -> list[Sample]:
-        """Read; if a coalesced read hits an address the device lacks, split it for good.
+        return await self._settle_adapting(client, req, await self._fetch(client, req), kept)
+
+    async def _settle_adapting(
+        self, client: AsyncModbusTcpClient, req: ReadRequest, fetched: _Fetched, kept: list[ReadRequest]
+    ) -> list[Sample]:
+        """Settle a read; if a coalesced read hit an address the device lacks, split it for good.
 
         Gap fill and coalescing assume the device answers for every address in the span; many
         PLCs answer exception 2 for holes in their map. Then the read is split (first into
         contiguous runs, then into single tags) so that only truly missing tags turn Bad.
         """
         try:
-            samples = await self._read(client, req, split_on_illegal_address=len(req.tags) > 1)
+            samples = self._settle(req, fetched, split_on_illegal_address=len(req.tags) > 1)
         except _SplitNeeded as split:
             parts = _split(req, self._cfg)
             _log.warning("source %s: %s; reading it as %d smaller requests from now on", self.name, split, len(parts))
@@ -263,23 +299,29 @@ class ModbusSource:
         kept.append(req)
         return samples
 
-    async def _read(
-        self, client: AsyncModbusTcpClient, req: ReadRequest, split_on_illegal_address: bool = False
-    ) -> list[Sample]:
-        where = span_text(req.table, req.address, req.count, req.unit_id)
+    async def _fetch(self, client: AsyncModbusTcpClient, req: ReadRequest) -> _Fetched:
+        """Send one read and wait for its reply (or the failure that stands for it); a lost link raises."""
         call = _READERS[req.table](client)
         sent = time.monotonic()
         try:
-            reply = await asyncio.wait_for(
-                call(req.address, count=req.count, device_id=req.unit_id),
-                self._cfg.timeout_s * 2 + 1.0,
-            )
+            # a deadline on this task, not asyncio.wait_for: that wraps every request in a task of its own,
+            # which cost more than the whole block decode (issue 20)
+            async with asyncio.timeout(self._cfg.timeout_s * 2 + 1.0):
+                reply = await call(req.address, count=req.count, device_id=req.unit_id)
         except (TimeoutError, ModbusException, OSError) as exc:
             if not client.connected:
                 raise LinkLost(f"connection to {self._cfg.host}:{self._cfg.port} lost ({exc})") from exc
+            return _Fetched(None, exc, 0.0)
+        return _Fetched(reply, None, time.monotonic() - sent)
+
+    def _settle(self, req: ReadRequest, fetched: _Fetched, split_on_illegal_address: bool = False) -> list[Sample]:
+        """The samples a fetched read gives: decoded values, or its tags Bad with the reason."""
+        where = span_text(req.table, req.address, req.count, req.unit_id)
+        reply = fetched.reply
+        if reply is None:
             self._health.timed_out()
-            return self._bad(req, Quality.BAD_COMM_FAILURE, f"no answer reading {where}: {exc}")
-        self._health.answered(time.monotonic() - sent)
+            return self._bad(req, Quality.BAD_COMM_FAILURE, f"no answer reading {where}: {fetched.failure}")
+        self._health.answered(fetched.response_s)
         if reply.isError():
             code = int(getattr(reply, "exception_code", 0) or 0)
             self._health.refused(str(code))
@@ -327,9 +369,12 @@ class ModbusSource:
         decoder, index, plausible = self._decoder(req)
         values = decoder.values(reply)
         finite = np.isfinite(values)
+        suspects = plausible.suspects(values, finite).tolist()
+        if not suspects and finite.all():
+            return self._report_good(decoder, index, values, now)
         quality = np.where(finite, _GOOD, _NOT_FINITE).astype(np.int16)
         judged: dict[int, str] = {}  # slot -> reason, for the rare value outside its range (rangecheck.judge)
-        for slot in plausible.suspects(values, finite).tolist():
+        for slot in suspects:
             q, why = judge(self._tags[decoder.names[slot]], float(values[slot]))
             quality[slot] = int(q)
             judged[slot] = why
@@ -361,6 +406,30 @@ class ModbusSource:
                 self._last_reason[tag] = _NOT_FINITE_REASON
                 out.append(Sample(names[slot], now, value, Quality.BAD_DEVICE_FAILURE, _NOT_FINITE_REASON))
         return out
+
+    def _report_good(
+        self, decoder: BlockDecoder, index: np.ndarray[Any, np.dtype[np.intp]], values: np.ndarray[Any, Any],
+        now: datetime,
+    ) -> list[Sample]:
+        """The common case, every value of the block Good: fewer array steps and one comprehension (issue 20).
+        (`_last_reason` is left as it was: it is read only while a tag's last quality is not Good.)"""
+        names = decoder.names
+        if decoder.any_deadband:
+            with np.errstate(invalid="ignore"):
+                quiet = (
+                    (self._last_quality[index] == _GOOD)
+                    & (decoder.deadband > 0)
+                    & (np.abs(values - self._last_value[index]) <= decoder.deadband)
+                )
+            reported = np.flatnonzero(~quiet)
+            if reported.size == 0:
+                return []
+            index, values = index[reported], values[reported]
+            names = [names[slot] for slot in reported.tolist()]
+        self._last_value[index] = values
+        self._last_quality[index] = _GOOD
+        good = Quality.GOOD
+        return [Sample(name, now, value, good, "") for name, value in zip(names, values.tolist(), strict=True)]
 
     def _bad(self, req: ReadRequest, quality: Quality, reason: str) -> list[Sample]:
         """Exactly the tags of the failed request turn Bad; said again only when the reason changes."""

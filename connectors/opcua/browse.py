@@ -23,7 +23,7 @@ from asyncua.ua.uaerrors import UaError
 from connectors.opcua import tool_session as tool
 from connectors.opcua.config import OpcUaSourceConfig
 from connectors.opcua.security import ClientIdentity, SecuritySetupError
-from connectors.opcua.tool_session import Confirm, close_session, open_session
+from connectors.opcua.tool_session import Confirm, connected
 
 SERVER_OBJECT = ua.NodeId.from_string("i=2253")  # Objects/Server: diagnostics, not plant data
 HAS_PROPERTY = ua.NodeId.from_string("i=46")
@@ -71,6 +71,15 @@ async def analog_properties(node: Node) -> dict[str, object]:
     return out
 
 
+async def units_and_range(node: Node) -> tuple[str | None, tuple[float, float] | None]:
+    """The unit (our spelling) and EU range an AnalogItem publishes (None where it publishes none)."""
+    props = await analog_properties(node)
+    eu = props.get("EngineeringUnits")
+    rng = props.get("EURange")
+    return (our_unit(eu) if isinstance(eu, ua.EUInformation) else None,
+            (float(rng.Low), float(rng.High)) if isinstance(rng, ua.Range) else None)
+
+
 # OPC UA Part 8 §5.6.3: EUInformation.UnitId packs the UNECE Rec 20 common code; ours as the plant file spells it.
 _UNECE_TO_OURS = {"MQH": "m3/h", "H61": "mS/cm", "P1": "%", "CEL": "degC", "M1": "mg/L", "E32": "L/h",
                   "LTR": "L", "MTQ": "m3", "BAR": "bar", "KPA": "kPa", "MTR": "m", "MMT": "mm"}
@@ -95,13 +104,7 @@ async def _describe(node: Node, path: str) -> BrowsedVariable | None:
         return None
     if vtype not in _NUMERIC:
         return None
-    props = await analog_properties(node)
-    unit = None
-    eu = props.get("EngineeringUnits")
-    if isinstance(eu, ua.EUInformation):
-        unit = our_unit(eu)
-    rng = props.get("EURange")
-    eu_range = (float(rng.Low), float(rng.High)) if isinstance(rng, ua.Range) else None
+    unit, eu_range = await units_and_range(node)
     if vtype is ua.VariantType.Boolean:
         unit, eu_range = unit or "bool", eu_range or (0.0, 1.0)
     access = await node.read_attribute(AttributeIds.UserAccessLevel)
@@ -142,16 +145,13 @@ async def browse(
     """Every numeric variable under Objects (except the Server object), with unit and range."""
     # an ad-hoc browse without a plant file reads only and sends no password: None is what it can ask for
     cfg = config or OpcUaSourceConfig(kind="opcua", name="BROWSE", endpoint=endpoint, allow_insecure=True)
+    found: list[BrowsedVariable] = []
     try:
-        client = await open_session(cfg, timeout_s, confirm, identity)
-    except SecuritySetupError as exc:
+        async with connected(cfg, timeout_s, confirm, identity) as client:
+            await _walk(client.nodes.objects, "Objects", found, set(), max_nodes)
+    except SecuritySetupError as exc:  # only opening the session says this
         raise BrowseError(str(exc)) from exc
-    try:
-        found: list[BrowsedVariable] = []
-        await _walk(client.nodes.objects, "Objects", found, set(), max_nodes)
-        return found
-    finally:
-        await close_session(client)
+    return found
 
 
 def tag_name(path: str, taken: set[str]) -> str:
@@ -199,6 +199,7 @@ def render_tags_yaml(variables: list[BrowsedVariable], source: str, writable_pat
     return "\n".join(lines) + "\n"
 
 
+@tool.security_options
 def browse_command(
     endpoint: str,
     emit_config: bool = False,
@@ -207,26 +208,17 @@ def browse_command(
     writable_pattern: Annotated[str | None, typer.Option(
         help="glob on tag name or browse path: only matching writable nodes are emitted writable")] = None,
     config: tool.ConfigOpt = None,
-    security_mode: tool.ModeOpt = None,
-    security_policy: tool.PolicyOpt = None,
-    cert: tool.CertOpt = None,
-    key: tool.KeyOpt = None,
-    username_env: tool.UserEnvOpt = None,
-    password_env: tool.PasswordEnvOpt = None,
-    pki_dir: tool.PkiOpt = None,
-    trust_thumbprint: tool.ThumbprintOpt = None,
+    *,
+    flags: tool.SecurityFlags,
 ) -> None:
     """List a server's numeric variables, or print them as plant-file tags with --emit-config."""
     from plantctl.logs import quiet_libraries
 
     quiet_libraries()
-    flags = tool.SecurityFlags(security_mode, security_policy, cert, key, username_env, password_env, pki_dir,
-                               trust_thumbprint)
     try:
-        source_cfg = tool.session_config(endpoint, source, flags, tool.plant_source(config, source, "browse"))
-        identity = tool.client_identity(flags)
-        variables = asyncio.run(browse(endpoint, config=source_cfg, timeout_s=timeout_s,
-                                       confirm=tool.engineer_confirms(trust_thumbprint), identity=identity))
+        session = tool.tool_session(endpoint, source, flags, config, "browse")
+        variables = asyncio.run(browse(endpoint, config=session.config, timeout_s=timeout_s, confirm=session.confirm,
+                                       identity=session.identity))
     except (BrowseError, SecuritySetupError) as exc:
         print(f"browse failed: {exc}", file=sys.stderr)
         raise typer.Exit(code=2) from exc

@@ -64,6 +64,16 @@ class OpcUaSourceConfig(SourceConfigBase):
         description="source: the device's time (servers that stamp only on change make steady values look old); "
         "server: the server's; receipt: when plantctl received it (use for servers that stamp only on change)")
     sessions: int = Field(default=1, ge=1, le=16)
+    link_check_s: float = Field(
+        default=5.0, ge=0.5, le=60,
+        description="asyncua's watchdog reads the server's state this often and calls the link lost when a read "
+        "takes longer: a silent link is found within about twice this; shorter makes a busy server (thousands of "
+        "items on a loaded machine) look dead — at 1 s a 10,000-item session was dropped every few seconds")
+    publishes_per_scan: int = Field(
+        default=4, ge=1, le=20,
+        description="a subscription's publishing interval is the scan period divided by this (the sampling interval "
+        "stays the scan period): a change waits at most that long in the server before it is sent, e.g. 250 ms at "
+        "1 s scans; more publish responses, the same notifications (docs/scaling.md)")
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
     allow_insecure: bool = Field(
         default=False, description="lab only: allow security None to an endpoint that is not loopback")

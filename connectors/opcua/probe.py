@@ -24,7 +24,7 @@ from asyncua.client.client import Client
 from asyncua.ua.uaerrors import UaError
 
 from connectors.opcua import tool_session as tool
-from connectors.opcua.browse import analog_properties, our_unit
+from connectors.opcua.browse import units_and_range
 from connectors.opcua.quality import map_status, status_name
 from connectors.opcua.security import SecuritySetupError
 from connectors.opcua.source import read_values
@@ -150,13 +150,7 @@ async def read_nodes(client: Client, node_ids: list[str], max_age_s: float = 60.
                 data_type = (await node.read_data_type_as_variant_type()).name
             except (UaError, ValueError, KeyError):
                 data_type = None
-            props = await analog_properties(node)
-            rng = props.get("EURange")
-            if isinstance(rng, ua.Range):
-                eu_range = (float(rng.Low), float(rng.High))
-            eu = props.get("EngineeringUnits")
-            if isinstance(eu, ua.EUInformation):
-                unit = our_unit(eu)
+            unit, eu_range = await units_and_range(node)
         reading = NodeReading(
             node_id, dv.Value.Value if dv.Value is not None else None, data_type, status_name(code & 0xFFFF0000),
             code, _aware(dv.SourceTimestamp), _aware(dv.ServerTimestamp), received, eu_range, unit)
@@ -190,6 +184,7 @@ def render(readings: list[NodeReading]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@tool.security_options
 def probe_opcua_command(
     endpoint: Annotated[str, typer.Argument(help="opc.tcp://host:port/path", show_default=False)],
     nodes: Annotated[list[str], typer.Argument(help="node ids: ns=2;s=… or nsu=<URI>;s=…", show_default=False)],
@@ -198,31 +193,19 @@ def probe_opcua_command(
     timeout_s: Annotated[float, typer.Option("--timeout", help="seconds to wait for the server")] = 10.0,
     config: tool.ConfigOpt = None,
     source: tool.SourceOpt = "PLC-OPCUA",
-    security_mode: tool.ModeOpt = None,
-    security_policy: tool.PolicyOpt = None,
-    cert: tool.CertOpt = None,
-    key: tool.KeyOpt = None,
-    username_env: tool.UserEnvOpt = None,
-    password_env: tool.PasswordEnvOpt = None,
-    pki_dir: tool.PkiOpt = None,
-    trust_thumbprint: tool.ThumbprintOpt = None,
+    *,
+    flags: tool.SecurityFlags,
 ) -> None:
     """Read OPC UA nodes once: value, status, both timestamps, type, EU range, and a verdict per node."""
     from plantctl.logs import quiet_libraries
 
     quiet_libraries()
-    flags = tool.SecurityFlags(security_mode, security_policy, cert, key, username_env, password_env, pki_dir,
-                               trust_thumbprint)
 
     async def run() -> list[NodeReading]:
-        cfg = tool.session_config(endpoint, source, flags, tool.plant_source(config, source, "probe"))
-        client = await tool.open_session(cfg, timeout_s, tool.engineer_confirms(trust_thumbprint),
-                                         tool.client_identity(flags))
-        try:
+        session = tool.tool_session(endpoint, source, flags, config, "probe")
+        async with tool.connected(session.config, timeout_s, session.confirm, session.identity) as client:
             async with asyncio.timeout(timeout_s + len(nodes)):
                 return await read_nodes(client, nodes, max_age_s)
-        finally:
-            await tool.close_session(client)
 
     try:
         readings = asyncio.run(run())

@@ -219,7 +219,8 @@ class OpcUaSource:
 
     async def _open(self, session: _Session) -> None:
         """Open one session, or raise (the supervisor reports it and retries)."""
-        client = Client(self._cfg.endpoint, timeout=self._cfg.connect_timeout_s, watchdog_intervall=1.0)
+        client = Client(self._cfg.endpoint, timeout=self._cfg.connect_timeout_s,
+                        watchdog_intervall=self._cfg.link_check_s)
         lost = asyncio.Event()
 
         async def on_lost(_exc: Exception, lost: asyncio.Event = lost) -> None:
@@ -311,9 +312,10 @@ class OpcUaSource:
             self._emit(batch)
 
     async def _subscribe(self, client: Client, period_s: float, tags: list[TagConfig]) -> None:
-        """One subscription per publishing interval, consumed in iterator mode (ordered, bounded)."""
+        """One subscription per scan period, consumed in iterator mode (ordered, bounded); it publishes
+        `publishes_per_scan` times a scan, so live values are not held back a whole scan in the server."""
         sub = await client.create_subscription(
-            period_s * 1000.0,
+            period_s * 1000.0 / self._cfg.publishes_per_scan,
             handler=None,
             queue_maxsize=max(1000, 4 * len(tags)),
             overflow=OverflowPolicy.DROP_OLDEST,

@@ -10,11 +10,14 @@ trusted only once the engineer says so: at a terminal by answering, otherwise wi
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from asyncua import ua
@@ -60,6 +63,11 @@ ThumbprintOpt = Annotated[str | None, typer.Option(
          "for scripts, where no one can answer the question")]
 
 
+_FLAG_OPTIONS = (("security_mode", ModeOpt), ("security_policy", PolicyOpt), ("cert", CertOpt), ("key", KeyOpt),
+                 ("username_env", UserEnvOpt), ("password_env", PasswordEnvOpt), ("pki_dir", PkiOpt),
+                 ("trust_thumbprint", ThumbprintOpt))
+
+
 @dataclass(frozen=True, slots=True)
 class SecurityFlags:
     """What the engineer typed; None leaves the plant file's source (or the default) alone."""
@@ -72,6 +80,40 @@ class SecurityFlags:
     password_env: str | None = None
     pki_dir: Path | None = None
     trust_thumbprint: str | None = None
+
+
+def security_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a tool command the security options every OPC UA tool takes, spelled and explained once: typer
+    sees them as options after the command's own, the command receives them as its `flags: SecurityFlags`."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "flags"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+             for name, annotation in _FLAG_OPTIONS]
+
+    @functools.wraps(command)
+    def with_flags(*args: Any, **kwargs: Any) -> None:
+        flags = SecurityFlags(*(kwargs.pop(name) for name, _ in _FLAG_OPTIONS))
+        command(*args, flags=flags, **kwargs)
+
+    with_flags.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+    with_flags.__annotations__ = {p.name: p.annotation for p in (*own, *added)}
+    return with_flags
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSession:
+    """How a tool opens its session: the source settings, our client identity, who confirms a new server."""
+
+    config: OpcUaSourceConfig
+    identity: ClientIdentity | None
+    confirm: Confirm
+
+
+def tool_session(endpoint: str, source: str, flags: SecurityFlags, plant_file: Path | None,
+                 command: str) -> ToolSession:
+    """The session the command line asks for: the plant file's --source with the flags laid over it."""
+    config = session_config(endpoint, source, flags, plant_source(plant_file, source, command))
+    return ToolSession(config, client_identity(flags), engineer_confirms(flags.trust_thumbprint))
 
 
 def session_config(endpoint: str, source: str, flags: SecurityFlags,
@@ -221,6 +263,17 @@ async def open_session(config: OpcUaSourceConfig, timeout_s: float, confirm: Con
         raise SecuritySetupError(
             f"cannot open a session with {config.endpoint}: {exc or type(exc).__name__}{offered}") from exc
     return client
+
+
+@asynccontextmanager
+async def connected(config: OpcUaSourceConfig, timeout_s: float, confirm: Confirm | None = None,
+                    identity: ClientIdentity | None = None) -> AsyncIterator[Client]:
+    """open_session for the block's length, closed however it ends."""
+    client = await open_session(config, timeout_s, confirm, identity)
+    try:
+        yield client
+    finally:
+        await close_session(client)
 
 
 async def close_session(client: Client) -> None:

@@ -103,7 +103,13 @@ def to_ms(ts: datetime) -> int:
     return round(ts.timestamp() * 1000)
 
 
+MIN_MS, MAX_MS = -62_135_596_800_000, 253_402_300_799_999  # what a datetime holds: years 1 to 9999
+
+
 def from_ms(ms: int) -> datetime:
+    """A Sparkplug time stamp; MalformedPayload for one no datetime can hold (a sender's garbage, not a crash)."""
+    if not MIN_MS <= ms <= MAX_MS:
+        raise MalformedPayload(f"time stamp {ms} ms is outside the years 1 to 9999")
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
@@ -228,21 +234,24 @@ def decode(payload: bytes) -> DecodedPayload:
     except (DecodeError, RuntimeError, ValueError) as exc:  # protobuf raises DecodeError; upb may raise others
         raise MalformedPayload(f"not a Sparkplug B protobuf payload ({len(payload)} bytes): {exc}") from exc
     default_ts = from_ms(p.timestamp) if p.HasField("timestamp") else None
-    metrics: list[DecodedMetric] = []
-    for m in p.metrics:
-        if not m.HasField("name") and not m.HasField("alias"):
-            raise MalformedPayload("a metric has neither name nor alias")
-        props = {k: _property_value(v) for k, v in zip(m.properties.keys, m.properties.values, strict=False)}
-        ts = from_ms(m.timestamp) if m.HasField("timestamp") else default_ts
-        if ts is None:
-            raise MalformedPayload(f"metric {m.name or m.alias} has no timestamp and neither has the payload")
-        code = props.get("Quality")
-        quality = quality_from_code(code) if isinstance(code, int) else Quality.GOOD
-        reason = props.get("QualityReason")
-        metrics.append(DecodedMetric(
-            name=m.name if m.HasField("name") else None,
-            alias=m.alias if m.HasField("alias") else None,
-            ts=ts, value=_metric_value(m), quality=quality,
-            reason=reason if isinstance(reason, str) else "",
-            is_historical=m.is_historical, datatype=m.datatype, properties=props))
+    metrics = [decode_metric(m, default_ts) for m in p.metrics]
     return DecodedPayload(timestamp=default_ts, seq=p.seq if p.HasField("seq") else None, metrics=metrics)
+
+
+def decode_metric(m: pb.Payload.Metric, default_ts: datetime | None) -> DecodedMetric:
+    """One metric in plantctl terms; MalformedPayload when it has no name nor alias, or no timestamp at all."""
+    if not m.HasField("name") and not m.HasField("alias"):
+        raise MalformedPayload("a metric has neither name nor alias")
+    props = {k: _property_value(v) for k, v in zip(m.properties.keys, m.properties.values, strict=False)}
+    ts = from_ms(m.timestamp) if m.HasField("timestamp") else default_ts
+    if ts is None:
+        raise MalformedPayload(f"metric {m.name or m.alias} has no timestamp and neither has the payload")
+    code = props.get("Quality")
+    quality = quality_from_code(code) if isinstance(code, int) else Quality.GOOD
+    reason = props.get("QualityReason")
+    return DecodedMetric(
+        name=m.name if m.HasField("name") else None,
+        alias=m.alias if m.HasField("alias") else None,
+        ts=ts, value=_metric_value(m), quality=quality,
+        reason=reason if isinstance(reason, str) else "",
+        is_historical=m.is_historical, datatype=m.datatype, properties=props)

@@ -25,11 +25,14 @@ from datetime import datetime
 from typing import Protocol
 
 import aiomqtt
+import numpy as np
+import numpy.typing as npt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from connectors.sparkplug import codec
-from plantctl.quality import Quality
+from connectors.sparkplug.columns import DataColumns, decode_columns
+from plantctl.quality import Quality, quality_from_code
 from plantctl.samples import Sample, utcnow
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,24 @@ class HostSink(Protocol):
     def history(self, samples: list[Sample]) -> None: ...
 
 
+class AliasTable:
+    """A birth's aliases as arrays, so an NDATA's alias column maps to fleet names without a lookup per metric."""
+
+    def __init__(self, aliases: dict[int, str], declared: set[int]) -> None:
+        self.fleet = list(aliases.values())
+        size = max(declared, default=-1) + 1
+        self.index = np.full(size, -1, np.int64)  # alias → position in fleet; -2: declared, filtered out
+        if declared:
+            self.index[np.fromiter(declared, np.int64, len(declared))] = -2
+        for k, alias in enumerate(aliases):
+            self.index[alias] = k
+
+    def lookup(self, alias: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Position in ``fleet`` per alias; -2 declared but not wanted; -1 never declared (or no alias)."""
+        inside = (alias >= 0) & (alias < len(self.index))
+        return np.where(inside, self.index[np.where(inside, alias, 0)], -1)
+
+
 @dataclass
 class NodeState:
     """What the host knows of one edge node; times aware UTC."""
@@ -71,6 +92,8 @@ class NodeState:
     seq: int | None = None
     aliases: dict[int, str] = field(default_factory=dict)  # alias → fleet tag name
     names: dict[str, str] = field(default_factory=dict)  # site tag name → fleet tag name
+    declared: set[int] = field(default_factory=set)  # every alias the birth declared, kept by allow/deny or not
+    by_alias: AliasTable = field(default_factory=lambda: AliasTable({}, set()))
     last_birth: datetime | None = None
     since: datetime | None = None  # when it last went online (birth) or offline (death, session loss)
     last_data: datetime | None = None
@@ -201,7 +224,10 @@ class SparkplugHost:
             self.counters.ignored += 1  # device-level messages, our own NCMD, STATE of other hosts
             return
         try:
-            decoded = codec.decode(payload)
+            if kind == "NDATA":  # the bulk of the traffic: columns, no object per metric until the sink
+                columns = decode_columns(payload)
+            else:
+                decoded = codec.decode(payload)
         except codec.MalformedPayload as exc:
             self.counters.malformed += 1
             log.warning("sparkplug host: dropped a malformed %s from %s/%s: %s", kind, group, node, exc)
@@ -210,14 +236,14 @@ class SparkplugHost:
         if kind == "NBIRTH":
             self._on_birth(state, decoded)
         elif kind == "NDATA":
-            self._on_data(state, decoded)
+            self._on_data(state, columns)
         else:
             self._on_death(state, decoded)
 
     def _on_birth(self, state: NodeState, p: codec.DecodedPayload) -> None:
         tags: list[DiscoveredTag] = []
         values: list[Sample] = []
-        state.aliases, state.names = {}, {}
+        state.aliases, state.names, state.declared = {}, {}, set()
         bd_seq: int | None = None
         for m in p.metrics:
             if m.name == codec.BD_SEQ:
@@ -225,6 +251,8 @@ class SparkplugHost:
                 continue
             if m.name is None or m.name.startswith("Node Control/") or m.name.startswith("Properties/"):
                 continue
+            if m.alias is not None:
+                state.declared.add(m.alias)
             fleet = f"{state.group}/{state.node}/{m.name}"
             if not self.wanted(fleet):
                 continue
@@ -238,6 +266,7 @@ class SparkplugHost:
                 values.append(Sample(fleet, m.ts, m.value, m.quality, m.reason))
         if p.seq not in (0, None):
             log.warning("sparkplug host: NBIRTH of %s/%s has seq %s, not 0", state.group, state.node, p.seq)
+        state.by_alias = AliasTable(state.aliases, state.declared)
         if not state.online:
             state.since = utcnow()
         state.online, state.bd_seq, state.seq = True, bd_seq, 0
@@ -247,7 +276,7 @@ class SparkplugHost:
         if values:
             self.sink.live(values)
 
-    def _on_data(self, state: NodeState, p: codec.DecodedPayload) -> None:
+    def _on_data(self, state: NodeState, p: DataColumns) -> None:
         if not state.online:
             self._request_rebirth(state, "NDATA from a node not born in this session")
             return
@@ -256,25 +285,30 @@ class SparkplugHost:
             state.seq_gaps += 1
             self._request_rebirth(state, f"seq {p.seq} where {expected} was due")
         state.seq = p.seq
-        live: list[Sample] = []
-        history: list[Sample] = []
-        unknown = 0
-        for m in p.metrics:
-            fleet = state.aliases.get(m.alias) if m.alias is not None else state.names.get(m.name or "")
-            if fleet is None:
-                if m.alias is not None and m.alias not in state.aliases and (m.name or "") not in state.names:
-                    unknown += 1
-                continue
-            sample = Sample(fleet, m.ts, m.value, m.quality, m.reason)
-            (history if m.is_historical else live).append(sample)
+        position = state.by_alias.lookup(p.alias)
+        fleet_names = list(state.by_alias.fleet) if p.names else state.by_alias.fleet
+        for row, name in p.names.items():  # metrics by name (other implementations, our spool replays)
+            if p.alias[row] < 0:
+                fleet = state.names.get(name)
+                if fleet is None:
+                    position[row] = -2  # a name its birth did not give (or a filtered one): dropped, as before
+                else:
+                    position[row] = len(fleet_names)
+                    fleet_names.append(fleet)
+            elif position[row] == -1 and name in state.names:
+                position[row] = -2  # an undeclared alias with a known name: dropped, not a reason for a rebirth
+        unknown = int((position == -1).sum())
         if unknown:
             self._request_rebirth(state, f"{unknown} metrics with an alias its birth did not declare")
+        kept = np.flatnonzero(position >= 0)
+        live = _samples(p, kept[~p.historical[kept]], position, fleet_names)
+        history = _samples(p, kept[p.historical[kept]], position, fleet_names)
         state.last_data = utcnow()
         state.note_data(len(live), len(history))
         state.historical_values += len(history)
         state.live_values += len(live)
         if live:
-            state.last_sample_ts = max(s.ts for s in live)
+            state.last_sample_ts = codec.from_ms(int(p.ts_ms[kept[~p.historical[kept]]].max()))
             self.sink.live(live)
         if history:
             self.sink.history(history)
@@ -313,6 +347,22 @@ class SparkplugHost:
         self.counters.rebirths_requested += 1
         log.warning("sparkplug host: asking %s/%s for a rebirth: %s", state.group, state.node, why)
         self._pending_commands.append((codec.topic(state.group, "NCMD", state.node), codec.rebirth_command(utcnow())))
+
+
+_QUALITIES = [quality_from_code(code) for code in range(256)]
+
+
+def _samples(p: DataColumns, rows: npt.NDArray[np.int64], position: npt.NDArray[np.int64],
+             fleet: list[str]) -> list[Sample]:
+    """Samples of the given rows: one datetime per distinct time stamp and one Quality per code, not per metric."""
+    if len(rows) == 0:
+        return []
+    stamps, which = np.unique(p.ts_ms[rows], return_inverse=True)
+    times = [codec.from_ms(int(ms)) for ms in stamps.tolist()]
+    reasons = p.reasons
+    return [Sample(fleet[pos], times[t], value, _QUALITIES[q], reasons.get(row, "") if reasons else "")
+            for row, pos, t, value, q in zip(rows.tolist(), position[rows].tolist(), which.tolist(),
+                                             p.value[rows].tolist(), p.quality[rows].tolist(), strict=True)]
 
 
 def _num(value: object, default: float) -> float:

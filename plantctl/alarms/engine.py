@@ -16,7 +16,6 @@ from plantctl.alarms.conditions import (
 )
 from plantctl.alarms.states import AlarmRecord, AlarmRefused, AlarmSnapshot, AlarmState, Transition
 from plantctl.config.models import AlarmConfig, AlarmType, PlantConfig, TagConfig
-from plantctl.points import is_system_name
 from plantctl.quality import Quality
 from plantctl.samples import Sample
 
@@ -109,17 +108,14 @@ class AlarmEngine:
                   sink: TransitionSink | None = None) -> AlarmEngine:
         """The engine for a plant's alarms, values labelled with their tags' units.
 
-        Every plant tag also gets its diagnostic range alarm (`SYS.RANGE.<tag>`, priority 4) unless the file
-        declares a `type: range` alarm for it: a wrong decoding is seen by the operator, not only as a quality.
-        They are built here, not declared through plantctl.points: that seam puts alarms on system points only,
-        and this one watches a plant tag's own samples. The system points themselves get none.
+        The diagnostic range alarms (`SYS.RANGE.<tag>`) come with the plant the service runs
+        (plantctl.runtime.assemble.service_plant, declared by plantctl.alarms.diagnostics); a `type: range` alarm
+        the file declares without a message gets theirs, which names the likely causes.
         """
         tags = {t.name: t for t in plant.tags}
-        declared = {a.tag for a in plant.alarms if a.type is AlarmType.RANGE}
-        diagnostics = [range_alarm(t) for t in plant.tags if t.name not in declared and not is_system_name(t.name)]
-        alarms = [a.model_copy(update={"message": range_alarm(tags[a.tag]).message})  # a declared one says it too
+        alarms = [a.model_copy(update={"message": range_alarm(tags[a.tag]).message})
                   if a.type is AlarmType.RANGE and not a.message and a.tag in tags else a for a in plant.alarms]
-        return cls([*alarms, *diagnostics], setpoint, sink, units={t.name: t.unit for t in plant.tags}, tags=tags)
+        return cls(alarms, setpoint, sink, units={t.name: t.unit for t in plant.tags}, tags=tags)
 
     # -- feeding -------------------------------------------------------------------------------
     def process(self, batch: Iterable[Sample], now: datetime) -> list[Transition]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -17,7 +19,10 @@ from plantctl.reports.history import fetch_series
 from plantctl.reports.period import Period
 from plantctl.reports.steps import Floats, Series, grid, per_row, row_of, sample_on
 
-__all__ = ["ReportError", "compute", "fetch_series"]
+__all__ = ["KeptSeries", "ReportError", "SeriesReader", "compute", "fetch_series"]
+
+SeriesReader = Callable[[psycopg.Connection[Any], str, datetime, datetime], Series]
+"""How compute reads a tag's samples with start <= ts < end: fetch_series, or a KeptSeries that reads only the new."""
 
 
 class ReportError(ValueError):
@@ -35,7 +40,8 @@ def _reporting(plant: PlantConfig) -> ReportingConfig:
     return plant.reporting
 
 
-def compute(conn: psycopg.Connection[Any], plant: PlantConfig, period: Period) -> Report:
+def compute(conn: psycopg.Connection[Any], plant: PlantConfig, period: Period,
+            read: SeriesReader = fetch_series) -> Report:
     """Every figure of the period, per row (hour or day) and in total, from the stored samples."""
     cfg = _reporting(plant)
     hold = cfg.max_hold_s
@@ -46,10 +52,14 @@ def compute(conn: psycopg.Connection[Any], plant: PlantConfig, period: Period) -
     hold_out = li_out.hold_s if li_out is not None and li_out.hold_s is not None else hold
     lookback = period.start.timestamp() - max(hold, hold_in, hold_out)
 
+    loaded: dict[str, Series] = {}  # a tag named twice (the discharge flow as the lithium flow) is read once
+
     def load(tag: str | None) -> Series | None:
         if tag is None:
             return None
-        return fetch_series(conn, tag, datetime.fromtimestamp(lookback, UTC), period.end)
+        if tag not in loaded:
+            loaded[tag] = read(conn, tag, datetime.fromtimestamp(lookback, UTC), period.end)
+        return loaded[tag]
 
     ph = load(cfg.discharge_ph)
     q = load(cfg.discharge_flow)
@@ -134,6 +144,39 @@ def compute(conn: psycopg.Connection[Any], plant: PlantConfig, period: Period) -
         discharge_ph_tag=cfg.discharge_ph, reagent_names=tuple(r.name for r in cfg.reagents),
         rows=row_figs, total=total, alarms=_alarms(conn, period), actions=_actions(conn, period),
         column=_column(conn, cfg, period))
+
+
+class KeptSeries:
+    """Each tag's samples kept between reads of a window that only grows at its end (the overview's "today"), so a
+    read fetches what came since the last one instead of the whole day again: from `replay_s` before the last
+    read's end (samples committed a little late are still seen), everything again every `full_s` (an outage's
+    spool replayed hours late) and whenever the window's start or end moves back."""
+
+    def __init__(self, replay_s: float = 300.0, full_s: float = 900.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.replay = timedelta(seconds=replay_s)
+        self.full_s = full_s
+        self._clock = clock
+        self._kept: dict[str, tuple[datetime, datetime, Series, float]] = {}  # start, end, samples, full read at
+        self.full_reads = 0
+        self.tail_reads = 0
+
+    def __call__(self, conn: psycopg.Connection[Any], tag: str, start: datetime, end: datetime) -> Series:
+        now = self._clock()
+        kept = self._kept.get(tag)
+        if kept is None or kept[0] != start or end < kept[1] or now - kept[3] >= self.full_s:
+            series, full_at = fetch_series(conn, tag, start, end), now
+            self.full_reads += 1
+        else:
+            _, until, old, full_at = kept
+            since = max(start, until - self.replay)
+            new = fetch_series(conn, tag, since, end)
+            keep = old.t < since.timestamp()  # what the new read covers is replaced by it
+            series = Series(np.concatenate([old.t[keep], new.t]), np.concatenate([old.value[keep], new.value]),
+                            np.concatenate([old.good[keep], new.good]))
+            self.tail_reads += 1
+        self._kept[tag] = (start, end, series, full_at)
+        return series
 
 
 def _column(conn: psycopg.Connection[Any], cfg: ReportingConfig, period: Period) -> ColumnFigures | None:

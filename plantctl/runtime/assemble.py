@@ -7,7 +7,9 @@ The runtime (and the simulator) start and stop inside the API's lifespan: see ap
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,7 @@ from api.settings import ApiSettings
 from control import points as control_points
 from control.group import LoopGroup
 from control.runner import LoopRunner
+from plantctl.alarms import diagnostics as range_alarms
 from plantctl.alarms.journal import AlarmJournal
 from plantctl.alarms.service import AlarmService
 from plantctl.audit.audit import AuditTrail
@@ -29,13 +32,14 @@ from plantctl.notify.service import Notifier
 from plantctl.points import Declare, with_system_points
 from plantctl.runtime.control_journal import ControlJournal
 from plantctl.runtime.service import PlantRuntime
+from plantctl.samples import utcnow
 from plantctl.uplink.edge import SparkplugEdge
 
 if TYPE_CHECKING:
     from sim.facade.runner import SimulatedPlc
 
 
-SYSTEM_POINTS: tuple[Declare, ...] = (notify_points.declare, control_points.declare)
+SYSTEM_POINTS: tuple[Declare, ...] = (notify_points.declare, control_points.declare, range_alarms.declare)
 """Every subsystem that publishes system points: its declaration is added to the plant before anything is built."""
 
 
@@ -70,11 +74,13 @@ class PlantService:
 
 
 def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, settings: ApiSettings | None = None,
-                  simulation: Simulation | None = None, plant_link: bool = True) -> PlantService:
+                  simulation: Simulation | None = None, plant_link: bool = True,
+                  clock: Callable[[], datetime] = utcnow) -> PlantService:
     """Loop outputs reach the PLC only through the write gate; every event and state goes to the database.
 
     plant_link=False builds no sources (tests that publish samples into the bus themselves); everything
     else — historian, alarms with audit, running loops, control journal, API — is what production builds.
+    `clock` is the alarms' and notifications' time (a test moves it forward to let an acknowledge link expire).
     """
     config = service_plant(config)  # system points are tags and alarms like the plant file's from here on
     settings = settings if settings is not None else ApiSettings(database_url=database_url)
@@ -101,13 +107,14 @@ def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, se
         return None if lp is None else lp.setpoint
 
     audit = AuditTrail(pool=pool, queue_dir=state_dir / "audit-queue")  # durable while the database is away
-    alarm_service = AlarmService(config, database_url, setpoint, audit=audit, pool=pool,
+    alarm_service = AlarmService(config, database_url, setpoint, audit=audit, pool=pool, clock=clock,
                                  journal=AlarmJournal(database_url, queue_dir=state_dir / "alarm-journal"))
     runtime.add_component("audit", audit)
     runtime.add_component("control-journal", control_journal)
     runtime.add_component("alarms", alarm_service, tap=alarm_service.submit)
     runtime.add_component("loops", runner, tap=runner.tap)
-    runtime.notifier = Notifier.for_plant(config, database_url, alarm_service, publish=runtime.bus.publish)
+    runtime.notifier = Notifier.for_plant(config, database_url, alarm_service, publish=runtime.bus.publish,
+                                          clock=clock)
     if runtime.notifier is not None:
         runtime.add_component("notifier", runtime.notifier)
     if config.uplink is not None:  # a tap that only appends: site control never waits on the fleet link

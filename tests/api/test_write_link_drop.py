@@ -1,7 +1,8 @@
 """A write whose OPC UA link drops while the call is in flight is 502 link-down, never 409 "device refused".
 
-Real parts: the simulated PLC over real OPC UA, the real connector, the API under uvicorn; the link runs through
-a loopback TCP proxy (tests/chaos/proxy.py) that swallows the write request and then resets the connection.
+Real parts: the simulated PLC over real OPC UA, the real connector, the service as production assembles it
+(build_service) under uvicorn; the link runs through a loopback TCP proxy (tests/chaos/proxy.py) that swallows the
+write request and then resets the connection.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.app import create_app
 from api.settings import ApiSettings
 from connectors.opcua.config import OpcUaAcquisition, OpcUaAddress
 from plantctl.config.models import PlantConfig
-from plantctl.runtime.service import PlantRuntime
+from plantctl.runtime.assemble import build_service
 from sim.facade.runner import SimulatedPlc
 from tests.api.conftest import EXAMPLE_PLANT, Service
 from tests.chaos.proxy import FaultProxy
@@ -46,12 +46,13 @@ def test_write_while_the_opcua_link_drops_mid_call_is_502_link_down(service: Ser
     proxy = FaultProxy(target_port=ua_port).start()
     endpoint = plc.opcua_endpoint.replace(f":{ua_port}/", f":{proxy.port}/")
     config = _run_over_opcua(sources_on(server.config, endpoint, free_port(), heartbeat=False))
-    runtime = PlantRuntime(config, state_dir=tmp_path / "state")
+    built = build_service(config, database_url=server.database_url, state_dir=tmp_path / "state",
+                          settings=ApiSettings(mode="production", database_url=server.database_url))
+    runtime = built.runtime
     op = service.sessions["operator"].bearer
+    base = ""
     try:
-        server.run(runtime.start())
-        base = server.serve(create_app(runtime, settings=ApiSettings(mode="production",
-                                                                     database_url=server.database_url)))
+        base = server.serve(built.app)  # its lifespan starts the runtime
         ua_name = config.tag(TAG).source
         deadline = time.monotonic() + 30
         while not server.call(lambda: runtime.source_health()[ua_name].connected) and time.monotonic() < deadline:
@@ -71,5 +72,6 @@ def test_write_while_the_opcua_link_drops_mid_call_is_502_link_down(service: Ser
         assert problem["detail"]
     finally:
         proxy.stop()
-        server.run(runtime.stop())
+        if base:
+            server.shutdown(base)  # its lifespan stops the runtime
         server.run(plc.__aexit__(None, None, None))

@@ -116,6 +116,28 @@ async def test_subscribed_values_carry_status_reason_and_source_timestamp() -> N
     assert all(s.ts.tzinfo is not None and s.ts.utcoffset().total_seconds() == 0 for s in got.samples)  # type: ignore[union-attr]
 
 
+async def test_a_change_is_published_within_a_quarter_scan_not_a_whole_scan() -> None:
+    """Issue 20: the subscription publishes 4 times a scan by default, so a change written just after a publish
+    arrives within ~scan/4, not after the rest of the scan (live p99 was 1.5 s at 1 s scans)."""
+    async with opcua_server() as plc:
+        got = Collector()
+        source = OpcUaSource(source_config(plc.endpoint), [utag("LIT-101", "LIT-101", period=2.0)], got)
+        await source.start()
+        loop = asyncio.get_running_loop()
+        delays = []
+        try:
+            await wait_until(lambda: got.has("LIT-101", Quality.GOOD, 55.0), 8, "first value")
+            for value in (56.0, 57.0, 58.0):
+                await asyncio.sleep(0.1)  # just after the publish that brought the last value
+                written = loop.time()
+                await plc.set("LIT-101", value)
+                await wait_until(lambda v=value: got.has("LIT-101", Quality.GOOD, v), 5, f"value {value}")  # type: ignore[misc]
+                delays.append(loop.time() - written)
+        finally:
+            await source.stop()
+    assert max(delays) < 1.0, f"changes took {delays} s to arrive at a 2 s scan (publishing interval 0.5 s)"
+
+
 async def test_absolute_deadband_is_applied_by_the_server() -> None:
     async with opcua_server() as plc:
         got = Collector()

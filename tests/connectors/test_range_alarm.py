@@ -13,6 +13,7 @@ from plantctl.alarms.engine import AlarmEngine
 from plantctl.alarms.states import AlarmState
 from plantctl.config.models import AlarmType, PlantConfig
 from plantctl.plantfile import load_plant
+from plantctl.runtime.assemble import service_plant
 from plantctl.samples import utcnow
 from tests.connectors.modbus_server import FC_INPUT, device, modbus_server, wait_until
 from tests.connectors.test_modbus_source import Collector, source_config
@@ -45,7 +46,7 @@ def plant(tmp_path: Path, extra: str = "") -> PlantConfig:
 
 async def test_a_wrong_word_order_raises_the_range_alarm_naming_tag_value_range_and_cause(tmp_path: Path) -> None:
     config = plant(tmp_path)
-    engine = AlarmEngine.for_plant(config)
+    engine = AlarmEngine.for_plant(service_plant(config))
     async with modbus_server(device(1)) as server:
         await server.set(1, FC_INPUT, 0, f32(1234.5, "CDAB"))  # the PLC is word-swapped; the tag says ABCD
         await server.set(1, FC_INPUT, 2, f32(42.0, "ABCD"))
@@ -79,7 +80,7 @@ async def test_a_declared_range_alarm_replaces_the_default_one(tmp_path: Path) -
 alarms:
   - {name: COD-101.DECODE, tag: COD-101, type: range, priority: 2, on_delay_s: 0}
 """)
-    engine = AlarmEngine.for_plant(config)
+    engine = AlarmEngine.for_plant(service_plant(config))
     assert "COD-101.DECODE" in engine.names() and "SYS.RANGE.COD-101" not in engine.names()
     assert "SYS.RANGE.FIT-101" in engine.names()
     assert engine.status("COD-101.DECODE").priority == 2
@@ -87,8 +88,6 @@ alarms:
 
 
 def test_the_service_plant_gives_plant_tags_a_range_alarm_and_system_points_none() -> None:
-    from plantctl.runtime.assemble import service_plant
-
     plant = service_plant(load_plant(Path(__file__).resolve().parents[2] / "examples" / "plant-notifications.yaml"))
     names = set(AlarmEngine.for_plant(plant).names())
     system = [t.name for t in plant.tags if t.name.startswith("SYS.")]

@@ -51,3 +51,16 @@ def test_restarts_after_sigkill(private_db_server: LocalDatabase) -> None:
     assert private_db_server.postmaster_pid() not in (None, pid)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM crash_probe").fetchone() == (1,)
+
+
+def test_checkpoints_by_time_with_compressed_full_pages_on_new_and_existing_clusters(db_server: LocalDatabase) -> None:
+    with psycopg.connect(db_server.admin_url, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM RESET max_wal_size")  # as a cluster made before the setting was provisioned
+        conn.execute("SELECT pg_reload_conf()")
+    LocalDatabase(instance="test").up()
+    with psycopg.connect(db_server.app_url) as conn:
+        shown = {name: conn.execute(f"SHOW {name}").fetchone() for name in ("max_wal_size", "checkpoint_timeout",
+                                                                          "wal_compression", "synchronous_commit",
+                                                                          "fsync")}
+    assert shown == {"max_wal_size": ("4GB",), "checkpoint_timeout": ("15min",), "wal_compression": ("lz4",),
+                     "synchronous_commit": ("on",), "fsync": ("on",)}

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from connectors.sparkplug import codec
+from connectors.sparkplug import sparkplug_b_pb2 as pb
 from connectors.sparkplug.host import SITE_OFFLINE, DiscoveredTag, SparkplugHost
 from plantctl.quality import Quality
 from plantctl.samples import Sample
@@ -246,4 +247,47 @@ async def test_broker_lost_the_edge_sends_its_last_window_again_as_history(broke
         assert edge.status().births == 2
     finally:
         await edge.stop()
+        await host.stop()
+
+
+async def test_a_time_stamp_no_datetime_holds_is_malformed_not_the_end_of_the_host(broker: MosquittoBroker) -> None:
+    sink = Collected()
+    host = host_for(broker, sink)
+    await host.start()
+    try:
+        async with recording(broker.port) as rec:
+            await until(lambda: host.connected)
+            node = FakeNode(rec)
+            await node.birth()
+            bad = pb.Payload(timestamp=codec.to_ms(node.t), seq=1)
+            bad.metrics.add(alias=1, timestamp=2**63 + 5, datatype=codec.DOUBLE).double_value = 1.0
+            await node.send("NDATA", bad.SerializeToString())
+            await until(lambda: host.counters.malformed == 1)
+            await node.data(1, value=6.5)  # the same seq again: the dropped message did not count
+            await until(lambda: [s.value for s in sink.live_samples] == [6.5])
+    finally:
+        await host.stop()
+
+
+async def test_a_metric_left_out_by_the_deny_list_is_dropped_without_asking_a_rebirth(
+        broker: MosquittoBroker) -> None:
+    sink = Collected()
+    host = host_for(broker, sink, deny=["*/LT-2"])
+    await host.start()
+    try:
+        async with recording(broker.port) as rec:
+            await until(lambda: host.connected)
+            node = FakeNode(rec)
+            defs = [codec.MetricDef("LT-1", 1, "m", 0.0, 5.0), codec.MetricDef("LT-2", 2, "m", 0.0, 5.0)]
+            await node.send("NBIRTH", codec.birth_payload(defs, {}, 0, node.t))
+            for seq in (1, 2, 3):
+                await node.send("NDATA", codec.data_payload(
+                    seq, [(1, Sample("LT-1", node.t, float(seq))), (2, Sample("LT-2", node.t, 9.0))], node.t))
+            await until(lambda: [s.value for s in sink.live_samples] == [1.0, 2.0, 3.0])
+            assert [s.tag for s in sink.live_samples] == ["recyclers/site-x/LT-1"] * 3
+            assert list(sink.tags) == ["recyclers/site-x/LT-1"]
+            await asyncio.sleep(0.5)
+            assert node.commands() == 0
+            assert host.counters.rebirths_requested == 0
+    finally:
         await host.stop()

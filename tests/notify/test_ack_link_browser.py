@@ -19,21 +19,17 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from api.app import create_app
 from api.auth.bootstrap import prepare_auth
 from api.settings import ApiSettings
-from plantctl.alarms.service import AlarmService
 from plantctl.alarms.states import AlarmState
-from plantctl.audit import AuditTrail
 from plantctl.config.notifications import AckLinkConfig
 from plantctl.historian.migrate import apply_migrations
-from plantctl.notify.service import Notifier
-from plantctl.runtime.service import PlantRuntime
+from plantctl.runtime.assemble import build_service, service_plant
 from plantctl.samples import Sample, utcnow
 from tests.panel.conftest import CHROMIUM, CHROMIUM_ARGS, screenshot
 from tests.support import free_port
 
-from .conftest import plant
+from .conftest import plant_file
 from .servers import SmtpServer, make_test_certificate
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
@@ -51,7 +47,8 @@ class OffsetClock:
 
 
 class AckService:
-    """Alarm service + notifier + API under uvicorn on one event loop in a thread, with a real SMTP server."""
+    """The production assembly (alarms, notifier, API) without a plant link, under uvicorn on one event loop in a
+    thread, with a real SMTP server; its clock is the test's."""
 
     def __init__(self, url: str, tmp: Path) -> None:
         self.url, self.tmp = url, tmp
@@ -61,7 +58,8 @@ class AckService:
         self.base_url = f"http://127.0.0.1:{self.port}"
         cert = make_test_certificate(tmp)
         self.smtp = SmtpServer(cert, users={"plantctl": "s3cret-relay"}).start()
-        self.config = plant(self.smtp.port, cert[0], public_url=self.base_url)
+        self.plant_file = plant_file(self.smtp.port, cert[0], public_url=self.base_url)
+        self.config = service_plant(self.plant_file)
         self.passwords: dict[str, str] = {}
         self._thread = threading.Thread(target=self.loop.run_forever, name="ack-service", daemon=True)
 
@@ -76,17 +74,14 @@ class AckService:
         self.run(self._start(settings))
 
     async def _start(self, settings: ApiSettings) -> None:
-        self.runtime = PlantRuntime(self.config, state_dir=self.tmp, sources={})
-        self.alarms = AlarmService(self.config, self.url, audit=AuditTrail(self.url), clock=self.clock)
-        notifier = Notifier.for_plant(self.config, self.url, self.alarms, clock=self.clock, tick_s=0.1)
+        built = build_service(self.plant_file, database_url=self.url, state_dir=self.tmp, settings=settings,
+                              plant_link=False, clock=self.clock)
+        self.runtime, self.alarms = built.runtime, built.alarms
+        notifier = built.runtime.notifier
         assert notifier is not None
         self.notifier = notifier
-        self.runtime.notifier = notifier
-        self.runtime.add_component("alarms", self.alarms, tap=self.alarms.submit)
-        self.runtime.add_component("notifier", notifier)
-        await self.runtime.start()
-        app = create_app(self.runtime, settings=settings, alarms=self.alarms)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+        # its lifespan starts the runtime, and stops it when the server exits
+        self.server = uvicorn.Server(uvicorn.Config(built.app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     lifespan="on", ws="none"))
         self._server_task = asyncio.create_task(self.server.serve())
         while not self.server.started:
@@ -98,8 +93,7 @@ class AckService:
         async def _stop() -> None:
             self.server.should_exit = True
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server_task, 10)
-            await self.runtime.stop()
+                await asyncio.wait_for(self._server_task, 30)
         with contextlib.suppress(Exception):
             self.run(_stop())
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -21,7 +21,10 @@ import pytest
 
 from plantctl.config import PlantConfig
 from plantctl.historian.migrate import apply_migrations
+from plantctl.reports.compute import KeptSeries, compute
+from plantctl.reports.figures import Report
 from plantctl.reports.generate import make, make_and_file
+from plantctl.reports.period import LocalSlot, Period
 from plantctl.reports.render import to_csv
 from plantctl.reports.store import read_report
 
@@ -211,3 +214,46 @@ def test_monthly_adds_up_the_days(report_db: str) -> None:
     assert m.rows[25].volume_discharged_m3 == pytest.approx(6.0 / 60)
     assert m.total.volume_discharged_m3 == pytest.approx(VOLUME + 2 * 6.0 / 60)
     assert m.rows[0].ph_mean is None
+
+
+def test_todays_figures_read_incrementally_equal_a_full_recomputation(report_db: str) -> None:
+    """The overview's "today" keeps the day's samples and reads only what came since its last refresh (KeptSeries):
+    its figures equal compute's over the whole day read afresh, a late sample within replay_s included; one
+    committed later than that is in them from the next full read, at most full_s on."""
+    clock = [0.0]
+    kept = KeptSeries(replay_s=300, full_s=900, clock=lambda: clock[0])
+
+    def today(end: datetime) -> Period:
+        return Period("overview", "today", "Europe/Berlin", DAY_START, end, (LocalSlot(DAY_START, end, "today"),))
+
+    with psycopg.connect(report_db, autocommit=True) as conn:
+        ph_id = conn.execute("SELECT id FROM tags WHERE name = 'AIT-101'").fetchone()[0]  # type: ignore[index]
+
+        def late(at: datetime, value: float) -> None:
+            conn.execute("INSERT INTO samples (ts, tag_id, value, quality) VALUES (%s, %s, %s, 192)",
+                         (at, ph_id, value))
+
+        def refresh(end: datetime) -> tuple[Report, Report]:
+            clock[0] += 60.0
+            return compute(conn, plant(), today(end), kept), compute(conn, plant(), today(end))
+
+        end = DAY_START + timedelta(minutes=90, seconds=30)
+        got, full = refresh(end)
+        assert got == full and kept.full_reads == 5 and kept.tail_reads == 0  # the first read is a full one
+        for _ in range(3):
+            end += timedelta(minutes=1)
+            got, full = refresh(end)
+            assert got == full
+        assert kept.full_reads == 5 and kept.tail_reads == 15  # five tags, three refreshes: only the new samples
+        late(end - timedelta(minutes=2, seconds=15), 11.0)  # committed late, inside the replay window
+        end += timedelta(minutes=1)
+        got, full = refresh(end)
+        assert got == full and got.total.ph_max == 11.0
+        late(end - timedelta(minutes=40, seconds=15), 12.0)  # committed later than replay_s: not re-read yet
+        end += timedelta(minutes=1)
+        got, full = refresh(end)
+        assert full.total.ph_max == 12.0 and got.total.ph_max == 11.0
+        while clock[0] < 60.0 + 900.0:  # the next full read (full_s after the first) takes it in
+            end += timedelta(minutes=1)
+            got, full = refresh(end)
+        assert got == full and got.total.ph_max == 12.0 and kept.full_reads == 10

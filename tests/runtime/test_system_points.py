@@ -55,6 +55,28 @@ def test_a_declared_point_joins_the_plant_as_a_tag_with_its_alarm() -> None:
     assert with_system_points(plant, [SystemPoints()]) is plant
 
 
+DIAGNOSTIC = AlarmConfig(name="SYS.CHECK.AIT-101", tag="AIT-101", type=AlarmType.RANGE, priority=4)
+
+
+def test_a_diagnostic_alarm_watches_a_plant_tag_and_joins_after_the_plant_alarms() -> None:
+    plant = _plant()
+    with_points = with_system_points(plant, [SystemPoints(diagnostics=(DIAGNOSTIC,))])
+    assert [a.name for a in with_points.alarms] == [*(a.name for a in plant.alarms), "SYS.CHECK.AIT-101"]
+    assert with_points.tags == plant.tags
+
+
+@pytest.mark.parametrize(("points", "error"), [
+    (SystemPoints(diagnostics=(DIAGNOSTIC.model_copy(update={"name": "CHECK.AIT-101"}),)), "not in SYS."),
+    (SystemPoints(diagnostics=(DIAGNOSTIC, DIAGNOSTIC)), "declared twice"),
+    (SystemPoints(diagnostics=(DIAGNOSTIC.model_copy(update={"tag": "NO-SUCH-TAG"}),)), "no plant tag"),
+    (SystemPoints((VOTE,), diagnostics=(DIAGNOSTIC.model_copy(update={"tag": VOTE.name}),)), "no plant tag"),
+    (SystemPoints((), (DIAGNOSTIC,)), "no declared system point"),  # an alarm on a plant tag must say so
+])
+def test_a_diagnostic_alarm_only_watches_a_plant_tag(points: SystemPoints, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        with_system_points(_plant(), [points])
+
+
 @pytest.mark.parametrize(("points", "error"), [
     (SystemPoints((VOTE, VOTE)), "declared twice"),
     (SystemPoints((VOTE,), (VOTE_LOST, VOTE_LOST)), "declared twice"),
