@@ -60,6 +60,9 @@ SCENARIOS: dict[str, tuple[Path, float | None, tuple[float, float]]] = {
 WARMUP_H = 0.5
 # own seeds for the scenario files that carry none (the two original days: their tests pin the plant's)
 OWN_SEED = {"normal-day": 1506, "upset-day": 1507, "dead-time-60s": 1508}
+# per tank and reagent, litres and equivalents (mol), and the H+ C-301 released (closed_loop figures)
+BREAKDOWN = ("t101_naoh_l", "t101_h2so4_l", "t401_soda_ash_l", "t401_h2so4_l", "t101_naoh_eq", "t101_h2so4_eq",
+             "t401_soda_ash_eq", "t401_h2so4_eq", "column_h_released_eq")
 TANK_OF = {**dict.fromkeys(("AIT-101", "AIT-104", "AIT-105"), "ph"),
            **dict.fromkeys(("AIT-401", "AIT-402", "AIT-403"), "trim_ph")}
 
@@ -121,7 +124,8 @@ def _params(dead_time_s: float | None, start_h: float) -> SimParams:
 
 def fixed_gain_overrides() -> tuple[dict[str, dict[str, Any]], dict[str, float | str]]:
     """The baseline: each pH loop as a fixed-gain PID on its first electrode alone (no vote, no titration
-    compensation, no feedforward adaptation), PI gains proposed by SIMC from a step test at pH 7."""
+    compensation, no feedforward adaptation, no on-line identification), PI gains proposed by SIMC from a
+    step test at pH 7."""
     plant = load_plant(PLANT)
     over: dict[str, dict[str, Any]] = {}
     gains: dict[str, float | str] = {}
@@ -142,7 +146,8 @@ def fixed_gain_overrides() -> tuple[dict[str, dict[str, Any]], dict[str, float |
         ff = lp.feedforward.model_dump() if lp.feedforward is not None else None
         if ff is not None:
             ff["adapt"] = None
-        over[lp.name] = {"compensation": "none", "kp": kp, "ki": ki, "kd": 0.0, "voted_with": [], "feedforward": ff}
+        over[lp.name] = {"compensation": "none", "kp": kp, "ki": ki, "kd": 0.0, "voted_with": [], "feedforward": ff,
+                         "identification": None}
         gains[f"{lp.name}_kp"] = round(kp, 4)
         gains[f"{lp.name}_ki"] = round(ki, 6)
         gains[f"{lp.name}_tuned_by"] = how
@@ -198,10 +203,12 @@ def main() -> None:
     voted = frozenset(t for lp in plant.loops for t in ([lp.pv, *lp.voted_with] if lp.voted_with else []))
     fixed, gains = fixed_gain_overrides()
     out: dict[str, Any] = {}
-    keys = ("iae", "reagent_l", "offspec_l", "discharged_l", "in_spec_l", "diverted_l", "li_kg")
+    keys = ("iae", "reagent_l", "offspec_l", "discharged_l", "in_spec_l", "diverted_l", "li_kg", "base_eq",
+            "acid_eq", *BREAKDOWN)
     totals = {label: dict.fromkeys(keys, 0.0) for label in ("compensated", "fixed")}
     tank_out: dict[str, dict[str, dict[str, float]]] = {"compensated": {}, "fixed": {}}
     offspec: dict[str, dict[str, float]] = {"compensated": {}, "fixed": {}}
+    breakdown: dict[str, dict[str, dict[str, float]]] = {"compensated": {}, "fixed": {}}
     diverted_fraction: dict[str, float] = {}
     isolated: list[float] = []
     for name, (sc, params) in runs.items():
@@ -223,6 +230,12 @@ def main() -> None:
             loading = r.traj.true["column_loading_fraction"]
             li_kg = float(loading[-1] - loading[0]) * params.column.capacity_kg_li  # what C-301 took up
             tot["li_kg"] += li_kg
+            tot["base_eq"] += f["base_eq"]
+            tot["acid_eq"] += f["acid_eq"]
+            for k in BREAKDOWN:
+                tot[k] += f[k]
+            breakdown[label][name] = {k: round(f[k], 1) for k in BREAKDOWN}
+            print(f"  {label:<12} reagent by tank: " + ", ".join(f"{k} {f[k]:.1f}" for k in BREAKDOWN))
             out[f"{key}_li_recovered_kg_{label}"] = round(li_kg, 3)
             tank_out[label][name] = {"T-101": round(f.get("out_of_band_t101_s", 0.0), 1),
                                      "T-401": round(f.get("out_of_band_t401_s", 0.0), 1)}
@@ -248,6 +261,15 @@ def main() -> None:
     per_x = x["reagent_l"] / x["in_spec_l"] if x["in_spec_l"] > 0 else None
     out["reagent_ratio"] = round(per_c / per_x, 4) if per_c is not None and per_x is not None else None
     out["reagent_ratio_total"] = round(c["reagent_l"] / x["reagent_l"], 4)
+    # where the reagent goes (litres and equivalents per tank and reagent; the H+ C-301 released for its Li
+    # is base the plant's purpose costs, the acid dosed is paid twice: the acid, then the base it undid)
+    out["reagent_breakdown"] = breakdown
+    out["reagent_breakdown_total"] = {label: {k: round(t[k], 1) for k in BREAKDOWN} for label, t in totals.items()}
+    eq_c = (c["base_eq"] + c["acid_eq"]) / c["in_spec_l"] if c["in_spec_l"] > 0 else None
+    eq_x = (x["base_eq"] + x["acid_eq"]) / x["in_spec_l"] if x["in_spec_l"] > 0 else None
+    out["reagent_eq_ratio"] = round(eq_c / eq_x, 4) if eq_c is not None and eq_x else None
+    out["acid_eq_compensated"] = round(c["acid_eq"], 1)
+    out["acid_eq_fixed"] = round(x["acid_eq"], 1)
     # the plant's purpose is lithium: a T-101 left acidic saves the post-column reagent by not recovering it
     out["li_recovered_kg_compensated"] = round(c["li_kg"], 3)
     out["li_recovered_kg_fixed"] = round(x["li_kg"], 3)

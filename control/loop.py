@@ -21,6 +21,7 @@ from control.kinds import build_law
 from control.law import ControlLaw
 from control.ph_law import PhLaw
 from control.state import LoopState
+from control.titration_id import BufferFit
 from control.voting import ElectrodeVoter, VoteEvent, VoteEventKind, VoteResult
 from plantctl.config.models import CompensationKind, LoopConfig, LoopMode, PlantConfig
 from plantctl.samples import Sample
@@ -468,6 +469,21 @@ class Loop:
     @property
     def control_space_unit(self) -> str:
         return self.law.compensator.unit or self.pv_unit
+
+    @property
+    def titration_curve(self) -> TitrationCurve | None:
+        """The titration curve the compensation uses now (None for a loop without one)."""
+        return self.law.curve if isinstance(self.law, PhLaw) else None
+
+    @property
+    def titration_identified(self) -> bool:
+        """True when the curve in use is no longer the plant file's (lab titration or on-line identification)."""
+        return isinstance(self.law, PhLaw) and self.law.identified
+
+    @property
+    def buffer_fit(self) -> BufferFit | None:
+        """The latest on-line identification of the buffering (loops with identification:)."""
+        return self.law.last_fit if isinstance(self.law, PhLaw) else None
 
     @property
     def compensation(self) -> CompensationKind:

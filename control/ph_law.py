@@ -13,7 +13,7 @@ from control.law import Allocation, Notify
 from control.oscillation import OscillationGuard
 from control.pid import PidCore
 from control.split_range import PumpDemand, SplitRange
-from control.titration_id import TitrationEstimator
+from control.titration_id import BufferFit, BufferIdentifier, TitrationEstimator, rebuffered
 from plantctl.config.models import LoopConfig
 from plantctl.samples import Sample
 
@@ -43,6 +43,11 @@ class PhLaw:
         # the configured curve is the prior; lab titrations entered later refine it (control.titration_id)
         self.estimator = TitrationEstimator(curve) if curve is not None else None
         self.identified = False  # a curve other than the plant file's is in use
+        # the buffering followed on line from the loop's own dose and the pH's response
+        self.identifier = BufferIdentifier(cfg.identification) \
+            if cfg.identification is not None and curve is not None else None
+        self._flow: float | None = None  # the feedforward's flow, m3/h, for the identification
+        self._pending: TitrationCurve | None = None  # identified, not yet different enough to adopt
         self.guard = OscillationGuard(cfg.oscillation_guard) if cfg.oscillation_guard is not None else None
 
     # --- what the shell reads -------------------------------------------------------------------
@@ -101,6 +106,7 @@ class PhLaw:
             self._ff_ok = True
             self._notify(now, LoopEventKind.FEEDFORWARD_RECOVERED, "feedforward inputs usable again")
         assert flow is not None
+        self._flow = flow.value
         self._ff_pct = ff.base_pump_pct(flow.value, setpoint, inf.value if inf is not None else None)
         self._set_ff(self._ff_gain * self._ff_pct)  # enters the PID sum; the total stays rate-limited downstream
 
@@ -147,6 +153,12 @@ class PhLaw:
         if sr is not None and sr.low_side_above_pv is not None and len(self.cfg.mv) == 2 \
                 and (pv is None or pv.quality.is_bad or pv.value <= sr.low_side_above_pv):
             stop.add(self.cfg.mv[1])
+        alloc = self._split(u, stop)
+        if pv is not None:
+            self._identify(now, pv, alloc.applied)
+        return alloc
+
+    def _split(self, u: float, stop: set[str]) -> Allocation:
         if not self.cfg.mv:  # cascade primary: its output is the secondary's remote setpoint
             return Allocation((), u)
         if self.split is None:
@@ -192,9 +204,45 @@ class PhLaw:
         curve = self.estimator.curve(ts)
         self.adopt_curve(curve)
         self.identified = True
+        self._pending = None  # the lab has the last word over the on-line identification until its next fit
         return curve
 
+    @property
+    def last_fit(self) -> BufferFit | None:
+        """The latest on-line identification of the buffering (None before the first window)."""
+        return self.identifier.last if self.identifier is not None else None
+
     # --- internals ------------------------------------------------------------------------------
+
+    def _identify(self, now: datetime, pv: Sample, u_applied: float) -> None:
+        """Feed the dose-response identification; a confident fit refines the curve, adopted when it moved."""
+        ident, est = self.identifier, self.estimator
+        curve = self._pending or self.curve
+        if ident is None or est is None or curve is None or self._flow is None or not self.pid.active \
+                or not pv.quality.is_good or not self._ff_ok:
+            return
+        ff_u = self.split.output_for_high(self._ff_pct) if self.split is not None else self._ff_pct
+        fit = ident.observe(now, pv.value, u_applied, ff_u, self._flow, curve)
+        if fit is None or not fit.accepted:
+            return
+        cfg = ident.cfg
+        ratio = (fit.slope / fit.curve_slope) ** cfg.step
+        candidate = rebuffered(curve, fit.ph, ratio, cfg.half_span_ph)
+        prior = est.prior.slope(fit.ph)
+        if not cfg.ratio_low <= candidate.slope(fit.ph) / prior <= cfg.ratio_high:
+            return  # the plant file's curve bounds how far identification may take it
+        in_use = self.curve
+        assert in_use is not None
+        old_slope, new_slope = in_use.slope(fit.ph), candidate.slope(fit.ph)
+        if abs(new_slope / old_slope - 1.0) < cfg.min_change:
+            self._pending = candidate  # small moves accumulate until they matter: no churn of the curve in use
+            return
+        self._pending = None
+        self.adopt_curve(candidate)
+        self.identified = True
+        self._notify(now, LoopEventKind.TITRATION_ADOPTED,
+                     f"identified from the plant's dose-response: {fit.reason}; curve adopted, its buffering at "
+                     f"pH {fit.ph:.2f} now {new_slope:.3g} mmol/L per pH (was {old_slope:.3g})")
 
     def _set_ff(self, pump_pct: float) -> None:
         ff_u = self.split.output_for_high(pump_pct) if self.split is not None else pump_pct

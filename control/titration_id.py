@@ -14,15 +14,17 @@ between grid points, so the curve is strictly monotone as the compensation requi
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
 from control.compensation import TitrationCurve
+from plantctl.config.models import IdentificationConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +170,127 @@ class TitrationEstimator:
             if frac > 0.0:
                 w[i + 1] += pw * frac
         return w
+
+
+@dataclass(frozen=True, slots=True)
+class BufferFit:
+    """One identification of the buffering at the operating point, accepted or not, with why."""
+
+    ts: datetime
+    ph: float  # the operating point: mean pH over the window
+    slope: float  # identified d(base)/d(pH), mmol/L per pH (nan when no fit could be made)
+    rel_error: float  # the fit's standard error over its value
+    curve_slope: float  # the slope of the curve in use at that pH
+    accepted: bool
+    reason: str
+
+
+class BufferIdentifier:
+    """The tank's buffering at its operating point from the loop's own dose and the pH's response.
+
+    In base equivalents a stirred tank is a mass balance: V·β·dpH/dt = n(t − θ) + Q·(x_in − x), where
+    β = d(base)/d(pH) is the buffering the titration curve should show, n the base dosed, Q the flow
+    and x_in the influent's demand, which no analyser sees. Over `window_s`, with x − x0 = β·(pH − pH0),
+    the pH's change per interval plus the known wash-out term (Q/V)·(pH − pH0)·h is regressed on the
+    dose (delayed by the line's dead time, lagged by the mixing) and on the feedforward's influent
+    model (the influent's demand it stands for), with an intercept: the dose's coefficient is 1/β.
+    Closed-loop data are weak evidence, so a fit counts only with excitation (the dose moved), a
+    small standard error, the right sign and a plausible ratio to the curve in use.
+    """
+
+    def __init__(self, cfg: IdentificationConfig, bin_s: float = 30.0) -> None:
+        self.cfg = cfg
+        self.bin_s = bin_s
+        n_bins = int(cfg.window_s / bin_s) + 1
+        self._bins: deque[tuple[datetime, float, float, float, float]] = deque(maxlen=n_bins)  # ts, pH, dose, ff, Q
+        self._acc: list[tuple[float, float, float, float]] = []
+        self._acc_start: datetime | None = None
+        self._delay: deque[float] = deque(maxlen=max(round(cfg.dead_time_s / bin_s), 0) + 1)
+        self._lagged: float | None = None
+        self._lagged_ff: float | None = None
+        self._next_fit: datetime | None = None
+        self.last: BufferFit | None = None
+
+    def observe(self, ts: datetime, ph: float, dose_pct: float, ff_pct: float, flow_m3_h: float,
+                curve: TitrationCurve) -> BufferFit | None:
+        """Feed one period (a GOOD PV, the loop computing); a fit every `every_s` once the window is full."""
+        if not all(math.isfinite(v) for v in (ph, dose_pct, ff_pct, flow_m3_h)) or flow_m3_h < 0:
+            return None
+        if self._acc_start is None:
+            self._acc_start = ts
+        self._acc.append((ph, dose_pct, ff_pct, flow_m3_h))
+        if (ts - self._acc_start).total_seconds() < self.bin_s - 1e-6:
+            return None
+        ph_m, dose_m, ff_m, q_m = (float(np.mean([a[i] for a in self._acc])) for i in range(4))
+        self._acc, self._acc_start = [], None
+        # the dose as the tank's bulk sees it: the line's dead time, then the mixing lag
+        self._delay.append(dose_m)
+        k = min(self.bin_s / self.cfg.lag_s, 1.0) if self.cfg.lag_s > 0 else 1.0
+        d_in = self._delay[0]
+        self._lagged = d_in if self._lagged is None else self._lagged + k * (d_in - self._lagged)
+        self._lagged_ff = ff_m if self._lagged_ff is None else self._lagged_ff + k * (ff_m - self._lagged_ff)
+        self._bins.append((ts, ph_m, self._lagged, self._lagged_ff, q_m))
+        if self._next_fit is None:
+            self._next_fit = ts + timedelta(seconds=self.cfg.window_s)
+        if ts < self._next_fit:
+            return None
+        self._next_fit = ts + timedelta(seconds=self.cfg.every_s)
+        self.last = self._fit(ts, curve)
+        return self.last
+
+    def _fit(self, ts: datetime, curve: TitrationCurve) -> BufferFit:
+        cfg = self.cfg
+        b = list(self._bins)
+        ph = np.array([x[1] for x in b])
+        dose = np.array([x[2] for x in b])
+        ff = np.array([x[3] for x in b])
+        q = np.array([x[4] for x in b])
+        ph0 = float(np.mean(ph))
+        curve_slope = curve.slope(ph0)
+        h = self.bin_s
+        v_l = cfg.tank_volume_m3 * 1000.0
+        to_mmol_l = cfg.mol_h_per_pct * 1000.0 / 3600.0 * h / v_l  # one % for one interval, in mmol/L
+        y = np.diff(ph) + (q[1:] / cfg.tank_volume_m3 / 3600.0) * (ph[1:] - ph0) * h
+        x = np.column_stack([dose[1:] * to_mmol_l, ff[1:] * to_mmol_l, np.ones(len(y))])
+
+        def fit(accepted: bool, slope: float, rel: float, why: str) -> BufferFit:
+            return BufferFit(ts, ph0, slope, rel, curve_slope, accepted, why)
+
+        span = float(np.ptp(dose))
+        if span < cfg.min_dose_span_pct:
+            return fit(False, math.nan, math.inf, f"the dose moved {span:.2g} % (< {cfg.min_dose_span_pct:g} %): "
+                                                  "too little excitation to tell the buffering")
+        coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+        resid = y - x @ coef
+        dof = max(len(y) - x.shape[1], 1)
+        cov = float(np.sum(resid ** 2)) / dof * np.linalg.pinv(x.T @ x)
+        inv_beta, se = float(coef[0]), math.sqrt(max(float(cov[0, 0]), 0.0))
+        if inv_beta <= 0.0:
+            return fit(False, math.nan, math.inf, "the pH did not rise with the dose over the window (wrong sign): "
+                                                  "no buffering can be read from it")
+        slope, rel = 1.0 / inv_beta, se / inv_beta
+        if rel > cfg.max_rel_error:
+            return fit(False, slope, rel, f"uncertain fit (±{rel:.0%} > ±{cfg.max_rel_error:.0%})")
+        ratio = slope / curve_slope
+        if not cfg.ratio_low <= ratio <= cfg.ratio_high:
+            return fit(False, slope, rel, f"implausible: {ratio:.2g} times the curve's buffering "
+                                          f"(bounds {cfg.ratio_low:g}..{cfg.ratio_high:g})")
+        return fit(True, slope, rel, f"buffering {slope:.3g} mmol/L per pH at pH {ph0:.2f} "
+                                     f"(±{rel:.0%}; the curve in use says {curve_slope:.3g})")
+
+
+def rebuffered(curve: TitrationCurve, ph: float, ratio: float, half_span_ph: float = 0.75) -> TitrationCurve:
+    """The curve with its buffering within ±half_span_ph of `ph` multiplied by `ratio`, base at `ph` kept
+    (the controlled variable does not jump there); outside the band its shape is unchanged."""
+    if not (math.isfinite(ratio) and ratio > 0 and math.isfinite(ph)):
+        raise ValueError(f"a buffering ratio must be a positive number, got {ratio}")
+    lo, hi = ph - half_span_ph, ph + half_span_ph
+    knots = [lo, ph, hi]
+    pts = sorted([(p, b) for p, b in curve.points if min(abs(p - k) for k in knots) > 0.1 * half_span_ph]
+                 + [(k, curve.base(k)) for k in knots])
+    out = [pts[0]]
+    for (p0, b0), (p1, b1) in itertools.pairwise(pts):
+        inside = lo - 1e-9 <= p0 and p1 <= hi + 1e-9
+        out.append((p1, out[-1][1] + (b1 - b0) * (ratio if inside else 1.0)))
+    shift = curve.base(ph) - next(b for p, b in out if p == ph)
+    return TitrationCurve([(p, b + shift) for p, b in out])

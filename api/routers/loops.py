@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from itertools import pairwise
 
@@ -48,6 +49,24 @@ class VoteOut(BaseModel):
     electrodes: list[ElectrodeOut]
 
 
+class BufferFitOut(BaseModel):
+    at: datetime
+    ph: float = Field(description="the operating pH the fit is about (mean over its window)")
+    slope: float | None = Field(description="identified buffering d(base)/d(pH), mmol/L per pH (None: no fit)")
+    rel_error: float | None = Field(description="its standard error over its value (None: no fit)")
+    curve_slope: float = Field(description="the buffering the curve in use had there")
+    accepted: bool = Field(description="passed the confidence rule (excitation, error, sign, bounds)")
+    reason: str
+
+
+class TitrationStateOut(BaseModel):
+    points: list[tuple[float, float]] = Field(description="the curve in use, [pH, base mmol/L]")
+    source: str = Field(description="'plant file' (the prior) or 'identified' (lab titrations, on-line fits)")
+    slope_at_setpoint: float = Field(description="its buffering at the setpoint, mmol/L per pH")
+    last_fit: BufferFitOut | None = Field(description="the latest on-line identification (loops with "
+                                                      "identification:), accepted or not")
+
+
 class LoopOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "name": "PHC-101", "description": "T-101 pH", "pv_tag": "AIT-101", "pv": None, "pv_unit": "pH",
@@ -74,6 +93,8 @@ class LoopOut(BaseModel):
     interlocks: list[str] = Field(description="interlocks holding the outputs now")
     feedforward: FeedforwardOut | None = Field(description="None when the loop has no feedforward")
     vote: VoteOut | None = Field(default=None, description="the voted PV's electrodes (loops with voted_with:)")
+    titration: TitrationStateOut | None = Field(default=None, description="the titration curve the compensation "
+                                                                          "uses (pH loops with one)")
     at: datetime
 
 
@@ -130,6 +151,23 @@ def vote_out(loop: Loop) -> VoteOut | None:
                      deviation_alarm=voter.deviation_alarm(t)) for t in voter.electrodes])
 
 
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def titration_out(loop: Loop) -> TitrationStateOut | None:
+    curve = loop.titration_curve
+    if curve is None:
+        return None
+    fit = loop.buffer_fit
+    return TitrationStateOut(
+        points=list(curve.points), source="identified" if loop.titration_identified else "plant file",
+        slope_at_setpoint=curve.slope(loop.setpoint),
+        last_fit=None if fit is None else BufferFitOut(
+            at=fit.ts, ph=fit.ph, slope=_finite(fit.slope), rel_error=_finite(fit.rel_error),
+            curve_slope=fit.curve_slope, accepted=fit.accepted, reason=fit.reason))
+
+
 def loop_out(ctx: ApiContext, loop: Loop) -> LoopOut:
     cfg = loop.cfg
     pv = ctx.runtime.live.get(cfg.pv)
@@ -141,7 +179,7 @@ def loop_out(ctx: ApiContext, loop: Loop) -> LoopOut:
                    period_s=cfg.period_s, fail_safe=loop.fail_safe.value, interlocks=loop.active_interlocks,
                    feedforward=None if loop.feedforward is None else FeedforwardOut(
                        output=loop.feedforward_output, gain=loop.feedforward_gain),
-                   vote=vote_out(loop), at=utcnow())
+                   vote=vote_out(loop), titration=titration_out(loop), at=utcnow())
 
 
 @router.get("", summary="Every control loop's state")

@@ -219,6 +219,29 @@ class OscillationGuardConfig(Strict):
     recover_s: float = Field(default=1800.0, gt=0, description="quiet this long: the gain creeps back up")
 
 
+class IdentificationConfig(Strict):
+    """On-line identification of the tank's buffering at the operating point from the loop's own dose and
+    the pH's response (control.titration_id.BufferIdentifier); a confident fit refines the titration curve."""
+
+    tank_volume_m3: float = Field(gt=0, description="the controlled tank's liquid volume")
+    mol_h_per_pct: float = Field(gt=0, description="base equivalents per hour per % of the loop's output")
+    dead_time_s: float = Field(default=30.0, ge=0, le=1800, description="dose to pH: dosing line + electrode")
+    lag_s: float = Field(default=75.0, ge=0, le=3600, description="dose to pH: mixing and electrode lag")
+    window_s: float = Field(default=2700.0, ge=600, le=86400, description="dose-response history fitted at once")
+    every_s: float = Field(default=600.0, ge=60, le=86400, description="how often a fit is tried")
+    max_rel_error: float = Field(default=0.2, gt=0, le=1, description="a fit less certain than this is discarded")
+    min_dose_span_pct: float = Field(default=2.0, gt=0, description="the dose must have moved this much (excitation)")
+    ratio_low: float = Field(default=0.1, gt=0, le=1, description="a buffering below this share of the curve's is "
+                                                                  "discarded as implausible")
+    ratio_high: float = Field(default=10.0, ge=1, description="and above this multiple")
+    min_change: float = Field(default=0.15, ge=0, le=1, description="adopt a new curve only when its slope at "
+                                                                    "the setpoint moved by this share")
+    step: float = Field(default=0.5, gt=0, le=1, description="share of the way (in log ratio) the curve moves "
+                                                             "toward each accepted fit: noise averages out")
+    half_span_ph: float = Field(default=0.75, gt=0, le=3, description="the fit rescales the curve this far either "
+                                                                      "side of the operating pH")
+
+
 class FailSafeConfig(Strict):
     hold_s: float = Field(default=10.0, ge=0)
     substitute_output: float = 0.0
@@ -401,6 +424,9 @@ class LoopConfig(Strict):
     sp_tracking_in_man: bool = True
     oscillation_guard: OscillationGuardConfig | None = Field(
         default=None, description="kind ph: cut the gain when the loop cycles (control/oscillation.py)")
+    identification: IdentificationConfig | None = Field(
+        default=None, description="kind ph with a titration curve: follow the buffering from the plant's own "
+                                  "dose-response (control/titration_id.py)")
     turndown: TurndownConfig | None = Field(default=None, description="kind flow: pulse the pump below its minimum")
     deviation_alarm: FlowDeviationConfig | None = Field(default=None, description="kind flow: inner-loop deviation")
     meter_fallback: MeterFallbackConfig | None = Field(
@@ -409,7 +435,8 @@ class LoopConfig(Strict):
     @model_validator(mode="after")
     def _kind_parts(self) -> LoopConfig:
         if self.kind is LoopKind.FLOW:
-            ph_only = [f for f in ("split_range", "titration_curve", "feedforward", "oscillation_guard")
+            ph_only = [f for f in ("split_range", "titration_curve", "feedforward", "oscillation_guard",
+                                   "identification")
                        if getattr(self, f) is not None]
             if self.compensation is not CompensationKind.NONE:
                 ph_only.append("compensation")
@@ -426,6 +453,9 @@ class LoopConfig(Strict):
     def _control_parts(self) -> LoopConfig:
         if self.compensation is not CompensationKind.NONE and self.titration_curve is None:
             raise ValueError(f"compensation {self.compensation.value} needs titration_curve: {{points: ...}}")
+        if self.identification is not None and (self.titration_curve is None or self.feedforward is None):
+            raise ValueError("identification: refines titration_curve: and reads the flow of feedforward: "
+                             "(flow_tag); both are needed")
         ff = self.feedforward
         if ff is not None and ff.influent_ph_tag is not None and self.titration_curve is None:
             raise ValueError("feedforward from influent_ph_tag needs titration_curve:")

@@ -24,6 +24,7 @@ from plantctl.config.models import LoopConfig, LoopMode, PlantConfig
 from plantctl.plantfile import load_plant
 from plantctl.quality import Quality
 from plantctl.samples import Sample
+from sim.chemistry import LI_G_MOL
 from sim.headless import Trajectory, run_scenario
 from sim.interface import COMMANDS, Reading, SensorStatus
 from sim.params import SimParams, load_sim_params
@@ -129,6 +130,10 @@ class PlantRunResult:
     setpoints: dict[str, float]
     band: tuple[float, float] = (6.0, 9.0)
     count_from_s: float = 0.0
+    # equivalents per litre of each reagent: base as OH- (or Na of soda ash, one H+ each once its CO2
+    # has left), acid as H+; the column's Li capacity in mol, for the H+ it releases
+    strengths: dict[str, float] = field(default_factory=dict)
+    column_capacity_mol: float = 0.0
     figures: dict[str, float] = field(default_factory=dict)
 
     def compute(self) -> None:
@@ -166,8 +171,27 @@ class PlantRunResult:
         f["naoh_l"] = float(np.sum((tr["naoh_delivered_l_h"] + tr["trim_naoh_delivered_l_h"]) * dt) / 3600.0)
         f["h2so4_l"] = float(np.sum((tr["acid_delivered_l_h"] + tr["trim_acid_delivered_l_h"]) * dt) / 3600.0)
         f["reagent_l"] = f["naoh_l"] + f["h2so4_l"]
+        f.update(self._reagent_breakdown(tr, dt))
         f["wall_s"] = self.traj.wall_s
         self.figures = f
+
+    def _reagent_breakdown(self, tr: Mapping[str, FloatArray], dt: FloatArray) -> dict[str, float]:
+        """Litres and equivalents (mol) per tank and reagent, the H+ C-301 released for the Li it took up,
+        and the acid dosed with the base that then neutralised it (acid then base: pure waste)."""
+        f: dict[str, float] = {}
+        for key, signal, pump in (("t101_naoh", "naoh_delivered_l_h", "P-201"),
+                                  ("t101_h2so4", "acid_delivered_l_h", "P-202"),
+                                  ("t401_soda_ash", "trim_naoh_delivered_l_h", "P-401"),
+                                  ("t401_h2so4", "trim_acid_delivered_l_h", "P-402")):
+            litres = float(np.sum(tr[signal] * dt) / 3600.0)
+            f[f"{key}_l"] = litres
+            f[f"{key}_eq"] = litres * self.strengths.get(pump, 0.0)
+        loading = tr["column_loading_fraction"]
+        f["column_h_released_eq"] = float(loading[-1] - loading[0]) * self.column_capacity_mol if len(loading) else 0.0
+        f["acid_eq"] = f["t101_h2so4_eq"] + f["t401_h2so4_eq"]
+        f["base_eq"] = f["t101_naoh_eq"] + f["t401_soda_ash_eq"]
+        f["acid_waste_eq"] = 2.0 * f["acid_eq"]  # the acid, and the base that neutralised it again
+        return f
 
     @property
     def vote_removals(self) -> list[tuple[float, str, str]]:
@@ -242,8 +266,11 @@ def run_plant_on_scenario(plant_file: str | Path, scenario: Scenario | str | Pat
 
     params = sim_params if sim_params is not None else load_sim_params(plant_file)
     traj = run_scenario(sc, params=params, controller=controller, record_every_s=record_every_s)
+    strengths = {"P-201": params.naoh_pump.reagent_mol_l, "P-202": 2.0 * params.acid_pump.reagent_mol_l,
+                 "P-401": params.trim_naoh_pump.reagent_mol_l, "P-402": 2.0 * params.trim_acid_pump.reagent_mol_l}
     res = PlantRunResult(sc.name, label, traj, log, {lp.name: lp.setpoint for lp in plant.loops},
-                         count_from_s=count_from_s)
+                         count_from_s=count_from_s, strengths=strengths,
+                         column_capacity_mol=params.column.capacity_kg_li * 1000.0 / LI_G_MOL)
     res.compute()
     return res
 

@@ -22,6 +22,18 @@ def _vote(service: Service) -> dict[str, dict[str, object]]:
     return {e["tag"]: e for e in body["vote"]["electrodes"]}
 
 
+def test_the_loop_shows_the_plant_files_curve_and_its_on_line_identification(service: Service) -> None:
+    # first in the module: the lab titration of a later test replaces the plant file's curve
+    with service.client() as c:
+        body = c.get(LOOP, headers=service.sessions["viewer"].bearer).json()
+        flow = c.get("/api/v1/loops/FC-201", headers=service.sessions["viewer"].bearer).json()
+    shown = body["titration"]
+    assert shown["source"] == "plant file"
+    assert shown["points"][0] == [1.0, -147.191]  # examples/plant.yaml's prior, first point
+    assert shown["last_fit"] is None  # no window of dose-response yet
+    assert flow["titration"] is None  # a flow loop has no titration curve
+
+
 def test_an_operator_takes_an_electrode_out_for_calibration_and_returns_it(service: Service) -> None:
     service.publish_healthy_plant()
     assert set(_vote(service)) == {"AIT-101", "AIT-104", "AIT-105"}
@@ -67,3 +79,9 @@ def test_only_an_engineer_enters_a_lab_titration_and_a_bad_one_is_refused(servic
     assert len(curve) >= 3 and all(b[0] > a[0] and b[1] > a[1] for a, b in pairwise(curve))
     [row] = service.audit_rows("lab_titration", "PHC-101")
     assert row is not None
+    with service.client() as c:  # the loop's read model shows the curve now in use, and where it came from
+        body = c.get(LOOP, headers=service.sessions["viewer"].bearer).json()
+    shown = body["titration"]
+    assert shown["source"] == "identified" and shown["points"] == curve
+    assert shown["slope_at_setpoint"] > 0
+

@@ -197,6 +197,8 @@ def test_operator_changes_a_setpoint_within_limits_after_confirming_and_it_is_au
     old = float(plate.get_attribute("data-setpoint") or "nan")
     ff_line = re.compile(r"^Feedforward -?\d+\.\d % · learnt ratio \d\.\d\d$")
     expect(plate.get_by_test_id("feedforward")).to_have_text(ff_line)
+    expect(plate.get_by_test_id("titration")).to_have_text(  # the curve the compensation uses, and whence
+        re.compile(r"^Titration curve: (plant file|identified) · buffering \d+\.\d+ mmol/L per pH at SP"))
     new = 7.2 if abs(old - 7.2) > 1e-9 else 7.3
     sp = plate.get_by_label("New setpoint (pH)")
     sp.fill("9.5")  # above the 8.5 limit: refused before anything is sent

@@ -104,6 +104,7 @@ function faceplate(loop, ctx, refresh) {
     bar("PV", loop.pv_unit), bar("SP", loop.pv_unit), bar("OUT", "%"),
     el("p.pvq", { "data-testid": "pv-quality" }),
     el("p.note.ff", { "data-testid": "feedforward" }),
+    el("p.note.tc", { "data-testid": "titration" }),
     el("div.modes", { role: "group", "aria-label": `${loop.name} mode` }, modeButtons),
     el("form.sp", { novalidate: true, onsubmit: askSetpoint, "aria-label": `${loop.name} setpoint` },
       el("label", {}, `New setpoint (${loop.pv_unit}) `, spInput),
@@ -132,6 +133,11 @@ function faceplate(loop, ctx, refresh) {
     faceNode.querySelector(".mode-now").textContent = lp.mode;
     faceNode.querySelector(".ff").textContent = lp.feedforward
       ? `Feedforward ${fmt(lp.feedforward.output, 1)} % · learnt ratio ${fmt(lp.feedforward.gain, 2)}` : "";
+    const tc = lp.titration;
+    const fit = tc?.last_fit;
+    faceNode.querySelector(".tc").textContent = tc
+      ? `Titration curve: ${tc.source} · buffering ${fmt(tc.slope_at_setpoint, 3)} mmol/L per pH at SP` +
+        (fit ? ` · last fit ${fit.accepted ? "accepted" : "refused"}: ${fit.reason}` : "") : "";
     faceNode.querySelector(".interlocks").textContent = lp.interlocks.length ? `interlock: ${lp.interlocks.join(", ")}` : "";
     faceNode.querySelector(".at").textContent = fmtTime(lp.at);
     for (const b of modeButtons) b.setAttribute("aria-pressed", String(b.dataset.mode === lp.mode));
