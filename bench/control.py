@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +148,8 @@ def fixed_gain_overrides() -> tuple[dict[str, dict[str, Any]], dict[str, float |
         ff = lp.feedforward.model_dump() if lp.feedforward is not None else None
         if ff is not None:
             ff["adapt"] = None
-        over[lp.name] = {"compensation": "none", "kp": kp, "ki": ki, "kd": 0.0, "voted_with": [], "feedforward": ff,
-                         "identification": None}
+        over[lp.name] = {"compensation": "none", "kp": kp, "ki": ki, "kd": 0.0, "voted_with": [], "vote_spare": None,
+                         "feedforward": ff, "identification": None}
         gains[f"{lp.name}_kp"] = round(kp, 4)
         gains[f"{lp.name}_ki"] = round(ki, 6)
         gains[f"{lp.name}_tuned_by"] = how
@@ -184,9 +186,23 @@ def isolation_times(sc: Scenario, r: PlantRunResult, voted: frozenset[str]) -> l
     return out
 
 
+def _run(job: tuple[str, str, Scenario, SimParams, dict[str, dict[str, Any]] | None, bool, frozenset[str]]
+         ) -> tuple[str, dict[str, float], float, list[float]]:
+    """One scenario under one controller (in a worker process): its line, figures, Li taken up, isolations."""
+    _, label, sc, params, over, quick, voted = job
+    r = run_plant_on_scenario(PLANT, sc, label=label, overrides=over, record_every_s=2.0, sim_params=params,
+                              count_from_s=WARMUP_H * 3600.0 if quick else 0.0)
+    loading = r.traj.true["column_loading_fraction"]
+    li_kg = float(loading[-1] - loading[0]) * params.column.capacity_kg_li  # what C-301 took up
+    isolation = isolation_times(sc, r, voted) if label == "compensated" else []
+    return r.line(), r.figures, li_kg, isolation
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="shorter runs: whole bench under 60 s")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="runs in parallel (worker processes; default: one per core)")
     ap.add_argument("--seed", type=int, default=None,
                     help="run the scenarios with this seed instead of theirs (the margins' robustness)")
     args = ap.parse_args()
@@ -211,40 +227,40 @@ def main() -> None:
     breakdown: dict[str, dict[str, dict[str, float]]] = {"compensated": {}, "fixed": {}}
     diverted_fraction: dict[str, float] = {}
     isolated: list[float] = []
-    for name, (sc, params) in runs.items():
-        for label, over in (("compensated", None), ("fixed", fixed)):
-            r = run_plant_on_scenario(PLANT, sc, label=label, overrides=over, record_every_s=2.0, sim_params=params,
-                                      count_from_s=WARMUP_H * 3600.0 if args.quick else 0.0)
-            if label == "compensated":
-                isolated += isolation_times(sc, r, voted)
-            print(r.line())
-            f = r.figures
-            key = name.replace("-", "_")
-            tot = totals[label]
-            tot["iae"] += f["iae_ph_s"]
-            tot["reagent_l"] += f["reagent_l"]
-            tot["offspec_l"] += f["offspec_discharged_l"]
-            tot["discharged_l"] += f["discharged_l"]
-            tot["in_spec_l"] += f["discharged_l"] - f["offspec_discharged_l"]
-            tot["diverted_l"] += f["diverted_l"]
-            loading = r.traj.true["column_loading_fraction"]
-            li_kg = float(loading[-1] - loading[0]) * params.column.capacity_kg_li  # what C-301 took up
-            tot["li_kg"] += li_kg
-            tot["base_eq"] += f["base_eq"]
-            tot["acid_eq"] += f["acid_eq"]
-            for k in BREAKDOWN:
-                tot[k] += f[k]
-            breakdown[label][name] = {k: round(f[k], 1) for k in BREAKDOWN}
-            print(f"  {label:<12} reagent by tank: " + ", ".join(f"{k} {f[k]:.1f}" for k in BREAKDOWN))
-            out[f"{key}_li_recovered_kg_{label}"] = round(li_kg, 3)
-            tank_out[label][name] = {"T-101": round(f.get("out_of_band_t101_s", 0.0), 1),
-                                     "T-401": round(f.get("out_of_band_t401_s", 0.0), 1)}
-            offspec[label][name] = round(f["offspec_discharged_l"], 1)
-            out[f"{key}_iae_{label}"] = round(f["iae_ph_s"], 1)
-            out[f"{key}_reagent_l_{label}"] = round(f["reagent_l"], 2)
-            if label == "compensated":
-                diverted_fraction[name] = round(f["diverted_l"] / f["influent_l"], 4) if f["influent_l"] else 0.0
-                out[f"{key}_diverted_l"] = round(f["diverted_l"], 1)
+    jobs = [(name, label, sc, params, over, args.quick, voted)
+            for name, (sc, params) in runs.items() for label, over in (("compensated", None), ("fixed", fixed))]
+    # each run is independent: spread them over the machine's cores (results gathered in the runs' order)
+    with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, len(jobs))),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = list(pool.map(_run, jobs))
+    for (name, label, *_), (line, f, li_kg, isolation) in zip(jobs, results, strict=True):
+        if label == "compensated":
+            isolated += isolation
+        print(line)
+        key = name.replace("-", "_")
+        tot = totals[label]
+        tot["iae"] += f["iae_ph_s"]
+        tot["reagent_l"] += f["reagent_l"]
+        tot["offspec_l"] += f["offspec_discharged_l"]
+        tot["discharged_l"] += f["discharged_l"]
+        tot["in_spec_l"] += f["discharged_l"] - f["offspec_discharged_l"]
+        tot["diverted_l"] += f["diverted_l"]
+        tot["li_kg"] += li_kg
+        tot["base_eq"] += f["base_eq"]
+        tot["acid_eq"] += f["acid_eq"]
+        for k in BREAKDOWN:
+            tot[k] += f[k]
+        breakdown[label][name] = {k: round(f[k], 1) for k in BREAKDOWN}
+        print(f"  {label:<12} reagent by tank: " + ", ".join(f"{k} {f[k]:.1f}" for k in BREAKDOWN))
+        out[f"{key}_li_recovered_kg_{label}"] = round(li_kg, 3)
+        tank_out[label][name] = {"T-101": round(f.get("out_of_band_t101_s", 0.0), 1),
+                                 "T-401": round(f.get("out_of_band_t401_s", 0.0), 1)}
+        offspec[label][name] = round(f["offspec_discharged_l"], 1)
+        out[f"{key}_iae_{label}"] = round(f["iae_ph_s"], 1)
+        out[f"{key}_reagent_l_{label}"] = round(f["reagent_l"], 2)
+        if label == "compensated":
+            diverted_fraction[name] = round(f["diverted_l"] / f["influent_l"], 4) if f["influent_l"] else 0.0
+            out[f"{key}_diverted_l"] = round(f["diverted_l"], 1)
     c, x = totals["compensated"], totals["fixed"]
     out["offspec_discharged_l"] = round(c["offspec_l"], 1)  # the strategy, every scenario, nothing excused
     out["offspec_discharged_l_by_scenario"] = offspec["compensated"]
