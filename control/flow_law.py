@@ -142,6 +142,13 @@ class FlowLaw:
         on = phase < u / td.min_speed_pct
         return Allocation(((tag, td.min_speed_pct if on else 0.0),), u)
 
+    def restart_cycle(self, now: datetime) -> None:
+        """While pulsing, begin a new cycle now: its flow measured another way (a meter fall-back begun or
+        ended) must not be averaged with the old one; the law acts at the new cycle's end."""
+        if self.pulsing:
+            self._cycle_start = now
+            self._window.clear()
+
     def restore_gain(self, gain: float) -> None:
         return None
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from control.diversion_block import DiversionBlock
 from control.events import EventSink
+from control.flow_law import FlowLaw
 from control.loop import Loop, OutputRequest
 from control.meter_fallback import MeterFallback
 from plantctl.config.models import LoopMode, PlantConfig
@@ -92,7 +93,10 @@ class LoopGroup:
             lp.set_remote_setpoint(self._remote_from(self.loops[src], lp) * scale)
         fallback = self.fallbacks.get(name)
         if fallback is not None:  # the meter unusable or frozen: the loop controls on the inferred flow
+            was = fallback.active
             inferred = fallback.substitute(now, lp.output)
+            if fallback.active != was and isinstance(lp.law, FlowLaw):
+                lp.law.restart_cycle(now)  # a pulse cycle's average must not mix inferred and measured flow
             if inferred is not None:
                 lp.on_sample(inferred)
         out: list[OutputRequest] = []
