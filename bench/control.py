@@ -149,7 +149,7 @@ def fixed_gain_overrides() -> tuple[dict[str, dict[str, Any]], dict[str, float |
         if ff is not None:
             ff["adapt"] = None
         over[lp.name] = {"compensation": "none", "kp": kp, "ki": ki, "kd": 0.0, "voted_with": [], "vote_spare": None,
-                         "feedforward": ff, "identification": None}
+                         "feedforward": ff, "identification": None, "setpoint_shift": None}
         gains[f"{lp.name}_kp"] = round(kp, 4)
         gains[f"{lp.name}_ki"] = round(ki, 6)
         gains[f"{lp.name}_tuned_by"] = how
@@ -219,7 +219,7 @@ def main() -> None:
     voted = frozenset(t for lp in plant.loops for t in ([lp.pv, *lp.voted_with] if lp.voted_with else []))
     fixed, gains = fixed_gain_overrides()
     out: dict[str, Any] = {}
-    keys = ("iae", "reagent_l", "offspec_l", "discharged_l", "in_spec_l", "diverted_l", "li_kg", "base_eq",
+    keys = ("iae", "iae_plant", "reagent_l", "offspec_l", "discharged_l", "in_spec_l", "diverted_l", "li_kg", "base_eq",
             "acid_eq", *BREAKDOWN)
     totals = {label: dict.fromkeys(keys, 0.0) for label in ("compensated", "fixed")}
     tank_out: dict[str, dict[str, dict[str, float]]] = {"compensated": {}, "fixed": {}}
@@ -240,6 +240,7 @@ def main() -> None:
         key = name.replace("-", "_")
         tot = totals[label]
         tot["iae"] += f["iae_ph_s"]
+        tot["iae_plant"] += f["iae_plant_sp_ph_s"]
         tot["reagent_l"] += f["reagent_l"]
         tot["offspec_l"] += f["offspec_discharged_l"]
         tot["discharged_l"] += f["discharged_l"]
@@ -259,6 +260,7 @@ def main() -> None:
         out[f"{key}_iae_{label}"] = round(f["iae_ph_s"], 1)
         out[f"{key}_reagent_l_{label}"] = round(f["reagent_l"], 2)
         if label == "compensated":
+            out[f"{key}_t401_working_sp_mean"] = round(f.get("working_sp_mean_t401", float("nan")), 3)
             diverted_fraction[name] = round(f["diverted_l"] / f["influent_l"], 4) if f["influent_l"] else 0.0
             out[f"{key}_diverted_l"] = round(f["diverted_l"], 1)
     c, x = totals["compensated"], totals["fixed"]
@@ -294,6 +296,10 @@ def main() -> None:
     out["iae_compensated"] = round(c["iae"], 1)
     out["iae_fixed"] = round(x["iae"], 1)
     out["iae_ratio"] = round(c["iae"] / x["iae"], 4)
+    # each controller's IAE against the setpoint it was holding: the strategy's working setpoint (setpoint_shift:
+    # moves PHC-401's toward XV-410's low limit while its control is tight), the baseline's the plant file's.
+    # Against the plant file's setpoint for both, the shift itself counts as error:
+    out["iae_ratio_vs_plant_setpoint"] = round(c["iae_plant"] / x["iae_plant"], 4)
     out.update({f"fixed_{k}": v for k, v in gains.items()})
 
     j1, m1 = jitter(1.0, 6 if args.quick else 60)

@@ -36,6 +36,7 @@ class LoopEventKind(StrEnum):
     VOTE_RESTORED = "vote_restored"
     GAIN_CUT = "gain_cut"  # the oscillation guard cut the loop gain (control.oscillation)
     TITRATION_ADOPTED = "titration_adopted"  # a lab titration refined the curve in use
+    SETPOINT_SHIFT = "setpoint_shift"  # the working setpoint left or returned to the operator's (setpoint_shift:)
     # a diversion valve (control.diversion)
     DIVERSION_CHANGE = "diversion_change"
     DISCHARGE_OUTVOTED = "discharge_outvoted"  # a single discharge electrode overruled by a full vote (diversion)

@@ -20,6 +20,7 @@ from control.interlocks import Interlock
 from control.kinds import build_law
 from control.law import ControlLaw
 from control.ph_law import PhLaw
+from control.setpoint_shift import SetpointShift
 from control.state import LoopState
 from control.titration_id import BufferFit
 from control.voting import ElectrodeVoter, VoteEvent, VoteEventKind, VoteResult
@@ -89,6 +90,9 @@ class Loop:
             self.voter = ElectrodeVoter([cfg.pv, *cfg.voted_with], events=self._vote_event, spare=cfg.vote_spare)
         self._inputs = self._input_tags()
         self._first_execute: datetime | None = None
+        self.shift = SetpointShift(cfg.setpoint_shift) if cfg.setpoint_shift is not None else None
+        self._shift_away = False  # the working setpoint is not the operator's (for the events)
+        self._shift_doubt_said: str | None = None
 
     @classmethod
     def from_plant(cls, plant: PlantConfig, name: str, events: EventSink) -> Loop:
@@ -175,8 +179,8 @@ class Loop:
         pv_sample, why_bad = self._pv(now)
         usable = why_bad is None
         self.pv_usable = usable
-        sp_now = self.remote_setpoint if self.mode is LoopMode.CAS and self.remote_setpoint is not None \
-            else self.setpoint
+        self._step_shift(now, pv_sample if usable else None, why_bad, dt_s)
+        sp_now = self.working_setpoint
         self.law.observe(now, self._latest, sp_now, self.cfg.fail_safe.stale_after_s)
         self._update_remote_setpoint(now)
         if self._pending_mode is not LoopMode.MAN and usable and self._cannot_run(now) is None:
@@ -211,10 +215,7 @@ class Loop:
                 self.law.reset(self.output)
                 self._event(now, LoopEventKind.PV_RECOVERED,
                             f"{self.cfg.pv} usable again within the hold time; control resumes from the held output")
-            sp = self.setpoint
-            if self.mode is LoopMode.CAS and self.remote_setpoint is not None:
-                sp = self.remote_setpoint
-            target = self.law.update(now, pv_sample, sp, dt_s)
+            target = self.law.update(now, pv_sample, self.working_setpoint, dt_s)
             computed = True
 
         u = forced if forced is not None else self._rate_limited(target, dt_s)
@@ -380,6 +381,61 @@ class Loop:
                     self._change_mode(LoopMode.MAN, now, f"interlock {change.name}", "loop")
                 self._pending_mode = LoopMode.MAN
                 self._force_output = 0.0
+
+    @property
+    def working_setpoint(self) -> float:
+        """The setpoint the loop controls to now: the remote one in CAS, the shifted one (setpoint_shift:) in
+        AUTO, else the operator's."""
+        if self.mode is LoopMode.CAS and self.remote_setpoint is not None:
+            return self.remote_setpoint
+        if self.shift is not None and self.mode is LoopMode.AUTO and self.shift.working is not None:
+            return self.shift.applied(self.setpoint)  # an operator's change between periods counts at once
+        return self.setpoint
+
+    def _shift_doubt(self, why_bad: str | None) -> str | None:
+        """Why the setpoint shift must not hold the working setpoint near its limit now (None: it may)."""
+        if why_bad is not None:
+            return f"PV {self.cfg.pv} {why_bad}"
+        if self.fail_safe is not FailSafeState.NORMAL:
+            return f"fail-safe {self.fail_safe.value}"
+        if self.voter is not None:
+            out = [t for t in self.voter.electrodes if self.voter.fault_of(t) is not None]
+            if out:
+                return f"{', '.join(out)} out of the vote"
+        tripped = self.active_interlocks
+        if tripped:
+            return f"interlock {', '.join(tripped)} active"
+        return None
+
+    def _step_shift(self, now: datetime, pv: Sample | None, why_bad: str | None, dt_s: float) -> None:
+        shift = self.shift
+        if shift is None:
+            return
+        if self.mode is not LoopMode.AUTO:
+            if shift.working is not None:
+                shift.reset()
+            self._shift_away = False
+            self._shift_doubt_said = None
+            return
+        doubt = self._shift_doubt(why_bad)
+        working = shift.step(now, pv.value if pv is not None else None, self.setpoint, dt_s, doubt)
+        away = abs(working - self.setpoint) > 1e-6
+        unit = self.pv_unit
+        if away and not self._shift_away:
+            self._event(now, LoopEventKind.SETPOINT_SHIFT,
+                        f"working setpoint moving from {self.setpoint:g} toward {shift.cfg.limit:g} {unit}: "
+                        f"deviations toward the limit RMS {shift.rms:.3f} {unit}, margin kept "
+                        f"{shift.margin():.2f} {unit}", data={"limit": shift.cfg.limit, "margin": shift.margin()})
+        elif away and doubt is not None and doubt != self._shift_doubt_said:
+            self._event(now, LoopEventKind.SETPOINT_SHIFT,
+                        f"working setpoint {working:.2f} returning to {self.setpoint:g} {unit}: {doubt}",
+                        data={"working": working})
+        elif not away and self._shift_away:
+            self._event(now, LoopEventKind.SETPOINT_SHIFT,
+                        f"working setpoint back at the operator's {self.setpoint:g} {unit}"
+                        + (f": {doubt}" if doubt else ""), data={"working": working})
+        self._shift_away = away
+        self._shift_doubt_said = doubt if away else None
 
     def _update_remote_setpoint(self, now: datetime) -> None:
         src = self.cfg.cas_source

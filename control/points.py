@@ -45,6 +45,10 @@ def meter_fallback_point(loop: str) -> str:
     return f"SYS.{SUBSYSTEM}.{loop}.METER_FALLBACK"
 
 
+def working_setpoint_point(loop: str) -> str:
+    return f"SYS.{SUBSYSTEM}.{loop}.WORKING_SP"
+
+
 def _discrete(name: str, tag: str, value: int, priority: int, message: str, on_delay_s: float = 0.0) -> AlarmConfig:
     return AlarmConfig(name=name, tag=tag, type=AlarmType.DISCRETE, limit=value, priority=priority,
                        on_delay_s=on_delay_s, message=message)
@@ -52,10 +56,17 @@ def _discrete(name: str, tag: str, value: int, priority: int, message: str, on_d
 
 def declare(plant: PlantConfig) -> SystemPoints:
     """One point per voted electrode, per voted loop, per diversion valve, per flow loop with a deviation alarm
-    and per flow loop with a meter fall-back."""
+    and per flow loop with a meter fall-back; the working setpoint of each loop with a setpoint shift."""
     tags = []
     alarms = []
+    units = {t.name: t.unit for t in plant.tags}
     for lp in plant.loops:
+        if lp.setpoint_shift is not None:
+            tags.append(system_tag(
+                SUBSYSTEM, f"{lp.name}.WORKING_SP", unit=units.get(lp.pv, ""),
+                low=min(lp.setpoint_low, lp.setpoint_shift.limit), high=max(lp.setpoint_high, lp.setpoint_shift.limit),
+                decimals=2, description=f"{lp.name}'s working setpoint: the operator's, or shifted toward "
+                                        f"{lp.setpoint_shift.limit:g} while control is tight (setpoint_shift:)"))
         if lp.voted_with:
             for el in (lp.pv, *lp.voted_with):
                 t = system_tag(SUBSYSTEM, f"{el}.VOTE", unit="state", low=0, high=2, decimals=0,
@@ -126,6 +137,9 @@ class ControlPoints:
                     and any(voter.fault_of(el) is not None for el in voter.electrodes)
                 pub.set(vote_lost_point(lp.name), 1.0 if lost else 0.0, now, Quality.GOOD,
                         lp.vote.reason if lp.vote is not None and lost else "")
+            if lp.shift is not None:
+                pub.set(working_setpoint_point(lp.name), lp.working_setpoint, now, Quality.GOOD,
+                        lp.shift.doubt or "")
             law = lp.law
             if isinstance(law, FlowLaw) and flow_short_point(lp.name) in pub.names:
                 pub.set(flow_short_point(lp.name), 1.0 if law.deviation_alarm else 0.0, now)

@@ -67,6 +67,14 @@ class TitrationStateOut(BaseModel):
                                                       "identification:), accepted or not")
 
 
+class SetpointShiftOut(BaseModel):
+    limit: float = Field(description="the limit the working setpoint may approach, PV unit")
+    margin: float = Field(description="how far from the limit it is kept now (min_margin, or sigmas x RMS)")
+    deviation_rms: float = Field(description="RMS of the PV's recent deviations toward the limit")
+    doubt: str | None = Field(description="why the working setpoint is held at (or returning to) the operator's; "
+                                          "None while it may shift")
+
+
 class LoopOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "name": "PHC-101", "description": "T-101 pH", "pv_tag": "AIT-101", "pv": None, "pv_unit": "pH",
@@ -84,6 +92,10 @@ class LoopOut(BaseModel):
     setpoint: float
     setpoint_limits: LimitsOut
     remote_setpoint: float | None
+    working_setpoint: float | None = Field(default=None, description="what the loop controls to now: the remote "
+                                           "setpoint in CAS, the shifted one (setpoint_shift:) in AUTO, else the "
+                                           "operator's")
+    setpoint_shift: SetpointShiftOut | None = Field(default=None, description="loops with setpoint_shift:")
     output: float = Field(description="controller output, % (split-range signal for two outputs)")
     output_unit: str
     output_limits: LimitsOut
@@ -174,7 +186,11 @@ def loop_out(ctx: ApiContext, loop: Loop) -> LoopOut:
     return LoopOut(name=loop.name, description=cfg.description, pv_tag=cfg.pv,
                    pv=None if pv is None else sample_out(pv, loop.pv_unit), pv_unit=loop.pv_unit, mode=loop.mode,
                    setpoint=loop.setpoint, setpoint_limits=LimitsOut(low=cfg.setpoint_low, high=cfg.setpoint_high),
-                   remote_setpoint=loop.remote_setpoint, output=loop.output, output_unit="%",
+                   remote_setpoint=loop.remote_setpoint, working_setpoint=loop.working_setpoint,
+                   setpoint_shift=None if loop.shift is None else SetpointShiftOut(
+                       limit=loop.shift.cfg.limit, margin=loop.shift.margin(), deviation_rms=loop.shift.rms,
+                       doubt=loop.shift.doubt),
+                   output=loop.output, output_unit="%",
                    output_limits=LimitsOut(low=cfg.output_low, high=cfg.output_high), outputs=list(cfg.mv),
                    period_s=cfg.period_s, fail_safe=loop.fail_safe.value, interlocks=loop.active_interlocks,
                    feedforward=None if loop.feedforward is None else FeedforwardOut(

@@ -219,6 +219,27 @@ class OscillationGuardConfig(Strict):
     recover_s: float = Field(default=1800.0, gt=0, description="quiet this long: the gain creeps back up")
 
 
+class SetpointShiftConfig(Strict):
+    """Hold the working setpoint closer to the limit the process pays to stay away from (e.g. the soda ash
+    a discharge stage spends above its low diversion limit), as far as the loop's own recent deviations
+    toward that limit allow ("squeeze and shift"); back to the operator's setpoint on any doubt."""
+
+    limit: float = Field(description="the constraint the working setpoint approaches (a diversion or permit "
+                                     "limit), in the PV's unit")
+    min_margin: float = Field(gt=0, description="the working setpoint never comes closer to the limit than this")
+    max_shift: float = Field(gt=0, description="nor further than this from the operator's setpoint, which "
+                                               "therefore still moves it")
+    sigmas: float = Field(default=4.0, gt=0, le=20,
+                          description="nor closer than this many RMS deviations of the PV toward the limit")
+    window_s: float = Field(default=1800.0, ge=60, le=86400,
+                            description="the deviations' memory (a rise is taken ten times faster than a fall); "
+                                        "the loop must be healthy this long before the setpoint moves")
+    approach_per_s: float = Field(default=0.0002, gt=0, le=1,
+                                  description="how fast the working setpoint moves toward the limit (PV unit/s)")
+    retreat_per_s: float = Field(default=0.005, gt=0, le=10,
+                                 description="how fast it moves back toward the operator's setpoint (PV unit/s)")
+
+
 class IdentificationConfig(Strict):
     """On-line identification of the tank's buffering at the operating point from the loop's own dose and
     the pH's response (control.titration_id.BufferIdentifier); a confident fit refines the titration curve."""
@@ -431,6 +452,9 @@ class LoopConfig(Strict):
     deviation_alarm: FlowDeviationConfig | None = Field(default=None, description="kind flow: inner-loop deviation")
     meter_fallback: MeterFallbackConfig | None = Field(
         default=None, description="kind flow: on a Bad, stale or frozen flowmeter drive the pump on its calibration")
+    setpoint_shift: SetpointShiftConfig | None = Field(
+        default=None, description="in AUTO, hold a working setpoint between the operator's and a limit, as far as "
+                                  "the loop's recent deviations allow (control/setpoint_shift.py)")
 
     @model_validator(mode="after")
     def _kind_parts(self) -> LoopConfig:
@@ -487,6 +511,15 @@ class LoopConfig(Strict):
             raise ValueError(f"setpoint {self.setpoint} is outside [{self.setpoint_low}, {self.setpoint_high}]")
         if not self.output_low < self.output_high:
             raise ValueError("output_low must be below output_high")
+        shift = self.setpoint_shift
+        if shift is not None:
+            nearest = shift.limit + shift.min_margin if shift.limit < self.setpoint else shift.limit - shift.min_margin
+            if shift.limit == self.setpoint or not self.setpoint_low <= nearest <= self.setpoint_high:
+                raise ValueError(
+                    f"setpoint_shift: the nearest working setpoint, limit {shift.limit:g} with min_margin "
+                    f"{shift.min_margin:g} = {nearest:g}, must lie within the setpoint limits "
+                    f"[{self.setpoint_low:g}, {self.setpoint_high:g}] and the limit away from the setpoint "
+                    f"{self.setpoint:g}")
         return self
 
 

@@ -104,7 +104,7 @@ def build_service(config: PlantConfig, *, database_url: str, state_dir: Path, se
 
     def setpoint(loop: str) -> float | None:
         lp = group.loops.get(loop)
-        return None if lp is None else lp.setpoint
+        return None if lp is None else lp.working_setpoint  # deviation from what the loop controls to now
 
     audit = AuditTrail(pool=pool, queue_dir=state_dir / "audit-queue")  # durable while the database is away
     alarm_service = AlarmService(config, database_url, setpoint, audit=audit, pool=pool, clock=clock,

@@ -134,6 +134,9 @@ class PlantRunResult:
     # has left), acid as H+; the column's Li capacity in mol, for the H+ it releases
     strengths: dict[str, float] = field(default_factory=dict)
     column_capacity_mol: float = 0.0
+    # (times s, working setpoints) of each pH loop, every period: a loop with setpoint_shift: controls to
+    # its working setpoint, and its IAE is counted against that; iae_plant_sp_ph_s against the plant file's
+    working_setpoints: dict[str, tuple[FloatArray, FloatArray]] = field(default_factory=dict)
     figures: dict[str, float] = field(default_factory=dict)
 
     def compute(self) -> None:
@@ -147,18 +150,23 @@ class PlantRunResult:
             return (x < lo) | (x > hi)
 
         f: dict[str, float] = {}
-        iae_total = 0.0
+        iae_total = iae_plant = 0.0
         for key, signal in (("t101", "ph"), ("t401", "trim_ph")):
             loop = _TANK_LOOP[key]
             sp = self.setpoints.get(loop)
             if sp is None or signal not in tr:
                 continue
-            err = np.abs(tr[signal] - sp) * dt
+            logged = self.working_setpoints.get(loop)
+            working = np.interp(t, *logged) if logged is not None and len(logged[0]) else np.full_like(t, sp)
+            err = np.abs(tr[signal] - working) * dt
             f[f"iae_{key}_ph_s"] = float(np.sum(err))
             iae_total += f[f"iae_{key}_ph_s"]
+            iae_plant += float(np.sum(np.abs(tr[signal] - sp) * dt))
+            f[f"working_sp_mean_{key}"] = float(np.sum(working * dt) / np.sum(dt))
             f[f"out_of_band_{key}_s"] = float(np.sum(dt[off(tr[signal])]))
-            f[f"max_deviation_{key}_ph"] = float(np.max(np.abs(tr[signal] - sp)))
+            f[f"max_deviation_{key}_ph"] = float(np.max(np.abs(tr[signal] - working)))
         f["iae_ph_s"] = iae_total
+        f["iae_plant_sp_ph_s"] = iae_plant
         outfall_l = tr["outfall_m3_h"] / 3.6 * dt
         overflow_l = tr["holding_overflow_m3_h"] / 3.6 * dt
         f["offspec_discharged_l"] = float(np.sum(outfall_l[off(tr["discharge_ph"])])
@@ -243,6 +251,8 @@ def run_plant_on_scenario(plant_file: str | Path, scenario: Scenario | str | Pat
     runs = sorted({name.replace(".SP", ".RUN") for name in COMMANDS if name.endswith(".SP")} & set(COMMANDS))
     clock = {"next": 0.0, "last": -1.0}  # last < 0: not executed yet
     started = False
+    sp_log: dict[str, tuple[list[float], list[float]]] = {
+        name: ([], []) for name in _TANK_LOOP.values() if name in group.loops}
 
     def controller(t_s: float, readings: dict[str, Reading]) -> dict[str, float]:
         nonlocal started
@@ -262,6 +272,9 @@ def run_plant_on_scenario(plant_file: str | Path, scenario: Scenario | str | Pat
         for req in group.execute(EPOCH + timedelta(seconds=t_s), dt):
             if req.tag in COMMANDS:
                 commands[req.tag] = min(max(req.value, 0.0), 100.0)
+        for name, (times, values) in sp_log.items():
+            times.append(t_s)
+            values.append(group.loops[name].working_setpoint)
         return commands
 
     params = sim_params if sim_params is not None else load_sim_params(plant_file)
@@ -270,7 +283,9 @@ def run_plant_on_scenario(plant_file: str | Path, scenario: Scenario | str | Pat
                  "P-401": params.trim_naoh_pump.reagent_mol_l, "P-402": 2.0 * params.trim_acid_pump.reagent_mol_l}
     res = PlantRunResult(sc.name, label, traj, log, {lp.name: lp.setpoint for lp in plant.loops},
                          count_from_s=count_from_s, strengths=strengths,
-                         column_capacity_mol=params.column.capacity_kg_li * 1000.0 / LI_G_MOL)
+                         column_capacity_mol=params.column.capacity_kg_li * 1000.0 / LI_G_MOL,
+                         working_setpoints={n: (np.asarray(ts, dtype=float), np.asarray(vs, dtype=float))
+                                            for n, (ts, vs) in sp_log.items()})
     res.compute()
     return res
 

@@ -105,6 +105,7 @@ function faceplate(loop, ctx, refresh) {
     el("p.pvq", { "data-testid": "pv-quality" }),
     el("p.note.ff", { "data-testid": "feedforward" }),
     el("p.note.tc", { "data-testid": "titration" }),
+    el("p.note.wsp", { "data-testid": "working-setpoint" }),
     el("div.modes", { role: "group", "aria-label": `${loop.name} mode` }, modeButtons),
     el("form.sp", { novalidate: true, onsubmit: askSetpoint, "aria-label": `${loop.name} setpoint` },
       el("label", {}, `New setpoint (${loop.pv_unit}) `, spInput),
@@ -138,6 +139,11 @@ function faceplate(loop, ctx, refresh) {
     faceNode.querySelector(".tc").textContent = tc
       ? `Titration curve: ${tc.source} · buffering ${fmt(tc.slope_at_setpoint, 3)} mmol/L per pH at SP` +
         (fit ? ` · last fit ${fit.accepted ? "accepted" : "refused"}: ${fit.reason}` : "") : "";
+    const sh = lp.setpoint_shift;
+    const shifted = sh && lp.working_setpoint !== null && Math.abs(lp.working_setpoint - lp.setpoint) > 1e-6;
+    faceNode.querySelector(".wsp").textContent = sh
+      ? (shifted ? `Working setpoint ${fmt(lp.working_setpoint, dec)} ${lp.pv_unit} (shifted toward ${sh.limit}, ` +
+          `margin ${fmt(sh.margin, 2)})` : `Working setpoint = setpoint`) + (sh.doubt ? ` · ${sh.doubt}` : "") : "";
     faceNode.querySelector(".interlocks").textContent = lp.interlocks.length ? `interlock: ${lp.interlocks.join(", ")}` : "";
     faceNode.querySelector(".at").textContent = fmtTime(lp.at);
     for (const b of modeButtons) b.setAttribute("aria-pressed", String(b.dataset.mode === lp.mode));
