@@ -105,11 +105,13 @@ class LoopSummaryOut(BaseModel):
     pv_unit: str
     decimals: int
     mode: str
-    setpoint: float
+    setpoint: float = Field(description="the operator's setpoint")
+    working_setpoint: float | None = Field(default=None, description="what the loop controls to now: the remote "
+                                           "setpoint in CAS, the shifted one (setpoint_shift:) in AUTO")
     pv: float | None
     pv_good: bool
     output: float
-    deviation: float | None = Field(description="PV − SP; None when the PV is not Good")
+    deviation: float | None = Field(description="PV − working setpoint; None when the PV is not Good")
     interlocks: list[str]
 
 
@@ -204,9 +206,9 @@ def _loops(ctx: ApiContext) -> list[LoopSummaryOut]:
             decimals = 2
         out.append(LoopSummaryOut(
             name=loop.name, description=loop.cfg.description, pv_tag=loop.cfg.pv, pv_unit=loop.pv_unit,
-            decimals=decimals, mode=loop.mode.value, setpoint=loop.setpoint,
+            decimals=decimals, mode=loop.mode.value, setpoint=loop.setpoint, working_setpoint=loop.working_setpoint,
             pv=pv.value if pv is not None and good else None, pv_good=good, output=loop.output,
-            deviation=pv.value - loop.setpoint if pv is not None and good else None,
+            deviation=pv.value - loop.working_setpoint if pv is not None and good else None,
             interlocks=list(loop.active_interlocks)))
     return out
 

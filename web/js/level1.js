@@ -104,10 +104,12 @@ function loopRow(lp) {
   const tr = el("tr", { "data-loop": lp.name, "data-mode": lp.mode },
     el("th", { scope: "row" }, el("a", { href: "#/loops", text: lp.name })),
     el("td", {}, el("span.mode-now", { text: lp.mode })),
-    el("td.num", { "data-testid": "loop-sp", text: fmt(lp.setpoint, lp.decimals) }),
+    el("td.num", { "data-testid": "loop-sp", text: fmt(lp.working_setpoint ?? lp.setpoint, lp.decimals),
+      title: lp.working_setpoint !== null && lp.working_setpoint !== undefined && lp.working_setpoint !== lp.setpoint
+        ? `working setpoint (operator's ${fmt(lp.setpoint, lp.decimals)})` : "setpoint" }),
     el("td.num", { "data-testid": "loop-pv", text: lp.pv_good ? fmt(lp.pv, lp.decimals) : "BAD" }),
     el("td.num", { "data-testid": "loop-out", text: fmt(lp.output, 1) }),
-    el("td.num.dev", { "data-testid": "loop-dev", title: "PV − SP",
+    el("td.num.dev", { "data-testid": "loop-dev", title: "PV − working SP",
       text: dev === null ? "—" : `${dev > 0 ? "▲" : dev < 0 ? "▼" : "="} ${fmt(Math.abs(dev), lp.decimals)}` }),
     el("td.calm", { text: lp.interlocks.length ? `interlock: ${lp.interlocks.join(", ")}` : lp.description }));
   tr.dataset.devSpan = String(span);
