@@ -199,6 +199,10 @@ def test_operator_changes_a_setpoint_within_limits_after_confirming_and_it_is_au
     expect(plate.get_by_test_id("feedforward")).to_have_text(ff_line)
     expect(plate.get_by_test_id("titration")).to_have_text(  # the curve the compensation uses, and whence
         re.compile(r"^Titration curve: (plant file|identified) · buffering \d+\.\d+ mmol/L per pH at SP"))
+    expect(plate.get_by_test_id("working-setpoint")).to_have_text("")  # PHC-101 has no setpoint shift
+    shifted = page.locator("article[data-loop='PHC-401']").get_by_test_id("working-setpoint")
+    expect(shifted).to_have_text(re.compile(r"^Working setpoint (= setpoint|\d\.\d\d pH \(shifted toward 6\.3, "
+                                            r"margin \d\.\d\d\))( · .+)?$"))  # and says why it has not moved
     new = 7.2 if abs(old - 7.2) > 1e-9 else 7.3
     sp = plate.get_by_label("New setpoint (pH)")
     sp.fill("9.5")  # above the 8.5 limit: refused before anything is sent
