@@ -93,6 +93,7 @@ class Loop:
         self.shift = SetpointShift(cfg.setpoint_shift) if cfg.setpoint_shift is not None else None
         self._shift_away = False  # the working setpoint is not the operator's (for the events)
         self._shift_doubt_said: str | None = None
+        self._spare_disagrees_since: datetime | None = None
 
     @classmethod
     def from_plant(cls, plant: PlantConfig, name: str, events: EventSink) -> Loop:
@@ -392,16 +393,35 @@ class Loop:
             return self.shift.applied(self.setpoint)  # an operator's change between periods counts at once
         return self.setpoint
 
-    def _shift_doubt(self, why_bad: str | None) -> str | None:
+    def _shift_doubt(self, now: datetime, why_bad: str | None) -> str | None:
         """Why the setpoint shift must not hold the working setpoint near its limit now (None: it may)."""
         if why_bad is not None:
             return f"PV {self.cfg.pv} {why_bad}"
         if self.fail_safe is not FailSafeState.NORMAL:
             return f"fail-safe {self.fail_safe.value}"
-        if self.voter is not None:
-            out = [t for t in self.voter.electrodes if self.voter.fault_of(t) is not None]
+        voter, vote = self.voter, self._vote
+        if voter is not None:
+            out = [t for t in voter.electrodes if voter.fault_of(t) is not None]
             if out:
                 return f"{', '.join(out)} out of the vote"
+            departing = [t for t in voter.electrodes if voter.deviation_alarm(t)]
+            if departing:
+                return f"{', '.join(departing)} departing from the other electrodes"
+        spare_tag = self.cfg.vote_spare
+        if spare_tag is not None and vote is not None and self.shift is not None:
+            spare = self._latest.get(spare_tag)
+            if spare is None or not spare.usable(now, self.cfg.fail_safe.stale_after_s):
+                return f"{spare_tag} (the vote's spare) not usable"
+            # the same water read nearer the limit than the vote says (a spare reading further away, as the
+            # outlet does for a moment when the tank rises fast, is no reason to raise the dose)
+            toward = 1.0 if self.shift.cfg.limit > self.setpoint else -1.0
+            if (spare.value - vote.value) * toward <= self.shift.cfg.spare_agree:
+                self._spare_disagrees_since = None
+            else:
+                since = self._spare_disagrees_since = self._spare_disagrees_since or now
+                if (now - since).total_seconds() >= self.shift.cfg.spare_delay_s:
+                    return (f"{spare_tag} reads {spare.value:.2f}, {abs(spare.value - vote.value):.2f} nearer the "
+                            f"limit than the vote {vote.value:.2f}")
         tripped = self.active_interlocks
         if tripped:
             return f"interlock {', '.join(tripped)} active"
@@ -417,7 +437,7 @@ class Loop:
             self._shift_away = False
             self._shift_doubt_said = None
             return
-        doubt = self._shift_doubt(why_bad)
+        doubt = self._shift_doubt(now, why_bad)
         working = shift.step(now, pv.value if pv is not None else None, self.setpoint, dt_s, doubt)
         away = abs(working - self.setpoint) > 1e-6
         unit = self.pv_unit
@@ -426,7 +446,7 @@ class Loop:
                         f"working setpoint moving from {self.setpoint:g} toward {shift.cfg.limit:g} {unit}: "
                         f"deviations toward the limit RMS {shift.rms:.3f} {unit}, margin kept "
                         f"{shift.margin():.2f} {unit}", data={"limit": shift.cfg.limit, "margin": shift.margin()})
-        elif away and doubt is not None and doubt != self._shift_doubt_said:
+        elif away and doubt is not None and self._shift_doubt_said is None:  # once per withdrawal
             self._event(now, LoopEventKind.SETPOINT_SHIFT,
                         f"working setpoint {working:.2f} returning to {self.setpoint:g} {unit}: {doubt}",
                         data={"working": working})
@@ -435,7 +455,7 @@ class Loop:
                         f"working setpoint back at the operator's {self.setpoint:g} {unit}"
                         + (f": {doubt}" if doubt else ""), data={"working": working})
         self._shift_away = away
-        self._shift_doubt_said = doubt if away else None
+        self._shift_doubt_said = doubt if away and doubt is not None else None
 
     def _update_remote_setpoint(self, now: datetime) -> None:
         src = self.cfg.cas_source

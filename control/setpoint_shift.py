@@ -6,8 +6,10 @@ control it had. When the loop's own recent deviations *toward* the limit are sma
 moves slowly toward it — never closer than `min_margin`, nor than `sigmas` RMS deviations, nor more than
 `max_shift` from the operator's setpoint — and it moves
 back ten-odd times faster when they grow or on any doubt (a PV not usable, an electrode out of the vote,
-an interlock holding an output) — ramped, not stepped, so the return does not kick the dose; out of AUTO
-it is the operator's setpoint at once. The operator's setpoint stays the operator's: the shift only ever
+an interlock holding an output) — ramped, not stepped, so the return does not kick the dose, and held
+while the PV is more than `max_shift` away on the other side (returning then would add reagent to an
+overshoot: on the poorly buffered day it took T-401 above 9 twice); out of AUTO it is the operator's
+setpoint at once. The operator's setpoint stays the operator's: the shift only ever
 lies between it and the limit.
 """
 
@@ -67,7 +69,9 @@ class SetpointShift:
                 wanted = min(max(room - self.margin(), 0.0), cfg.max_shift)
         change = wanted - self.offset
         rate = cfg.approach_per_s if change > 0 else cfg.retreat_per_s  # out slowly, back quickly (ramped)
-        self.offset += math.copysign(min(abs(change), rate * dt_s), change)
+        beyond = pv is not None and (pv - (operator_sp + toward * self.offset)) * toward < -cfg.max_shift
+        if not beyond:  # the PV far on the other side (a rise, with the limit below): moving now only adds to it
+            self.offset += math.copysign(min(abs(change), rate * dt_s), change)
         self.working = self.applied(operator_sp)
         return self.working
 

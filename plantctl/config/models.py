@@ -238,6 +238,12 @@ class SetpointShiftConfig(Strict):
                                   description="how fast the working setpoint moves toward the limit (PV unit/s)")
     retreat_per_s: float = Field(default=0.005, gt=0, le=10,
                                  description="how fast it moves back toward the operator's setpoint (PV unit/s)")
+    spare_agree: float = Field(default=0.15, gt=0,
+                               description="with vote_spare:, the spare further than this from the vote toward "
+                                           "the limit (or not usable) is a doubt: the same water read nearer it")
+    spare_delay_s: float = Field(default=60.0, ge=0, le=3600,
+                                 description="for this long: in a fast swing the outlet's electrode differs from "
+                                             "the tank's for a few tens of seconds")
 
 
 class IdentificationConfig(Strict):

@@ -78,6 +78,17 @@ def test_a_doubt_returns_it_to_the_operators_setpoint_and_learning_starts_again(
     assert w[-1] == pytest.approx(7.0)
 
 
+def test_while_the_pv_is_far_on_the_other_side_the_working_setpoint_waits() -> None:
+    """Returning raises the dose: not while the tank overshoots away from the limit, only once it is back."""
+    shift = SetpointShift(CFG)
+    _run(shift, 2000, lambda k, w: w)
+    assert shift.working == pytest.approx(6.75)
+    w = _run(shift, 60, lambda k, w: 8.3, start=2000, doubt="AIT-402 out of the vote")  # 1.55 above it
+    assert w[-1] == pytest.approx(6.75)
+    w = _run(shift, 60, lambda k, w: 7.0, start=2060, doubt="AIT-402 out of the vote")  # back near it
+    assert w[-1] == pytest.approx(7.0)
+
+
 def test_never_beyond_the_operators_setpoint_and_it_follows_the_operator() -> None:
     shift = SetpointShift(CFG)
     w = _run(shift, 2000, lambda k, w: w, sp=6.6)  # the operator already below the shift's nearest point
@@ -124,6 +135,29 @@ def test_a_loop_controls_to_its_working_setpoint_and_an_electrode_out_of_the_vot
     shifts = [e for e in log.events if e.kind is LoopEventKind.SETPOINT_SHIFT]
     assert "moving from 7 toward 6.3" in shifts[0].reason
     assert any("AIT-9C out of the vote" in e.reason for e in shifts[1:])
+
+
+def test_a_spare_that_disagrees_with_the_vote_ends_the_shift_before_any_electrode_is_out() -> None:
+    """The discharge electrode drifting low in the same water: the shift must not wait for a removal (the
+    divert limit is nearer than it was at the operator's setpoint)."""
+    log = EventLog()
+    loop = Loop(_loop_cfg(vote_spare="AIT-9S"), log, pv_unit="pH")
+    pv = 7.0
+    for k in range(1, 1100):
+        now = T0 + timedelta(seconds=k)
+        pv += 0.2 * (loop.working_setpoint - pv)
+        for tag in ("AIT-9A", "AIT-9B", "AIT-9C"):
+            loop.on_sample(Sample(tag, now, pv))
+        loop.on_sample(Sample("AIT-9S", now, pv - max(k - 700, 0) * 0.001))  # drifts 3.6 pH/h from 700 s
+        loop.execute(now, 1.0)
+        if k == 700:
+            assert loop.working_setpoint == pytest.approx(6.75)
+    assert loop.voter is not None and loop.voter.in_vote == ("AIT-9A", "AIT-9B", "AIT-9C")  # nobody out
+    assert loop.working_setpoint == pytest.approx(7.0)
+    back = [e for e in log.events if e.kind is LoopEventKind.SETPOINT_SHIFT and "returning" in e.reason]
+    assert len(back) == 1, [e.reason for e in back]  # said once, not every period while it returns
+    # 0.15 from the vote after 150 s, and for spare_delay_s (60 s): a swing's tens of seconds do not count
+    assert 700 + 150 + 60 <= (back[0].ts - T0).total_seconds() <= 700 + 150 + 60 + 3
 
 
 def test_out_of_auto_the_working_setpoint_is_the_operators() -> None:
