@@ -414,8 +414,7 @@ class Loop:
                 return f"{spare_tag} (the vote's spare) not usable"
             # the same water read nearer the limit than the vote says (a spare reading further away, as the
             # outlet does for a moment when the tank rises fast, is no reason to raise the dose)
-            toward = 1.0 if self.shift.cfg.limit > self.setpoint else -1.0
-            if (spare.value - vote.value) * toward <= self.shift.cfg.spare_agree:
+            if (spare.value - vote.value) * self.shift.toward(self.setpoint) <= self.shift.cfg.spare_agree:
                 self._spare_disagrees_since = None
             else:
                 since = self._spare_disagrees_since = self._spare_disagrees_since or now

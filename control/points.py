@@ -12,7 +12,7 @@ from datetime import datetime
 from control.diversion import DiversionState
 from control.flow_law import FlowLaw
 from control.group import LoopGroup
-from plantctl.config.models import AlarmConfig, AlarmType, LoopKind, PlantConfig
+from plantctl.config.models import AlarmConfig, AlarmType, LoopKind, PlantConfig, TagConfig
 from plantctl.points import PointPublisher, Publish, SystemPoints, system_tag
 from plantctl.quality import Quality
 
@@ -54,11 +54,19 @@ def _discrete(name: str, tag: str, value: int, priority: int, message: str, on_d
                        on_delay_s=on_delay_s, message=message)
 
 
+def _flag(tags: list[TagConfig], alarms: list[AlarmConfig], point: str, description: str, priority: int,
+          message: str) -> None:
+    """A boolean point (1 = the condition holds) and its `.ACTIVE` alarm."""
+    t = system_tag(SUBSYSTEM, point, unit="bool", low=0, high=1, decimals=0, description=description)
+    tags.append(t)
+    alarms.append(_discrete(f"{t.name}.ACTIVE", t.name, 1, priority, message))
+
+
 def declare(plant: PlantConfig) -> SystemPoints:
     """One point per voted electrode, per voted loop, per diversion valve, per flow loop with a deviation alarm
     and per flow loop with a meter fall-back; the working setpoint of each loop with a setpoint shift."""
-    tags = []
-    alarms = []
+    tags: list[TagConfig] = []
+    alarms: list[AlarmConfig] = []
     units = {t.name: t.unit for t in plant.tags}
     for lp in plant.loops:
         if lp.setpoint_shift is not None:
@@ -77,26 +85,19 @@ def declare(plant: PlantConfig) -> SystemPoints:
                 alarms.append(_discrete(f"{t.name}.OUT", t.name, 2, 2,
                                         f"{el} taken out of {lp.name}'s vote (see the loop journal for why): clean, "
                                         "recalibrate or replace it, then return it on the loop's faceplate"))
-            t = system_tag(SUBSYSTEM, f"{lp.name}.VOTE_LOST", unit="bool", low=0, high=1, decimals=0,
-                           description=f"{lp.name} has fewer than two electrodes in its vote (1): fail-safe")
-            tags.append(t)
-            alarms.append(_discrete(f"{t.name}.ACTIVE", t.name, 1, 1,
-                                    f"{lp.name} lost its vote: the loop holds, then goes to its fail-safe; "
-                                    "dose by hand only with a portable pH meter"))
+            _flag(tags, alarms, f"{lp.name}.VOTE_LOST",
+                  f"{lp.name} has fewer than two electrodes in its vote (1): fail-safe", 1,
+                  f"{lp.name} lost its vote: the loop holds, then goes to its fail-safe; "
+                  "dose by hand only with a portable pH meter")
         if lp.kind is LoopKind.FLOW and lp.deviation_alarm is not None:
-            t = system_tag(SUBSYSTEM, f"{lp.name}.FLOW_SHORT", unit="bool", low=0, high=1, decimals=0,
-                           description=f"{lp.name}'s reagent flow short of its setpoint (1)")
-            tags.append(t)
-            alarms.append(_discrete(f"{t.name}.ACTIVE", t.name, 1, 2,
-                                    f"{lp.name} cannot hold its reagent flow: pump wear, air lock, blocked line "
-                                    "or empty day tank"))
+            _flag(tags, alarms, f"{lp.name}.FLOW_SHORT", f"{lp.name}'s reagent flow short of its setpoint (1)", 2,
+                  f"{lp.name} cannot hold its reagent flow: pump wear, air lock, blocked line "
+                  "or empty day tank")
         if lp.kind is LoopKind.FLOW and lp.meter_fallback is not None:
-            t = system_tag(SUBSYSTEM, f"{lp.name}.METER_FALLBACK", unit="bool", low=0, high=1, decimals=0,
-                           description=f"{lp.name} dosing on {lp.mv[0]}'s calibration, not on {lp.pv} (1)")
-            tags.append(t)
-            alarms.append(_discrete(f"{t.name}.ACTIVE", t.name, 1, 2,
-                                    f"{lp.pv} Bad, stale or frozen: {lp.name} doses on the pump's calibration "
-                                    f"({lp.meter_fallback.flow_per_pct:g} per %) — check the flowmeter"))
+            _flag(tags, alarms, f"{lp.name}.METER_FALLBACK",
+                  f"{lp.name} dosing on {lp.mv[0]}'s calibration, not on {lp.pv} (1)", 2,
+                  f"{lp.pv} Bad, stale or frozen: {lp.name} doses on the pump's calibration "
+                  f"({lp.meter_fallback.flow_per_pct:g} per %) — check the flowmeter")
     for div in plant.diversion:
         t = system_tag(SUBSYSTEM, f"{div.name}.STATE", unit="state", low=0, high=2, decimals=0,
                        description=f"{div.name}: 0 to the outfall, 1 diverting, 2 off-spec with nowhere to go")
@@ -106,12 +107,10 @@ def declare(plant: PlantConfig) -> SystemPoints:
         alarms.append(_discrete(f"{t.name}.NOWHERE", t.name, 2, 1,
                                 f"{div.name}: discharge off-spec and the holding tank is full — stop the feed now"))
         if div.outvote is not None:
-            t = system_tag(SUBSYSTEM, f"{div.name}.OUTVOTED", unit="bool", low=0, high=1, decimals=0,
-                           description=f"{div.name}: a discharge electrode overruled by a vote of three (1)")
-            tags.append(t)
-            alarms.append(_discrete(f"{t.name}.ACTIVE", t.name, 1, 2,
-                                    f"{div.name} judges the discharge without a failed or disagreeing electrode "
-                                    "(see the journal for which): check it"))
+            _flag(tags, alarms, f"{div.name}.OUTVOTED",
+                  f"{div.name}: a discharge electrode overruled by a vote of three (1)", 2,
+                  f"{div.name} judges the discharge without a failed or disagreeing electrode "
+                  "(see the journal for which): check it")
     return SystemPoints(tuple(tags), tuple(alarms))
 
 

@@ -42,6 +42,10 @@ class SetpointShift:
         so it sits above a plain mean: it is a bound on the dips, not their average)."""
         return math.sqrt(self._ms)
 
+    def toward(self, operator_sp: float) -> float:
+        """+1 when the limit lies above the operator's setpoint, -1 when below."""
+        return -1.0 if self.cfg.limit < operator_sp else 1.0
+
     def margin(self) -> float:
         return max(self.cfg.min_margin, self.cfg.sigmas * self.rms)
 
@@ -49,7 +53,7 @@ class SetpointShift:
              doubt: str | None) -> float:
         """This period's working setpoint. `doubt` says why the loop is not to be trusted now (None: healthy)."""
         cfg = self.cfg
-        toward = -1.0 if cfg.limit < operator_sp else 1.0  # the direction from the setpoint to the limit
+        toward = self.toward(operator_sp)
         room = (cfg.limit - operator_sp) * toward  # the operator's setpoint's distance from the limit
         self.doubt = doubt
         wanted = 0.0
@@ -79,7 +83,7 @@ class SetpointShift:
         """The working setpoint for this operator's setpoint and the offset earned; a setpoint the operator
         put nearer the limit takes the offset down at once (never inside min_margin)."""
         cfg = self.cfg
-        toward = -1.0 if cfg.limit < operator_sp else 1.0
+        toward = self.toward(operator_sp)
         room = (cfg.limit - operator_sp) * toward
         self.offset = min(self.offset, max(room - cfg.min_margin, 0.0), cfg.max_shift)
         return operator_sp + toward * self.offset

@@ -173,26 +173,17 @@ def decode_columns(payload: bytes) -> DataColumns:
             value[rows[m]] = (iv[m] != 0).astype(np.float64)
             has_value[rows[m]] = True
             odd[rows[~np.isin(f, (_ALIAS, _TIMESTAMP, _DATATYPE, _HISTORICAL, _TRANSIENT, _NULL, _BOOLEAN))]] = True
-        # fixed 64: double_value
-        sel = wire == 1
-        if sel.any():
-            rows, at = active[sel], p_at[sel]
-            raw = buf[at[:, None] + np.arange(8)].copy().view("<f8").ravel()
-            m = field[sel] == _DOUBLE
-            value[rows[m]] = raw[m]
-            has_value[rows[m]] = True
-            odd[rows[~m]] = True
-            pos[rows] = at + 8
-        # fixed 32: float_value
-        sel = wire == 5
-        if sel.any():
-            rows, at = active[sel], p_at[sel]
-            raw32 = buf[at[:, None] + np.arange(4)].copy().view("<f4").ravel().astype(np.float64)
-            m = field[sel] == _FLOAT
-            value[rows[m]] = raw32[m]
-            has_value[rows[m]] = True
-            odd[rows[~m]] = True
-            pos[rows] = at + 4
+        # fixed 64: double_value; fixed 32: float_value (little-endian IEEE 754, as protobuf writes them)
+        for wire_type, width, dtype, wanted in ((1, 8, "<f8", _DOUBLE), (5, 4, "<f4", _FLOAT)):
+            sel = wire == wire_type
+            if sel.any():
+                rows, at = active[sel], p_at[sel]
+                raw = buf[at[:, None] + np.arange(width)].copy().view(dtype).ravel().astype(np.float64)
+                m = field[sel] == wanted
+                value[rows[m]] = raw[m]
+                has_value[rows[m]] = True
+                odd[rows[~m]] = True
+                pos[rows] = at + width
         # length-delimited: only the properties set is read here (a lone Quality), the rest is odd
         sel = wire == 2
         if sel.any():
